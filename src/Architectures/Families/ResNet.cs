@@ -1,0 +1,265 @@
+using MLNetCnn.Architectures.Graph;
+using MLNetCnn.Architectures.Layers;
+using MLNetCnn.Architectures.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MLNetCnn.Architectures.Families;
+
+/// <summary>Residual block type: two 3x3 convs (ResNet-18/34) or 1x1-3x3-1x1 with 4x expansion (ResNet-50+).</summary>
+public enum ResNetBlock
+{
+    /// <summary>Two 3x3 convolutions, expansion 1.</summary>
+    Basic,
+
+    /// <summary>1x1 reduce, 3x3 (carrying the stride: ResNet-B / torchvision v1.5), 1x1 expand by 4.</summary>
+    Bottleneck,
+}
+
+/// <summary>Stem variants.</summary>
+public enum ResNetStem
+{
+    /// <summary>7x7 stride-2 conv, then 3x3 stride-2 max pool (the paper's stem): 224 becomes 56.</summary>
+    Standard,
+
+    /// <summary>ResNet-C (Bag of Tricks): three 3x3 convs (stem/2, stem/2, stem width; the first with stride 2), then max pool.</summary>
+    Deep,
+
+    /// <summary>For 28x28 or 32x32 inputs: one 3x3 stride-1 conv and no max pool, so the last stage still sees 4x4.</summary>
+    SmallInput,
+}
+
+/// <summary>How a stage's first block matches the shortcut to a new shape.</summary>
+public enum ResNetDownsample
+{
+    /// <summary>1x1 conv with the stage stride (ResNet-B shortcut).</summary>
+    Conv,
+
+    /// <summary>ResNet-D: 2x2 stride-2 average pool, then a stride-1 1x1 conv, so no activations are skipped.</summary>
+    AveragePool,
+}
+
+/// <summary>A ResNet variant as data.</summary>
+/// <param name="Block">Block type.</param>
+/// <param name="Layers">Blocks per stage, e.g. (2, 2, 2, 2) for ResNet-18.</param>
+public sealed record ResNetConfig(ResNetBlock Block, IReadOnlyList<int> Layers)
+{
+    /// <summary>Stem type.</summary>
+    public ResNetStem Stem { get; init; } = ResNetStem.Standard;
+
+    /// <summary>Shortcut type for downsampling blocks.</summary>
+    public ResNetDownsample Downsample { get; init; } = ResNetDownsample.Conv;
+
+    /// <summary>Width of the first stage before the multiplier (64 in the paper).</summary>
+    public int BaseWidth { get; init; } = 64;
+}
+
+/// <summary>
+/// ResNet (He et al., "Deep Residual Learning for Image Recognition", 2015; Table 1) with the Bag of
+/// Tricks tweaks (He et al., 2018, section 4): ResNet-B puts the stride in the bottleneck's 3x3 (this is
+/// torchvision's layout and always on), ResNet-C is <see cref="ResNetStem.Deep"/>, ResNet-D is
+/// <see cref="ResNetDownsample.AveragePool"/>. Module names follow torchvision's state_dict keys
+/// (<c>conv1</c>, <c>bn1</c>, <c>layer1.0.conv1</c>, <c>layer2.0.downsample.0</c>, <c>fc</c>).
+/// </summary>
+public sealed class ResNet : ImageClassifier
+{
+    private readonly nn.Module<Tensor, Tensor> conv1;
+    private readonly BatchNorm2d bn1;
+    private readonly ReLU relu;
+    private readonly nn.Module<Tensor, Tensor> maxpool;
+    private readonly Sequential layer1;
+    private readonly Sequential layer2;
+    private readonly Sequential layer3;
+    private readonly Sequential layer4;
+    private readonly AdaptiveAvgPool2d avgpool;
+    private readonly Linear fc;
+
+    /// <summary>Builds a ResNet from a variant row and the common options.</summary>
+    public ResNet(ResNetConfig config, ArchitectureOptions options)
+        : base(nameof(ResNet), new ImageShape(options.Validate().InputChannels, options.InputSize ?? 224, options.InputSize ?? 224), options.NumClasses)
+    {
+        if (config.Layers.Count != 4 || config.Layers.Any(n => n < 1))
+        {
+            throw new ArgumentException($"A ResNet needs 4 stages of at least one block; found ({string.Join(", ", config.Layers)}).", nameof(config));
+        }
+
+        var stem = options.SmallInputStem ? ResNetStem.SmallInput : config.Stem;
+        int width = Math.Max(1, (int)Math.Round(config.BaseWidth * options.WidthMultiplier));
+        int expansion = config.Block == ResNetBlock.Bottleneck ? 4 : 1;
+        int c = options.InputChannels;
+
+        conv1 = stem switch
+        {
+            ResNetStem.Standard => nn.Conv2d(c, width, 7, stride: 2, padding: 3, bias: false),
+            ResNetStem.SmallInput => nn.Conv2d(c, width, 3, stride: 1, padding: 1, bias: false),
+            _ => nn.Sequential(
+                ("0", nn.Conv2d(c, width / 2, 3, stride: 2, padding: 1, bias: false)),
+                ("1", nn.BatchNorm2d(width / 2)),
+                ("2", nn.ReLU(inplace: true)),
+                ("3", nn.Conv2d(width / 2, width / 2, 3, stride: 1, padding: 1, bias: false)),
+                ("4", nn.BatchNorm2d(width / 2)),
+                ("5", nn.ReLU(inplace: true)),
+                ("6", nn.Conv2d(width / 2, width, 3, stride: 1, padding: 1, bias: false))),
+        };
+        bn1 = nn.BatchNorm2d(width);
+        relu = nn.ReLU(inplace: true);
+        maxpool = stem == ResNetStem.SmallInput ? nn.Identity() : nn.MaxPool2d(3, stride: 2, padding: 1);
+
+        int inplanes = width;
+        layer1 = MakeStage(config, ref inplanes, width, config.Layers[0], stride: 1);
+        layer2 = MakeStage(config, ref inplanes, width * 2, config.Layers[1], stride: 2);
+        layer3 = MakeStage(config, ref inplanes, width * 4, config.Layers[2], stride: 2);
+        layer4 = MakeStage(config, ref inplanes, width * 8, config.Layers[3], stride: 2);
+        avgpool = nn.AdaptiveAvgPool2d(1);
+        fc = nn.Linear(width * 8 * expansion, options.NumClasses);
+        RegisterComponents();
+        Init.KaimingConvUnitNorm(this);
+    }
+
+    /// <inheritdoc/>
+    public override Tensor forward(Tensor input)
+    {
+        var x = maxpool.forward(relu.forward(bn1.forward(conv1.forward(input))));
+        x = layer4.forward(layer3.forward(layer2.forward(layer1.forward(x))));
+        return fc.forward(avgpool.forward(x).flatten(1));
+    }
+
+    /// <inheritdoc/>
+    public override GraphValue Emit(GraphBuilder graph, GraphValue input)
+    {
+        var x = graph.Apply(conv1, input);
+        x = graph.Apply(maxpool, graph.Apply(relu, graph.Apply(bn1, x)));
+        foreach (var stage in new[] { layer1, layer2, layer3, layer4 })
+        {
+            x = graph.Apply(stage, x);
+        }
+
+        return graph.Apply(fc, graph.Flatten(graph.Apply(avgpool, x)));
+    }
+
+    private static Sequential MakeStage(ResNetConfig config, ref int inplanes, int planes, int blocks, int stride)
+    {
+        int expansion = config.Block == ResNetBlock.Bottleneck ? 4 : 1;
+        Sequential? downsample = null;
+        if (stride != 1 || inplanes != planes * expansion)
+        {
+            downsample = config.Downsample == ResNetDownsample.AveragePool
+                ? nn.Sequential(
+                    ("0", stride == 1 ? nn.Identity() : nn.AvgPool2d(2, stride: 2, ceil_mode: true, count_include_pad: false)),
+                    ("1", nn.Conv2d(inplanes, planes * expansion, 1, stride: 1, bias: false)),
+                    ("2", nn.BatchNorm2d(planes * expansion)))
+                : nn.Sequential(
+                    ("0", nn.Conv2d(inplanes, planes * expansion, 1, stride: stride, bias: false)),
+                    ("1", nn.BatchNorm2d(planes * expansion)));
+        }
+
+        var modules = new List<(string, nn.Module<Tensor, Tensor>)>();
+        for (int i = 0; i < blocks; i++)
+        {
+            nn.Module<Tensor, Tensor> block = config.Block == ResNetBlock.Bottleneck
+                ? new BottleneckBlock(inplanes, planes, i == 0 ? stride : 1, i == 0 ? downsample : null)
+                : new BasicBlock(inplanes, planes, i == 0 ? stride : 1, i == 0 ? downsample : null);
+            modules.Add((i.ToString(System.Globalization.CultureInfo.InvariantCulture), block));
+            inplanes = planes * expansion;
+        }
+
+        return nn.Sequential(modules);
+    }
+}
+
+/// <summary>Two 3x3 convolutions with an identity (or projection) shortcut.</summary>
+public sealed class BasicBlock : nn.Module<Tensor, Tensor>, IGraphEmitter, IZeroInitLastNorm
+{
+    private readonly Conv2d conv1;
+    private readonly BatchNorm2d bn1;
+    private readonly ReLU relu;
+    private readonly Conv2d conv2;
+    private readonly BatchNorm2d bn2;
+    private readonly Sequential? downsample;
+
+    /// <summary>Creates the block.</summary>
+    public BasicBlock(int inplanes, int planes, int stride, Sequential? downsample)
+        : base(nameof(BasicBlock))
+    {
+        conv1 = nn.Conv2d(inplanes, planes, 3, stride: stride, padding: 1, bias: false);
+        bn1 = nn.BatchNorm2d(planes);
+        relu = nn.ReLU(inplace: true);
+        conv2 = nn.Conv2d(planes, planes, 3, stride: 1, padding: 1, bias: false);
+        bn2 = nn.BatchNorm2d(planes);
+        this.downsample = downsample;
+        RegisterComponents();
+    }
+
+    /// <inheritdoc/>
+    public override Tensor forward(Tensor input)
+    {
+        var identity = downsample is null ? input : downsample.forward(input);
+        var x = relu.forward(bn1.forward(conv1.forward(input)));
+        x = bn2.forward(conv2.forward(x));
+        return relu.forward(x.add_(identity));
+    }
+
+    /// <inheritdoc/>
+    public GraphValue Emit(GraphBuilder graph, GraphValue input)
+    {
+        var identity = downsample is null ? input : graph.Apply(downsample, input);
+        var x = graph.Apply(relu, graph.Apply(bn1, graph.Apply(conv1, input)));
+        x = graph.Apply(bn2, graph.Apply(conv2, x));
+        return graph.Apply(relu, graph.Add(x, identity));
+    }
+
+    /// <inheritdoc/>
+    public void ZeroInitLastNorm() => Init.ZeroGamma(bn2);
+}
+
+/// <summary>1x1 reduce, 3x3 (with the stride), 1x1 expand by 4, with an identity (or projection) shortcut.</summary>
+public sealed class BottleneckBlock : nn.Module<Tensor, Tensor>, IGraphEmitter, IZeroInitLastNorm
+{
+    private readonly Conv2d conv1;
+    private readonly BatchNorm2d bn1;
+    private readonly Conv2d conv2;
+    private readonly BatchNorm2d bn2;
+    private readonly Conv2d conv3;
+    private readonly BatchNorm2d bn3;
+    private readonly ReLU relu;
+    private readonly Sequential? downsample;
+
+    /// <summary>Creates the block.</summary>
+    public BottleneckBlock(int inplanes, int planes, int stride, Sequential? downsample)
+        : base(nameof(BottleneckBlock))
+    {
+        conv1 = nn.Conv2d(inplanes, planes, 1, bias: false);
+        bn1 = nn.BatchNorm2d(planes);
+        conv2 = nn.Conv2d(planes, planes, 3, stride: stride, padding: 1, bias: false);
+        bn2 = nn.BatchNorm2d(planes);
+        conv3 = nn.Conv2d(planes, planes * 4, 1, bias: false);
+        bn3 = nn.BatchNorm2d(planes * 4);
+        relu = nn.ReLU(inplace: true);
+        this.downsample = downsample;
+        RegisterComponents();
+    }
+
+    /// <inheritdoc/>
+    public override Tensor forward(Tensor input)
+    {
+        var identity = downsample is null ? input : downsample.forward(input);
+        var x = relu.forward(bn1.forward(conv1.forward(input)));
+        x = relu.forward(bn2.forward(conv2.forward(x)));
+        x = bn3.forward(conv3.forward(x));
+        return relu.forward(x.add_(identity));
+    }
+
+    /// <inheritdoc/>
+    public GraphValue Emit(GraphBuilder graph, GraphValue input)
+    {
+        var identity = downsample is null ? input : graph.Apply(downsample, input);
+        var x = graph.Apply(relu, graph.Apply(bn1, graph.Apply(conv1, input)));
+        x = graph.Apply(relu, graph.Apply(bn2, graph.Apply(conv2, x)));
+        x = graph.Apply(bn3, graph.Apply(conv3, x));
+        return graph.Apply(relu, graph.Add(x, identity));
+    }
+
+    /// <inheritdoc/>
+    public void ZeroInitLastNorm() => Init.ZeroGamma(bn3);
+}

@@ -1,0 +1,40 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MLNetCnn.Architectures.Layers;
+
+/// <summary>Weight initialization shared by the families (torchvision's defaults).</summary>
+public static class Init
+{
+    /// <summary>Kaiming-normal (fan-out, ReLU) for convolutions, gamma 1 and beta 0 for batch norm; linear layers keep PyTorch's default.</summary>
+    public static void KaimingConvUnitNorm(nn.Module model)
+    {
+        using var noGrad = no_grad();
+        foreach (var (_, module) in model.named_modules())
+        {
+            switch (module)
+            {
+                case Conv2d conv:
+                    nn.init.kaiming_normal_(conv.weight, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
+                    if (conv.bias is not null)
+                    {
+                        nn.init.zeros_(conv.bias);
+                    }
+
+                    break;
+                case BatchNorm2d bn:
+                    nn.init.ones_(bn.weight);
+                    nn.init.zeros_(bn.bias);
+                    break;
+            }
+        }
+    }
+
+    /// <summary>Sets a batch norm's gamma to zero.</summary>
+    public static void ZeroGamma(BatchNorm2d norm)
+    {
+        using var noGrad = no_grad();
+        nn.init.zeros_(norm.weight);
+    }
+}

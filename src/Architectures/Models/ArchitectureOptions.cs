@@ -1,0 +1,49 @@
+namespace MLNetCnn.Architectures.Models;
+
+/// <summary>What every registered architecture accepts, whatever its family.</summary>
+public sealed record ArchitectureOptions
+{
+    /// <summary>Number of output classes (1000 for the ImageNet layouts).</summary>
+    public int NumClasses { get; init; } = 1000;
+
+    /// <summary>Input channels: 3 for RGB, 1 for grey images.</summary>
+    public int InputChannels { get; init; } = 3;
+
+    /// <summary>Input height and width; null means the architecture's native resolution.</summary>
+    public int? InputSize { get; init; }
+
+    /// <summary>
+    /// Replace the published stem by one that keeps small images (28x28, 32x32) large enough for all stages.
+    /// What it means is documented per family (ResNet: a 3x3 stride-1 conv and no max pool).
+    /// </summary>
+    public bool SmallInputStem { get; init; }
+
+    /// <summary>Channel width multiplier applied to every stage (1.0 = published widths).</summary>
+    public double WidthMultiplier { get; init; } = 1.0;
+
+    /// <summary>Throws when a value is out of range.</summary>
+    public ArchitectureOptions Validate()
+    {
+        if (NumClasses < 2)
+        {
+            throw new ArgumentOutOfRangeException(nameof(NumClasses), NumClasses, "A classifier needs at least 2 classes.");
+        }
+
+        if (InputChannels < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(InputChannels), InputChannels, "Input channels must be at least 1.");
+        }
+
+        if (InputSize is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(InputSize), InputSize, "Input size must be positive.");
+        }
+
+        if (!(WidthMultiplier > 0 && double.IsFinite(WidthMultiplier)))
+        {
+            throw new ArgumentOutOfRangeException(nameof(WidthMultiplier), WidthMultiplier, "Width multiplier must be a positive finite number.");
+        }
+
+        return this;
+    }
+}

@@ -1,0 +1,127 @@
+using MLNetCnn.Architectures.Cost;
+using MLNetCnn.Architectures.Models;
+using MLNetCnn.Architectures.Onnx;
+using static TorchSharp.torch;
+
+namespace MLNetCnn.Architectures.Tests;
+
+/// <summary>Contracts every registered model meets; registering a model brings it under these tests.</summary>
+[TestClass]
+public sealed class RegistryContractTests
+{
+    public static IEnumerable<object[]> Referenced => ModelRegistry.All.Where(d => d.Reference is not null).Select(d => new object[] { d.Name });
+
+    public static IEnumerable<object[]> AllModels => ModelRegistry.All.Select(d => new object[] { d.Name });
+
+    [TestMethod]
+    [DynamicData(nameof(Referenced))]
+    public void ParamsAndMacsMatchThePublishedFigures(string name)
+    {
+        var definition = ModelRegistry.Get(name);
+        var reference = definition.Reference!;
+        using var model = definition.Create();
+        var cost = ModelCost.Measure(model);
+
+        if (reference.Tolerance == 0)
+        {
+            Assert.AreEqual(reference.Parameters, cost.Parameters, $"{name} params ({reference.Source})");
+        }
+        else
+        {
+            Assert.AreEqual(reference.Parameters, cost.Parameters, reference.Parameters * reference.Tolerance, $"{name} params ({reference.Source})");
+        }
+
+        double gmacs = cost.Macs / 1e9;
+        double macTolerance = Math.Max(0.005, reference.Tolerance);
+        Assert.AreEqual(reference.GigaMacs, gmacs, reference.GigaMacs * macTolerance, $"{name} GMACs ({reference.Source})");
+        CollectionAssert.AreEqual(new long[] { 1000 }, cost.OutputShape.ToArray());
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(AllModels))]
+    public void CostRowsCoverEveryParameterOfTheEvalGraph(string name)
+    {
+        using var model = ModelRegistry.Create(name, new ArchitectureOptions { InputSize = 64, NumClasses = 7 });
+        var cost = ModelCost.Measure(model);
+        Assert.AreEqual(cost.Parameters, cost.Layers.Sum(l => l.Parameters), "every parameter belongs to exactly one costed layer");
+        CollectionAssert.AreEqual(new long[] { 7 }, cost.OutputShape.ToArray());
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(AllModels))]
+    public void OnnxRuntimeMatchesTorchSharpEvalOnLogits(string name)
+    {
+        // Native resolution for the smaller models; 64x64 keeps the deepest ones fast (same graph, smaller maps).
+        int size = name is "resnet18" or "resnet50" ? 224 : 64;
+        using var model = ModelRegistry.Create(name, new ArchitectureOptions { InputSize = size });
+        TestSupport.RandomizeBatchNorm(model, seed: 7);
+        const int batch = 2;
+        var input = TestSupport.RandomInput(batch * model.InputShape.Size, seed: 11);
+
+        var expected = TestSupport.TorchEval(model, input, batch);
+        var onnx = OnnxExporter.Export(model, new OnnxExportOptions { Softmax = false });
+        var actual = TestSupport.OnnxRun(onnx, input, batch, model.InputShape.Size);
+
+        float diff = TestSupport.MaxAbsDiff(expected, actual);
+        Assert.IsTrue(diff <= 1e-4f, $"{name}: max |ONNX - TorchSharp| = {diff:G3} on logits of magnitude {expected.Max(Math.Abs):G3}");
+    }
+
+    [TestMethod]
+    public void ExportedScoreIsSoftmaxOfTheLogitsWithDynamicBatch()
+    {
+        using var model = ModelRegistry.Create("resnet18", new ArchitectureOptions { InputSize = 28, InputChannels = 1, NumClasses = 10, SmallInputStem = true, WidthMultiplier = 0.25 });
+        TestSupport.RandomizeBatchNorm(model, seed: 3);
+        var onnx = OnnxExporter.Export(model);
+        foreach (int batch in new[] { 1, 5 })
+        {
+            var input = TestSupport.RandomInput(batch * 784, seed: batch);
+            var logits = TestSupport.TorchEval(model, input, batch);
+            var probabilities = TestSupport.OnnxRun(onnx, input, batch, 784);
+            using var expected = softmax(tensor(logits).reshape(batch, 10), 1);
+            Assert.IsTrue(TestSupport.MaxAbsDiff(expected.data<float>().ToArray(), probabilities) <= 1e-5f);
+            for (int i = 0; i < batch; i++)
+            {
+                Assert.AreEqual(1.0, probabilities.Skip(i * 10).Take(10).Sum(), 1e-5);
+            }
+        }
+    }
+
+    [TestMethod]
+    public void DuplicateNamesThrowAndTyposSuggestTheNearestName()
+    {
+        var existing = ModelRegistry.Get("resnet18");
+        Assert.ThrowsExactly<InvalidOperationException>(() => ModelRegistry.Register(existing));
+        var e = Assert.ThrowsExactly<KeyNotFoundException>(() => ModelRegistry.Get("resnt50"));
+        StringAssert.Contains(e.Message, "resnet50");
+    }
+
+    [TestMethod]
+    public void SmallInputStemKeepsFourByFourAtTheLastStage()
+    {
+        using var model = ModelRegistry.Create("resnet18", new ArchitectureOptions { InputSize = 28, InputChannels = 1, NumClasses = 10, SmallInputStem = true });
+        var cost = ModelCost.Measure(model);
+        var lastConv = cost.Layers.Last(l => l.Kind == "Conv2d");
+        CollectionAssert.AreEqual(new long[] { 512, 4, 4 }, lastConv.OutputShape.ToArray());
+
+        using var standard = ModelRegistry.Create("resnet18", new ArchitectureOptions { InputSize = 28, InputChannels = 1, NumClasses = 10 });
+        var standardLast = ModelCost.Measure(standard).Layers.Last(l => l.Kind == "Conv2d");
+        CollectionAssert.AreEqual(new long[] { 512, 1, 1 }, standardLast.OutputShape.ToArray(), "the published stem shrinks 28x28 to 1x1 at the last stage");
+    }
+
+    [TestMethod]
+    public void GraphNamesFollowTorchvisionStateDictKeys()
+    {
+        using var model = ModelRegistry.Create("resnet50", new ArchitectureOptions { InputSize = 64 });
+        var keys = model.state_dict().Keys.ToHashSet();
+        foreach (string key in new[] { "conv1.weight", "bn1.running_mean", "layer2.0.downsample.1.running_var", "layer4.2.conv3.weight", "fc.bias" })
+        {
+            Assert.IsTrue(keys.Contains(key), $"state_dict lacks {key}");
+        }
+
+        var initializers = OnnxExporter.Build(model).Initializers.Select(t => t.Name).ToHashSet();
+        foreach (string key in keys.Where(k => !k.EndsWith("num_batches_tracked", StringComparison.Ordinal)))
+        {
+            Assert.IsTrue(initializers.Contains(key), $"ONNX initializers lack {key}");
+        }
+    }
+}

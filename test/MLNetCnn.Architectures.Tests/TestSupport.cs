@@ -1,0 +1,73 @@
+using Microsoft.ML.OnnxRuntime;
+using MLNetCnn.Architectures.Models;
+using MLNetCnn.Architectures.Onnx;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+[assembly: Parallelize(Workers = 1, Scope = ExecutionScope.ClassLevel)]
+
+namespace MLNetCnn.Architectures.Tests;
+
+internal static class TestSupport
+{
+    /// <summary>
+    /// Random BN statistics and affine parameters, so export must carry all four correctly. Gamma stays
+    /// below 1 so that deep residual stacks keep logits of order 1 (float32 round-off then stays far below 1e-4).
+    /// </summary>
+    public static void RandomizeBatchNorm(nn.Module model, int seed)
+    {
+        using var noGrad = no_grad();
+        var g = new Generator((ulong)seed);
+        foreach (var (_, m) in model.named_modules())
+        {
+            if (m is BatchNorm2d bn)
+            {
+                bn.running_mean!.copy_(randn(bn.running_mean.shape, generator: g) * 0.1);
+                bn.running_var!.copy_(rand(bn.running_var.shape, generator: g) + 0.5);
+                bn.weight!.copy_((rand(bn.weight.shape, generator: g) * 0.4) + 0.2);
+                bn.bias!.copy_(randn(bn.bias.shape, generator: g) * 0.1);
+            }
+        }
+    }
+
+    /// <summary>Runs the model in TorchSharp eval mode.</summary>
+    public static float[] TorchEval(ImageClassifier model, float[] input, int batch)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        model.eval();
+        var s = model.InputShape;
+        var x = tensor(input, new long[] { batch, s.Channels, s.Height, s.Width });
+        return model.forward(x).contiguous().data<float>().ToArray();
+    }
+
+    /// <summary>Runs exported ONNX bytes in ONNX Runtime (CPU) on a flat [N, C*H*W] input.</summary>
+    public static float[] OnnxRun(byte[] onnx, float[] input, int batch, int featureSize, string inputName = "Features", string outputName = "Score")
+    {
+        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL };
+        using var session = new InferenceSession(onnx, options);
+        using var value = OrtValue.CreateTensorValueFromMemory(input, new long[] { batch, featureSize });
+        using var runOptions = new RunOptions();
+        using var outputs = session.Run(runOptions, new[] { inputName }, new[] { value }, new[] { outputName });
+        return outputs[0].GetTensorDataAsSpan<float>().ToArray();
+    }
+
+    public static float MaxAbsDiff(float[] a, float[] b)
+    {
+        Assert.AreEqual(a.Length, b.Length, "output lengths differ");
+        float max = 0;
+        for (int i = 0; i < a.Length; i++)
+        {
+            max = Math.Max(max, Math.Abs(a[i] - b[i]));
+        }
+
+        return max;
+    }
+
+    public static float[] RandomInput(int count, int seed)
+    {
+        var r = new Random(seed);
+        return Enumerable.Range(0, count).Select(_ => (float)((r.NextDouble() * 2) - 1)).ToArray();
+    }
+}
