@@ -1,0 +1,117 @@
+// QuickStart: train a small ResNet on Fashion-MNIST inside an ordinary ML.NET pipeline, evaluate it
+// with ML.NET's metrics, save model.zip and model.onnx, reload the zip and predict a few images.
+//
+//   dotnet run --project examples/QuickStart                       # embedded subset, a few minutes on 2 cores
+//   dotnet run --project examples/QuickStart -- --data full --epochs 12   # the full 60k/10k set (apt-get install dataset-fashion-mnist)
+//
+// Options: --data embedded|full|auto|<folder with the IDX files>  --epochs N  --arch NAME  --width W
+//          --batch N  --lr X  --seed N  --out DIR
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNetCnn.Estimators;
+using MLNetCnn.Estimators.Data;
+
+var arguments = ParseArguments(args);
+string data = arguments.GetValueOrDefault("data", "embedded");
+int epochs = int.Parse(arguments.GetValueOrDefault("epochs", "4"), CultureInfo.InvariantCulture);
+string outputDirectory = arguments.GetValueOrDefault("out", "quickstart-output");
+
+var mlContext = new MLContext(seed: 1);
+mlContext.Log += (_, e) =>
+{
+    if (e.Kind == Microsoft.ML.Runtime.ChannelMessageKind.Info && e.Source.StartsWith(nameof(ImageClassificationTrainer), StringComparison.Ordinal))
+    {
+        Console.WriteLine($"  {e.RawMessage}");
+    }
+};
+
+IDataView train, test;
+if (Enum.TryParse<FashionMnistSource>(data, ignoreCase: true, out var source))
+{
+    train = FashionMnist.Load(mlContext, FashionMnistSplit.Train, source);
+    test = FashionMnist.Load(mlContext, FashionMnistSplit.Test, source);
+}
+else
+{
+    train = FashionMnist.Load(mlContext, FashionMnistSplit.Train, data);
+    test = FashionMnist.Load(mlContext, FashionMnistSplit.Test, data);
+}
+
+Console.WriteLine($"Fashion-MNIST ({data}): {train.GetRowCount() ?? train.Preview(int.MaxValue).RowView.Length} training images, {test.Preview(int.MaxValue).RowView.Length} test images.");
+
+var pipeline = mlContext.Cnn().ImageClassification(new ImageClassificationTrainer.Options
+{
+    Arch = arguments.GetValueOrDefault("arch", "resnet18"),
+    WidthMultiplier = double.Parse(arguments.GetValueOrDefault("width", "0.25"), CultureInfo.InvariantCulture),
+    ImageShape = FashionMnist.ImageShape,
+    Epoch = epochs,
+    BatchSize = int.Parse(arguments.GetValueOrDefault("batch", "64"), CultureInfo.InvariantCulture),
+    LearningRate = double.Parse(arguments.GetValueOrDefault("lr", "0.05"), CultureInfo.InvariantCulture),
+    Seed = int.Parse(arguments.GetValueOrDefault("seed", "1"), CultureInfo.InvariantCulture),
+    ValidationSet = test,
+});
+
+Console.WriteLine($"Training for {epochs} epochs...");
+var clock = Stopwatch.StartNew();
+using var model = pipeline.Fit(train);
+Console.WriteLine($"Training took {clock.Elapsed.TotalSeconds:F1} s.");
+
+var metrics = mlContext.MulticlassClassification.Evaluate(model.Transform(test));
+Console.WriteLine($"Test micro-accuracy {metrics.MicroAccuracy:P2}, macro-accuracy {metrics.MacroAccuracy:P2}, log-loss {metrics.LogLoss:F4}");
+Console.WriteLine(metrics.ConfusionMatrix.GetFormattedConfusionTable());
+
+Directory.CreateDirectory(outputDirectory);
+string zipPath = Path.Combine(outputDirectory, "model.zip");
+string onnxPath = Path.Combine(outputDirectory, "model.onnx");
+mlContext.Model.Save(model, train.Schema, zipPath);
+model.SaveOnnx(onnxPath);
+Console.WriteLine($"Saved {zipPath} and {onnxPath}.");
+
+// A fresh context, as a serving application would have: load the zip and predict a few test images.
+var servingContext = new MLContext();
+var loaded = servingContext.Cnn().LoadModel(zipPath, out _);
+using var engine = servingContext.Model.CreatePredictionEngine<FashionImage, FashionPrediction>(loaded);
+VBuffer<ReadOnlyMemory<char>> names = default;
+engine.OutputSchema["PredictedLabel"].GetKeyValues(ref names);
+var classNames = names.DenseValues().Select(n => n.ToString()).ToArray();
+foreach (var image in mlContext.Data.CreateEnumerable<FashionImage>(test, reuseRowObject: false).Take(5))
+{
+    var prediction = engine.Predict(image);
+    Console.WriteLine($"  actual {FashionMnist.ClassNames[(int)image.Label - 1],-12} predicted {classNames[prediction.PredictedLabel - 1],-12} p={prediction.Score.Max():F3}");
+}
+
+static Dictionary<string, string> ParseArguments(string[] args)
+{
+    var result = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+    for (int i = 0; i + 1 < args.Length; i += 2)
+    {
+        if (!args[i].StartsWith("--", StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"Expected an option like --epochs, found '{args[i]}'.");
+        }
+
+        result[args[i][2..]] = args[i + 1];
+    }
+
+    return result;
+}
+
+/// <summary>One Fashion-MNIST row as the model reads it.</summary>
+internal sealed class FashionImage
+{
+    [VectorType(784)]
+    public float[] Features { get; set; } = Array.Empty<float>();
+
+    [KeyType(10)]
+    public uint Label { get; set; }
+}
+
+/// <summary>What the model adds.</summary>
+internal sealed class FashionPrediction
+{
+    public float[] Score { get; set; } = Array.Empty<float>();
+
+    public uint PredictedLabel { get; set; }
+}

@@ -1,0 +1,263 @@
+using System.Text.Json;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using MLNetCnn.Architectures.Layers;
+using MLNetCnn.Architectures.Models;
+using MLNetCnn.Architectures.Onnx;
+using MLNetCnn.Estimators.Data;
+using MLNetCnn.Estimators.Serving;
+using MLNetCnn.Tricks.Schedules;
+using MLNetCnn.Tricks.Training;
+
+namespace MLNetCnn.Estimators;
+
+/// <summary>
+/// Trains a convolutional image classifier (any registered architecture) on TorchSharp and returns an
+/// <see cref="ImageClassificationTransformer"/> that scores through ONNX Runtime.
+/// </summary>
+/// <remarks>
+/// <list type="table">
+/// <item><term>Input columns</term><description>Label: key type (at least 2 classes). Features: vector of Single with C x H x W pixel values, channels first, in any units (normalization is learned from the data and baked into the model).</description></item>
+/// <item><term>Output columns</term><description>Score: vector of Single (probabilities). PredictedLabel: key type with the label's key values.</description></item>
+/// <item><term>Training</term><description>SGD with momentum on cross-entropy, TorchSharp, CUDA when present else CPU.</description></item>
+/// <item><term>Serving</term><description>ONNX Runtime (Microsoft.ML.OnnxTransformer); no libtorch.</description></item>
+/// </list>
+/// </remarks>
+public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationTransformer>
+{
+    private readonly MLContext _mlContext;
+    private readonly Options _options;
+    private readonly IHost _host;
+
+    internal ImageClassificationTrainer(MLContext mlContext, Options options)
+    {
+        _mlContext = mlContext ?? throw new ArgumentNullException(nameof(mlContext));
+        _options = (options ?? throw new ArgumentNullException(nameof(options))).Clone();
+        _host = ((IHostEnvironment)mlContext).Register(nameof(ImageClassificationTrainer));
+        ModelRegistry.Get(_options.Arch);
+        _options.ToTrainerOptions().Validate();
+    }
+
+    /// <inheritdoc/>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        var label = inputSchema.FirstOrDefault(c => c.Name == _options.LabelColumnName);
+        if (label.Name is null)
+        {
+            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Label column '{_options.LabelColumnName}' not found.");
+        }
+
+        if (!label.IsKey)
+        {
+            throw new ArgumentException($"Label column '{_options.LabelColumnName}' must be a key type (use MapValueToKey); found {label.ItemType}.");
+        }
+
+        var features = inputSchema.FirstOrDefault(c => c.Name == _options.FeatureColumnName);
+        if (features.Name is null)
+        {
+            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Feature column '{_options.FeatureColumnName}' not found.");
+        }
+
+        if (features.Kind != SchemaShape.Column.VectorKind.Vector || features.ItemType != NumberDataViewType.Single)
+        {
+            throw new ArgumentException($"Feature column '{_options.FeatureColumnName}' must be a known-size vector of Single; found {features.Kind} of {features.ItemType}.");
+        }
+
+        var added = new DataViewSchema.Builder();
+        added.AddColumn(ServingPipeline.ScoreColumnName, new VectorDataViewType(NumberDataViewType.Single));
+        var keyValues = new DataViewSchema.Annotations.Builder();
+        keyValues.Add("KeyValues", new VectorDataViewType(TextDataViewType.Instance, 2), (ref VBuffer<ReadOnlyMemory<char>> v) => v = default);
+        added.AddColumn(ServingPipeline.PredictedLabelColumnName, new KeyDataViewType(typeof(uint), 2), keyValues.ToAnnotations());
+        var result = inputSchema.ToDictionary(c => c.Name);
+        foreach (var column in SchemaShapes.FromSchema(added.ToSchema()))
+        {
+            result[column.Name] = column;
+        }
+
+        return new SchemaShape(result.Values);
+    }
+
+    /// <summary>Trains on <paramref name="input"/> and returns the trained transformer.</summary>
+    public ImageClassificationTransformer Fit(IDataView input)
+    {
+        var o = _options;
+        var shape = ResolveShape(input.Schema);
+        if (shape.Height != shape.Width)
+        {
+            throw new ArgumentException($"Image shape {shape}: only square images are supported; resize in the pipeline first.");
+        }
+
+        var (numClasses, classNames) = DataViewImageReader.CheckSchema(input.Schema, o.LabelColumnName, o.FeatureColumnName, shape);
+        using var channel = _host.Start("Training");
+        var train = DataViewImageReader.Read(input, o.LabelColumnName, o.FeatureColumnName, shape, numClasses, "training");
+        ImageDataset? validation = null;
+        if (o.ValidationSet is { } validationSet)
+        {
+            var (validationClasses, _) = DataViewImageReader.CheckSchema(validationSet.Schema, o.LabelColumnName, o.FeatureColumnName, shape);
+            if (validationClasses != numClasses)
+            {
+                throw new ArgumentException($"Validation label column '{o.LabelColumnName}' has {validationClasses} classes; the training data has {numClasses}.");
+            }
+
+            validation = DataViewImageReader.Read(validationSet, o.LabelColumnName, o.FeatureColumnName, shape, numClasses, "validation");
+        }
+
+        var (mean, std) = o.Mean is not null && o.Std is not null ? (o.Mean, o.Std) : train.ChannelStatistics();
+        channel.Info(MessageSensitivity.None, $"{o.Arch}: {train.Count} training images of {shape}, {numClasses} classes{(validation is null ? string.Empty : $", {validation.Count} validation images")}.");
+
+        TorchSharp.torch.random.manual_seed(o.Seed);
+        var architecture = new ArchitectureOptions
+        {
+            NumClasses = numClasses,
+            InputChannels = shape.Channels,
+            InputSize = shape.Height,
+            SmallInputStem = o.SmallInputStem ?? shape.Height < 64,
+            WidthMultiplier = o.WidthMultiplier,
+        };
+        using var model = new NormalizedClassifier(ModelRegistry.Create(o.Arch, architecture), new InputNormalization(mean, std));
+        var trainer = new ClassifierTrainer(o.ToTrainerOptions(), o.MetricsCallback, message => channel.Info(MessageSensitivity.None, message));
+        var history = trainer.Fit(model, train, validation);
+
+        var metadata = new Dictionary<string, string>
+        {
+            ["mlnetcnn.architecture"] = o.Arch,
+            ["mlnetcnn.class_names"] = JsonSerializer.Serialize(classNames),
+            ["mlnetcnn.input_shape"] = JsonSerializer.Serialize(new[] { shape.Channels, shape.Height, shape.Width }),
+            ["mlnetcnn.mean"] = JsonSerializer.Serialize(mean),
+            ["mlnetcnn.std"] = JsonSerializer.Serialize(std),
+        };
+        byte[] onnx = OnnxExporter.Export(model, new OnnxExportOptions { InputName = o.FeatureColumnName, OutputName = ServingPipeline.ScoreColumnName, Metadata = metadata });
+        var serving = ServingPipeline.Build(_mlContext, onnx, o.FeatureColumnName, classNames, input, o.GpuDeviceId, o.FallbackToCpu);
+        return new ImageClassificationTransformer(serving, onnx, classNames, o.Arch, history);
+    }
+
+    private ImageShape ResolveShape(DataViewSchema schema)
+    {
+        if (_options.ImageShape is { } declared)
+        {
+            return declared.Validate(nameof(Options.ImageShape));
+        }
+
+        var column = schema.GetColumnOrNull(_options.FeatureColumnName);
+        if (column?.Type is VectorDataViewType { Size: > 0 } vector)
+        {
+            int side = (int)Math.Round(Math.Sqrt(vector.Size));
+            if (side * side == vector.Size)
+            {
+                return new ImageShape(1, side, side);
+            }
+
+            side = (int)Math.Round(Math.Sqrt(vector.Size / 3.0));
+            if (3 * side * side == vector.Size)
+            {
+                return new ImageShape(3, side, side);
+            }
+
+            throw new ArgumentException($"Feature column '{_options.FeatureColumnName}' has {vector.Size} values, which is not a square grey or RGB image; set Options.ImageShape.");
+        }
+
+        DataViewImageReader.CheckFeatureColumn(schema, _options.FeatureColumnName, new ImageShape(1, 1, 1));
+        throw new InvalidOperationException("unreachable");
+    }
+
+    /// <summary>Default values of <see cref="Options"/>.</summary>
+    public static class Defaults
+    {
+        /// <summary>Architecture name.</summary>
+        public const string Arch = "resnet18";
+
+        /// <summary>Epochs.</summary>
+        public const int Epoch = 10;
+
+        /// <summary>Batch size.</summary>
+        public const int BatchSize = 64;
+
+        /// <summary>Peak learning rate.</summary>
+        public const double LearningRate = 0.05;
+    }
+
+    /// <summary>Everything the trainer can be told. The trainer copies it; changing it later has no effect.</summary>
+    public sealed class Options
+    {
+        /// <summary>Key-typed label column.</summary>
+        public string LabelColumnName { get; set; } = "Label";
+
+        /// <summary>Float-vector image column (C x H x W values, channels first).</summary>
+        public string FeatureColumnName { get; set; } = "Features";
+
+        /// <summary>Registered architecture name (see <c>ModelRegistry.Names</c>).</summary>
+        public string Arch { get; set; } = Defaults.Arch;
+
+        /// <summary>Shape of one image; null infers a square grey or RGB image from the vector size.</summary>
+        public ImageShape? ImageShape { get; set; }
+
+        /// <summary>Use the architecture's small-input stem; null chooses it for images under 64 pixels.</summary>
+        public bool? SmallInputStem { get; set; }
+
+        /// <summary>Channel width multiplier (1.0 = published widths; 0.25 makes a ResNet-18 16-32-64-128 wide).</summary>
+        public double WidthMultiplier { get; set; } = 1.0;
+
+        /// <summary>Passes over the training data.</summary>
+        public int Epoch { get; set; } = Defaults.Epoch;
+
+        /// <summary>Images per step.</summary>
+        public int BatchSize { get; set; } = Defaults.BatchSize;
+
+        /// <summary>Peak learning rate.</summary>
+        public double LearningRate { get; set; } = Defaults.LearningRate;
+
+        /// <summary>Learning rate as a function of the step; null is a cosine decay over the run.</summary>
+        public LearningRateSchedule? LearningRateScheduler { get; set; }
+
+        /// <summary>SGD momentum.</summary>
+        public double Momentum { get; set; } = 0.9;
+
+        /// <summary>L2 weight decay.</summary>
+        public double WeightDecay { get; set; } = 5e-4;
+
+        /// <summary>Seed for initialization and shuffling.</summary>
+        public int Seed { get; set; } = 1;
+
+        /// <summary>Training device.</summary>
+        public ComputeDevice Device { get; set; } = ComputeDevice.Auto;
+
+        /// <summary>Data evaluated after every epoch (same columns as the training data).</summary>
+        public IDataView? ValidationSet { get; set; }
+
+        /// <summary>Called after every epoch.</summary>
+        public Action<EpochMetrics>? MetricsCallback { get; set; }
+
+        /// <summary>Per-channel mean in input units; null computes it from the training data.</summary>
+        public float[]? Mean { get; set; }
+
+        /// <summary>Per-channel standard deviation in input units; null computes it from the training data.</summary>
+        public float[]? Std { get; set; }
+
+        /// <summary>GPU for ONNX Runtime scoring; null scores on the CPU.</summary>
+        public int? GpuDeviceId { get; set; }
+
+        /// <summary>Fall back to the CPU when the GPU provider cannot be used for scoring.</summary>
+        public bool FallbackToCpu { get; set; } = true;
+
+        internal Options Clone()
+        {
+            var copy = (Options)MemberwiseClone();
+            copy.Mean = Mean?.ToArray();
+            copy.Std = Std?.ToArray();
+            return copy;
+        }
+
+        internal TrainerOptions ToTrainerOptions() => new()
+        {
+            Epochs = Epoch,
+            BatchSize = BatchSize,
+            LearningRate = LearningRate,
+            Momentum = Momentum,
+            WeightDecay = WeightDecay,
+            Schedule = LearningRateScheduler ?? new CosineSchedule(),
+            Seed = Seed,
+            Device = Device,
+        };
+    }
+}

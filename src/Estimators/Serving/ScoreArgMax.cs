@@ -1,0 +1,54 @@
+using Microsoft.ML.Data;
+using Microsoft.ML.Transforms;
+
+namespace MLNetCnn.Estimators.Serving;
+
+/// <summary>Input of the arg-max mapping: the probability vector.</summary>
+public sealed class ScoreInput
+{
+    /// <summary>Class probabilities.</summary>
+    public float[] Score { get; set; } = Array.Empty<float>();
+}
+
+/// <summary>Output of the arg-max mapping: the 0-based index of the most probable class.</summary>
+public sealed class PredictedIndexOutput
+{
+    /// <summary>Index of the largest score.</summary>
+    [ColumnName(ScoreArgMax.OutputColumnName)]
+    public uint PredictedIndex { get; set; }
+}
+
+/// <summary>
+/// The stateless arg-max step of the serving chain (ML.NET has no built-in vector arg-max transform).
+/// Loading a saved model needs this assembly registered:
+/// <c>mlContext.ComponentCatalog.RegisterAssembly(typeof(ScoreArgMax).Assembly)</c>
+/// (done by <c>mlContext.Cnn()</c> and <c>CnnCatalog.LoadModel</c>).
+/// </summary>
+[CustomMappingFactoryAttribute(ContractName)]
+public sealed class ScoreArgMax : CustomMappingFactory<ScoreInput, PredictedIndexOutput>
+{
+    /// <summary>Contract name stored in saved models.</summary>
+    public const string ContractName = "MLNetCnn.ScoreArgMax";
+
+    /// <summary>Name of the intermediate column holding the 0-based predicted index.</summary>
+    public const string OutputColumnName = "PredictedLabelIndex";
+
+    /// <summary>The mapping itself.</summary>
+    public static void Map(ScoreInput input, PredictedIndexOutput output)
+    {
+        var scores = input.Score;
+        int best = 0;
+        for (int i = 1; i < scores.Length; i++)
+        {
+            if (scores[i] > scores[best])
+            {
+                best = i;
+            }
+        }
+
+        output.PredictedIndex = (uint)best;
+    }
+
+    /// <inheritdoc/>
+    public override Action<ScoreInput, PredictedIndexOutput> GetMapping() => Map;
+}

@@ -1,0 +1,34 @@
+using Microsoft.ML;
+
+namespace MLNetCnn.Estimators.Serving;
+
+/// <summary>
+/// Builds the chain of ML.NET's own transformers that serves a trained model: ONNX Runtime computes
+/// <c>Score</c> (softmax inside the graph), a stateless arg-max gives the class index, and a value
+/// mapping plus <c>MapValueToKey</c> (keyed on the training label's class names, in order) gives a
+/// <c>PredictedLabel</c> key that <c>MapKeyToValue</c> turns back into names. Every step round-trips
+/// through <c>mlContext.Model.Save/Load</c>, and none of them loads libtorch.
+/// </summary>
+internal static class ServingPipeline
+{
+    public const string ScoreColumnName = "Score";
+    public const string PredictedLabelColumnName = "PredictedLabel";
+    private const string PredictedValueColumnName = "PredictedLabelValue";
+
+    public static ITransformer Build(MLContext mlContext, byte[] onnx, string featureColumnName, IReadOnlyList<string> classNames, IDataView schemaSource, int? gpuDeviceId, bool fallbackToCpu)
+    {
+        var names = classNames.Select((n, i) => new KeyValuePair<uint, string>((uint)i, n));
+        var keyData = mlContext.Data.LoadFromEnumerable(classNames.Select(n => new ClassName { Value = n }));
+        var pipeline = mlContext.Transforms.ApplyOnnxModel(new[] { ScoreColumnName }, new[] { featureColumnName }, new MemoryStream(onnx), gpuDeviceId, fallbackToCpu)
+            .Append(mlContext.Transforms.CustomMapping<ScoreInput, PredictedIndexOutput>(ScoreArgMax.Map, ScoreArgMax.ContractName))
+            .Append(mlContext.Transforms.Conversion.MapValue(PredictedValueColumnName, names, ScoreArgMax.OutputColumnName))
+            .Append(mlContext.Transforms.Conversion.MapValueToKey(PredictedLabelColumnName, PredictedValueColumnName, keyData: keyData))
+            .Append(mlContext.Transforms.DropColumns(ScoreArgMax.OutputColumnName, PredictedValueColumnName));
+        return pipeline.Fit(schemaSource);
+    }
+
+    private sealed class ClassName
+    {
+        public string Value { get; set; } = string.Empty;
+    }
+}

@@ -1,0 +1,77 @@
+using MLNetCnn.Architectures.Models;
+
+namespace MLNetCnn.Tricks.Training;
+
+/// <summary>
+/// Images held in memory as one flat float array (N x C x H x W, channels first) with 0-based class
+/// indices. The ML.NET bridge fills it from an IDataView after validating every value.
+/// </summary>
+public sealed class ImageDataset
+{
+    /// <summary>Wraps arrays without copying them.</summary>
+    public ImageDataset(float[] pixels, int[] labels, ImageShape shape, int numClasses)
+    {
+        shape.Validate(nameof(ImageDataset));
+        if (pixels.Length != (long)labels.Length * shape.Size)
+        {
+            throw new ArgumentException($"Expected {labels.Length} images of {shape} = {(long)labels.Length * shape.Size} values; found {pixels.Length}.", nameof(pixels));
+        }
+
+        if (numClasses < 2)
+        {
+            throw new ArgumentOutOfRangeException(nameof(numClasses), numClasses, "A classifier needs at least 2 classes.");
+        }
+
+        int bad = Array.FindIndex(labels, l => l < 0 || l >= numClasses);
+        if (bad >= 0)
+        {
+            throw new ArgumentException($"Label at row {bad} is {labels[bad]}; expected 0..{numClasses - 1}.", nameof(labels));
+        }
+
+        Pixels = pixels;
+        Labels = labels;
+        Shape = shape;
+        NumClasses = numClasses;
+    }
+
+    /// <summary>All pixel values, image after image.</summary>
+    public float[] Pixels { get; }
+
+    /// <summary>Class index of each image.</summary>
+    public int[] Labels { get; }
+
+    /// <summary>Shape of one image.</summary>
+    public ImageShape Shape { get; }
+
+    /// <summary>Number of classes.</summary>
+    public int NumClasses { get; }
+
+    /// <summary>Number of images.</summary>
+    public int Count => Labels.Length;
+
+    /// <summary>Per-channel mean and standard deviation over all images.</summary>
+    public (float[] Mean, float[] Std) ChannelStatistics()
+    {
+        int c = Shape.Channels;
+        int plane = Shape.Height * Shape.Width;
+        var sum = new double[c];
+        var sumSq = new double[c];
+        for (int i = 0; i < Count; i++)
+        {
+            for (int ch = 0; ch < c; ch++)
+            {
+                var span = Pixels.AsSpan(((i * c) + ch) * plane, plane);
+                foreach (float v in span)
+                {
+                    sum[ch] += v;
+                    sumSq[ch] += (double)v * v;
+                }
+            }
+        }
+
+        double n = (double)Count * plane;
+        var mean = sum.Select(s => (float)(s / n)).ToArray();
+        var std = sumSq.Select((s, ch) => (float)Math.Sqrt(Math.Max(1e-12, (s / n) - ((sum[ch] / n) * (sum[ch] / n))))).ToArray();
+        return (mean, std);
+    }
+}

@@ -1,0 +1,230 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.OnnxRuntime;
+using MLNetCnn.Estimators.Data;
+using MLNetCnn.Tricks.Training;
+
+namespace MLNetCnn.Estimators.Tests;
+
+/// <summary>The ML.NET contract of the trainer, on one small model trained once for the class.</summary>
+[TestClass]
+public sealed class ImageClassificationTrainerTests
+{
+    private static MLContext _ml = null!;
+    private static IDataView _train = null!;
+    private static IDataView _test = null!;
+    private static ImageClassificationTransformer _model = null!;
+    private static readonly List<string> LogLines = new();
+    private static readonly List<EpochMetrics> Callbacks = new();
+
+    [ClassInitialize]
+    public static void TrainOnce(TestContext context)
+    {
+        _ml = new MLContext(seed: 1);
+        _ml.Log += (_, e) =>
+        {
+            if (e.Source.StartsWith(nameof(ImageClassificationTrainer), StringComparison.Ordinal))
+            {
+                lock (LogLines)
+                {
+                    LogLines.Add(e.RawMessage);
+                }
+            }
+        };
+        var all = TestData.FashionSubset(_ml, 2000, seed: 5);
+        _train = _ml.Data.TakeRows(all, 1500);
+        _test = _ml.Data.SkipRows(all, 1500);
+        var options = SmallOptions(epochs: 2);
+        options.ValidationSet = _test;
+        options.MetricsCallback = Callbacks.Add;
+        _model = _ml.Cnn().ImageClassification(options).Fit(_train);
+    }
+
+    [ClassCleanup]
+    public static void Cleanup() => _model?.Dispose();
+
+    internal static ImageClassificationTrainer.Options SmallOptions(int epochs = 1) => new()
+    {
+        Arch = "resnet18",
+        WidthMultiplier = 0.25,
+        ImageShape = FashionMnist.ImageShape,
+        Epoch = epochs,
+        BatchSize = 32,
+        LearningRate = 0.05,
+    };
+
+    [TestMethod]
+    public void EvaluateWorksUnchangedAndTheModelLearnedSomething()
+    {
+        var metrics = _ml.MulticlassClassification.Evaluate(_model.Transform(_test));
+        Assert.IsTrue(metrics.MicroAccuracy > 0.6, $"micro-accuracy {metrics.MicroAccuracy:P1} after 2 epochs on 1,500 images (chance is 10%)");
+        Assert.IsTrue(metrics.LogLoss < 1.2, $"log-loss {metrics.LogLoss:F3}");
+        Assert.AreEqual(10, metrics.ConfusionMatrix.NumberOfClasses);
+    }
+
+    [TestMethod]
+    public void ScoreIsAProbabilityVectorAndPredictedLabelIsItsArgMaxWithClassNames()
+    {
+        var scored = _ml.Transforms.Conversion.MapKeyToValue("PredictedName", "PredictedLabel").Fit(_model.Transform(_test)).Transform(_model.Transform(_test));
+        var schema = scored.Schema;
+        Assert.AreEqual(10, ((VectorDataViewType)schema["Score"].Type).Size);
+        Assert.IsInstanceOfType<KeyDataViewType>(schema["PredictedLabel"].Type);
+        Assert.AreEqual(10UL, ((KeyDataViewType)schema["PredictedLabel"].Type).Count);
+
+        var scores = scored.GetColumn<float[]>("Score").ToList();
+        var keys = scored.GetColumn<uint>("PredictedLabel").ToList();
+        var names = scored.GetColumn<string>("PredictedName").ToList();
+        for (int i = 0; i < scores.Count; i++)
+        {
+            Assert.AreEqual(1.0, scores[i].Sum(), 1e-4);
+            int argmax = Array.IndexOf(scores[i], scores[i].Max());
+            Assert.AreEqual((uint)argmax + 1, keys[i], $"row {i}");
+            Assert.AreEqual(FashionMnist.ClassNames[argmax], names[i], $"row {i}");
+        }
+    }
+
+    [TestMethod]
+    public void SavedModelLoadsInAFreshContextWithIdenticalScores()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"mlnetcnn-{Guid.NewGuid():N}.zip");
+        try
+        {
+            _ml.Model.Save(_model, _train.Schema, path);
+            var fresh = new MLContext();
+            var loaded = fresh.Cnn().LoadModel(path, out var inputSchema);
+            Assert.IsNotNull(inputSchema.GetColumnOrNull("Features"));
+            var expected = _model.Transform(_test).GetColumn<float[]>("Score").ToList();
+            var actual = loaded.Transform(_test).GetColumn<float[]>("Score").ToList();
+            Assert.AreEqual(expected.Count, actual.Count);
+            for (int i = 0; i < expected.Count; i++)
+            {
+                CollectionAssert.AreEqual(expected[i], actual[i], $"row {i}");
+            }
+
+            var labels = fresh.Transforms.Conversion.MapKeyToValue("Name", "PredictedLabel").Fit(loaded.Transform(_test)).Transform(loaded.Transform(_test)).GetColumn<string>("Name");
+            Assert.IsTrue(labels.All(FashionMnist.ClassNames.Contains));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [TestMethod]
+    public void PredictionEngineScoresLikeTransform()
+    {
+        using var engine = _ml.Model.CreatePredictionEngine<TestData.Row, Prediction>(_model);
+        var rows = _ml.Data.CreateEnumerable<TestData.Row>(_test, reuseRowObject: false).Take(20).ToList();
+        var expected = _model.Transform(_test).GetColumn<float[]>("Score").Take(20).ToList();
+        for (int i = 0; i < rows.Count; i++)
+        {
+            var prediction = engine.Predict(rows[i]);
+            CollectionAssert.AreEqual(expected[i], prediction.Score, $"row {i}");
+            Assert.AreEqual((uint)Array.IndexOf(prediction.Score, prediction.Score.Max()) + 1, prediction.PredictedLabel);
+        }
+    }
+
+    [TestMethod]
+    public void OnnxFileScoresLikeTheModelOutsideMLNet()
+    {
+        var rows = _ml.Data.CreateEnumerable<TestData.Row>(_test, reuseRowObject: false).Take(8).ToList();
+        var expected = _model.Transform(_test).GetColumn<float[]>("Score").Take(8).ToList();
+        using var stream = new MemoryStream();
+        _model.SaveOnnx(stream);
+        using var session = new InferenceSession(stream.ToArray());
+        Assert.AreEqual("Features", session.InputMetadata.Keys.Single());
+        Assert.AreEqual(-1, session.InputMetadata["Features"].Dimensions[0], "dynamic batch dimension");
+        StringAssert.Contains(session.ModelMetadata.CustomMetadataMap["mlnetcnn.class_names"], "Ankle boot");
+
+        var input = rows.SelectMany(r => r.Features).ToArray();
+        using var value = OrtValue.CreateTensorValueFromMemory(input, new long[] { rows.Count, 784 });
+        using var runOptions = new RunOptions();
+        using var outputs = session.Run(runOptions, new[] { "Features" }, new[] { value }, new[] { "Score" });
+        var actual = outputs[0].GetTensorDataAsSpan<float>().ToArray();
+        for (int i = 0; i < rows.Count; i++)
+        {
+            for (int k = 0; k < 10; k++)
+            {
+                Assert.AreEqual(expected[i][k], actual[(i * 10) + k], 1e-5, $"row {i} class {k}");
+            }
+        }
+    }
+
+    [TestMethod]
+    public void ScoringALoadedModelInAnotherProcessDoesNotLoadLibtorch()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"mlnetcnn-{Guid.NewGuid():N}.zip");
+        try
+        {
+            _ml.Model.Save(_model, _train.Schema, path);
+            string probe = Path.Combine(AppContext.BaseDirectory, "ScoringProbe.dll");
+            Assert.IsTrue(File.Exists(probe), $"{probe} was not built next to the tests");
+            var start = new ProcessStartInfo("dotnet", $"\"{probe}\" \"{path}\" 784") { RedirectStandardOutput = true, RedirectStandardError = true };
+            using var process = Process.Start(start)!;
+            string output = process.StandardOutput.ReadToEnd();
+            string error = process.StandardError.ReadToEnd();
+            Assert.IsTrue(process.WaitForExit(120_000), "probe timed out");
+            Assert.AreEqual(0, process.ExitCode, $"probe failed: {output}\n{error}");
+            StringAssert.Contains(output, "libtorch-loaded=false", $"a serving process must not load libtorch:\n{output}");
+
+            // The probe scored pixel i = i % 255: the same row scored here must give the same probabilities.
+            var pixels = Enumerable.Range(0, 784).Select(i => (float)(i % 255)).ToArray();
+            var row = TestData.Build(_ml, new[] { new TestData.FloatRow { Label = "Bag", Features = pixels } }, 784, FashionMnist.ClassNames);
+            var expected = _model.Transform(row).GetColumn<float[]>("Score").Single();
+            var reported = output.Split('\n').Single(l => l.StartsWith("score=", StringComparison.Ordinal))["score=".Length..].Trim().Split(',').Select(s => float.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+            CollectionAssert.AreEqual(expected, reported);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [TestMethod]
+    public void ProgressReachesMLContextLogAndTheMetricsCallback()
+    {
+        Assert.AreEqual(2, Callbacks.Count);
+        Assert.AreEqual(1, Callbacks[0].Epoch);
+        Assert.AreEqual(2, Callbacks[1].Epoch);
+        Assert.IsNotNull(Callbacks[1].ValidationAccuracy, "validation set evaluated each epoch");
+        Assert.IsTrue(Callbacks.All(c => c.ImagesPerSecond > 0 && c.Elapsed > TimeSpan.Zero));
+        Assert.IsTrue(Callbacks[1].TrainLoss < Callbacks[0].TrainLoss, "loss falls from epoch 1 to 2");
+        lock (LogLines)
+        {
+            Assert.IsTrue(LogLines.Any(l => l.Contains("epoch 2/2: loss", StringComparison.Ordinal)), string.Join('\n', LogLines));
+            Assert.IsTrue(LogLines.Any(l => l.Contains("img/s", StringComparison.Ordinal)));
+        }
+
+        CollectionAssert.AreEqual(Callbacks, _model.TrainingHistory.ToList());
+    }
+
+    [TestMethod]
+    public void OutputSchemaAddsScoreAndPredictedLabel()
+    {
+        var trainer = _ml.Cnn().ImageClassification(SmallOptions());
+        var shape = trainer.GetOutputSchema(SchemaShapes.FromSchema(_train.Schema));
+        var score = shape.Single(c => c.Name == "Score");
+        Assert.AreEqual(NumberDataViewType.Single, score.ItemType);
+        Assert.IsTrue(shape.Single(c => c.Name == "PredictedLabel").IsKey);
+        Assert.IsTrue(shape.Any(c => c.Name == "Label"), "input columns pass through");
+    }
+
+    [TestMethod]
+    public void TheTrainerCopiesItsOptions()
+    {
+        var options = SmallOptions();
+        var trainer = _ml.Cnn().ImageClassification(options);
+        options.FeatureColumnName = "Missing";
+        var shape = trainer.GetOutputSchema(SchemaShapes.FromSchema(_train.Schema));
+        Assert.IsTrue(shape.Any(c => c.Name == "Score"), "changing the options after construction has no effect");
+    }
+
+    private sealed class Prediction
+    {
+        public float[] Score { get; set; } = Array.Empty<float>();
+
+        public uint PredictedLabel { get; set; }
+    }
+}

@@ -1,0 +1,64 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNetCnn.Estimators.Data;
+
+[assembly: Parallelize(Workers = 1, Scope = ExecutionScope.ClassLevel)]
+
+namespace MLNetCnn.Estimators.Tests;
+
+/// <summary>Small data views built in memory, for the estimator contracts and the bad-input tests.</summary>
+internal static class TestData
+{
+    private static readonly Lazy<(float[] Pixels, uint[] Labels)> Embedded = new(() =>
+    {
+        var ml = new MLContext();
+        var view = FashionMnist.Load(ml, FashionMnistSplit.Train, FashionMnistSource.Embedded);
+        var rows = ml.Data.CreateEnumerable<Row>(view, reuseRowObject: false).ToList();
+        return (rows.SelectMany(r => r.Features).ToArray(), rows.Select(r => r.Label).ToArray());
+    });
+
+    /// <summary>The first <paramref name="count"/> embedded training images (classes interleaved by a fixed shuffle).</summary>
+    public static IDataView FashionSubset(MLContext ml, int count, int seed = 0)
+    {
+        var (pixels, labels) = Embedded.Value;
+        var order = Enumerable.Range(0, labels.Length).ToArray();
+        new Random(seed).Shuffle(order);
+        var rows = order.Take(count).Select(i => new FloatRow
+        {
+            Label = FashionMnist.ClassNames[(int)labels[i] - 1],
+            Features = pixels.AsSpan(i * 784, 784).ToArray(),
+        }).ToList();
+        return Build(ml, rows, 784, FashionMnist.ClassNames);
+    }
+
+    /// <summary>A data view with a key label (keyed on <paramref name="classNames"/>) and a float vector of <paramref name="size"/>.</summary>
+    public static IDataView Build(MLContext ml, IEnumerable<FloatRow> rows, int size, IReadOnlyList<string> classNames)
+    {
+        var schema = SchemaDefinition.Create(typeof(FloatRow));
+        schema[nameof(FloatRow.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, size);
+        var view = ml.Data.LoadFromEnumerable(rows, schema);
+        var keys = ml.Data.LoadFromEnumerable(classNames.Select(n => new NameRow { Label = n }));
+        return ml.Transforms.Conversion.MapValueToKey("Label", keyData: keys).Fit(view).Transform(view);
+    }
+
+    public sealed class FloatRow
+    {
+        public string Label { get; set; } = string.Empty;
+
+        public float[] Features { get; set; } = Array.Empty<float>();
+    }
+
+    public sealed class Row
+    {
+        [VectorType(784)]
+        public float[] Features { get; set; } = Array.Empty<float>();
+
+        [KeyType(10)]
+        public uint Label { get; set; }
+    }
+
+    private sealed class NameRow
+    {
+        public string Label { get; set; } = string.Empty;
+    }
+}
