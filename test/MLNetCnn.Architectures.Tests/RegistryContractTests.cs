@@ -1,6 +1,7 @@
 using MLNetCnn.Architectures.Cost;
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Architectures.Onnx;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace MLNetCnn.Architectures.Tests;
@@ -12,6 +13,12 @@ public sealed class RegistryContractTests
     public static IEnumerable<object[]> Referenced => ModelRegistry.All.Where(d => d.Reference is not null).Select(d => new object[] { d.Name });
 
     public static IEnumerable<object[]> AllModels => ModelRegistry.All.Select(d => new object[] { d.Name });
+
+    /// <summary>One model per family, the cheapest by reference MACs: checked at the native resolution.</summary>
+    public static IEnumerable<object[]> FamilyRepresentatives => ModelRegistry.All
+        .GroupBy(d => d.Family)
+        .Select(g => g.OrderBy(d => d.Reference?.GigaMacs ?? double.MaxValue).ThenBy(d => d.Name, StringComparer.Ordinal).First())
+        .Select(d => new object[] { d.Name });
 
     [TestMethod]
     [DynamicData(nameof(Referenced))]
@@ -41,9 +48,11 @@ public sealed class RegistryContractTests
     [DynamicData(nameof(AllModels))]
     public void CostRowsCoverEveryParameterOfTheEvalGraph(string name)
     {
-        using var model = ModelRegistry.Create(name, new ArchitectureOptions { InputSize = 64, NumClasses = 7 });
+        var definition = ModelRegistry.Get(name);
+        using var model = definition.Create(new ArchitectureOptions { InputSize = Math.Max(64, definition.MinInputSize), NumClasses = 7, WidthMultiplier = TestSupport.QuickWidth(name) });
         var cost = ModelCost.Measure(model);
-        Assert.AreEqual(cost.Parameters, cost.Layers.Sum(l => l.Parameters), "every parameter belongs to exactly one costed layer");
+        long auxiliary = TestSupport.AuxiliaryParameters(model);
+        Assert.AreEqual(cost.Parameters - auxiliary, cost.Layers.Sum(l => l.Parameters), "every parameter outside the auxiliary heads belongs to exactly one costed layer");
         CollectionAssert.AreEqual(new long[] { 7 }, cost.OutputShape.ToArray());
     }
 
@@ -51,9 +60,79 @@ public sealed class RegistryContractTests
     [DynamicData(nameof(AllModels))]
     public void OnnxRuntimeMatchesTorchSharpEvalOnLogits(string name)
     {
-        // Native resolution for the smaller models; 64x64 keeps the deepest ones fast (same graph, smaller maps).
-        int size = name is "resnet18" or "resnet50" ? 224 : 64;
-        using var model = ModelRegistry.Create(name, new ArchitectureOptions { InputSize = size });
+        // The smallest input the published stem takes keeps the whole registry fast (same graph, smaller maps);
+        // the native resolution is checked once per family below.
+        var definition = ModelRegistry.Get(name);
+        AssertOnnxParity(definition, definition.MinInputSize, TestSupport.QuickWidth(name));
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(FamilyRepresentatives))]
+    public void OnnxRuntimeMatchesTorchSharpAtTheNativeResolution(string name)
+    {
+        var definition = ModelRegistry.Get(name);
+        AssertOnnxParity(definition, definition.NativeInputSize, widthMultiplier: 1.0);
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(AllModels))]
+    public void TrainModeForwardBackwardGivesEveryParameterAGradient(string name)
+    {
+        using var model = ModelRegistry.Create(name, new ArchitectureOptions { InputSize = 32, NumClasses = 10, SmallInputStem = true, WidthMultiplier = TestSupport.TrainWidth(name) });
+        model.train();
+        using var scope = NewDisposeScope();
+        var generator = new TorchSharp.torch.Generator(5);
+        var input = randn(new long[] { 2, 3, 32, 32 }, generator: generator);
+        var target = tensor(new long[] { 1, 7 });
+        IReadOnlyList<WeightedLogits> heads = model is IAuxiliaryHeads aux
+            ? aux.ForwardWithAuxiliary(input)
+            : new[] { new WeightedLogits(model.forward(input), 1.0) };
+        if (model is IAuxiliaryHeads withAux)
+        {
+            Assert.AreEqual(1 + withAux.AuxiliaryHeadNames.Count, heads.Count, "every auxiliary head contributes to the training loss");
+        }
+
+        var loss = heads.Select(h => nn.functional.cross_entropy(h.Logits, target) * h.LossWeight).Aggregate((a, b) => a + b);
+        loss.backward();
+        foreach (var (parameterName, parameter) in model.named_parameters())
+        {
+            var grad = parameter.grad;
+            Assert.IsNotNull(grad, $"{name}: {parameterName} has no gradient");
+            Assert.AreEqual(parameter.numel(), grad.numel(), $"{name}: {parameterName} gradient size");
+            Assert.IsTrue(grad.isfinite().all().item<bool>(), $"{name}: {parameterName} gradient has NaN or infinity");
+        }
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(AllModels))]
+    public void GreyTwentyEightByTwentyEightTenClassesRuns(string name)
+    {
+        using var model = ModelRegistry.Create(name, new ArchitectureOptions { InputSize = 28, InputChannels = 1, NumClasses = 10, SmallInputStem = true, WidthMultiplier = TestSupport.QuickWidth(name) });
+        var logits = TestSupport.TorchEval(model, TestSupport.RandomInput(2 * 784, seed: 3), batch: 2);
+        Assert.AreEqual(20, logits.Length);
+        Assert.IsTrue(logits.All(float.IsFinite), $"{name}: non-finite logits");
+        CollectionAssert.AreEqual(new long[] { 10 }, ModelCost.Measure(model).OutputShape.ToArray());
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(AllModels))]
+    public void AuxiliaryHeadsAreAbsentFromTheExportedGraph(string name)
+    {
+        var definition = ModelRegistry.Get(name);
+        using var model = definition.Create(new ArchitectureOptions { InputSize = definition.MinInputSize, NumClasses = 10, WidthMultiplier = TestSupport.QuickWidth(name) });
+        var initializers = OnnxExporter.Build(model).Initializers.Select(t => t.Name).ToHashSet();
+        var missing = model.named_parameters().Select(p => p.name).Where(k => !initializers.Contains(k)).ToList();
+        var heads = model is IAuxiliaryHeads aux ? aux.AuxiliaryHeadNames : Array.Empty<string>();
+        CollectionAssert.AreEqual(
+            model.named_parameters().Select(p => p.name).Where(k => heads.Any(h => k.StartsWith(h + ".", StringComparison.Ordinal))).ToList(),
+            missing,
+            "exactly the auxiliary heads' parameters are left out of the export");
+    }
+
+    private static void AssertOnnxParity(ModelDefinition definition, int size, double widthMultiplier)
+    {
+        string name = definition.Name;
+        using var model = definition.Create(new ArchitectureOptions { InputSize = size, WidthMultiplier = widthMultiplier });
         TestSupport.RandomizeBatchNorm(model, seed: 7);
         const int batch = 2;
         var input = TestSupport.RandomInput(batch * model.InputShape.Size, seed: 11);

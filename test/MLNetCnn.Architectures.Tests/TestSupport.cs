@@ -53,6 +53,29 @@ internal static class TestSupport
         return outputs[0].GetTensorDataAsSpan<float>().ToArray();
     }
 
+    /// <summary>
+    /// Width multiplier for the registry-wide quick checks: models over 40 M parameters (VGG, the largest
+    /// ResNets and EfficientNets) run at a quarter of their width, the same graph with fewer channels,
+    /// because their cost is in the weights, not the input size. Each family's full-width model is
+    /// still checked at its native resolution.
+    /// </summary>
+    public static double QuickWidth(string name) => ModelRegistry.Get(name).Reference is { Parameters: > 40_000_000 } ? 0.25 : 1.0;
+
+    /// <summary>
+    /// Width for the train-mode test: a quarter (the same modules and parameter names with fewer channels).
+    /// On this machine's virtual CPU (no cache sizes reported) libtorch's backward through full-width
+    /// ResNet bottlenecks dies with SIGFPE, which takes the whole test run down. Inception v3's literal
+    /// modules have no width multiplier and run at full width.
+    /// </summary>
+    public static double TrainWidth(string name) => ModelRegistry.Get(name).Family == "InceptionV3" ? 1.0 : 0.25;
+
+    /// <summary>Parameters of the auxiliary heads (training only, so not in the eval graph).</summary>
+    public static long AuxiliaryParameters(ImageClassifier model)
+    {
+        var heads = model is IAuxiliaryHeads aux ? aux.AuxiliaryHeadNames : Array.Empty<string>();
+        return model.named_parameters().Where(p => heads.Any(h => p.name.StartsWith(h + ".", StringComparison.Ordinal))).Sum(p => p.parameter.numel());
+    }
+
     public static float MaxAbsDiff(float[] a, float[] b)
     {
         Assert.AreEqual(a.Length, b.Length, "output lengths differ");

@@ -91,6 +91,51 @@ public sealed class GraphBuilder
         return Node("Concat", "cat", values.Select(v => v.Name).ToArray(), shape, new OnnxAttribute("axis", Int: 1));
     }
 
+    /// <summary>Element-wise product with ONNX broadcasting (squeeze-excitation: [C, H, W] times [C, 1, 1]).</summary>
+    public GraphValue Mul(GraphValue a, GraphValue b)
+    {
+        if (a.Shape.Count != b.Shape.Count || a.Shape.Zip(b.Shape).Any(p => p.First != p.Second && p.Second != 1))
+        {
+            throw new InvalidOperationException($"Mul at '{CurrentPath}': shape {b.ShapeText} does not broadcast to {a.ShapeText}.");
+        }
+
+        return Node("Mul", "mul", new[] { a.Name, b.Name }, a.Shape);
+    }
+
+    /// <summary>ShuffleNet's channel shuffle: reshape [N, g, C/g, H, W], swap the two channel axes, reshape back.</summary>
+    public GraphValue ChannelShuffle(GraphValue x, int groups)
+    {
+        long c = x.Shape[0];
+        if (x.Shape.Count != 3 || c % groups != 0)
+        {
+            throw new InvalidOperationException($"Channel shuffle at '{CurrentPath}': {x.ShapeText} does not split into {groups} groups.");
+        }
+
+        string grouped = Constant("shuffle_shape", new long[] { 5 }, new long[] { 0, groups, c / groups, x.Shape[1], x.Shape[2] });
+        var split = Node("Reshape", "shuffle_split", new[] { x.Name, grouped }, new[] { groups, c / groups, x.Shape[1], x.Shape[2] });
+        var swapped = Node("Transpose", "shuffle_transpose", new[] { split.Name }, new[] { c / groups, groups, x.Shape[1], x.Shape[2] }, new OnnxAttribute("perm", Ints: new long[] { 0, 2, 1, 3, 4 }));
+        string flat = Constant("shuffle_merge", new long[] { 4 }, new long[] { 0, c, x.Shape[1], x.Shape[2] });
+        return Node("Reshape", "shuffle", new[] { swapped.Name, flat }, x.Shape);
+    }
+
+    /// <summary>Splits the channels into <paramref name="parts"/> equal chunks (PyTorch's <c>chunk(parts, dim: 1)</c>).</summary>
+    public IReadOnlyList<GraphValue> SplitChannels(GraphValue x, int parts)
+    {
+        long c = x.Shape[0];
+        if (c % parts != 0)
+        {
+            throw new InvalidOperationException($"Split at '{CurrentPath}': {c} channels do not split into {parts} equal parts.");
+        }
+
+        string sizes = Constant("split_sizes", new long[] { parts }, Enumerable.Repeat(c / parts, parts).ToArray());
+        string name = UniqueName(Join(CurrentPath, "split"));
+        var outputs = Enumerable.Range(0, parts).Select(i => $"{name}_{i}").ToArray();
+        _nodes.Add(new OnnxNode("Split", name, new[] { x.Name, sizes }, outputs, new[] { new OnnxAttribute("axis", Int: 1) }));
+        var shape = new List<long> { c / parts };
+        shape.AddRange(x.Shape.Skip(1));
+        return outputs.Select(o => new GraphValue(o, shape.ToArray())).ToArray();
+    }
+
     /// <summary>Adds a float constant (for example normalization statistics) and returns its name.</summary>
     public string Constant(string name, long[] dims, float[] values)
     {
@@ -258,12 +303,40 @@ public sealed class GraphBuilder
 
     private GraphValue EmitGlobalAveragePool(AdaptiveAvgPool2d pool, string path, GraphValue x)
     {
-        if (pool.output_size.Any(s => s != 1))
+        long outH = pool.output_size[0];
+        long outW = pool.output_size[^1];
+        if (outH == 1 && outW == 1)
         {
-            throw new NotSupportedException($"AdaptiveAvgPool2d '{path}': only output size 1 is exported.");
+            return Node("GlobalAveragePool", string.Empty, new[] { x.Name }, new[] { x.Shape[0], 1L, 1L });
         }
 
-        return Node("GlobalAveragePool", string.Empty, new[] { x.Name }, new[] { x.Shape[0], 1L, 1L });
+        if (outH == x.Shape[1] && outW == x.Shape[2])
+        {
+            return Node("Identity", string.Empty, new[] { x.Name }, x.Shape);
+        }
+
+        // Any other output size (VGG's 7x7 on a small input): PyTorch's bins [floor(i*H/n), ceil((i+1)*H/n))
+        // as two constant averaging matrices, Y = A_h X A_w^T, which is exact for every input size.
+        string rows = Constant("rows", new[] { outH, x.Shape[1] }, AdaptiveBins(outH, x.Shape[1], transpose: false));
+        string cols = Constant("cols", new[] { x.Shape[2], outW }, AdaptiveBins(outW, x.Shape[2], transpose: true));
+        var pooledRows = Node("MatMul", "rows_pool", new[] { rows, x.Name }, new[] { x.Shape[0], outH, x.Shape[2] });
+        return Node("MatMul", string.Empty, new[] { pooledRows.Name, cols }, new[] { x.Shape[0], outH, outW });
+    }
+
+    private static float[] AdaptiveBins(long output, long input, bool transpose)
+    {
+        var matrix = new float[output * input];
+        for (long i = 0; i < output; i++)
+        {
+            long start = i * input / output;
+            long end = (((i + 1) * input) + output - 1) / output;
+            for (long j = start; j < end; j++)
+            {
+                matrix[transpose ? (j * output) + i : (i * input) + j] = 1f / (end - start);
+            }
+        }
+
+        return matrix;
     }
 
     /// <summary>PyTorch's pooling output size rule (the last window must start inside the padded input).</summary>

@@ -31,6 +31,23 @@ public static class Init
         }
     }
 
+    /// <summary>Normal(0, <paramref name="std"/>) weights and zero bias for every linear layer (torchvision's VGG and MobileNet heads).</summary>
+    public static void NormalLinear(nn.Module model, double std)
+    {
+        using var noGrad = no_grad();
+        foreach (var (_, module) in model.named_modules())
+        {
+            if (module is Linear linear)
+            {
+                nn.init.normal_(linear.weight, 0, std);
+                if (linear.bias is not null)
+                {
+                    nn.init.zeros_(linear.bias);
+                }
+            }
+        }
+    }
+
     /// <summary>Sets a batch norm's gamma to zero.</summary>
     public static void ZeroGamma(BatchNorm2d norm)
     {

@@ -13,6 +13,12 @@ public sealed record ReferenceFigures(long Parameters, double GigaMacs, double T
 /// <summary>A registered architecture: name, family, native input size, factory and reference figures.</summary>
 public sealed record ModelDefinition(string Name, string Family, int NativeInputSize, Func<ArchitectureOptions, ImageClassifier> Factory, ReferenceFigures? Reference = null)
 {
+    /// <summary>
+    /// The smallest input the published stem accepts (without <see cref="ArchitectureOptions.SmallInputStem"/>);
+    /// tests run the quick checks at this size.
+    /// </summary>
+    public int MinInputSize { get; init; } = 32;
+
     /// <summary>Builds the model; a null input size means the native one.</summary>
     public ImageClassifier Create(ArchitectureOptions? options = null)
     {
@@ -28,7 +34,21 @@ public static class ModelRegistry
 
     static ModelRegistry()
     {
-        foreach (var definition in ResNetVariants.Definitions)
+        var families = new[]
+        {
+            ResNetVariants.Definitions,
+            VggVariants.Definitions,
+            SqueezeNetVariants.Definitions,
+            MobileNetV2Variants.Definitions,
+            MobileNetV1Variants.Definitions,
+            ShuffleNetV2Variants.Definitions,
+            GoogLeNetVariants.Definitions,
+            InceptionV3Variants.Definitions,
+            EfficientNetVariants.Definitions,
+            XceptionVariants.Definitions,
+            ShuffleNetV1Variants.Definitions,
+        };
+        foreach (var definition in families.SelectMany(f => f))
         {
             Register(definition);
         }

@@ -1,0 +1,47 @@
+using MLNetCnn.Architectures.Graph;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNetCnn.Architectures.Layers;
+
+/// <summary>
+/// Local response normalization across channels (Krizhevsky et al., 2012, section 3.3):
+/// <c>x / (k + alpha / size * sum of squares over size neighbouring channels)^beta</c>.
+/// PyTorch's <c>LocalResponseNorm</c> and ONNX's <c>LRN</c> define it the same way.
+/// </summary>
+public sealed class LocalResponseNorm : nn.Module<Tensor, Tensor>, IGraphEmitter
+{
+    private readonly nn.Module<Tensor, Tensor> lrn;
+
+    /// <summary>Creates the layer (defaults: AlexNet's size 5, alpha 1e-4, beta 0.75, k 2).</summary>
+    public LocalResponseNorm(int size = 5, double alpha = 1e-4, double beta = 0.75, double k = 2)
+        : base(nameof(LocalResponseNorm))
+    {
+        Size = size;
+        Alpha = alpha;
+        Beta = beta;
+        K = k;
+        lrn = nn.LocalResponseNorm(size, alpha, beta, k);
+        RegisterComponents();
+    }
+
+    /// <summary>Number of neighbouring channels summed.</summary>
+    public int Size { get; }
+
+    /// <summary>Scale of the sum of squares.</summary>
+    public double Alpha { get; }
+
+    /// <summary>Exponent.</summary>
+    public double Beta { get; }
+
+    /// <summary>Additive constant.</summary>
+    public double K { get; }
+
+    /// <inheritdoc/>
+    public override Tensor forward(Tensor input) => lrn.forward(input);
+
+    /// <inheritdoc/>
+    public GraphValue Emit(GraphBuilder graph, GraphValue input) =>
+        graph.Node("LRN", "lrn", new[] { input.Name }, input.Shape,
+            new("size", Int: Size), new("alpha", Float: (float)Alpha), new("beta", Float: (float)Beta), new("bias", Float: (float)K));
+}
