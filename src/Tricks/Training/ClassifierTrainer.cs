@@ -52,8 +52,10 @@ public sealed class ClassifierTrainer
             var order = Enumerable.Range(0, train.Count).ToArray();
             shuffle.Shuffle(order);
             double lossSum = 0;
-            long correct = 0;
             long seen = 0;
+
+            // Accumulated on the device and read once per epoch: one host sync per step (the loss) is enough.
+            using var correct = zeros(1, dtype: ScalarType.Int64, device: device);
             double rate = 0;
             int logEvery = Math.Max(1, stepsPerEpoch / 10);
             var clock = Stopwatch.StartNew();
@@ -84,7 +86,7 @@ public sealed class ClassifierTrainer
 
                         optimizer.step();
                         lossSum += value * batch.Count;
-                        correct += logits.argmax(1).eq(y).sum().item<long>();
+                        correct.add_(logits.argmax(1).eq(y).sum());
                     }
 
                     seen += batch.Count;
@@ -98,7 +100,7 @@ public sealed class ClassifierTrainer
 
             clock.Stop();
             (double Loss, double Accuracy)? val = validation is null ? null : Evaluate(model, validation, device);
-            var metrics = new EpochMetrics(epoch, _options.Epochs, lossSum / seen, (double)correct / seen, val?.Loss, val?.Accuracy, rate, clock.Elapsed, seen / clock.Elapsed.TotalSeconds);
+            var metrics = new EpochMetrics(epoch, _options.Epochs, lossSum / seen, (double)correct.item<long>() / seen, val?.Loss, val?.Accuracy, rate, clock.Elapsed, seen / clock.Elapsed.TotalSeconds);
             history.Add(metrics);
             _log?.Invoke(metrics.ToString());
             _onEpoch?.Invoke(metrics);
