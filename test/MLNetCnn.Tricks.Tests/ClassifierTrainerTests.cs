@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using MLNetCnn.Architectures.Models;
+using MLNetCnn.Tricks.Schedules;
+using MLNetCnn.Tricks.Training;
+using static TorchSharp.torch;
+
+namespace MLNetCnn.Tricks.Tests;
+
+[TestClass]
+public sealed class ClassifierTrainerTests
+{
+    private static readonly ImageShape Shape = new(1, 8, 8);
+
+    /// <summary>Two classes a tiny net can tell apart: bright top half versus bright bottom half, plus noise.</summary>
+    private static ImageDataset HalvesDataset(int count, int seed)
+    {
+        var random = new Random(seed);
+        var pixels = new float[count * 64];
+        var labels = new int[count];
+        for (int i = 0; i < count; i++)
+        {
+            labels[i] = i % 2;
+            for (int p = 0; p < 64; p++)
+            {
+                bool top = p < 32;
+                pixels[(i * 64) + p] = (top == (labels[i] == 0) ? 200f : 40f) + (float)(random.NextDouble() * 60);
+            }
+        }
+
+        return new ImageDataset(pixels, labels, Shape, 2);
+    }
+
+    private static ImageClassifier TinyResNet(int seed)
+    {
+        manual_seed(seed);
+        return ModelRegistry.Create("resnet18", new ArchitectureOptions { NumClasses = 2, InputChannels = 1, InputSize = 8, SmallInputStem = true, WidthMultiplier = 0.25 });
+    }
+
+    [TestMethod]
+    public void TrainingLearnsASeparableProblemAndReportsEveryEpoch()
+    {
+        var data = HalvesDataset(256, seed: 1);
+        var validation = HalvesDataset(64, seed: 2);
+        using var model = TinyResNet(1);
+        var epochs = new List<EpochMetrics>();
+        var lines = new List<string>();
+        var history = new ClassifierTrainer(new TrainerOptions { Epochs = 3, BatchSize = 32, LearningRate = 0.05, Schedule = new CosineSchedule(), Device = ComputeDevice.Cpu }, epochs.Add, lines.Add)
+            .Fit(model, data, validation);
+        Assert.AreEqual(3, history.Count);
+        CollectionAssert.AreEqual(history.ToList(), epochs);
+        Assert.IsTrue(history[^1].ValidationAccuracy > 0.95, $"validation accuracy {history[^1].ValidationAccuracy}");
+        Assert.IsTrue(history[^1].TrainLoss < history[0].TrainLoss);
+        Assert.IsTrue(lines.Any(l => l.StartsWith("epoch 3/3: loss", StringComparison.Ordinal)));
+        Assert.IsFalse(model.training, "the model ends in eval mode");
+    }
+
+    [TestMethod]
+    public void SameSeedGivesTheSameWeights()
+    {
+        var data = HalvesDataset(64, seed: 3);
+        float[] Train()
+        {
+            using var model = TinyResNet(7);
+            new ClassifierTrainer(new TrainerOptions { Epochs = 1, BatchSize = 16, Seed = 7, Device = ComputeDevice.Cpu }).Fit(model, data);
+            return model.parameters().SelectMany(p => p.data<float>().ToArray()).ToArray();
+        }
+
+        CollectionAssert.AreEqual(Train(), Train());
+    }
+
+    [TestMethod]
+    public void ADivergingLossStopsWithTheEpochAndStep()
+    {
+        var data = HalvesDataset(64, seed: 4);
+        using var model = TinyResNet(2);
+        var e = Assert.ThrowsExactly<TrainingDivergedException>(() =>
+            new ClassifierTrainer(new TrainerOptions { Epochs = 2, BatchSize = 16, LearningRate = 1e12, Momentum = 0, Device = ComputeDevice.Cpu }).Fit(model, data));
+        Assert.AreEqual(1, e.Epoch);
+        Assert.IsTrue(e.Step >= 1);
+        StringAssert.Contains(e.Message, $"step {e.Step}");
+    }
+
+    [TestMethod]
+    public void MismatchedShapesAndBadOptionsAreRejected()
+    {
+        using var model = TinyResNet(1);
+        var wrongShape = new ImageDataset(new float[2 * 100], new[] { 0, 1 }, new ImageShape(1, 10, 10), 2);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => new ClassifierTrainer(new TrainerOptions()).Fit(model, wrongShape));
+        StringAssert.Contains(e.Message, "1x10x10");
+        StringAssert.Contains(e.Message, "1x8x8");
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new ClassifierTrainer(new TrainerOptions { BatchSize = 0 }));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new ClassifierTrainer(new TrainerOptions { LearningRate = double.NaN }));
+        Assert.ThrowsExactly<ArgumentException>(() => new ImageDataset(new float[10], new[] { 0, 1 }, Shape, 2));
+        Assert.ThrowsExactly<ArgumentException>(() => new ImageDataset(new float[128], new[] { 0, 5 }, Shape, 2));
+    }
+
+    [TestMethod]
+    public void CudaRequestedWithoutAGpuFailsClearly()
+    {
+        if (cuda.is_available())
+        {
+            Assert.Inconclusive("A CUDA device is present.");
+        }
+
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => Devices.Resolve(ComputeDevice.Cuda));
+        StringAssert.Contains(e.Message, "Cuda");
+        Assert.AreEqual(TorchSharp.DeviceType.CPU, Devices.Resolve(ComputeDevice.Auto).type);
+    }
+
+    [TestMethod]
+    public void ASoakOfTwoThousandStepsHoldsMemoryFlat()
+    {
+        // One dispose scope per step: native memory must not grow with the number of steps.
+        var data = HalvesDataset(256, seed: 5);
+        using var model = TinyResNet(3);
+        var trainer = new ClassifierTrainer(new TrainerOptions { Epochs = 4, BatchSize = 4, Device = ComputeDevice.Cpu });
+        trainer.Fit(model, data);
+        long before = RssBytes();
+        trainer = new ClassifierTrainer(new TrainerOptions { Epochs = 32, BatchSize = 4, Device = ComputeDevice.Cpu });
+        trainer.Fit(model, data);
+        long after = RssBytes();
+        double grownMb = (after - before) / 1e6;
+        Assert.IsTrue(grownMb < 40, $"resident memory grew {grownMb:F1} MB over 2,048 steps");
+    }
+
+    private static long RssBytes()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        using var process = Process.GetCurrentProcess();
+        process.Refresh();
+        return process.WorkingSet64;
+    }
+}
