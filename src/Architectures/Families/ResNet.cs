@@ -40,6 +40,20 @@ public enum ResNetDownsample
     AveragePool,
 }
 
+/// <summary>Where a residual unit puts its normalization and activation.</summary>
+public enum ResNetUnit
+{
+    /// <summary>The original unit: conv-BN-ReLU inside the branch, ReLU after the addition (He et al., 2015).</summary>
+    PostActivation,
+
+    /// <summary>
+    /// Full pre-activation (He et al., "Identity Mappings in Deep Residual Networks", 2016, Figure 4e):
+    /// BN-ReLU-conv inside the branch, nothing after the addition, one BN-ReLU after the last stage and no
+    /// stem BN (timm's <c>resnetv2</c> layout).
+    /// </summary>
+    PreActivation,
+}
+
 /// <summary>A ResNet variant as data.</summary>
 /// <param name="Block">Block type.</param>
 /// <param name="Layers">Blocks per stage, e.g. (2, 2, 2, 2) for ResNet-18.</param>
@@ -51,6 +65,9 @@ public sealed record ResNetConfig(ResNetBlock Block, IReadOnlyList<int> Layers)
     /// <summary>Shortcut type for downsampling blocks.</summary>
     public ResNetDownsample Downsample { get; init; } = ResNetDownsample.Conv;
 
+    /// <summary>Residual unit layout.</summary>
+    public ResNetUnit Unit { get; init; } = ResNetUnit.PostActivation;
+
     /// <summary>Width of the first stage before the multiplier (64 in the paper).</summary>
     public int BaseWidth { get; init; } = 64;
 }
@@ -59,19 +76,23 @@ public sealed record ResNetConfig(ResNetBlock Block, IReadOnlyList<int> Layers)
 /// ResNet (He et al., "Deep Residual Learning for Image Recognition", 2015; Table 1) with the Bag of
 /// Tricks tweaks (He et al., 2018, section 4): ResNet-B puts the stride in the bottleneck's 3x3 (this is
 /// torchvision's layout and always on), ResNet-C is <see cref="ResNetStem.Deep"/>, ResNet-D is
-/// <see cref="ResNetDownsample.AveragePool"/>. Module names follow torchvision's state_dict keys
-/// (<c>conv1</c>, <c>bn1</c>, <c>layer1.0.conv1</c>, <c>layer2.0.downsample.0</c>, <c>fc</c>).
+/// <see cref="ResNetDownsample.AveragePool"/>, and <see cref="ResNetUnit.PreActivation"/> gives the
+/// pre-activation ResNet (<see cref="PreActBasicBlock"/>, <see cref="PreActBottleneckBlock"/>). Module names
+/// follow torchvision's state_dict keys (<c>conv1</c>, <c>bn1</c>, <c>layer1.0.conv1</c>,
+/// <c>layer2.0.downsample.0</c>, <c>fc</c>); the pre-activation model keeps them, without <c>bn1</c>
+/// and with a final <c>norm</c>.
 /// </summary>
 public sealed class ResNet : ImageClassifier
 {
     private readonly nn.Module<Tensor, Tensor> conv1;
-    private readonly BatchNorm2d bn1;
+    private readonly BatchNorm2d? bn1;
     private readonly ReLU relu;
     private readonly nn.Module<Tensor, Tensor> maxpool;
     private readonly Sequential layer1;
     private readonly Sequential layer2;
     private readonly Sequential layer3;
     private readonly Sequential layer4;
+    private readonly BatchNorm2d? norm;
     private readonly AdaptiveAvgPool2d avgpool;
     private readonly Linear fc;
 
@@ -102,7 +123,8 @@ public sealed class ResNet : ImageClassifier
                 ("5", nn.ReLU(inplace: true)),
                 ("6", nn.Conv2d(width / 2, width, 3, stride: 1, padding: 1, bias: false))),
         };
-        bn1 = nn.BatchNorm2d(width);
+        bool preActivation = config.Unit == ResNetUnit.PreActivation;
+        bn1 = preActivation ? null : nn.BatchNorm2d(width);
         relu = nn.ReLU(inplace: true);
         maxpool = stem == ResNetStem.SmallInput ? nn.Identity() : nn.MaxPool2d(3, stride: 2, padding: 1);
 
@@ -111,6 +133,7 @@ public sealed class ResNet : ImageClassifier
         layer2 = MakeStage(config, ref inplanes, width * 2, config.Layers[1], stride: 2);
         layer3 = MakeStage(config, ref inplanes, width * 4, config.Layers[2], stride: 2);
         layer4 = MakeStage(config, ref inplanes, width * 8, config.Layers[3], stride: 2);
+        norm = preActivation ? nn.BatchNorm2d(width * 8 * expansion) : null;
         avgpool = nn.AdaptiveAvgPool2d(1);
         fc = nn.Linear(width * 8 * expansion, options.NumClasses);
         RegisterComponents();
@@ -120,8 +143,10 @@ public sealed class ResNet : ImageClassifier
     /// <inheritdoc/>
     public override Tensor forward(Tensor input)
     {
-        var x = maxpool.forward(relu.forward(bn1.forward(conv1.forward(input))));
+        var x = conv1.forward(input);
+        x = maxpool.forward(bn1 is null ? x : relu.forward(bn1.forward(x)));
         x = layer4.forward(layer3.forward(layer2.forward(layer1.forward(x))));
+        x = norm is null ? x : relu.forward(norm.forward(x));
         return fc.forward(avgpool.forward(x).flatten(1));
     }
 
@@ -129,12 +154,13 @@ public sealed class ResNet : ImageClassifier
     public override GraphValue Emit(GraphBuilder graph, GraphValue input)
     {
         var x = graph.Apply(conv1, input);
-        x = graph.Apply(maxpool, graph.Apply(relu, graph.Apply(bn1, x)));
+        x = graph.Apply(maxpool, bn1 is null ? x : graph.Apply(relu, graph.Apply(bn1, x)));
         foreach (var stage in new[] { layer1, layer2, layer3, layer4 })
         {
             x = graph.Apply(stage, x);
         }
 
+        x = norm is null ? x : graph.Apply(relu, graph.Apply(norm, x));
         return graph.Apply(fc, graph.Flatten(graph.Apply(avgpool, x)));
     }
 
@@ -144,7 +170,9 @@ public sealed class ResNet : ImageClassifier
         Sequential? downsample = null;
         if (stride != 1 || inplanes != planes * expansion)
         {
-            downsample = config.Downsample == ResNetDownsample.AveragePool
+            downsample = config.Unit == ResNetUnit.PreActivation
+                ? PreActivationDownsample(config, inplanes, planes * expansion, stride)
+                : config.Downsample == ResNetDownsample.AveragePool
                 ? nn.Sequential(
                     ("0", stride == 1 ? nn.Identity() : nn.AvgPool2d(2, stride: 2, ceil_mode: true, count_include_pad: false)),
                     ("1", nn.Conv2d(inplanes, planes * expansion, 1, stride: 1, bias: false)),
@@ -157,15 +185,28 @@ public sealed class ResNet : ImageClassifier
         var modules = new List<(string, nn.Module<Tensor, Tensor>)>();
         for (int i = 0; i < blocks; i++)
         {
-            nn.Module<Tensor, Tensor> block = config.Block == ResNetBlock.Bottleneck
-                ? new BottleneckBlock(inplanes, planes, i == 0 ? stride : 1, i == 0 ? downsample : null)
-                : new BasicBlock(inplanes, planes, i == 0 ? stride : 1, i == 0 ? downsample : null);
+            var (blockStride, blockDownsample) = i == 0 ? (stride, downsample) : (1, null);
+            nn.Module<Tensor, Tensor> block = (config.Block, config.Unit) switch
+            {
+                (ResNetBlock.Bottleneck, ResNetUnit.PreActivation) => new PreActBottleneckBlock(inplanes, planes, blockStride, blockDownsample),
+                (ResNetBlock.Basic, ResNetUnit.PreActivation) => new PreActBasicBlock(inplanes, planes, blockStride, blockDownsample),
+                (ResNetBlock.Bottleneck, _) => new BottleneckBlock(inplanes, planes, blockStride, blockDownsample),
+                _ => new BasicBlock(inplanes, planes, blockStride, blockDownsample),
+            };
             modules.Add((i.ToString(System.Globalization.CultureInfo.InvariantCulture), block));
             inplanes = planes * expansion;
         }
 
         return nn.Sequential(modules);
     }
+
+    /// <summary>Pre-activation shortcut: the block's first BN-ReLU feeds it, so it needs no norm of its own.</summary>
+    private static Sequential PreActivationDownsample(ResNetConfig config, int inChannels, int outChannels, int stride) =>
+        config.Downsample == ResNetDownsample.AveragePool
+            ? nn.Sequential(
+                ("0", stride == 1 ? nn.Identity() : nn.AvgPool2d(2, stride: 2, ceil_mode: true, count_include_pad: false)),
+                ("1", nn.Conv2d(inChannels, outChannels, 1, stride: 1, bias: false)))
+            : nn.Sequential(("0", nn.Conv2d(inChannels, outChannels, 1, stride: stride, bias: false)));
 }
 
 /// <summary>Two 3x3 convolutions with an identity (or projection) shortcut.</summary>

@@ -2,7 +2,7 @@ using MLNetCnn.Architectures.Models;
 
 namespace MLNetCnn.Architectures.Families;
 
-/// <summary>ResNet rows: depth (paper Table 1) and the Bag of Tricks ResNet-D tweak, as data.</summary>
+/// <summary>ResNet rows: depth (paper Table 1), the Bag of Tricks ResNet-D tweak and pre-activation, as data.</summary>
 public static class ResNetVariants
 {
     /// <summary>Registry rows for the ResNet family.</summary>
@@ -23,11 +23,16 @@ public static class ResNetVariants
             yield return Row("resnet18d", D(resnet18), new(11_708_744, 2.054, 0, "COMP on TIMM"));
             yield return Row("resnet50d", D(resnet50), new(25_576_264, 4.329, 0, "COMP on TIMM"));
             yield return Row("resnet101d", D(resnet101), new(44_568_392, 8.041, 0, "COMP on TIMM"));
+            yield return Row("resnetv2_50", PreActivation(resnet50), new(25_549_352, 4.089, 0, "COMP on TIMM"));
+            yield return Row("resnetv2_101", PreActivation(resnet101), new(44_541_480, 7.801, 0, "COMP on TIMM"));
         }
     }
 
     /// <summary>ResNet-D = ResNet-C deep stem + average-pool shortcut (timm's "d" variants).</summary>
     private static ResNetConfig D(ResNetConfig config) => config with { Stem = ResNetStem.Deep, Downsample = ResNetDownsample.AveragePool };
+
+    /// <summary>Full pre-activation units (He et al., 2016; timm's resnetv2 layout).</summary>
+    private static ResNetConfig PreActivation(ResNetConfig config) => config with { Unit = ResNetUnit.PreActivation };
 
     private static ModelDefinition Row(string name, ResNetConfig config, ReferenceFigures reference) =>
         new(name, "ResNet", 224, options => new ResNet(config, options), reference);

@@ -1,4 +1,5 @@
 using MLNetCnn.Architectures.Graph;
+using MLNetCnn.Architectures.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -10,6 +11,11 @@ namespace MLNetCnn.Architectures.Models;
 /// </summary>
 public abstract class ImageClassifier : nn.Module<Tensor, Tensor>, IGraphEmitter
 {
+    static ImageClassifier()
+    {
+        OneDnnIsa.EnsureSafeDefault();
+    }
+
     /// <summary>Creates the module.</summary>
     protected ImageClassifier(string name, ImageShape inputShape, int numClasses)
         : base(name)
