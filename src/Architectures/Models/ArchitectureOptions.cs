@@ -14,7 +14,8 @@ public sealed record ArchitectureOptions
 
     /// <summary>
     /// Replace the published stem by one that keeps small images (28x28, 32x32) large enough for all stages.
-    /// What it means is documented per family (ResNet: a 3x3 stride-1 conv and no max pool).
+    /// What it means is documented on each family class (ResNet: a 3x3 stride-1 conv and no max pool;
+    /// most others: a stride-1 stem and no stem max pool; VGG: no last max pool).
     /// </summary>
     public bool SmallInputStem { get; init; }
 
