@@ -39,7 +39,7 @@ else
     test = FashionMnist.Load(mlContext, FashionMnistSplit.Test, data);
 }
 
-Console.WriteLine($"Fashion-MNIST ({data}): {train.GetRowCount() ?? train.Preview(int.MaxValue).RowView.Length} training images, {test.Preview(int.MaxValue).RowView.Length} test images.");
+Console.WriteLine($"Fashion-MNIST ({data}): {train.GetColumn<uint>("Label").Count()} training images, {test.GetColumn<uint>("Label").Count()} test images.");
 
 var pipeline = mlContext.Cnn().ImageClassification(new ImageClassificationTrainer.Options
 {
