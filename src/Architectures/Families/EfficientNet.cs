@@ -71,7 +71,7 @@ public sealed class EfficientNet : ImageClassifier
 
     /// <summary>Builds an EfficientNet for a scaling row (times <see cref="ArchitectureOptions.WidthMultiplier"/>).</summary>
     public EfficientNet(EfficientNetScaling scaling, ArchitectureOptions options)
-        : base(nameof(EfficientNet), new ImageShape(options.Validate().InputChannels, options.InputSize ?? scaling.Resolution, options.InputSize ?? scaling.Resolution), options.NumClasses)
+        : base(nameof(EfficientNet), options.InputShape(scaling.Resolution), options.NumClasses)
     {
         var stages = B0.Select(s => s.Scale(scaling.Width * options.WidthMultiplier, scaling.Depth)).ToList();
         var layers = new List<nn.Module<Tensor, Tensor>>

@@ -45,7 +45,7 @@ public sealed class GoogLeNet : ImageClassifier, IAuxiliaryHeads
 
     /// <summary>Builds GoogLeNet, with or without its auxiliary heads.</summary>
     public GoogLeNet(bool auxiliaryHeads, ArchitectureOptions options)
-        : base(nameof(GoogLeNet), new ImageShape(options.Validate().InputChannels, options.InputSize ?? 224, options.InputSize ?? 224), options.NumClasses)
+        : base(nameof(GoogLeNet), options.InputShape(224), options.NumClasses)
     {
         int W(int c) => Math.Max(1, (int)Math.Round(c * options.WidthMultiplier));
         InceptionModule I(int i, int c1, int c3r, int c3, int c5r, int c5, int pool) => new(W(i), W(c1), W(c3r), W(c3), W(c5r), W(c5), W(pool));

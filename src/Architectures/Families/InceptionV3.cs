@@ -49,7 +49,7 @@ public sealed class InceptionV3 : ImageClassifier, IAuxiliaryHeads
 
     /// <summary>Builds Inception v3, with or without its auxiliary classifier.</summary>
     public InceptionV3(bool auxiliaryHead, ArchitectureOptions options)
-        : base(nameof(InceptionV3), new ImageShape(options.Validate().InputChannels, options.InputSize ?? 299, options.InputSize ?? 299), options.NumClasses)
+        : base(nameof(InceptionV3), options.InputShape(299), options.NumClasses)
     {
         if (options.WidthMultiplier != 1.0)
         {

@@ -31,7 +31,7 @@ public sealed class MobileNetV1 : ImageClassifier
 
     /// <summary>Builds a MobileNet v1 with width multiplier <paramref name="alpha"/> (times <see cref="ArchitectureOptions.WidthMultiplier"/>).</summary>
     public MobileNetV1(double alpha, ArchitectureOptions options)
-        : base(nameof(MobileNetV1), new ImageShape(options.Validate().InputChannels, options.InputSize ?? 224, options.InputSize ?? 224), options.NumClasses)
+        : base(nameof(MobileNetV1), options.InputShape(224), options.NumClasses)
     {
         double a = alpha * options.WidthMultiplier;
         int input = Channels.MakeDivisible(32 * a);

@@ -31,7 +31,7 @@ public sealed class MobileNetV2 : ImageClassifier
 
     /// <summary>Builds a MobileNet v2 with <paramref name="width"/> times the published widths (times <see cref="ArchitectureOptions.WidthMultiplier"/>).</summary>
     public MobileNetV2(double width, ArchitectureOptions options)
-        : base(nameof(MobileNetV2), new ImageShape(options.Validate().InputChannels, options.InputSize ?? 224, options.InputSize ?? 224), options.NumClasses)
+        : base(nameof(MobileNetV2), options.InputShape(224), options.NumClasses)
     {
         double alpha = width * options.WidthMultiplier;
         int input = Channels.MakeDivisible(32 * alpha);

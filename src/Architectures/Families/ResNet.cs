@@ -98,7 +98,7 @@ public sealed class ResNet : ImageClassifier
 
     /// <summary>Builds a ResNet from a variant row and the common options.</summary>
     public ResNet(ResNetConfig config, ArchitectureOptions options)
-        : base(nameof(ResNet), new ImageShape(options.Validate().InputChannels, options.InputSize ?? 224, options.InputSize ?? 224), options.NumClasses)
+        : base(nameof(ResNet), options.InputShape(224), options.NumClasses)
     {
         if (config.Layers.Count != 4 || config.Layers.Any(n => n < 1))
         {

@@ -31,7 +31,7 @@ public sealed class ShuffleNetV1 : ImageClassifier
 
     /// <summary>Builds ShuffleNet v1 with <paramref name="groups"/> groups.</summary>
     public ShuffleNetV1(int groups, ArchitectureOptions options)
-        : base(nameof(ShuffleNetV1), new ImageShape(options.Validate().InputChannels, options.InputSize ?? 224, options.InputSize ?? 224), options.NumClasses)
+        : base(nameof(ShuffleNetV1), options.InputShape(224), options.NumClasses)
     {
         if (!StageChannels.TryGetValue(groups, out var widths))
         {

@@ -41,7 +41,7 @@ public sealed class ShuffleNetV2 : ImageClassifier
 
     /// <summary>Builds a ShuffleNet v2.</summary>
     public ShuffleNetV2(ShuffleNetV2Config config, ArchitectureOptions options)
-        : base(nameof(ShuffleNetV2), new ImageShape(options.Validate().InputChannels, options.InputSize ?? 224, options.InputSize ?? 224), options.NumClasses)
+        : base(nameof(ShuffleNetV2), options.InputShape(224), options.NumClasses)
     {
         int W(int c) => Math.Max(2, (int)Math.Round(c * options.WidthMultiplier / 2) * 2);
         int input = W(24);

@@ -33,7 +33,7 @@ public sealed class SqueezeNet : ImageClassifier
 
     /// <summary>Builds a SqueezeNet.</summary>
     public SqueezeNet(SqueezeNetVersion version, ArchitectureOptions options)
-        : base(nameof(SqueezeNet), new ImageShape(options.Validate().InputChannels, options.InputSize ?? 224, options.InputSize ?? 224), options.NumClasses)
+        : base(nameof(SqueezeNet), options.InputShape(224), options.NumClasses)
     {
         int stride = options.SmallInputStem ? 1 : 2;
         int W(int c) => Math.Max(1, (int)Math.Round(c * options.WidthMultiplier));

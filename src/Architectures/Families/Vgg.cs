@@ -48,7 +48,7 @@ public sealed class Vgg : ImageClassifier
 
     /// <summary>Builds a VGG from a configuration row and the common options.</summary>
     public Vgg(VggConfig config, ArchitectureOptions options)
-        : base(nameof(Vgg), new ImageShape(options.Validate().InputChannels, options.InputSize ?? 224, options.InputSize ?? 224), options.NumClasses)
+        : base(nameof(Vgg), options.InputShape(224), options.NumClasses)
     {
         if (config.Stages.Count != 5 || config.Stages.Any(s => s.Kernels.Count == 0))
         {

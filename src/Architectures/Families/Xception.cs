@@ -50,7 +50,7 @@ public sealed class Xception : ImageClassifier
 
     /// <summary>Builds Xception.</summary>
     public Xception(ArchitectureOptions options)
-        : base(nameof(Xception), new ImageShape(options.Validate().InputChannels, options.InputSize ?? 299, options.InputSize ?? 299), options.NumClasses)
+        : base(nameof(Xception), options.InputShape(299), options.NumClasses)
     {
         int W(int c) => Math.Max(1, (int)Math.Round(c * options.WidthMultiplier));
 

@@ -22,6 +22,14 @@ public sealed record ArchitectureOptions
     /// <summary>Channel width multiplier applied to every stage (1.0 = published widths).</summary>
     public double WidthMultiplier { get; init; } = 1.0;
 
+    /// <summary>Validates the options and returns the input shape, using <paramref name="nativeSize"/> when <see cref="InputSize"/> is null.</summary>
+    public ImageShape InputShape(int nativeSize)
+    {
+        Validate();
+        int size = InputSize ?? nativeSize;
+        return new ImageShape(InputChannels, size, size);
+    }
+
     /// <summary>Throws when a value is out of range.</summary>
     public ArchitectureOptions Validate()
     {
