@@ -43,8 +43,17 @@ public sealed class InputNormalization : nn.Module<Tensor, Tensor>, IGraphEmitte
     /// <summary>Per-channel standard deviation, in input units.</summary>
     public IReadOnlyList<float> Std { get; }
 
-    /// <inheritdoc/>
-    public override Tensor forward(Tensor input) => (input - mean).div_(std);
+    /// <summary>Normalizes in float32 and returns the input's dtype (so a bfloat16 batch stays bfloat16 for the layers after it).</summary>
+    public override Tensor forward(Tensor input)
+    {
+        if (input.dtype == mean.dtype)
+        {
+            return (input - mean).div_(std);
+        }
+
+        using var scope = NewDisposeScope();
+        return (input.to(mean.dtype) - mean).div_(std).to(input.dtype).MoveToOuterDisposeScope();
+    }
 
     /// <inheritdoc/>
     public GraphValue Emit(GraphBuilder graph, GraphValue input)

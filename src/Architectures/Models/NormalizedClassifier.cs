@@ -9,7 +9,7 @@ namespace MLNetCnn.Architectures.Models;
 /// A network with its input normalization in front: what is trained on raw pixels and what is
 /// exported. The network's state_dict keys appear under <c>network.</c>.
 /// </summary>
-public sealed class NormalizedClassifier : ImageClassifier
+public sealed class NormalizedClassifier : ImageClassifier, IAuxiliaryHeads
 {
     private readonly InputNormalization normalize;
     private readonly ImageClassifier network;
@@ -39,6 +39,17 @@ public sealed class NormalizedClassifier : ImageClassifier
     {
         using var normalized = normalize.forward(input);
         return network.forward(normalized);
+    }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<string> AuxiliaryHeadNames =>
+        network is IAuxiliaryHeads heads ? heads.AuxiliaryHeadNames.Select(n => $"network.{n}").ToList() : Array.Empty<string>();
+
+    /// <inheritdoc/>
+    public IReadOnlyList<WeightedLogits> ForwardWithAuxiliary(Tensor input)
+    {
+        using var normalized = normalize.forward(input);
+        return network is IAuxiliaryHeads heads ? heads.ForwardWithAuxiliary(normalized) : new[] { new WeightedLogits(network.forward(normalized), 1) };
     }
 
     /// <inheritdoc/>

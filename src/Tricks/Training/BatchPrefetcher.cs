@@ -3,7 +3,7 @@ using System.Collections.Concurrent;
 namespace MLNetCnn.Tricks.Training;
 
 /// <summary>One mini-batch as plain arrays, ready to wrap as tensors without copying.</summary>
-internal sealed record Batch(float[] Pixels, long[] Labels, int Count);
+internal sealed record Batch(float[] Pixels, long[] Labels, int Count, float[]? TeacherLogits);
 
 /// <summary>
 /// Prepares batches on a background thread (gathering rows in a shuffled order) into a bounded
@@ -53,14 +53,20 @@ internal sealed class BatchPrefetcher : IDisposable
 
                 var pixels = new float[count * size];
                 var labels = new long[count];
+                int k = data.NumClasses;
+                var teacher = data.TeacherLogits is null ? null : new float[count * k];
                 for (int i = 0; i < count; i++)
                 {
                     int row = order[start + i];
                     Array.Copy(data.Pixels, (long)row * size, pixels, (long)i * size, size);
                     labels[i] = data.Labels[row];
+                    if (teacher is not null)
+                    {
+                        Array.Copy(data.TeacherLogits!, (long)row * k, teacher, (long)i * k, k);
+                    }
                 }
 
-                _queue.Add(new Batch(pixels, labels, count), _cancel.Token);
+                _queue.Add(new Batch(pixels, labels, count, teacher), _cancel.Token);
             }
         }
         catch (OperationCanceledException)

@@ -6,8 +6,9 @@ using static TorchSharp.torch;
 namespace MLNetCnn.Tricks.Training;
 
 /// <summary>
-/// Trains an <see cref="ImageClassifier"/> with SGD + momentum on cross-entropy. Batches are gathered
-/// ahead on a background thread; each step runs in its own dispose scope so memory stays flat.
+/// Trains an <see cref="ImageClassifier"/> with SGD + momentum on a soft-target cross-entropy, with the
+/// tricks of <see cref="TrainerOptions"/> composed per step (see there for the order). Batches are
+/// gathered ahead on a background thread; each step runs in its own dispose scope so memory stays flat.
 /// </summary>
 public sealed class ClassifierTrainer
 {
@@ -26,7 +27,11 @@ public sealed class ClassifierTrainer
         _log = log;
     }
 
-    /// <summary>Trains <paramref name="model"/> in place and returns the per-epoch history. The model ends in eval mode on the CPU.</summary>
+    /// <summary>
+    /// Trains <paramref name="model"/> in place and returns the per-epoch history (including epochs
+    /// restored from a checkpoint). The model ends in eval mode, in float32, on the CPU; if training
+    /// throws, it keeps the weights of the last good step.
+    /// </summary>
     public IReadOnlyList<EpochMetrics> Fit(ImageClassifier model, ImageDataset train, ImageDataset? validation = null, CancellationToken cancellationToken = default)
     {
         CheckShape(model, train, "training");
@@ -35,80 +40,104 @@ public sealed class ClassifierTrainer
             CheckShape(model, validation, "validation");
         }
 
-        var device = Devices.Resolve(_options.Device);
-        model.to(device);
-        var parameters = model.parameters().ToList();
-        using var optimizer = optim.SGD(parameters, _options.LearningRate, _options.Momentum, 0, _options.WeightDecay, _options.Nesterov);
-        var shuffle = new Random(_options.Seed);
-        int stepsPerEpoch = (train.Count + _options.BatchSize - 1) / _options.BatchSize;
-        long totalSteps = (long)stepsPerEpoch * _options.Epochs;
-        long step = 0;
-        var history = new List<EpochMetrics>();
-        var s = train.Shape;
-
-        for (int epoch = 1; epoch <= _options.Epochs; epoch++)
+        if (_options.Distillation is { Teacher: null } && train.TeacherLogits is null)
         {
-            model.train();
-            var order = Enumerable.Range(0, train.Count).ToArray();
-            shuffle.Shuffle(order);
-            double lossSum = 0;
-            long seen = 0;
-
-            // Accumulated on the device and read once per epoch: one host sync per step (the loss) is enough.
-            using var correct = zeros(1, dtype: ScalarType.Int64, device: device);
-            double rate = 0;
-            int logEvery = Math.Max(1, stepsPerEpoch / 10);
-            var clock = Stopwatch.StartNew();
-            using (var prefetcher = new BatchPrefetcher(train, order, _options.BatchSize, dropLast: false))
-            {
-                foreach (var batch in prefetcher.Batches)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    rate = _options.Schedule.Rate(_options.LearningRate, step, totalSteps);
-                    foreach (var group in optimizer.ParamGroups)
-                    {
-                        group.LearningRate = rate;
-                    }
-
-                    using (var scope = NewDisposeScope())
-                    {
-                        var x = from_array(batch.Pixels).reshape(batch.Count, s.Channels, s.Height, s.Width).to(device);
-                        var y = from_array(batch.Labels).to(device);
-                        var logits = model.forward(x);
-                        var loss = nn.functional.cross_entropy(logits, y);
-                        optimizer.zero_grad();
-                        loss.backward();
-                        double value = loss.item<float>();
-                        if (!double.IsFinite(value))
-                        {
-                            throw new TrainingDivergedException(epoch, step, value);
-                        }
-
-                        optimizer.step();
-                        lossSum += value * batch.Count;
-                        correct.add_(logits.argmax(1).eq(y).sum());
-                    }
-
-                    seen += batch.Count;
-                    step++;
-                    if (_log is not null && step % logEvery == 0 && seen < train.Count)
-                    {
-                        _log(FormattableString.Invariant($"epoch {epoch}/{_options.Epochs}: {seen}/{train.Count} images, loss {lossSum / seen:F4}, {seen / clock.Elapsed.TotalSeconds:F0} img/s"));
-                    }
-                }
-            }
-
-            clock.Stop();
-            (double Loss, double Accuracy)? val = validation is null ? null : Evaluate(model, validation, device);
-            var metrics = new EpochMetrics(epoch, _options.Epochs, lossSum / seen, (double)correct.item<long>() / seen, val?.Loss, val?.Accuracy, rate, clock.Elapsed, seen / clock.Elapsed.TotalSeconds);
-            history.Add(metrics);
-            _log?.Invoke(metrics.ToString());
-            _onEpoch?.Invoke(metrics);
+            throw new ArgumentException("Distillation needs a teacher: set DistillationOptions.Teacher, or give training data that carries teacher logits (a teacher score column).");
         }
 
-        model.eval();
-        model.to(CPU);
+        var device = Devices.Resolve(_options.Device);
+        if (_options.Precision == Precision.TrainingPrecision.Float16 && device.type != DeviceType.CUDA)
+        {
+            throw new NotSupportedException("Float16 training needs a CUDA device; on the CPU use TrainingPrecision.BFloat16.");
+        }
+
+        if (_options.ZeroGamma)
+        {
+            Initialization.ZeroGamma.Apply(model);
+        }
+
+        model.to(device);
+        int stepsPerEpoch = (train.Count + _options.BatchSize - 1) / _options.BatchSize;
+        long totalSteps = (long)stepsPerEpoch * _options.Epochs;
+        var history = new List<EpochMetrics>();
+        using var masters = new Precision.MasterWeights(model, _options.Precision);
+        try
+        {
+            using var optimizer = Optimization.SgdFactory.Create(masters.Masters, _options.LearningRate, _options.Momentum, _options.Nesterov, _options.WeightDecay, _options.NoBiasDecay);
+            using var stepper = new TrainingStep(model, _options, masters, optimizer, device);
+            long step = 0;
+            int firstEpoch = 1;
+            if (_options.Resume && File.Exists(Checkpoint.PathIn(_options.CheckpointDirectory!)))
+            {
+                var state = Checkpoint.Load(_options.CheckpointDirectory!, masters, model, optimizer);
+                (firstEpoch, step) = (state.Epoch + 1, state.Step);
+                history.AddRange(state.History);
+                _log?.Invoke(FormattableString.Invariant($"resumed from {Checkpoint.PathIn(_options.CheckpointDirectory!)} after epoch {state.Epoch} (step {step})"));
+            }
+
+            for (int epoch = firstEpoch; epoch <= _options.Epochs; epoch++)
+            {
+                var metrics = RunEpoch(model, train, validation, stepper, device, epoch, stepsPerEpoch, totalSteps, ref step, cancellationToken);
+                history.Add(metrics);
+                if (_options.CheckpointDirectory is { } directory)
+                {
+                    Checkpoint.Save(directory, new CheckpointState(epoch, step, stepper.Scaler?.Scale ?? 1, history), masters, model, optimizer);
+                }
+
+                _log?.Invoke(metrics.ToString());
+                _onEpoch?.Invoke(metrics);
+            }
+        }
+        finally
+        {
+            masters.Detach();
+            model.eval();
+            model.to(CPU);
+        }
+
         return history;
+    }
+
+    private EpochMetrics RunEpoch(ImageClassifier model, ImageDataset train, ImageDataset? validation, TrainingStep stepper, Device device, int epoch, int stepsPerEpoch, long totalSteps, ref long step, CancellationToken cancellationToken)
+    {
+        model.train();
+        var order = Enumerable.Range(0, train.Count).ToArray();
+        new Random(HashCode.Combine(_options.Seed, epoch)).Shuffle(order); // a function of (seed, epoch): resumable
+        double lossSum = 0;
+        long seen = 0;
+        long counted = 0;
+
+        // Accumulated on the device and read once per epoch: one host sync per step (the loss) is enough.
+        using var correct = zeros(1, dtype: ScalarType.Int64, device: device);
+        double rate = 0;
+        int logEvery = Math.Max(1, stepsPerEpoch / 10);
+        var clock = Stopwatch.StartNew();
+        using (var prefetcher = new BatchPrefetcher(train, order, _options.BatchSize, dropLast: false))
+        {
+            foreach (var batch in prefetcher.Batches)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                rate = _options.Schedule.Rate(_options.LearningRate, step, totalSteps, stepsPerEpoch);
+                double loss = stepper.Run(batch, epoch, step, rate, correct);
+                if (double.IsFinite(loss))
+                {
+                    lossSum += loss * batch.Count;
+                    counted += batch.Count;
+                }
+
+                seen += batch.Count;
+                step++;
+                if (_log is not null && step % logEvery == 0 && seen < train.Count)
+                {
+                    double eta = (train.Count - seen) / Math.Max(1e-9, seen / clock.Elapsed.TotalSeconds);
+                    _log(FormattableString.Invariant($"epoch {epoch}/{_options.Epochs}: {seen}/{train.Count} images, loss {lossSum / Math.Max(1, counted):F4}, {seen / clock.Elapsed.TotalSeconds:F0} img/s, epoch ETA {eta:F0}s"));
+                }
+            }
+        }
+
+        clock.Stop();
+        (double Loss, double Accuracy)? val = validation is null ? null : Evaluate(model, validation, device);
+        return new EpochMetrics(epoch, _options.Epochs, lossSum / Math.Max(1, counted), (double)correct.item<long>() / seen, val?.Loss, val?.Accuracy, rate, clock.Elapsed, seen / clock.Elapsed.TotalSeconds);
     }
 
     /// <summary>Mean cross-entropy and accuracy of <paramref name="model"/> on <paramref name="data"/>, in eval mode.</summary>
@@ -121,15 +150,16 @@ public sealed class ClassifierTrainer
         long correct = 0;
         var s = data.Shape;
         var order = Enumerable.Range(0, data.Count).ToArray();
+        var computeType = ComputeType(model);
         using (no_grad())
         using (var prefetcher = new BatchPrefetcher(data, order, batchSize, dropLast: false))
         {
             foreach (var batch in prefetcher.Batches)
             {
                 using var scope = NewDisposeScope();
-                var x = from_array(batch.Pixels).reshape(batch.Count, s.Channels, s.Height, s.Width).to(d);
+                var x = from_array(batch.Pixels).reshape(batch.Count, s.Channels, s.Height, s.Width).to(d).to(computeType);
                 var y = from_array(batch.Labels).to(d);
-                var logits = model.forward(x);
+                var logits = model.forward(x).to(ScalarType.Float32);
                 lossSum += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();
                 correct += logits.argmax(1).eq(y).sum().item<long>();
             }
@@ -162,6 +192,10 @@ public sealed class ClassifierTrainer
 
         return result;
     }
+
+    /// <summary>The dtype the model's layers compute in (bfloat16 or float16 while mixed-precision training runs).</summary>
+    private static ScalarType ComputeType(ImageClassifier model) =>
+        model.modules().Select(m => m switch { TorchSharp.Modules.Convolution c => c.weight?.dtype, TorchSharp.Modules.Linear l => l.weight?.dtype, _ => null }).FirstOrDefault(t => t is not null) ?? ScalarType.Float32;
 
     private static void CheckShape(ImageClassifier model, ImageDataset data, string what)
     {

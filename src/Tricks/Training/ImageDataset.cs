@@ -34,6 +34,30 @@ public sealed class ImageDataset
         NumClasses = numClasses;
     }
 
+    /// <summary>
+    /// Teacher logits (or log-probabilities) per image, N x classes, row-major: the soft targets of
+    /// knowledge distillation when the teacher ran before training (for example a teacher transformer's
+    /// score column). Null when there is none.
+    /// </summary>
+    public float[]? TeacherLogits { get; private init; }
+
+    /// <summary>A copy of this dataset (sharing the arrays) that carries <paramref name="teacherLogits"/>.</summary>
+    public ImageDataset WithTeacherLogits(float[] teacherLogits)
+    {
+        if (teacherLogits.Length != (long)Count * NumClasses)
+        {
+            throw new ArgumentException($"Teacher logits must hold {Count} rows x {NumClasses} classes = {(long)Count * NumClasses} values; found {teacherLogits.Length}.", nameof(teacherLogits));
+        }
+
+        int bad = Array.FindIndex(teacherLogits, v => !float.IsFinite(v));
+        if (bad >= 0)
+        {
+            throw new ArgumentException($"Teacher logit of row {bad / NumClasses}, class {bad % NumClasses} is {teacherLogits[bad]}; expected a finite value.", nameof(teacherLogits));
+        }
+
+        return new ImageDataset(Pixels, Labels, Shape, NumClasses) { TeacherLogits = teacherLogits };
+    }
+
     /// <summary>All pixel values, image after image.</summary>
     public float[] Pixels { get; }
 

@@ -1,3 +1,6 @@
+using MLNetCnn.Tricks.Distillation;
+using MLNetCnn.Tricks.Precision;
+using MLNetCnn.Tricks.Regularization;
 using MLNetCnn.Tricks.Schedules;
 
 namespace MLNetCnn.Tricks.Training;
@@ -15,7 +18,14 @@ public enum ComputeDevice
     Cuda,
 }
 
-/// <summary>Settings of the training procedure (SGD with momentum on cross-entropy).</summary>
+/// <summary>
+/// Settings of the training procedure: SGD with momentum on a soft-target cross-entropy, plus every
+/// trick of Bag of Tricks as an independent switch. Per step they apply in this order:
+/// augmentation (raw pixels) -> targets (one-hot, label smoothing) -> mixup (images and targets) ->
+/// teacher soft targets (on the mixed images) -> forward at <see cref="Precision"/> -> loss (main head,
+/// distillation, auxiliary heads) -> backward -> non-finite check -> SGD step (weight decay per group)
+/// on float32 master weights. Zero gamma applies once, before the first step.
+/// </summary>
 public sealed record TrainerOptions
 {
     /// <summary>Passes over the training data.</summary>
@@ -33,8 +43,35 @@ public sealed record TrainerOptions
     /// <summary>Use Nesterov momentum.</summary>
     public bool Nesterov { get; init; }
 
-    /// <summary>L2 weight decay on all parameters.</summary>
+    /// <summary>L2 weight decay (on all parameters, or on conv and linear weights only with <see cref="NoBiasDecay"/>).</summary>
     public double WeightDecay { get; init; } = 5e-4;
+
+    /// <summary>No weight decay on biases and batch-norm gamma and beta (the 1-dimensional parameters).</summary>
+    public bool NoBiasDecay { get; init; }
+
+    /// <summary>Start the last batch norm of every residual block at gamma = 0.</summary>
+    public bool ZeroGamma { get; init; }
+
+    /// <summary>Label smoothing epsilon in [0, 1) (Inception v3: 0.1).</summary>
+    public double LabelSmoothing { get; init; }
+
+    /// <summary>Mixup, or null for none.</summary>
+    public MixupOptions? Mixup { get; init; }
+
+    /// <summary>Knowledge distillation, or null for none.</summary>
+    public DistillationOptions? Distillation { get; init; }
+
+    /// <summary>Arithmetic of the forward and backward passes (float32, or bfloat16 / float16 with float32 master weights).</summary>
+    public TrainingPrecision Precision { get; init; } = TrainingPrecision.Float32;
+
+    /// <summary>Add the auxiliary classifiers' losses (GoogLeNet 0.3 per head, Inception v3 0.4) when the model has them.</summary>
+    public bool AuxiliaryLoss { get; init; } = true;
+
+    /// <summary>Folder for the end-of-epoch checkpoint (model, optimizer, step, history); null for none.</summary>
+    public string? CheckpointDirectory { get; init; }
+
+    /// <summary>Continue from the checkpoint in <see cref="CheckpointDirectory"/> when one is there.</summary>
+    public bool Resume { get; init; }
 
     /// <summary>Learning rate as a function of the step.</summary>
     public LearningRateSchedule Schedule { get; init; } = new ConstantSchedule();
@@ -73,6 +110,18 @@ public sealed record TrainerOptions
             throw new ArgumentOutOfRangeException(nameof(WeightDecay), WeightDecay, "Weight decay must be non-negative and finite.");
         }
 
+        if (LabelSmoothing is < 0 or >= 1 || double.IsNaN(LabelSmoothing))
+        {
+            throw new ArgumentOutOfRangeException(nameof(LabelSmoothing), LabelSmoothing, "Label smoothing must be in [0, 1).");
+        }
+
+        Mixup?.Validate();
+        Distillation?.Validate();
+        if (Resume && CheckpointDirectory is null)
+        {
+            throw new ArgumentException("Resume needs a CheckpointDirectory.", nameof(Resume));
+        }
+
         return this;
     }
 }
@@ -80,7 +129,7 @@ public sealed record TrainerOptions
 /// <summary>What one epoch did.</summary>
 /// <param name="Epoch">1-based epoch number.</param>
 /// <param name="Epochs">Total epochs of the run.</param>
-/// <param name="TrainLoss">Mean cross-entropy over the epoch's training batches.</param>
+/// <param name="TrainLoss">Mean training loss over the epoch's batches (with every active trick's terms).</param>
 /// <param name="TrainAccuracy">Fraction of training images classified correctly during the epoch.</param>
 /// <param name="ValidationLoss">Mean cross-entropy on the validation set, when one was given.</param>
 /// <param name="ValidationAccuracy">Accuracy on the validation set, when one was given.</param>
@@ -98,7 +147,7 @@ public sealed record EpochMetrics(int Epoch, int Epochs, double TrainLoss, doubl
     }
 }
 
-/// <summary>Thrown when the loss becomes NaN or infinite.</summary>
+/// <summary>Thrown when the loss becomes NaN or infinite. The model keeps the weights of the last good step.</summary>
 public sealed class TrainingDivergedException : Exception
 {
     /// <summary>Creates the exception.</summary>

@@ -1,0 +1,40 @@
+using MLNetCnn.Architectures.Models;
+using MLNetCnn.Tricks.Training;
+using static TorchSharp.torch;
+
+namespace MLNetCnn.Tricks.Tests;
+
+/// <summary>Small data and models shared by the trainer tests.</summary>
+internal static class Fixtures
+{
+    public static readonly ImageShape Shape = new(1, 8, 8);
+
+    /// <summary>Two classes a tiny net can tell apart: bright top half versus bright bottom half, plus noise.</summary>
+    public static ImageDataset Halves(int count, int seed)
+    {
+        var random = new Random(seed);
+        var pixels = new float[count * 64];
+        var labels = new int[count];
+        for (int i = 0; i < count; i++)
+        {
+            labels[i] = i % 2;
+            for (int p = 0; p < 64; p++)
+            {
+                bool top = p < 32;
+                pixels[(i * 64) + p] = (top == (labels[i] == 0) ? 200f : 40f) + (float)(random.NextDouble() * 60);
+            }
+        }
+
+        return new ImageDataset(pixels, labels, Shape, 2);
+    }
+
+    public static ImageClassifier TinyResNet(int seed)
+    {
+        manual_seed(seed);
+        return ModelRegistry.Create("resnet18", new ArchitectureOptions { NumClasses = 2, InputChannels = 1, InputSize = 8, SmallInputStem = true, WidthMultiplier = 0.25 });
+    }
+
+    /// <summary>Every parameter and buffer as one float array, in state_dict order.</summary>
+    public static float[] State(nn.Module model) =>
+        model.state_dict().Values.SelectMany(t => t.to(ScalarType.Float32).data<float>().ToArray()).ToArray();
+}
