@@ -235,7 +235,7 @@ public sealed class BasicBlock : nn.Module<Tensor, Tensor>, IGraphEmitter, IZero
     /// <inheritdoc/>
     public override Tensor forward(Tensor input)
     {
-        var identity = downsample is null ? input : downsample.forward(input);
+        var identity = downsample is null ? input : StridedPointwise.Forward(downsample, input);
         var x = relu.forward(bn1.forward(conv1.forward(input)));
         x = bn2.forward(conv2.forward(x));
         return relu.forward(x.add_(identity));
@@ -284,7 +284,7 @@ public sealed class BottleneckBlock : nn.Module<Tensor, Tensor>, IGraphEmitter, 
     /// <inheritdoc/>
     public override Tensor forward(Tensor input)
     {
-        var identity = downsample is null ? input : downsample.forward(input);
+        var identity = downsample is null ? input : StridedPointwise.Forward(downsample, input);
         var x = relu.forward(bn1.forward(conv1.forward(input)));
         x = relu.forward(bn2.forward(conv2.forward(x)));
         x = bn3.forward(conv3.forward(x));

@@ -1,4 +1,5 @@
 using MLNetCnn.Architectures.Graph;
+using MLNetCnn.Architectures.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -36,7 +37,7 @@ public sealed class PreActBasicBlock : nn.Module<Tensor, Tensor>, IGraphEmitter
     {
         using var scope = NewDisposeScope();
         var preact = relu.forward(bn1.forward(input));
-        var shortcut = downsample is null ? input : downsample.forward(preact);
+        var shortcut = downsample is null ? input : StridedPointwise.Forward(downsample, preact);
         var x = conv2.forward(relu.forward(bn2.forward(conv1.forward(preact))));
         return x.add_(shortcut).MoveToOuterDisposeScope();
     }
@@ -86,7 +87,7 @@ public sealed class PreActBottleneckBlock : nn.Module<Tensor, Tensor>, IGraphEmi
     {
         using var scope = NewDisposeScope();
         var preact = relu.forward(bn1.forward(input));
-        var shortcut = downsample is null ? input : downsample.forward(preact);
+        var shortcut = downsample is null ? input : StridedPointwise.Forward(downsample, preact);
         var x = conv1.forward(preact);
         x = conv2.forward(relu.forward(bn2.forward(x)));
         x = conv3.forward(relu.forward(bn3.forward(x)));

@@ -164,7 +164,7 @@ public sealed class XceptionBlock : nn.Module<Tensor, Tensor>, IGraphEmitter, IZ
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var shortcut = skip is null ? input : skipbn!.forward(skip.forward(input));
+        var shortcut = skip is null ? input : skipbn!.forward(StridedPointwise.Forward(skip, input));
         return rep.forward(input).add_(shortcut).MoveToOuterDisposeScope();
     }
 
