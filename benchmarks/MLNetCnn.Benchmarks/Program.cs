@@ -5,6 +5,11 @@
 // fit-overhead: images/s of ImageClassificationTrainer.Fit (IDataView in, ONNX-served transformer out)
 // against a minimal hand-written TorchSharp loop on the same model, data, batch size and schedule.
 // Runs alternate (estimator, hand loop, estimator, ...) so drift in machine load hits both.
+//
+//   ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 dotnet run -c Release --project benchmarks/MLNetCnn.Benchmarks -- precision [--model small|resnet50] [--repeats 2]
+//   ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 dotnet run -c Release --project benchmarks/MLNetCnn.Benchmarks -- tricks-ablation [--epochs 1] [--seeds 1,2]
+//
+// precision and tricks-ablation: see TrickBenchmarks.cs.
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
@@ -22,9 +27,19 @@ for (int i = 1; i + 1 < args.Length; i += 2)
     options[args[i].TrimStart('-')] = args[i + 1];
 }
 
+if (args.Length > 0 && args[0] == "precision")
+{
+    return TrickBenchmarks.Precision(options);
+}
+
+if (args.Length > 0 && args[0] == "tricks-ablation")
+{
+    return TrickBenchmarks.Ablation(options);
+}
+
 if (args.Length == 0 || args[0] != "fit-overhead")
 {
-    Console.Error.WriteLine("usage: fit-overhead [--epochs N] [--repeats N] [--batch N]");
+    Console.Error.WriteLine("usage: fit-overhead [--epochs N] [--repeats N] [--batch N] | precision [--model small|NAME] [--repeats N] | tricks-ablation [--epochs N] [--seeds 1,2]");
     return 2;
 }
 

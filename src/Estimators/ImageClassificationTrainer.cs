@@ -7,6 +7,10 @@ using MLNetCnn.Architectures.Models;
 using MLNetCnn.Architectures.Onnx;
 using MLNetCnn.Estimators.Data;
 using MLNetCnn.Estimators.Serving;
+using MLNetCnn.Tricks.Augmentation;
+using MLNetCnn.Tricks.Distillation;
+using MLNetCnn.Tricks.Precision;
+using MLNetCnn.Tricks.Regularization;
 using MLNetCnn.Tricks.Schedules;
 using MLNetCnn.Tricks.Training;
 
@@ -91,6 +95,10 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
         var (numClasses, classNames) = DataViewImageReader.CheckSchema(input.Schema, o.LabelColumnName, o.FeatureColumnName, shape);
         using var channel = _host.Start("Training");
         var train = DataViewImageReader.Read(input, o.LabelColumnName, o.FeatureColumnName, shape, numClasses, "training");
+        if (o.TeacherScoreColumnName is { } teacherColumn)
+        {
+            train = train.WithTeacherLogits(TeacherScores.ReadLogits(input, teacherColumn, numClasses, train.Count));
+        }
         ImageDataset? validation = null;
         if (o.ValidationSet is { } validationSet)
         {
@@ -216,6 +224,45 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
         /// <summary>L2 weight decay.</summary>
         public double WeightDecay { get; set; } = 5e-4;
 
+        /// <summary>Nesterov momentum.</summary>
+        public bool Nesterov { get; set; }
+
+        /// <summary>No weight decay on biases and batch-norm gamma/beta.</summary>
+        public bool NoBiasDecay { get; set; }
+
+        /// <summary>Start the last batch norm of every residual block at gamma = 0.</summary>
+        public bool ZeroGamma { get; set; }
+
+        /// <summary>Label smoothing epsilon in [0, 1).</summary>
+        public double LabelSmoothing { get; set; }
+
+        /// <summary>Mixup settings, or null for none.</summary>
+        public MixupOptions? Mixup { get; set; }
+
+        /// <summary>Per-batch augmentation (crop, flip, colour, lighting), or null for none.</summary>
+        public AugmentationOptions? Augmentation { get; set; }
+
+        /// <summary>Knowledge distillation settings, or null for none. With <see cref="TeacherScoreColumnName"/> the teacher may be left null.</summary>
+        public DistillationOptions? Distillation { get; set; }
+
+        /// <summary>
+        /// A column of teacher scores (probabilities or logits, one value per class) added earlier in the
+        /// pipeline, for example a trained teacher's <c>Score</c>; used as distillation targets.
+        /// </summary>
+        public string? TeacherScoreColumnName { get; set; }
+
+        /// <summary>Arithmetic of training (float32, or bfloat16 / float16 with float32 master weights).</summary>
+        public TrainingPrecision Precision { get; set; } = TrainingPrecision.Float32;
+
+        /// <summary>Add GoogLeNet's and Inception v3's auxiliary-classifier losses in training.</summary>
+        public bool AuxiliaryLoss { get; set; } = true;
+
+        /// <summary>Folder for an end-of-epoch checkpoint; null for none.</summary>
+        public string? CheckpointDirectory { get; set; }
+
+        /// <summary>Continue from the checkpoint in <see cref="CheckpointDirectory"/> when there is one.</summary>
+        public bool Resume { get; set; }
+
         /// <summary>Seed for initialization and shuffling.</summary>
         public int Seed { get; set; } = 1;
 
@@ -240,6 +287,33 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
         /// <summary>Fall back to the CPU when the GPU provider cannot be used for scoring.</summary>
         public bool FallbackToCpu { get; set; } = true;
 
+        /// <summary>
+        /// Options whose training procedure is <paramref name="recipe"/> (for example
+        /// <c>TrainingRecipes.BagOfTricks(epochs: 30, batchSize: 128)</c>); columns and architecture keep their defaults.
+        /// </summary>
+        public static Options FromRecipe(TrainerOptions recipe) => new()
+        {
+            Epoch = recipe.Epochs,
+            BatchSize = recipe.BatchSize,
+            LearningRate = recipe.LearningRate,
+            LearningRateScheduler = recipe.Schedule,
+            Momentum = recipe.Momentum,
+            Nesterov = recipe.Nesterov,
+            WeightDecay = recipe.WeightDecay,
+            NoBiasDecay = recipe.NoBiasDecay,
+            ZeroGamma = recipe.ZeroGamma,
+            LabelSmoothing = recipe.LabelSmoothing,
+            Mixup = recipe.Mixup,
+            Augmentation = recipe.Augmentation,
+            Distillation = recipe.Distillation,
+            Precision = recipe.Precision,
+            AuxiliaryLoss = recipe.AuxiliaryLoss,
+            CheckpointDirectory = recipe.CheckpointDirectory,
+            Resume = recipe.Resume,
+            Seed = recipe.Seed,
+            Device = recipe.Device,
+        };
+
         internal Options Clone()
         {
             var copy = (Options)MemberwiseClone();
@@ -254,7 +328,18 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
             BatchSize = BatchSize,
             LearningRate = LearningRate,
             Momentum = Momentum,
+            Nesterov = Nesterov,
             WeightDecay = WeightDecay,
+            NoBiasDecay = NoBiasDecay,
+            ZeroGamma = ZeroGamma,
+            LabelSmoothing = LabelSmoothing,
+            Mixup = Mixup,
+            Augmentation = Augmentation,
+            Distillation = Distillation ?? (TeacherScoreColumnName is null ? null : new DistillationOptions()),
+            Precision = Precision,
+            AuxiliaryLoss = AuxiliaryLoss,
+            CheckpointDirectory = CheckpointDirectory,
+            Resume = Resume,
             Schedule = LearningRateScheduler ?? new CosineSchedule(),
             Seed = Seed,
             Device = Device,

@@ -45,7 +45,7 @@ public sealed class ProcedureTests
                     y = block.forward(x);
                     break;
                 }
-                catch (ArgumentException)
+                catch (Exception e) when (e is ArgumentException or System.Runtime.InteropServices.ExternalException)
                 {
                     x.Dispose(); // not this block's input width
                 }
@@ -211,6 +211,7 @@ public sealed class ProcedureTests
             NoBiasDecay = true,
             LabelSmoothing = 0.1,
             Mixup = new MixupOptions { Alpha = 0.4 },
+            Augmentation = new Augmentation.AugmentationOptions { RandomResizedCrop = true, MinArea = 0.5, HorizontalFlipProbability = 0.5, Brightness = 0.2 },
             Schedule = new CosineSchedule { WarmupEpochs = 1 },
             Seed = 5,
             Device = ComputeDevice.Cpu,
@@ -242,6 +243,23 @@ public sealed class ProcedureTests
                 Directory.Delete(directory, recursive: true);
             }
         }
+    }
+
+    [TestMethod]
+    [DataRow("resnet50")]
+    [DataRow("resnetv2_50")]
+    public void FullWidthResNet50TrainsAtItsNativeSize(string name)
+    {
+        // Regression: oneDNN's strided 1x1 backward-data kernel divided by zero (SIGFPE) and killed the
+        // process in the 1024-to-2048 shortcut; StridedPointwise routes around it.
+        manual_seed(1);
+        using var model = ModelRegistry.Create(name, new ArchitectureOptions { NumClasses = 4 });
+        var shape = new ImageShape(3, 224, 224);
+        var random = new Random(2);
+        var data = new ImageDataset(Enumerable.Range(0, 2 * shape.Size).Select(_ => (float)(random.NextDouble() * 255)).ToArray(), new[] { 0, 3 }, shape, 4);
+        var history = new ClassifierTrainer(new TrainerOptions { Epochs = 1, BatchSize = 2, LearningRate = 0.01, Device = ComputeDevice.Cpu }).Fit(model, data);
+        Assert.IsTrue(double.IsFinite(history[0].TrainLoss));
+        Assert.IsTrue(model.parameters().All(p => p.isfinite().all().item<bool>()));
     }
 
     [TestMethod]

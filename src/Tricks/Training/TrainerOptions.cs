@@ -1,3 +1,4 @@
+using MLNetCnn.Tricks.Augmentation;
 using MLNetCnn.Tricks.Distillation;
 using MLNetCnn.Tricks.Precision;
 using MLNetCnn.Tricks.Regularization;
@@ -54,6 +55,9 @@ public sealed record TrainerOptions
 
     /// <summary>Label smoothing epsilon in [0, 1) (Inception v3: 0.1).</summary>
     public double LabelSmoothing { get; init; }
+
+    /// <summary>Per-batch image augmentation on raw pixels (random resized crop, flip, colour, PCA lighting), or null for none.</summary>
+    public AugmentationOptions? Augmentation { get; init; }
 
     /// <summary>Mixup, or null for none.</summary>
     public MixupOptions? Mixup { get; init; }
@@ -115,6 +119,7 @@ public sealed record TrainerOptions
             throw new ArgumentOutOfRangeException(nameof(LabelSmoothing), LabelSmoothing, "Label smoothing must be in [0, 1).");
         }
 
+        Augmentation?.Validate();
         Mixup?.Validate();
         Distillation?.Validate();
         if (Resume && CheckpointDirectory is null)

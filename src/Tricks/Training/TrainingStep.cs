@@ -1,4 +1,5 @@
 using MLNetCnn.Architectures.Models;
+using MLNetCnn.Tricks.Augmentation;
 using MLNetCnn.Tricks.Losses;
 using MLNetCnn.Tricks.Precision;
 using MLNetCnn.Tricks.Regularization;
@@ -20,6 +21,7 @@ internal sealed class TrainingStep : IDisposable
     private readonly SGD _optimizer;
     private readonly Device _device;
     private readonly List<(Tensor Live, Tensor Saved)> _buffers;
+    private readonly BatchAugmenter? _augmenter;
 
     public TrainingStep(ImageClassifier model, TrainerOptions options, MasterWeights masters, SGD optimizer, Device device)
     {
@@ -28,6 +30,7 @@ internal sealed class TrainingStep : IDisposable
         _masters = masters;
         _optimizer = optimizer;
         _device = device;
+        _augmenter = options.Augmentation is { IsIdentity: false } augmentation ? new BatchAugmenter(augmentation) : null;
         Scaler = options.Precision == TrainingPrecision.Float16 ? new DynamicLossScaler() : null;
         _buffers = model.buffers().Where(b => b.is_floating_point() || b.dtype == ScalarType.Int64).Select(b => (b, b.detach().clone())).ToList();
     }
@@ -52,6 +55,11 @@ internal sealed class TrainingStep : IDisposable
 
         using var scope = NewDisposeScope();
         var x = from_array(batch.Pixels).reshape(batch.Count, s.Channels, s.Height, s.Width).to(_device);
+        if (_augmenter is not null)
+        {
+            x = _augmenter.Apply(x, seed ^ 0x5DEECE66DL);
+        }
+
         var y = from_array(batch.Labels).to(_device);
         var targets = SoftTargets.FromLabels(y, k, _options.LabelSmoothing);
         var distillation = _options.Distillation;

@@ -1,0 +1,97 @@
+using Microsoft.ML;
+using MLNetCnn.Architectures.Models;
+using MLNetCnn.Estimators.Data;
+using MLNetCnn.Tricks.Augmentation;
+using MLNetCnn.Tricks.Distillation;
+using MLNetCnn.Tricks.Precision;
+using MLNetCnn.Tricks.Recipes;
+using MLNetCnn.Tricks.Regularization;
+
+namespace MLNetCnn.Estimators.Tests;
+
+/// <summary>The tricks reach the user through the estimator's Options; every registered model trains through it.</summary>
+[TestClass]
+public sealed class TricksPipelineTests
+{
+    private static ImageClassificationTrainer.Options Small(ImageClassificationTrainer.Options options)
+    {
+        options.Arch = "resnet18";
+        options.WidthMultiplier = 0.25;
+        options.ImageShape = FashionMnist.ImageShape;
+        return options;
+    }
+
+    [TestMethod]
+    public void TheBagOfTricksRecipeTrainsThroughTheEstimatorWithAugmentation()
+    {
+        var ml = new MLContext(seed: 1);
+        var all = TestData.FashionSubset(ml, 2000, seed: 7);
+        var train = ml.Data.TakeRows(all, 1500);
+        var test = ml.Data.SkipRows(all, 1500);
+        var options = Small(ImageClassificationTrainer.Options.FromRecipe(TrainingRecipes.BagOfTricks(epochs: 3, batchSize: 32, mixup: true) with { Precision = TrainingPrecision.Float32 }));
+        options.Augmentation = new AugmentationOptions { RandomResizedCrop = true, MinArea = 0.6, HorizontalFlipProbability = 0.5, Brightness = 0.2 };
+        Assert.IsTrue(options.Nesterov && options.NoBiasDecay && options.ZeroGamma);
+        Assert.AreEqual(0.1, options.LabelSmoothing);
+        Assert.AreEqual(0.2, options.Mixup!.Alpha);
+        using var model = ml.Cnn().ImageClassification(options).Fit(train);
+        var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
+        Assert.IsTrue(metrics.MicroAccuracy > 0.6, $"accuracy {metrics.MicroAccuracy:P1} with the recipe");
+        Assert.AreEqual(3, model.TrainingHistory.Count);
+    }
+
+    [TestMethod]
+    public void AStudentLearnsFromATeachersScoreColumn()
+    {
+        var ml = new MLContext(seed: 1);
+        var all = TestData.FashionSubset(ml, 2000, seed: 8);
+        var train = ml.Data.TakeRows(all, 1500);
+        var test = ml.Data.SkipRows(all, 1500);
+        var teacherOptions = ImageClassificationTrainerTests.SmallOptions(epochs: 2);
+        using var teacher = ml.Cnn().ImageClassification(teacherOptions).Fit(train);
+
+        // The teacher's Score column becomes the student's soft targets (any ONNX classifier applied
+        // with ApplyOnnxModel works the same way).
+        var withTeacher = ml.Transforms.CopyColumns("TeacherScore", "Score").Fit(teacher.Transform(train)).Transform(teacher.Transform(train));
+        withTeacher = ml.Transforms.DropColumns("Score", "PredictedLabel").Fit(withTeacher).Transform(withTeacher);
+        var options = ImageClassificationTrainerTests.SmallOptions(epochs: 2);
+        options.TeacherScoreColumnName = "TeacherScore";
+        options.Distillation = new DistillationOptions { Temperature = 4, HardLabelWeight = 0.5 };
+        using var student = ml.Cnn().ImageClassification(options).Fit(withTeacher);
+        var metrics = ml.MulticlassClassification.Evaluate(student.Transform(test));
+        Assert.IsTrue(metrics.MicroAccuracy > 0.6, $"student accuracy {metrics.MicroAccuracy:P1}");
+
+        options.TeacherScoreColumnName = "Features";
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => ml.Cnn().ImageClassification(options).Fit(withTeacher));
+        StringAssert.Contains(e.Message, "'Features'");
+        StringAssert.Contains(e.Message, "10 classes");
+    }
+
+    [TestMethod]
+    public void EveryRegisteredModelTrainsThroughTheEstimatorAndEvaluates()
+    {
+        // Issue 3's "interchangeable": the same pipeline, only the name changes. Small inputs use each
+        // family's documented small-input stem; widths are cut so the whole zoo runs in CI time.
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.Cache(TestData.FashionSubset(ml, 48, seed: 9));
+        var failures = new List<string>();
+        foreach (string name in ModelRegistry.Names)
+        {
+            try
+            {
+                var options = new ImageClassificationTrainer.Options { Arch = name, WidthMultiplier = 0.25, ImageShape = FashionMnist.ImageShape, Epoch = 1, BatchSize = 16, LearningRate = 0.01 };
+                using var model = ml.Cnn().ImageClassification(options).Fit(data);
+                var metrics = ml.MulticlassClassification.Evaluate(model.Transform(data));
+                if (!(metrics.MicroAccuracy is >= 0 and <= 1) || !double.IsFinite(metrics.LogLoss))
+                {
+                    failures.Add($"{name}: accuracy {metrics.MicroAccuracy}, log-loss {metrics.LogLoss}");
+                }
+            }
+            catch (Exception e)
+            {
+                failures.Add($"{name}: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
+            }
+        }
+
+        Assert.AreEqual(0, failures.Count, string.Join("\n", failures));
+    }
+}
