@@ -78,7 +78,7 @@ public sealed class ClassifierTrainerTests
     public void NarrowNetworksGetFiniteGradients()
     {
         // 8-channel 3x3 convolutions hit a wrong oneDNN AVX-512 kernel on our build machines unless the
-        // library's OneDnnIsa guard limits oneDNN to AVX2 (26 of 30 steps had NaN gradients without it).
+        // library's OneDnnIsa guard limits oneDNN (26 of 30 steps had NaN gradients without it).
         manual_seed(1);
         using var model = ModelRegistry.Create("resnet18", new ArchitectureOptions { NumClasses = 10, InputChannels = 1, InputSize = 28, SmallInputStem = true, WidthMultiplier = 0.125 });
         using var optimizer = optim.SGD(model.parameters(), 0.05, 0.9);
