@@ -94,7 +94,8 @@ internal static class TrickBenchmarks
 
         Console.WriteLine("| setup | test accuracy % (mean ± spread over seeds) | per seed | train img/s |");
         Console.WriteLine("|---|---|---|---|");
-        foreach (var (name, recipe) in rows)
+        int first = Int(options, "from-row", 1);
+        foreach (var (name, recipe) in rows.Skip(first - 1))
         {
             var accuracies = new List<double>();
             var rates = new List<double>();
