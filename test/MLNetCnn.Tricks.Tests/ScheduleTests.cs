@@ -35,4 +35,37 @@ public sealed class ScheduleTests
         Assert.AreEqual(0.3, constant.Rate(0.3, 0, 10));
         Assert.AreEqual(0.3, constant.Rate(0.3, 9, 10));
     }
+
+    [TestMethod]
+    public void StepDecayDropsByTheFactorAtEachMilestone()
+    {
+        var step = new StepSchedule();
+        Assert.AreEqual(0.1, step.Rate(0.1, 0, 120), 1e-12);
+        Assert.AreEqual(0.1, step.Rate(0.1, 29, 120), 1e-12);
+        Assert.AreEqual(0.01, step.Rate(0.1, 30, 120), 1e-12);
+        Assert.AreEqual(0.001, step.Rate(0.1, 60, 120), 1e-12);
+        Assert.AreEqual(0.0001, step.Rate(0.1, 119, 120), 1e-12);
+    }
+
+    [TestMethod]
+    public void WarmupInEpochsUsesTheStepsPerEpoch()
+    {
+        // 5 warmup epochs of 10 steps, then cosine over the remaining 50 steps.
+        var schedule = new CosineSchedule { WarmupEpochs = 5 };
+        Assert.AreEqual(0.1 / 50, schedule.Rate(0.1, 0, 100, 10), 1e-12);
+        Assert.AreEqual(0.1 * 25 / 50, schedule.Rate(0.1, 24, 100, 10), 1e-12);
+        Assert.AreEqual(0.1, schedule.Rate(0.1, 50, 100, 10), 1e-12);
+        Assert.AreEqual(0.05, schedule.Rate(0.1, 75, 100, 10), 1e-12);
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => schedule.Rate(0.1, 0, 100));
+        Assert.AreEqual(0.1 * 3 / 4, new StepSchedule { WarmupSteps = 4 }.Rate(0.1, 2, 100), 1e-12);
+    }
+
+    [TestMethod]
+    public void LinearScalingIsProportionalToTheBatch()
+    {
+        Assert.AreEqual(0.1, LearningRateScaling.Linear(0.1, 256), 1e-12);
+        Assert.AreEqual(0.4, LearningRateScaling.Linear(0.1, 1024), 1e-12);
+        Assert.AreEqual(0.025, LearningRateScaling.Linear(0.1, 64), 1e-12);
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => LearningRateScaling.Linear(0.1, 0));
+    }
 }
