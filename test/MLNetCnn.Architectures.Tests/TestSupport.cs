@@ -21,7 +21,7 @@ internal static class TestSupport
         var g = new Generator((ulong)seed);
         foreach (var (_, m) in model.named_modules())
         {
-            if (m is BatchNorm2d bn)
+            if (m is TorchSharp.Modules.BatchNorm bn)
             {
                 bn.running_mean!.copy_(randn(bn.running_mean.shape, generator: g) * 0.1);
                 bn.running_var!.copy_(rand(bn.running_var.shape, generator: g) + 0.5);

@@ -37,7 +37,7 @@ public sealed class ProcedureTests
             // A block with an identity shortcut takes as many channels as one of its norms has features.
             Tensor? y = null;
             Tensor? x = null;
-            foreach (long channels in block.modules().OfType<BatchNorm2d>().Select(n => n.num_features).Distinct())
+            foreach (long channels in block.modules().OfType<TorchSharp.Modules.BatchNorm>().Select(n => n.num_features).Distinct())
             {
                 x = rand(2, channels, 8, 8); // non-negative, as after a ReLU
                 try
@@ -74,22 +74,20 @@ public sealed class ProcedureTests
         using var model = Fixtures.TinyResNet(1);
         var named = model.named_parameters().Select(p => (p.name, p.parameter)).ToList();
         using var sgd = SgdFactory.Create(named, learningRate: 0.2, momentum: 0.8, nesterov: true, weightDecay: 1e-3, noBiasDecay: true);
-        var groups = sgd.ParamGroups.Cast<SGD.ParamGroup>().ToList();
+        var groups = sgd.Groups;
         Assert.AreEqual(2, groups.Count);
         var (decay, noDecay) = SgdFactory.SplitForDecay(named);
         CollectionAssert.AreEquivalent(named.Where(p => p.parameter.dim() == 1).Select(p => p.name).ToList(), noDecay.Select(p => p.Name).ToList());
         Assert.IsTrue(noDecay.Any(p => p.Name.EndsWith(".bias", StringComparison.Ordinal)) && noDecay.Any(p => p.Name.EndsWith("bn1.weight", StringComparison.Ordinal)));
-        Assert.AreEqual(decay.Count, groups[0].Parameters.Count());
-        Assert.AreEqual(noDecay.Count, groups[1].Parameters.Count());
-        foreach (var g in groups)
-        {
-            Assert.AreEqual(0.2, g.LearningRate, 1e-12);
-            Assert.AreEqual(0.8, g.Momentum, 1e-12);
-            Assert.IsTrue(((SGD.Options)g.Options).nesterov);
-        }
+        Assert.AreEqual(decay.Count, groups[0].Parameters.Count);
+        Assert.AreEqual(noDecay.Count, groups[1].Parameters.Count);
 
-        Assert.AreEqual(1e-3, ((SGD.Options)groups[0].Options).weight_decay!.Value, 1e-12);
-        Assert.AreEqual(0, ((SGD.Options)groups[1].Options).weight_decay!.Value, 1e-12);
+        // Learning rate, momentum and Nesterov are the optimizer's, shared by both groups.
+        Assert.AreEqual(0.2, sgd.LearningRate, 1e-12);
+        Assert.AreEqual(0.8, sgd.Momentum, 1e-12);
+        Assert.IsTrue(sgd.Nesterov);
+        Assert.AreEqual(1e-3, groups[0].WeightDecay, 1e-12);
+        Assert.AreEqual(0, groups[1].WeightDecay, 1e-12);
 
         // Behaviour: with zero gradients only decayed parameters move.
         var bias = noDecay.First(p => p.Name.EndsWith("bn1.weight", StringComparison.Ordinal)).Parameter;
@@ -101,9 +99,58 @@ public sealed class ProcedureTests
             p.grad = zeros_like(p);
         }
 
-        sgd.step();
+        sgd.Step();
         Assert.IsTrue(Same(bias, biasBefore), "a batch-norm gamma was decayed");
         Assert.IsFalse(Same(weight, weightBefore), "a conv weight was not decayed");
+    }
+
+    [TestMethod]
+    [DataRow(false, false)]
+    [DataRow(true, false)]
+    [DataRow(true, true)]
+    public void MomentumSgdMatchesTorchSharpsSgd(bool nesterov, bool noBiasDecay)
+    {
+        // The same model twice, the same gradients each step: the library's optimizer and
+        // TorchSharp's optim.SGD (PyTorch's update rule) must end with the same weights.
+        using var ours = Fixtures.TinyResNet(4);
+        using var reference = Fixtures.TinyResNet(4);
+        var oursNamed = ours.named_parameters().Select(p => (p.name, p.parameter)).ToList();
+        var referenceNamed = reference.named_parameters().Select(p => (p.name, p.parameter)).ToList();
+        using var sgd = SgdFactory.Create(oursNamed, learningRate: 0.1, momentum: 0.9, nesterov: nesterov, weightDecay: 1e-2, noBiasDecay: noBiasDecay);
+        var (decay, noDecay) = SgdFactory.SplitForDecay(referenceNamed);
+        using var torchSgd = noBiasDecay
+            ? optim.SGD(
+                [new SGD.ParamGroup(decay.Select(p => p.Parameter), new SGD.Options { weight_decay = 1e-2 }), new SGD.ParamGroup(noDecay.Select(p => p.Parameter), new SGD.Options { weight_decay = 0 })],
+                0.1, 0.9, 0, 1e-2, nesterov)
+            : optim.SGD(referenceNamed.Select(p => p.parameter), 0.1, 0.9, 0, 1e-2, nesterov);
+        manual_seed(11);
+        for (int step = 0; step < 4; step++)
+        {
+            sgd.LearningRate = 0.1 / (step + 1);
+            foreach (var g in torchSgd.ParamGroups)
+            {
+                g.LearningRate = 0.1 / (step + 1);
+            }
+
+            for (int i = 0; i < oursNamed.Count; i++)
+            {
+                using var gradient = randn_like(oursNamed[i].parameter);
+                oursNamed[i].parameter.grad = gradient.clone();
+                referenceNamed[i].parameter.grad = gradient.clone();
+            }
+
+            sgd.Step();
+            torchSgd.step();
+        }
+
+        for (int i = 0; i < oursNamed.Count; i++)
+        {
+            double difference = (oursNamed[i].parameter - referenceNamed[i].parameter).abs().max().item<float>();
+            Assert.IsTrue(difference < 1e-6, $"{oursNamed[i].name}: differs by {difference}");
+        }
+
+        using var initial = Fixtures.TinyResNet(4);
+        Assert.IsTrue((oursNamed[0].parameter - initial.parameters().First()).abs().max().item<float>() > 1e-3, "the weights moved");
     }
 
     [TestMethod]

@@ -1,6 +1,7 @@
 using MLNetCnn.Architectures.Graph;
 using MLNetCnn.Architectures.Layers;
 using MLNetCnn.Architectures.Models;
+using MLNetCnn.Architectures.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -116,15 +117,15 @@ public sealed class ResNet : ImageClassifier
             ResNetStem.SmallInput => nn.Conv2d(c, width, 3, stride: 1, padding: 1, bias: false),
             _ => nn.Sequential(
                 ("0", nn.Conv2d(c, width / 2, 3, stride: 2, padding: 1, bias: false)),
-                ("1", nn.BatchNorm2d(width / 2)),
+                ("1", new BatchNorm2d(width / 2)),
                 ("2", nn.ReLU(inplace: true)),
                 ("3", nn.Conv2d(width / 2, width / 2, 3, stride: 1, padding: 1, bias: false)),
-                ("4", nn.BatchNorm2d(width / 2)),
+                ("4", new BatchNorm2d(width / 2)),
                 ("5", nn.ReLU(inplace: true)),
                 ("6", nn.Conv2d(width / 2, width, 3, stride: 1, padding: 1, bias: false))),
         };
         bool preActivation = config.Unit == ResNetUnit.PreActivation;
-        bn1 = preActivation ? null : nn.BatchNorm2d(width);
+        bn1 = preActivation ? null : new BatchNorm2d(width);
         relu = nn.ReLU(inplace: true);
         maxpool = stem == ResNetStem.SmallInput ? nn.Identity() : nn.MaxPool2d(3, stride: 2, padding: 1);
 
@@ -133,7 +134,7 @@ public sealed class ResNet : ImageClassifier
         layer2 = MakeStage(config, ref inplanes, width * 2, config.Layers[1], stride: 2);
         layer3 = MakeStage(config, ref inplanes, width * 4, config.Layers[2], stride: 2);
         layer4 = MakeStage(config, ref inplanes, width * 8, config.Layers[3], stride: 2);
-        norm = preActivation ? nn.BatchNorm2d(width * 8 * expansion) : null;
+        norm = preActivation ? new BatchNorm2d(width * 8 * expansion) : null;
         avgpool = nn.AdaptiveAvgPool2d(1);
         fc = nn.Linear(width * 8 * expansion, options.NumClasses);
         RegisterComponents();
@@ -176,10 +177,10 @@ public sealed class ResNet : ImageClassifier
                 ? nn.Sequential(
                     ("0", stride == 1 ? nn.Identity() : nn.AvgPool2d(2, stride: 2, ceil_mode: true, count_include_pad: false)),
                     ("1", nn.Conv2d(inplanes, planes * expansion, 1, stride: 1, bias: false)),
-                    ("2", nn.BatchNorm2d(planes * expansion)))
+                    ("2", new BatchNorm2d(planes * expansion)))
                 : nn.Sequential(
                     ("0", nn.Conv2d(inplanes, planes * expansion, 1, stride: stride, bias: false)),
-                    ("1", nn.BatchNorm2d(planes * expansion)));
+                    ("1", new BatchNorm2d(planes * expansion)));
         }
 
         var modules = new List<(string, nn.Module<Tensor, Tensor>)>();
@@ -224,10 +225,10 @@ public sealed class BasicBlock : nn.Module<Tensor, Tensor>, IGraphEmitter, IZero
         : base(nameof(BasicBlock))
     {
         conv1 = nn.Conv2d(inplanes, planes, 3, stride: stride, padding: 1, bias: false);
-        bn1 = nn.BatchNorm2d(planes);
+        bn1 = new BatchNorm2d(planes);
         relu = nn.ReLU(inplace: true);
         conv2 = nn.Conv2d(planes, planes, 3, stride: 1, padding: 1, bias: false);
-        bn2 = nn.BatchNorm2d(planes);
+        bn2 = new BatchNorm2d(planes);
         this.downsample = downsample;
         RegisterComponents();
     }
@@ -238,7 +239,7 @@ public sealed class BasicBlock : nn.Module<Tensor, Tensor>, IGraphEmitter, IZero
         var identity = downsample is null ? input : StridedPointwise.Forward(downsample, input);
         var x = relu.forward(bn1.forward(conv1.forward(input)));
         x = bn2.forward(conv2.forward(x));
-        return relu.forward(x.add_(identity));
+        return relu.forward(x.add_(identity, Scalars.One));
     }
 
     /// <inheritdoc/>
@@ -271,11 +272,11 @@ public sealed class BottleneckBlock : nn.Module<Tensor, Tensor>, IGraphEmitter, 
         : base(nameof(BottleneckBlock))
     {
         conv1 = nn.Conv2d(inplanes, planes, 1, bias: false);
-        bn1 = nn.BatchNorm2d(planes);
+        bn1 = new BatchNorm2d(planes);
         conv2 = nn.Conv2d(planes, planes, 3, stride: stride, padding: 1, bias: false);
-        bn2 = nn.BatchNorm2d(planes);
+        bn2 = new BatchNorm2d(planes);
         conv3 = nn.Conv2d(planes, planes * 4, 1, bias: false);
-        bn3 = nn.BatchNorm2d(planes * 4);
+        bn3 = new BatchNorm2d(planes * 4);
         relu = nn.ReLU(inplace: true);
         this.downsample = downsample;
         RegisterComponents();
@@ -288,7 +289,7 @@ public sealed class BottleneckBlock : nn.Module<Tensor, Tensor>, IGraphEmitter, 
         var x = relu.forward(bn1.forward(conv1.forward(input)));
         x = relu.forward(bn2.forward(conv2.forward(x)));
         x = bn3.forward(conv3.forward(x));
-        return relu.forward(x.add_(identity));
+        return relu.forward(x.add_(identity, Scalars.One));
     }
 
     /// <inheritdoc/>

@@ -1,5 +1,6 @@
 using MLNetCnn.Architectures.Graph;
 using MLNetCnn.Architectures.Layers;
+using MLNetCnn.Architectures.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -23,9 +24,9 @@ public sealed class PreActBasicBlock : nn.Module<Tensor, Tensor>, IGraphEmitter
     public PreActBasicBlock(int inplanes, int planes, int stride, Sequential? downsample)
         : base(nameof(PreActBasicBlock))
     {
-        bn1 = nn.BatchNorm2d(inplanes);
+        bn1 = new BatchNorm2d(inplanes);
         conv1 = nn.Conv2d(inplanes, planes, 3, stride: stride, padding: 1, bias: false);
-        bn2 = nn.BatchNorm2d(planes);
+        bn2 = new BatchNorm2d(planes);
         conv2 = nn.Conv2d(planes, planes, 3, stride: 1, padding: 1, bias: false);
         relu = nn.ReLU();
         this.downsample = downsample;
@@ -39,7 +40,7 @@ public sealed class PreActBasicBlock : nn.Module<Tensor, Tensor>, IGraphEmitter
         var preact = relu.forward(bn1.forward(input));
         var shortcut = downsample is null ? input : StridedPointwise.Forward(downsample, preact);
         var x = conv2.forward(relu.forward(bn2.forward(conv1.forward(preact))));
-        return x.add_(shortcut).MoveToOuterDisposeScope();
+        return x.add_(shortcut, Scalars.One).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc/>
@@ -71,11 +72,11 @@ public sealed class PreActBottleneckBlock : nn.Module<Tensor, Tensor>, IGraphEmi
     public PreActBottleneckBlock(int inplanes, int planes, int stride, Sequential? downsample)
         : base(nameof(PreActBottleneckBlock))
     {
-        bn1 = nn.BatchNorm2d(inplanes);
+        bn1 = new BatchNorm2d(inplanes);
         conv1 = nn.Conv2d(inplanes, planes, 1, bias: false);
-        bn2 = nn.BatchNorm2d(planes);
+        bn2 = new BatchNorm2d(planes);
         conv2 = nn.Conv2d(planes, planes, 3, stride: stride, padding: 1, bias: false);
-        bn3 = nn.BatchNorm2d(planes);
+        bn3 = new BatchNorm2d(planes);
         conv3 = nn.Conv2d(planes, planes * 4, 1, bias: false);
         relu = nn.ReLU();
         this.downsample = downsample;
@@ -91,7 +92,7 @@ public sealed class PreActBottleneckBlock : nn.Module<Tensor, Tensor>, IGraphEmi
         var x = conv1.forward(preact);
         x = conv2.forward(relu.forward(bn2.forward(x)));
         x = conv3.forward(relu.forward(bn3.forward(x)));
-        return x.add_(shortcut).MoveToOuterDisposeScope();
+        return x.add_(shortcut, Scalars.One).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc/>

@@ -1,11 +1,12 @@
 using System.Globalization;
+using ChannelShuffle = MLNetCnn.Architectures.Layers.ChannelShuffle;
 using MLNetCnn.Architectures.Graph;
 using MLNetCnn.Architectures.Layers;
 using MLNetCnn.Architectures.Models;
+using MLNetCnn.Architectures.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
-using ChannelShuffle = MLNetCnn.Architectures.Layers.ChannelShuffle;
 
 namespace MLNetCnn.Architectures.Families;
 
@@ -108,12 +109,12 @@ public sealed class ShuffleNetV1Unit : nn.Module<Tensor, Tensor>, IGraphEmitter,
         int outputs = stride == 2 ? outChannels - inChannels : outChannels;
         branch_main_1 = nn.Sequential(
             ("0", nn.Conv2d(inChannels, mid, 1, groups: firstGroup ? 1 : groups, bias: false)),
-            ("1", nn.BatchNorm2d(mid)),
+            ("1", new BatchNorm2d(mid)),
             ("2", nn.ReLU(inplace: true)),
             ("3", nn.Conv2d(mid, mid, 3, stride: stride, padding: 1, groups: mid, bias: false)),
-            ("4", nn.BatchNorm2d(mid)));
+            ("4", new BatchNorm2d(mid)));
         shuffle = new ChannelShuffle(groups);
-        lastNorm = nn.BatchNorm2d(outputs);
+        lastNorm = new BatchNorm2d(outputs);
         branch_main_2 = nn.Sequential(("0", nn.Conv2d(mid, outputs, 1, groups: groups, bias: false)), ("1", lastNorm));
         if (stride == 2)
         {
@@ -129,7 +130,7 @@ public sealed class ShuffleNetV1Unit : nn.Module<Tensor, Tensor>, IGraphEmitter,
     {
         using var scope = NewDisposeScope();
         var x = branch_main_2.forward(shuffle.forward(branch_main_1.forward(input)));
-        var y = branch_proj is null ? relu.forward(x.add_(input)) : cat(new[] { branch_proj.forward(input), relu.forward(x) }, 1);
+        var y = branch_proj is null ? relu.forward(x.add_(input, Scalars.One)) : cat(new[] { branch_proj.forward(input), relu.forward(x) }, 1);
         return y.MoveToOuterDisposeScope();
     }
 

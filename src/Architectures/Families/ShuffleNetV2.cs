@@ -106,20 +106,20 @@ public sealed class ShuffleNetV2Unit : nn.Module<Tensor, Tensor>, IGraphEmitter
         {
             branch1 = nn.Sequential(
                 ("0", nn.Conv2d(inChannels, inChannels, 3, stride: stride, padding: 1, groups: inChannels, bias: false)),
-                ("1", nn.BatchNorm2d(inChannels)),
+                ("1", new BatchNorm2d(inChannels)),
                 ("2", nn.Conv2d(inChannels, branch, 1, bias: false)),
-                ("3", nn.BatchNorm2d(branch)),
+                ("3", new BatchNorm2d(branch)),
                 ("4", nn.ReLU(inplace: true)));
         }
 
         branch2 = nn.Sequential(
             ("0", nn.Conv2d(stride > 1 ? inChannels : branch, branch, 1, bias: false)),
-            ("1", nn.BatchNorm2d(branch)),
+            ("1", new BatchNorm2d(branch)),
             ("2", nn.ReLU(inplace: true)),
             ("3", nn.Conv2d(branch, branch, 3, stride: stride, padding: 1, groups: branch, bias: false)),
-            ("4", nn.BatchNorm2d(branch)),
+            ("4", new BatchNorm2d(branch)),
             ("5", nn.Conv2d(branch, branch, 1, bias: false)),
-            ("6", nn.BatchNorm2d(branch)),
+            ("6", new BatchNorm2d(branch)),
             ("7", nn.ReLU(inplace: true)));
         shuffle = new ChannelShuffle(2);
         RegisterComponents();

@@ -66,7 +66,7 @@ public sealed class Vgg : ImageClassifier
                 layers.Add(nn.Conv2d(channels, width, kernel, padding: kernel / 2));
                 if (config.Normalization == VggNormalization.BatchNorm)
                 {
-                    layers.Add(nn.BatchNorm2d(width));
+                    layers.Add(new BatchNorm2d(width));
                 }
 
                 layers.Add(nn.ReLU(inplace: true));

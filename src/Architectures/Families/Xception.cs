@@ -2,6 +2,7 @@ using System.Globalization;
 using MLNetCnn.Architectures.Graph;
 using MLNetCnn.Architectures.Layers;
 using MLNetCnn.Architectures.Models;
+using MLNetCnn.Architectures.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -56,10 +57,10 @@ public sealed class Xception : ImageClassifier
 
         // Entry flow.
         conv1 = nn.Conv2d(options.InputChannels, W(32), 3, stride: options.SmallInputStem ? 1 : 2, bias: false); // N x 32 x 149 x 149
-        bn1 = nn.BatchNorm2d(W(32));
+        bn1 = new BatchNorm2d(W(32));
         act1 = nn.ReLU(inplace: true);
         conv2 = nn.Conv2d(W(32), W(64), 3, bias: false);                                                       // N x 64 x 147 x 147
-        bn2 = nn.BatchNorm2d(W(64));
+        bn2 = new BatchNorm2d(W(64));
         act2 = nn.ReLU(inplace: true);
         block1 = new XceptionBlock(W(64), W(128), 2, stride: 2, startWithRelu: false);                          // N x 128 x 74 x 74
         block2 = new XceptionBlock(W(128), W(256), 2, stride: 2);                                              // N x 256 x 37 x 37
@@ -78,10 +79,10 @@ public sealed class Xception : ImageClassifier
         // Exit flow.
         block12 = new XceptionBlock(W(728), W(1024), 2, stride: 2, growFirst: false);                          // N x 1024 x 10 x 10
         conv3 = new SeparableConv2d(W(1024), W(1536));
-        bn3 = nn.BatchNorm2d(W(1536));
+        bn3 = new BatchNorm2d(W(1536));
         act3 = nn.ReLU(inplace: true);
         conv4 = new SeparableConv2d(W(1536), W(2048));                                                         // N x 2048 x 10 x 10
-        bn4 = nn.BatchNorm2d(W(2048));
+        bn4 = new BatchNorm2d(W(2048));
         act4 = nn.ReLU(inplace: true);
         global_pool = nn.AdaptiveAvgPool2d(1);
         dropout = nn.Dropout(0.5);
@@ -128,7 +129,7 @@ public sealed class XceptionBlock : nn.Module<Tensor, Tensor>, IGraphEmitter, IZ
         if (outChannels != inChannels || stride != 1)
         {
             skip = nn.Conv2d(inChannels, outChannels, 1, stride: stride, bias: false);
-            skipbn = nn.BatchNorm2d(outChannels);
+            skipbn = new BatchNorm2d(outChannels);
         }
 
         var layers = new List<nn.Module<Tensor, Tensor>>();
@@ -141,7 +142,7 @@ public sealed class XceptionBlock : nn.Module<Tensor, Tensor>, IGraphEmitter, IZ
             // The first ReLU must not act in place: the block input is also the shortcut.
             layers.Add(nn.ReLU(inplace: i > 0));
             layers.Add(new SeparableConv2d(from, to));
-            norm = nn.BatchNorm2d(to);
+            norm = new BatchNorm2d(to);
             layers.Add(norm);
         }
 
@@ -165,7 +166,7 @@ public sealed class XceptionBlock : nn.Module<Tensor, Tensor>, IGraphEmitter, IZ
     {
         using var scope = NewDisposeScope();
         var shortcut = skip is null ? input : skipbn!.forward(StridedPointwise.Forward(skip, input));
-        return rep.forward(input).add_(shortcut).MoveToOuterDisposeScope();
+        return rep.forward(input).add_(shortcut, Scalars.One).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc/>

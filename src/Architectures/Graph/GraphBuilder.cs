@@ -194,7 +194,7 @@ public sealed class GraphBuilder
         GraphValue y = module switch
         {
             Conv2d conv => EmitConv(conv, path, x),
-            BatchNorm2d bn => EmitBatchNorm(bn, path, x),
+            TorchSharp.Modules.BatchNorm bn => EmitBatchNorm(bn, path, x),
             Linear linear => EmitLinear(linear, path, x),
             ReLU => Node("Relu", string.Empty, new[] { x.Name }, x.Shape),
             ReLU6 => Node("Clip", string.Empty, new[] { x.Name, Constant("min", Array.Empty<long>(), new[] { 0f }), Constant("max", Array.Empty<long>(), new[] { 6f }) }, x.Shape),
@@ -243,7 +243,7 @@ public sealed class GraphBuilder
             new OnnxAttribute("group", Int: conv.groups));
     }
 
-    private GraphValue EmitBatchNorm(BatchNorm2d bn, string path, GraphValue x)
+    private GraphValue EmitBatchNorm(TorchSharp.Modules.BatchNorm bn, string path, GraphValue x)
     {
         if (bn.weight is null || bn.bias is null || bn.running_mean is null || bn.running_var is null)
         {

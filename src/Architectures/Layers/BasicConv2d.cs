@@ -27,7 +27,7 @@ public sealed class BasicConv2d : nn.Module<Tensor, Tensor>, IGraphEmitter
         : base(nameof(BasicConv2d))
     {
         conv = nn.Conv2d(inChannels, outChannels, (kernel.Height, kernel.Width), stride: (stride, stride), padding: (padding.Height, padding.Width), bias: false);
-        bn = nn.BatchNorm2d(outChannels, eps: 0.001);
+        bn = new BatchNorm2d(outChannels, eps: 0.001);
         relu = nn.ReLU(inplace: true);
         RegisterComponents();
     }

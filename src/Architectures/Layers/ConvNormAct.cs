@@ -18,7 +18,7 @@ public static class ConvNormAct
         var modules = new List<(string, nn.Module<Tensor, Tensor>)>
         {
             ("0", nn.Conv2d(inChannels, outChannels, kernel, stride: stride, padding: padding ?? ((kernel - 1) / 2), groups: groups, bias: false)),
-            ("1", nn.BatchNorm2d(outChannels, eps: eps)),
+            ("1", new BatchNorm2d(outChannels, eps: eps)),
         };
         if (Activations.Create(activation) is { } act)
         {

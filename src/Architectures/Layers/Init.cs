@@ -23,7 +23,7 @@ public static class Init
                     }
 
                     break;
-                case BatchNorm2d bn:
+                case TorchSharp.Modules.BatchNorm bn:
                     nn.init.ones_(bn.weight);
                     nn.init.zeros_(bn.bias);
                     break;

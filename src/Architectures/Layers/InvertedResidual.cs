@@ -1,4 +1,5 @@
 using MLNetCnn.Architectures.Graph;
+using MLNetCnn.Architectures.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -31,14 +32,14 @@ public sealed class InvertedResidual : nn.Module<Tensor, Tensor>, IGraphEmitter,
 
         layers.Add(ConvNormAct.Create(hidden, hidden, 3, stride: stride, groups: hidden, activation: activation));
         layers.Add(nn.Conv2d(hidden, outChannels, 1, bias: false));
-        lastNorm = nn.BatchNorm2d(outChannels);
+        lastNorm = new BatchNorm2d(outChannels);
         layers.Add(lastNorm);
         conv = nn.Sequential(layers.Select((m, i) => (i.ToString(System.Globalization.CultureInfo.InvariantCulture), m)));
         RegisterComponents();
     }
 
     /// <inheritdoc/>
-    public override Tensor forward(Tensor input) => useResidual ? conv.forward(input).add_(input) : conv.forward(input);
+    public override Tensor forward(Tensor input) => useResidual ? conv.forward(input).add_(input, Scalars.One) : conv.forward(input);
 
     /// <inheritdoc/>
     public GraphValue Emit(GraphBuilder graph, GraphValue input)
@@ -103,7 +104,7 @@ public sealed class MBConv : nn.Module<Tensor, Tensor>, IGraphEmitter, IZeroInit
 
         using var dropped = stochastic_depth.forward(x);
         x.Dispose();
-        return dropped.add(input);
+        return dropped.add(input, Scalars.One);
     }
 
     /// <inheritdoc/>

@@ -38,7 +38,8 @@ public sealed class StochasticDepth : nn.Module<Tensor, Tensor>, IGraphEmitter
         var shape = new long[input.dim()];
         Array.Fill(shape, 1L);
         shape[0] = input.shape[0];
-        using var mask = empty(shape, input.dtype, input.device).bernoulli_(keep).div_(keep);
+        using var scale = keep.ToScalar(); // held until the call returns: see Runtime.Scalars
+        using var mask = empty(shape, input.dtype, input.device).bernoulli_(keep).div_(scale);
         return input * mask;
     }
 

@@ -1,3 +1,4 @@
+using MLNetCnn.Architectures.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -35,6 +36,10 @@ public sealed class BatchAugmenter
 
     // torchvision's rgb_to_grayscale weights (ITU-R 601 luma).
     private static readonly float[] LumaWeights = { 0.2989f, 0.587f, 0.114f };
+
+    // Clamp bounds of 8-bit pixel values, held for the life of the process (see Scalars).
+    private static readonly Scalar PixelMin = 0.ToScalar();
+    private static readonly Scalar PixelMax = 255.ToScalar();
 
     private readonly AugmentationOptions _options;
 
@@ -152,30 +157,33 @@ public sealed class BatchAugmenter
         int colourDraw = (2 * CropTries) + 3;
         if (_options.Brightness > 0)
         {
-            x.mul_(Factors(draws, colourDraw, _options.Brightness, x.device)).clamp_(0, 255);
+            x.mul_(Factors(draws, colourDraw, _options.Brightness, x.device)).clamp_(PixelMin, PixelMax);
         }
 
         if (_options.Contrast > 0)
         {
             var factor = Factors(draws, colourDraw + 1, _options.Contrast, x.device);
             var mean = (rgb ? Grey(x) : x).mean(new long[] { 1, 2, 3 }, keepdim: true);
-            x.mul_(factor).add_(mean.mul_(1 - factor)).clamp_(0, 255);
+            x.mul_(factor).add_(mean.mul_(Complement(factor)), Scalars.One).clamp_(PixelMin, PixelMax);
         }
 
         if (saturation)
         {
             var factor = Factors(draws, colourDraw + 2, _options.Saturation, x.device);
             var grey = Grey(x);
-            x.mul_(factor).add_(grey.mul_(1 - factor)).clamp_(0, 255);
+            x.mul_(factor).add_(grey.mul_(Complement(factor)), Scalars.One).clamp_(PixelMin, PixelMax);
         }
 
         if (lighting)
         {
-            x.add_(LightingOffsets(draws, x.device)).clamp_(0, 255);
+            x.add_(LightingOffsets(draws, x.device), Scalars.One).clamp_(PixelMin, PixelMax);
         }
 
         return x;
     }
+
+    /// <summary>1 - <paramref name="factor"/>, without a temporary Scalar (see Scalars).</summary>
+    private static Tensor Complement(Tensor factor) => factor.neg().add_(Scalars.One, Scalars.One);
 
     /// <summary>Per-image blend factors [N, 1, 1, 1] uniform in [max(0, 1 - strength), 1 + strength].</summary>
     private static Tensor Factors(Draws draws, int draw, double strength, Device device)

@@ -1,4 +1,5 @@
 using MLNetCnn.Architectures.Models;
+using MLNetCnn.Architectures.Runtime;
 using MLNetCnn.Tricks.Losses;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -76,8 +77,12 @@ public sealed record DistillationOptions
     }
 
     /// <summary>The teacher's soft targets: <c>softmax(teacherLogits / T)</c>, float32.</summary>
-    public Tensor TeacherProbabilities(Tensor teacherLogits) =>
-        nn.functional.softmax(teacherLogits.to(ScalarType.Float32).div(Temperature), 1);
+    public Tensor TeacherProbabilities(Tensor teacherLogits)
+    {
+        using var scope = NewDisposeScope();
+        using var temperature = Temperature.ToScalar(); // Scalars are held across the native calls: see Scalars
+        return nn.functional.softmax(teacherLogits.to(ScalarType.Float32).div(temperature), 1).MoveToOuterDisposeScope();
+    }
 
     /// <summary>The distillation loss for one batch.</summary>
     /// <param name="studentLogits">[N, K].</param>
@@ -86,9 +91,12 @@ public sealed record DistillationOptions
     public Tensor Loss(Tensor studentLogits, Tensor teacherProbabilities, Tensor targets)
     {
         using var scope = NewDisposeScope();
-        double t = Temperature;
-        var soft = SoftTargets.CrossEntropy(studentLogits.to(ScalarType.Float32).div(t), teacherProbabilities).mul(t * t);
+        using var t = Temperature.ToScalar(); // Scalars are held across the native calls: see Scalars
+        using var tSquared = (Temperature * Temperature).ToScalar();
+        using var hardWeight = HardLabelWeight.ToScalar();
+        using var softWeight = (1 - HardLabelWeight).ToScalar();
+        var soft = SoftTargets.CrossEntropy(studentLogits.to(ScalarType.Float32).div(t), teacherProbabilities).mul(tSquared);
         var hard = SoftTargets.CrossEntropy(studentLogits, targets);
-        return hard.mul(HardLabelWeight).add(soft.mul(1 - HardLabelWeight)).MoveToOuterDisposeScope();
+        return hard.mul(hardWeight).add(soft.mul(softWeight), Scalars.One).MoveToOuterDisposeScope();
     }
 }

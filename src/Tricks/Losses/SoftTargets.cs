@@ -1,3 +1,5 @@
+using MLNetCnn.Architectures.Runtime;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace MLNetCnn.Tricks.Losses;
@@ -31,7 +33,9 @@ public static class SoftTargets
         var targets = nn.functional.one_hot(labels.to(ScalarType.Int64), numClasses).to(ScalarType.Float32);
         if (smoothing > 0)
         {
-            targets = targets.mul(1 - smoothing).add(smoothing / numClasses);
+            using var keep = (1 - smoothing).ToScalar(); // Scalars are held across the native calls: see Scalars
+            using var spread = (smoothing / numClasses).ToScalar();
+            targets = targets.mul(keep).add(spread, Scalars.One);
         }
 
         return targets.MoveToOuterDisposeScope();

@@ -1,5 +1,4 @@
 using TorchSharp.Modules;
-using static TorchSharp.torch;
 
 namespace MLNetCnn.Tricks.Optimization;
 
@@ -25,24 +24,24 @@ public static class SgdFactory
 
     /// <summary>
     /// SGD with momentum over <paramref name="parameters"/>. With <paramref name="noBiasDecay"/> the
-    /// 1-dimensional parameters form a second group with weight decay 0. That group is made with
-    /// <see cref="SGD.Options"/>, which inherits the optimizer's learning rate, momentum and Nesterov
-    /// flag; TorchSharp's <c>ParamGroup(ps, weight_decay: 0)</c> constructor would reset them.
+    /// 1-dimensional parameters form a second group with weight decay 0.
     /// </summary>
-    public static SGD Create(IEnumerable<(string Name, Parameter Parameter)> parameters, double learningRate, double momentum, bool nesterov, double weightDecay, bool noBiasDecay)
+    public static MomentumSgd Create(IEnumerable<(string Name, Parameter Parameter)> parameters, double learningRate, double momentum, bool nesterov, double weightDecay, bool noBiasDecay)
     {
         var all = parameters.Where(p => p.Parameter.requires_grad).ToList();
         if (!noBiasDecay || weightDecay == 0)
         {
-            return optim.SGD(all.Select(p => p.Parameter), learningRate, momentum, 0, weightDecay, nesterov);
+            return new MomentumSgd([new SgdParameterGroup(all.Select(p => p.Parameter).ToList(), weightDecay)], learningRate, momentum, nesterov);
         }
 
         var (decay, noDecay) = SplitForDecay(all);
-        var groups = new List<SGD.ParamGroup>
-        {
-            new(decay.Select(p => p.Parameter), new SGD.Options { weight_decay = weightDecay }),
-            new(noDecay.Select(p => p.Parameter), new SGD.Options { weight_decay = 0 }),
-        };
-        return optim.SGD(groups, learningRate, momentum, 0, weightDecay, nesterov);
+        return new MomentumSgd(
+            [
+                new SgdParameterGroup(decay.Select(p => p.Parameter).ToList(), weightDecay),
+                new SgdParameterGroup(noDecay.Select(p => p.Parameter).ToList(), 0),
+            ],
+            learningRate,
+            momentum,
+            nesterov);
     }
 }

@@ -74,6 +74,7 @@ public sealed class MasterWeights : IDisposable
     public bool GradientsToMasters(double lossScale = 1)
     {
         using var scope = NewDisposeScope();
+        using var scale = lossScale.ToScalar(); // held across the native calls: see Scalars
         Tensor? anyBad = null;
         foreach (var e in _entries)
         {
@@ -81,7 +82,7 @@ public sealed class MasterWeights : IDisposable
             {
                 if (lossScale != 1 && e.Master.grad is { } g)
                 {
-                    g.div_(lossScale);
+                    g.div_(scale);
                 }
             }
             else if (e.Low.grad is { } lowGrad)
@@ -89,7 +90,7 @@ public sealed class MasterWeights : IDisposable
                 var grad = lowGrad.to(ScalarType.Float32);
                 if (lossScale != 1)
                 {
-                    grad = grad.div_(lossScale);
+                    grad = grad.div_(scale);
                 }
 
                 if (e.Master.grad is { } existing)

@@ -1,3 +1,5 @@
+using MLNetCnn.Architectures.Runtime;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace MLNetCnn.Tricks.Regularization;
@@ -61,8 +63,10 @@ public static class Mixup
 
         using var scope = NewDisposeScope();
         var p = permutation.to(images.device);
-        var mixedImages = images.mul(lambda).add(images.index_select(0, p).mul(1 - lambda));
-        var mixedTargets = targets.mul(lambda).add(targets.index_select(0, p.to(targets.device)).mul(1 - lambda));
+        using var keep = lambda.ToScalar(); // Scalars are held across the native calls: see Scalars
+        using var blend = (1 - lambda).ToScalar();
+        var mixedImages = images.mul(keep).add(images.index_select(0, p).mul(blend), Scalars.One);
+        var mixedTargets = targets.mul(keep).add(targets.index_select(0, p.to(targets.device)).mul(blend), Scalars.One);
         return (mixedImages.MoveToOuterDisposeScope(), mixedTargets.MoveToOuterDisposeScope());
     }
 

@@ -22,11 +22,11 @@ internal static class Checkpoint
 {
     public const string FileName = "checkpoint.bin";
     private const string Magic = "MLNetCnn.Checkpoint";
-    private const int Version = 1;
+    private const int Version = 2; // 2: the library's own optimizer state
 
     public static string PathIn(string directory) => Path.Combine(directory, FileName);
 
-    public static void Save(string directory, CheckpointState state, MasterWeights masters, nn.Module model, SGD optimizer)
+    public static void Save(string directory, CheckpointState state, MasterWeights masters, nn.Module model, Optimization.MomentumSgd optimizer)
     {
         Directory.CreateDirectory(directory);
         string path = PathIn(directory);
@@ -62,13 +62,13 @@ internal static class Checkpoint
                 cpu.Save(writer);
             }
 
-            optimizer.save_state_dict(writer);
+            optimizer.Save(writer);
         }
 
         File.Move(temporary, path, overwrite: true);
     }
 
-    public static CheckpointState Load(string directory, MasterWeights masters, nn.Module model, SGD optimizer)
+    public static CheckpointState Load(string directory, MasterWeights masters, nn.Module model, Optimization.MomentumSgd optimizer)
     {
         string path = PathIn(directory);
         using var stream = File.OpenRead(path);
@@ -124,7 +124,7 @@ internal static class Checkpoint
             }
         }
 
-        optimizer.load_state_dict(reader);
+        optimizer.Load(reader);
         masters.MastersToLayers();
         return new CheckpointState(epoch, step, lossScale, history);
     }

@@ -1,4 +1,5 @@
 using MLNetCnn.Architectures.Models;
+using MLNetCnn.Architectures.Runtime;
 using MLNetCnn.Tricks.Augmentation;
 using MLNetCnn.Tricks.Losses;
 using MLNetCnn.Tricks.Precision;
@@ -18,12 +19,12 @@ internal sealed class TrainingStep : IDisposable
     private readonly ImageClassifier _model;
     private readonly TrainerOptions _options;
     private readonly MasterWeights _masters;
-    private readonly SGD _optimizer;
+    private readonly Optimization.MomentumSgd _optimizer;
     private readonly Device _device;
     private readonly List<(Tensor Live, Tensor Saved)> _buffers;
     private readonly BatchAugmenter? _augmenter;
 
-    public TrainingStep(ImageClassifier model, TrainerOptions options, MasterWeights masters, SGD optimizer, Device device)
+    public TrainingStep(ImageClassifier model, TrainerOptions options, MasterWeights masters, Optimization.MomentumSgd optimizer, Device device)
     {
         _model = model;
         _options = options;
@@ -41,10 +42,7 @@ internal sealed class TrainingStep : IDisposable
     /// <exception cref="TrainingDivergedException">The loss is NaN or infinite (weights and statistics stay those of the last good step).</exception>
     public double Run(Batch batch, int epoch, long step, double learningRate, Tensor correct)
     {
-        foreach (var group in _optimizer.ParamGroups)
-        {
-            group.LearningRate = learningRate;
-        }
+        _optimizer.LearningRate = learningRate;
 
         long seed = StepSeed(_options.Seed, step);
         manual_seed(seed); // dropout and drop path of this step
@@ -90,7 +88,8 @@ internal sealed class TrainingStep : IDisposable
         var loss = distillation is not null && teacher is not null ? distillation.Loss(logits, teacher, targets) : SoftTargets.CrossEntropy(logits, targets);
         foreach (var head in heads.Skip(1))
         {
-            loss = loss.add(SoftTargets.CrossEntropy(head.Logits, targets).mul(head.LossWeight));
+            using var weight = head.LossWeight.ToScalar(); // Scalars are held across the native call: see Scalars
+            loss = loss.add(SoftTargets.CrossEntropy(head.Logits, targets).mul(weight), Scalars.One);
         }
 
         double value = loss.item<float>();
@@ -102,7 +101,11 @@ internal sealed class TrainingStep : IDisposable
 
         _masters.ZeroGradients();
         double scale = Scaler?.Scale ?? 1;
-        (scale == 1 ? loss : loss.mul(scale)).backward();
+        using (var lossScale = scale.ToScalar())
+        {
+            (scale == 1 ? loss : loss.mul(lossScale)).backward();
+        }
+
         bool finite = _masters.GradientsToMasters(scale) && double.IsFinite(value);
         if (Scaler is not null && !Scaler.Update(finite))
         {
@@ -110,9 +113,9 @@ internal sealed class TrainingStep : IDisposable
             return double.NaN; // float16 overflow: step skipped, scale lowered
         }
 
-        _optimizer.step();
+        _optimizer.Step();
         _masters.MastersToLayers();
-        correct.add_(logits.argmax(1).eq(y).sum());
+        correct.add_(logits.argmax(1).eq(y).sum(), Scalars.One);
         return value;
     }
 
