@@ -63,9 +63,12 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
             throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Feature column '{_options.FeatureColumnName}' not found.");
         }
 
-        if (features.Kind != SchemaShape.Column.VectorKind.Vector || features.ItemType != NumberDataViewType.Single)
+        bool pixels = features.Kind == SchemaShape.Column.VectorKind.Vector && features.ItemType == NumberDataViewType.Single;
+        bool image = features.Kind == SchemaShape.Column.VectorKind.Scalar && ImageInput.Classify(features.ItemType) is ImageColumnKind.Image or ImageColumnKind.Path;
+        bool bytes = features.Kind != SchemaShape.Column.VectorKind.Scalar && features.ItemType == NumberDataViewType.Byte;
+        if (!pixels && !image && !bytes)
         {
-            throw new ArgumentException($"Feature column '{_options.FeatureColumnName}' must be a known-size vector of Single; found {features.Kind} of {features.ItemType}.");
+            throw new ArgumentException($"Feature column '{_options.FeatureColumnName}' must be a known-size vector of Single (pixels), an image (LoadImages), a vector of Byte (LoadRawImageBytes) or text (image paths); found {features.Kind} of {features.ItemType}.");
         }
 
         var added = new DataViewSchema.Builder();
@@ -85,30 +88,49 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
     /// <summary>Trains on <paramref name="input"/> and returns the trained transformer.</summary>
     public ImageClassificationTransformer Fit(IDataView input)
     {
+        ArgumentNullException.ThrowIfNull(input);
+        var column = input.Schema.GetColumnOrNull(_options.FeatureColumnName);
+        var kind = column is { } c ? ImageInput.Classify(c.Type) : ImageColumnKind.Pixels;
+        if (kind == ImageColumnKind.Pixels)
+        {
+            return Fit(input, _options.FeatureColumnName, ResolveShape(input.Schema), conversion: null);
+        }
+
+        // Image, path or bytes column: decode, resize and extract in the pipeline, in training and in the saved model.
+        var shape = _options.ImageShape?.Validate(nameof(Options.ImageShape)) ?? DefaultImageShape;
+        var conversion = ImageInput.Conversion(_mlContext, _options.FeatureColumnName, kind, shape).Fit(input);
+        return Fit(conversion.Transform(input), ImageInput.PixelColumnName, shape, conversion);
+    }
+
+    /// <summary>Image shape used for image, path and bytes columns when <see cref="Options.ImageShape"/> is null.</summary>
+    public static ImageShape DefaultImageShape { get; } = new(3, 224, 224);
+
+    private ImageClassificationTransformer Fit(IDataView input, string featureColumn, ImageShape shape, ITransformer? conversion)
+    {
         var o = _options;
-        var shape = ResolveShape(input.Schema);
         if (shape.Height != shape.Width)
         {
             throw new ArgumentException($"Image shape {shape}: only square images are supported; resize in the pipeline first.");
         }
 
-        var (numClasses, classNames) = DataViewImageReader.CheckSchema(input.Schema, o.LabelColumnName, o.FeatureColumnName, shape);
+        var (numClasses, classNames) = DataViewImageReader.CheckSchema(input.Schema, o.LabelColumnName, featureColumn, shape);
         using var channel = _host.Start("Training");
-        var train = DataViewImageReader.Read(input, o.LabelColumnName, o.FeatureColumnName, shape, numClasses, "training");
+        var train = DataViewImageReader.Read(input, o.LabelColumnName, featureColumn, shape, numClasses, "training");
         if (o.TeacherScoreColumnName is { } teacherColumn)
         {
             train = train.WithTeacherLogits(TeacherScores.ReadLogits(input, teacherColumn, numClasses, train.Count));
         }
         ImageDataset? validation = null;
-        if (o.ValidationSet is { } validationSet)
+        if (o.ValidationSet is { } validationData)
         {
-            var (validationClasses, _) = DataViewImageReader.CheckSchema(validationSet.Schema, o.LabelColumnName, o.FeatureColumnName, shape);
+            var validationSet = conversion?.Transform(validationData) ?? validationData;
+            var (validationClasses, _) = DataViewImageReader.CheckSchema(validationSet.Schema, o.LabelColumnName, featureColumn, shape);
             if (validationClasses != numClasses)
             {
                 throw new ArgumentException($"Validation label column '{o.LabelColumnName}' has {validationClasses} classes; the training data has {numClasses}.");
             }
 
-            validation = DataViewImageReader.Read(validationSet, o.LabelColumnName, o.FeatureColumnName, shape, numClasses, "validation");
+            validation = DataViewImageReader.Read(validationSet, o.LabelColumnName, featureColumn, shape, numClasses, "validation");
         }
 
         var (mean, std) = o.Mean is not null && o.Std is not null ? (o.Mean, o.Std) : train.ChannelStatistics();
@@ -135,8 +157,13 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
             ["mlnetcnn.mean"] = JsonSerializer.Serialize(mean),
             ["mlnetcnn.std"] = JsonSerializer.Serialize(std),
         };
-        byte[] onnx = OnnxExporter.Export(model, new OnnxExportOptions { InputName = o.FeatureColumnName, OutputName = ServingPipeline.ScoreColumnName, Metadata = metadata });
-        var serving = ServingPipeline.Build(_mlContext, onnx, o.FeatureColumnName, classNames, input, o.GpuDeviceId, o.FallbackToCpu);
+        byte[] onnx = OnnxExporter.Export(model, new OnnxExportOptions { InputName = featureColumn, OutputName = ServingPipeline.ScoreColumnName, Metadata = metadata });
+        var serving = ServingPipeline.Build(_mlContext, onnx, featureColumn, classNames, input, o.GpuDeviceId, o.FallbackToCpu);
+        if (conversion is not null)
+        {
+            serving = new TransformerChain<ITransformer>(conversion, serving);
+        }
+
         return new ImageClassificationTransformer(serving, onnx, classNames, o.Arch, history);
     }
 
@@ -191,13 +218,18 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
         /// <summary>Key-typed label column.</summary>
         public string LabelColumnName { get; set; } = "Label";
 
-        /// <summary>Float-vector image column (C x H x W values, channels first).</summary>
+        /// <summary>
+        /// The image column: a known-size vector of Single (C x H x W pixel values, channels first), an
+        /// <c>MLImage</c> (<c>LoadImages</c>), a vector of Byte (<c>LoadRawImageBytes</c>) or text (image
+        /// file paths). Images are resized to <see cref="ImageShape"/> and converted to its channels inside
+        /// the pipeline, and the saved model takes the same kind of column.
+        /// </summary>
         public string FeatureColumnName { get; set; } = "Features";
 
         /// <summary>Registered architecture name (see <c>ModelRegistry.Names</c>).</summary>
         public string Arch { get; set; } = Defaults.Arch;
 
-        /// <summary>Shape of one image; null infers a square grey or RGB image from the vector size.</summary>
+        /// <summary>Shape of one image; null infers a square grey or RGB image from a pixel vector's size, and means <see cref="DefaultImageShape"/> for image, byte and path columns.</summary>
         public ImageShape? ImageShape { get; set; }
 
         /// <summary>Use the architecture's small-input stem; null chooses it for images under 64 pixels.</summary>

@@ -44,13 +44,28 @@ public sealed class BadInputTests
     [TestMethod]
     public void FeatureColumnOfTheWrongType()
     {
-        var data = _ml.Data.LoadFromEnumerable(new[] { new TextRow { Label = "a", Features = "not pixels" }, new TextRow { Label = "b", Features = "x" } });
+        var data = _ml.Data.LoadFromEnumerable(new[] { new NumberRow { Label = "a", Features = 1 }, new NumberRow { Label = "b", Features = 2 } });
         data = _ml.Transforms.Conversion.MapValueToKey("Label").Fit(data).Transform(data);
         var e = Fit(data);
         Assert.IsInstanceOfType<ArgumentException>(e);
         StringAssert.Contains(e.Message, "'Features'");
         StringAssert.Contains(e.Message, "vector of Single");
-        StringAssert.Contains(e.Message, "String");
+        StringAssert.Contains(e.Message, "Int32");
+    }
+
+    [TestMethod]
+    public void ATextColumnIsImagePathsAndAMissingFileIsNamed()
+    {
+        var data = _ml.Data.LoadFromEnumerable(new[] { new TextRow { Label = "a", Features = "/no/such/cat.jpg" }, new TextRow { Label = "b", Features = "x" } });
+        data = _ml.Transforms.Conversion.MapValueToKey("Label").Fit(data).Transform(data);
+        var e = Fit(data);
+        while (e is not InvalidDataException && e.InnerException is not null)
+        {
+            e = e.InnerException;
+        }
+
+        Assert.IsInstanceOfType<InvalidDataException>(e);
+        StringAssert.Contains(e.Message, "'/no/such/cat.jpg' cannot be read");
     }
 
     [TestMethod]
@@ -194,6 +209,13 @@ public sealed class BadInputTests
         {
             Directory.Delete(dir, recursive: true);
         }
+    }
+
+    private sealed class NumberRow
+    {
+        public string Label { get; set; } = string.Empty;
+
+        public int Features { get; set; }
     }
 
     private sealed class TextRow

@@ -1,0 +1,88 @@
+using Microsoft.ML;
+
+namespace MLNetCnn.Estimators.Data;
+
+/// <summary>An image folder read by <see cref="ImageFolder.Load"/>.</summary>
+/// <param name="Data">Columns <c>ImagePath</c> (text, absolute path) and <c>Label</c> (key; key values are the class names).</param>
+/// <param name="ClassNames">Sub-folder names, sorted ordinally: the class order of the label key.</param>
+/// <param name="ImageCount">Rows in <paramref name="Data"/>.</param>
+/// <param name="Skipped">Files left out because they could not be decoded (only with <c>skipUnreadable</c>), each with the reason.</param>
+public sealed record ImageFolderData(IDataView Data, IReadOnlyList<string> ClassNames, int ImageCount, IReadOnlyList<string> Skipped);
+
+/// <summary>
+/// Reads a folder with one sub-folder per class (the layout of torchvision's <c>ImageFolder</c> and of
+/// Model Builder): <c>root/cat/1.jpg</c>, <c>root/dog/a.png</c>. Images may be jpg, png, bmp, gif or
+/// webp, any size, colour or grey; the trainer resizes and converts them in the pipeline.
+/// </summary>
+public static class ImageFolder
+{
+    /// <summary>Name of the path column.</summary>
+    public const string ImagePathColumnName = "ImagePath";
+
+    /// <summary>Lists and checks the images under <paramref name="root"/>.</summary>
+    /// <param name="mlContext">The ML.NET context.</param>
+    /// <param name="root">Folder holding one sub-folder per class.</param>
+    /// <param name="skipUnreadable">Leave out files that do not decode (reported in <see cref="ImageFolderData.Skipped"/>) instead of failing.</param>
+    /// <param name="progress">Called with (files checked, files in total) while decoding.</param>
+    /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
+    /// <exception cref="InvalidDataException">Fewer than two class folders hold images, or (without <paramref name="skipUnreadable"/>) a file does not decode; the message names it.</exception>
+    public static ImageFolderData Load(MLContext mlContext, string root, bool skipUnreadable = false, Action<int, int>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(mlContext);
+        if (!Directory.Exists(root))
+        {
+            throw new DirectoryNotFoundException($"Image folder '{root}' does not exist.");
+        }
+
+        root = Path.GetFullPath(root);
+        var files = new List<(string Path, string Class)>();
+        foreach (string folder in Directory.GetDirectories(root).Order(StringComparer.Ordinal))
+        {
+            string name = Path.GetFileName(folder);
+            files.AddRange(Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
+                .Where(f => ImageDecoding.Extensions.Contains(Path.GetExtension(f)))
+                .Order(StringComparer.Ordinal)
+                .Select(f => (f, name)));
+        }
+
+        var rows = new List<Row>(files.Count);
+        var skipped = new List<string>();
+        for (int i = 0; i < files.Count; i++)
+        {
+            try
+            {
+                using var image = ImageDecoding.DecodeFile(files[i].Path);
+                rows.Add(new Row { ImagePath = files[i].Path, Label = files[i].Class });
+            }
+            catch (InvalidDataException e) when (skipUnreadable)
+            {
+                skipped.Add(e.Message);
+            }
+
+            progress?.Invoke(i + 1, files.Count);
+        }
+
+        var classNames = rows.Select(r => r.Label).Distinct().Order(StringComparer.Ordinal).ToList();
+        if (classNames.Count < 2)
+        {
+            throw new InvalidDataException($"Image folder '{root}' needs at least two class sub-folders holding images ({string.Join(", ", ImageDecoding.Extensions)}); found {classNames.Count} with {rows.Count} images.");
+        }
+
+        var view = mlContext.Data.LoadFromEnumerable(rows);
+        var keys = mlContext.Data.LoadFromEnumerable(classNames.Select(n => new KeyRow { Label = n }));
+        var data = mlContext.Transforms.Conversion.MapValueToKey(ImageData.LabelColumnName, keyData: keys).Fit(view).Transform(view);
+        return new ImageFolderData(data, classNames, rows.Count, skipped);
+    }
+
+    private sealed class Row
+    {
+        public string ImagePath { get; set; } = string.Empty;
+
+        public string Label { get; set; } = string.Empty;
+    }
+
+    private sealed class KeyRow
+    {
+        public string Label { get; set; } = string.Empty;
+    }
+}

@@ -1,0 +1,82 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Image;
+using MLNetCnn.Architectures.Models;
+
+namespace MLNetCnn.Estimators.Data;
+
+/// <summary>What the trainer's image column holds.</summary>
+internal enum ImageColumnKind
+{
+    /// <summary>A known-size vector of Single: C x H x W pixel values.</summary>
+    Pixels,
+
+    /// <summary>An <see cref="MLImage"/> (from <c>LoadImages</c>).</summary>
+    Image,
+
+    /// <summary>Text: the path of an image file.</summary>
+    Path,
+
+    /// <summary>A vector of Byte: an encoded image file (from <c>LoadRawImageBytes</c>).</summary>
+    Bytes,
+}
+
+/// <summary>
+/// The steps in front of the network for image columns: decode (paths and bytes), resize to the
+/// model's H x W (stretching, ML.NET's <c>ResizeImages</c> "Fill"), convert to grey for one-channel
+/// models, and extract the pixels channels-first in 0..255. They are ML.NET's own transforms plus two
+/// stateless decoders, so the same steps run in training and in the saved model, which therefore
+/// scores the same kind of column it was trained on.
+/// </summary>
+internal static class ImageInput
+{
+    /// <summary>The pixel column the conversion adds (the ONNX model's input name for image-column models).</summary>
+    public const string PixelColumnName = "mlnetcnn_pixels";
+
+    private const string ResizedColumnName = "mlnetcnn_image_resized";
+    private const string GreyColumnName = "mlnetcnn_image_grey";
+
+    public static ImageColumnKind Classify(DataViewType type) => type switch
+    {
+        ImageDataViewType => ImageColumnKind.Image,
+        TextDataViewType => ImageColumnKind.Path,
+        VectorDataViewType { ItemType: var item } when item == NumberDataViewType.Byte => ImageColumnKind.Bytes,
+        _ => ImageColumnKind.Pixels,
+    };
+
+    public static IEstimator<ITransformer> Conversion(MLContext mlContext, string column, ImageColumnKind kind, ImageShape shape)
+    {
+        if (shape.Channels is not (1 or 3))
+        {
+            throw new ArgumentException($"Image column '{column}': the model's image shape {shape} must have 1 (grey) or 3 (RGB) channels.");
+        }
+
+        var dropped = new List<string> { ResizedColumnName };
+        IEstimator<ITransformer> chain = new EstimatorChain<ITransformer>();
+        string image = column;
+        if (kind is ImageColumnKind.Path or ImageColumnKind.Bytes)
+        {
+            chain = chain.Append(mlContext.Transforms.CopyColumns(ImageDecoding.SourceColumnName, column));
+            chain = kind == ImageColumnKind.Path
+                ? chain.Append(mlContext.Transforms.CustomMapping<ImagePathRow, DecodedImageRow>(ImageFileDecoder.Map, ImageFileDecoder.ContractName))
+                : chain.Append(mlContext.Transforms.CustomMapping<ImageBytesRow, DecodedImageRow>(ImageBytesDecoder.Map, ImageBytesDecoder.ContractName));
+            image = ImageDecoding.DecodedColumnName;
+            dropped.Add(ImageDecoding.SourceColumnName);
+            dropped.Add(ImageDecoding.DecodedColumnName);
+        }
+
+        chain = chain.Append(mlContext.Transforms.ResizeImages(ResizedColumnName, shape.Width, shape.Height, image, ImageResizingEstimator.ResizingKind.Fill));
+        string last = ResizedColumnName;
+        if (shape.Channels == 1)
+        {
+            chain = chain.Append(mlContext.Transforms.ConvertToGrayscale(GreyColumnName, ResizedColumnName));
+            last = GreyColumnName;
+            dropped.Add(GreyColumnName);
+        }
+
+        var colours = shape.Channels == 1 ? ImagePixelExtractingEstimator.ColorBits.Red : ImagePixelExtractingEstimator.ColorBits.Rgb;
+        return chain
+            .Append(mlContext.Transforms.ExtractPixels(PixelColumnName, last, colours, ImagePixelExtractingEstimator.ColorsOrder.ARGB, interleavePixelColors: false, scaleImage: 1f, offsetImage: 0f, outputAsFloatArray: true))
+            .Append(mlContext.Transforms.DropColumns(dropped.ToArray()));
+    }
+}
