@@ -1,0 +1,147 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using MLNetCnn.Examples.ServingApi;
+
+[assembly: Parallelize(Workers = 1, Scope = ExecutionScope.ClassLevel)]
+
+namespace MLNetCnn.ServingApi.Tests;
+
+/// <summary>
+/// The ASP.NET Core sample, started on a loopback port and called over real HTTP: predictions,
+/// a concurrent burst on the pooled engines, and bad requests that must get 4xx answers.
+/// </summary>
+[TestClass]
+public sealed class ServingApiTests
+{
+    private static readonly string Folder = Directory.CreateTempSubdirectory("mlnetcnn-serving-").FullName;
+    private static WebApplication? _app;
+    private static HttpClient? _client;
+    private static IReadOnlyList<(byte[] Png, string Label)> _samples = [];
+
+    public TestContext TestContext { get; set; } = null!;
+
+    private static HttpClient Client => _client ?? throw new InvalidOperationException("not started");
+
+    [ClassInitialize]
+    public static async Task StartAsync(TestContext context)
+    {
+        string model = Path.Combine(Folder, "model.zip");
+        _samples = DemoModel.Train(model, epochs: 3, perClass: 60);
+        _app = ServingApp.Build(["--urls", "http://127.0.0.1:0"], model);
+        await _app.StartAsync();
+        string address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        _client = new HttpClient { BaseAddress = new Uri(address) };
+    }
+
+    [ClassCleanup]
+    public static async Task StopAsync()
+    {
+        _client?.Dispose();
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+
+        Directory.Delete(Folder, recursive: true);
+    }
+
+    [TestMethod]
+    public async Task PostingAnImageAnswersItsLabelAndScores()
+    {
+        int correct = 0;
+        foreach (var (png, label) in _samples)
+        {
+            using var response = await Client.PostAsync("/predict", new ByteArrayContent(png), TestContext.CancellationToken);
+            Assert.AreEqual(HttpStatusCode.OK, response.StatusCode);
+            var answer = await response.Content.ReadFromJsonAsync<PredictionResponse>(TestContext.CancellationToken);
+            Assert.IsNotNull(answer);
+            Assert.AreEqual(10, answer.Scores.Count);
+            Assert.AreEqual(1, answer.Scores.Sum(s => s.Probability), 1e-3);
+            Assert.AreEqual(answer.Scores.MaxBy(s => s.Probability)!.Label, answer.Label, "the label is the most probable class");
+            correct += answer.Label == label ? 1 : 0;
+        }
+
+        Assert.IsTrue(correct >= _samples.Count / 2, $"{correct} of {_samples.Count} held-out images right (chance 10 %)");
+    }
+
+    [TestMethod]
+    public async Task AConcurrentBurstIsAnsweredWithoutErrors()
+    {
+        // 240 requests, 16 in flight: every answer 200 and equal to the sequential answer for that image.
+        var expected = new Dictionary<int, string>();
+        for (int i = 0; i < _samples.Count; i++)
+        {
+            expected[i] = (await PredictAsync(_samples[i].Png))!.Label;
+        }
+
+        using var gate = new SemaphoreSlim(16);
+        var latencies = new double[240];
+        var tasks = Enumerable.Range(0, latencies.Length).Select(async r =>
+        {
+            await gate.WaitAsync(TestContext.CancellationToken);
+            try
+            {
+                var clock = Stopwatch.StartNew();
+                var answer = await PredictAsync(_samples[r % _samples.Count].Png);
+                latencies[r] = clock.Elapsed.TotalMilliseconds;
+                Assert.AreEqual(expected[r % _samples.Count], answer!.Label, $"request {r}");
+            }
+            finally
+            {
+                gate.Release();
+            }
+        });
+        await Task.WhenAll(tasks);
+        Array.Sort(latencies);
+        TestContext.WriteLine($"burst of {latencies.Length} requests, 16 concurrent: p50 {latencies[latencies.Length / 2]:F1} ms, p99 {latencies[(int)(latencies.Length * 0.99)]:F1} ms");
+    }
+
+    [TestMethod]
+    public async Task BadRequestsGetClientErrorsAndTheServiceStaysUp()
+    {
+        await ExpectAsync(new ByteArrayContent("this is not an image"u8.ToArray()), HttpStatusCode.BadRequest, "not a decodable image");
+        await ExpectAsync(new ByteArrayContent([]), HttpStatusCode.BadRequest, "empty");
+        await ExpectAsync(new ByteArrayContent(new byte[ServingApp.MaxImageBytes + 1]), HttpStatusCode.RequestEntityTooLarge, "limit", expectContinue: true);
+        using (var truncated = new ByteArrayContent(_samples[0].Png[..(_samples[0].Png.Length / 2)]))
+        {
+            using var response = await Client.PostAsync("/predict", truncated, TestContext.CancellationToken);
+            Assert.IsTrue((int)response.StatusCode is 200 or 400, $"a truncated png got {(int)response.StatusCode}");
+        }
+
+        using (var get = await Client.GetAsync("/predict", TestContext.CancellationToken))
+        {
+            Assert.AreEqual(HttpStatusCode.MethodNotAllowed, get.StatusCode);
+        }
+
+        Assert.AreEqual(_samples[0].Label.Length > 0, (await PredictAsync(_samples[0].Png)) is not null, "still serving");
+        using var health = await Client.GetAsync("/health", TestContext.CancellationToken);
+        Assert.AreEqual(HttpStatusCode.OK, health.StatusCode);
+    }
+
+    private async Task<PredictionResponse?> PredictAsync(byte[] png)
+    {
+        using var response = await Client.PostAsync("/predict", new ByteArrayContent(png), TestContext.CancellationToken);
+        Assert.AreEqual(HttpStatusCode.OK, response.StatusCode, await response.Content.ReadAsStringAsync(TestContext.CancellationToken));
+        return await response.Content.ReadFromJsonAsync<PredictionResponse>(TestContext.CancellationToken);
+    }
+
+    /// <param name="expectContinue">Send "Expect: 100-continue", so a body the server refuses unread is not sent (without it the client's send fails on the closed connection, as HTTP allows).</param>
+    private async Task ExpectAsync(HttpContent content, HttpStatusCode status, string messagePart, bool expectContinue = false)
+    {
+        using (content)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/predict") { Content = content };
+            request.Headers.ExpectContinue = expectContinue;
+            using var response = await Client.SendAsync(request, TestContext.CancellationToken);
+            string body = await response.Content.ReadAsStringAsync(TestContext.CancellationToken);
+            Assert.AreEqual(status, response.StatusCode, body);
+            StringAssert.Contains(body, messagePart);
+        }
+    }
+}
