@@ -9,7 +9,7 @@
 //   ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 dotnet run -c Release --project benchmarks/MLNetCnn.Benchmarks -- precision [--model small|resnet50] [--repeats 2]
 //   ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 dotnet run -c Release --project benchmarks/MLNetCnn.Benchmarks -- tricks-ablation [--epochs 1] [--seeds 1,2]
 //
-// precision and tricks-ablation: see TrickBenchmarks.cs.
+// precision and tricks-ablation: see TrickBenchmarks.cs. serving: see ServingBenchmarks.cs.
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
@@ -32,6 +32,11 @@ if (args.Length > 0 && args[0] == "precision")
     return TrickBenchmarks.Precision(options);
 }
 
+if (args.Length > 0 && args[0] == "serving")
+{
+    return ServingBenchmarks.Run(options);
+}
+
 if (args.Length > 0 && args[0] == "tricks-ablation")
 {
     return TrickBenchmarks.Ablation(options);
@@ -39,7 +44,7 @@ if (args.Length > 0 && args[0] == "tricks-ablation")
 
 if (args.Length == 0 || args[0] != "fit-overhead")
 {
-    Console.Error.WriteLine("usage: fit-overhead [--epochs N] [--repeats N] [--batch N] | precision [--model small|NAME] [--repeats N] | tricks-ablation [--epochs N] [--seeds 1,2]");
+    Console.Error.WriteLine("usage: fit-overhead [--epochs N] [--repeats N] [--batch N] | precision [--model small|NAME] [--repeats N] | tricks-ablation [--epochs N] [--seeds 1,2] | serving [--model NAME] [--width W] [--size S] [--images N] [--repeats N]");
     return 2;
 }
 
