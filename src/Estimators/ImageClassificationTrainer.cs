@@ -146,7 +146,7 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
             WidthMultiplier = o.WidthMultiplier,
         };
         using var model = new NormalizedClassifier(ModelRegistry.Create(o.Arch, architecture), new InputNormalization(mean, std));
-        var trainer = new ClassifierTrainer(o.ToTrainerOptions(), o.MetricsCallback, message => channel.Info(MessageSensitivity.None, message));
+        var trainer = new ClassifierTrainer(o.ToTrainerOptions(), o.MetricsCallback, message => channel.Info(MessageSensitivity.None, message), o.ProgressCallback);
         var history = trainer.Fit(model, train, validation);
 
         var metadata = new Dictionary<string, string>
@@ -306,6 +306,9 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
 
         /// <summary>Called after every epoch.</summary>
         public Action<EpochMetrics>? MetricsCallback { get; set; }
+
+        /// <summary>Called after every optimizer step with the epoch's progress (images seen, loss, images/s, time left), e.g. for a progress bar.</summary>
+        public Action<TrainingProgress>? ProgressCallback { get; set; }
 
         /// <summary>Per-channel mean in input units; null computes it from the training data.</summary>
         public float[]? Mean { get; set; }

@@ -18,6 +18,7 @@ public sealed class ImageClassificationTrainerTests
     private static ImageClassificationTransformer _model = null!;
     private static readonly List<string> LogLines = new();
     private static readonly List<EpochMetrics> Callbacks = new();
+    private static readonly List<TrainingProgress> Steps = new();
 
     [ClassInitialize]
     public static void TrainOnce(TestContext context)
@@ -39,6 +40,7 @@ public sealed class ImageClassificationTrainerTests
         var options = SmallOptions(epochs: 2);
         options.ValidationSet = _test;
         options.MetricsCallback = Callbacks.Add;
+        options.ProgressCallback = Steps.Add;
         _model = _ml.Cnn().ImageClassification(options).Fit(_train);
     }
 
@@ -201,6 +203,18 @@ public sealed class ImageClassificationTrainerTests
         }
 
         CollectionAssert.AreEqual(Callbacks, _model.TrainingHistory.ToList());
+
+        // One progress report per optimizer step; each epoch's count climbs to the epoch's size.
+        int stepsPerEpoch = (1500 + SmallOptions().BatchSize - 1) / SmallOptions().BatchSize;
+        Assert.AreEqual(2 * stepsPerEpoch, Steps.Count);
+        foreach (var epoch in Steps.GroupBy(p => p.Epoch))
+        {
+            var seen = epoch.Select(p => p.ImagesSeen).ToList();
+            CollectionAssert.AreEqual(seen.Order().ToList(), seen, "images seen only grows");
+            Assert.AreEqual(1500, seen[^1]);
+            Assert.IsTrue(epoch.All(p => p.ImagesInEpoch == 1500 && p.Epochs == 2 && p.ImagesPerSecond > 0 && double.IsFinite(p.TrainLoss)));
+            Assert.AreEqual(TimeSpan.Zero, epoch.Last().EpochRemaining);
+        }
     }
 
     [TestMethod]

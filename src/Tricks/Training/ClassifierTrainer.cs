@@ -15,16 +15,19 @@ public sealed class ClassifierTrainer
     private readonly TrainerOptions _options;
     private readonly Action<EpochMetrics>? _onEpoch;
     private readonly Action<string>? _log;
+    private readonly Action<TrainingProgress>? _onProgress;
 
     /// <summary>Creates a trainer.</summary>
     /// <param name="options">Procedure settings.</param>
     /// <param name="onEpoch">Called after every epoch with its metrics.</param>
     /// <param name="log">Receives progress lines (epoch summaries and in-epoch progress).</param>
-    public ClassifierTrainer(TrainerOptions options, Action<EpochMetrics>? onEpoch = null, Action<string>? log = null)
+    /// <param name="onProgress">Called after every optimizer step (for a progress bar).</param>
+    public ClassifierTrainer(TrainerOptions options, Action<EpochMetrics>? onEpoch = null, Action<string>? log = null, Action<TrainingProgress>? onProgress = null)
     {
         _options = options.Validate();
         _onEpoch = onEpoch;
         _log = log;
+        _onProgress = onProgress;
     }
 
     /// <summary>
@@ -127,6 +130,12 @@ public sealed class ClassifierTrainer
 
                 seen += batch.Count;
                 step++;
+                if (_onProgress is not null)
+                {
+                    double perSecond = seen / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
+                    _onProgress(new TrainingProgress(epoch, _options.Epochs, seen, train.Count, lossSum / Math.Max(1, counted), perSecond, TimeSpan.FromSeconds((train.Count - seen) / perSecond)));
+                }
+
                 if (_log is not null && step % logEvery == 0 && seen < train.Count)
                 {
                     double eta = (train.Count - seen) / Math.Max(1e-9, seen / clock.Elapsed.TotalSeconds);

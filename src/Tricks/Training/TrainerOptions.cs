@@ -169,3 +169,13 @@ public sealed class TrainingDivergedException : Exception
     /// <summary>0-based global step of the bad step.</summary>
     public long Step { get; }
 }
+
+/// <summary>Where training stands after one optimizer step.</summary>
+/// <param name="Epoch">Current epoch (1-based).</param>
+/// <param name="Epochs">Epochs in the run.</param>
+/// <param name="ImagesSeen">Images processed so far in this epoch.</param>
+/// <param name="ImagesInEpoch">Images in one epoch.</param>
+/// <param name="TrainLoss">Mean loss over this epoch's steps so far.</param>
+/// <param name="ImagesPerSecond">Throughput so far in this epoch.</param>
+/// <param name="EpochRemaining">Estimated time to the end of this epoch.</param>
+public sealed record TrainingProgress(int Epoch, int Epochs, long ImagesSeen, int ImagesInEpoch, double TrainLoss, double ImagesPerSecond, TimeSpan EpochRemaining);
