@@ -90,7 +90,7 @@ public sealed class PyTorchParityTests
         }
     }
 
-    private static float[] ReadFloats(string path)
+    internal static float[] ReadFloats(string path)
     {
         byte[] bytes = File.ReadAllBytes(path);
         var values = new float[bytes.Length / sizeof(float)];
@@ -99,7 +99,7 @@ public sealed class PyTorchParityTests
     }
 
     /// <summary>Debian's interpreter first (a pyenv or venv python3 on PATH usually lacks the Debian packages).</summary>
-    private static string FindPythonWithTorchvision()
+    internal static string FindPythonWithTorchvision()
     {
         foreach (string candidate in new[] { "/usr/bin/python3", "python3" })
         {
@@ -124,7 +124,7 @@ public sealed class PyTorchParityTests
         return string.Empty;
     }
 
-    private static void Run(string fileName, string arguments)
+    internal static void Run(string fileName, string arguments)
     {
         var start = new ProcessStartInfo(fileName, arguments) { RedirectStandardError = true, RedirectStandardOutput = true };
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {fileName}.");
