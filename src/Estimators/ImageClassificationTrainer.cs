@@ -5,6 +5,7 @@ using Microsoft.ML.Runtime;
 using MLNetCnn.Architectures.Layers;
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Architectures.Onnx;
+using MLNetCnn.Architectures.Weights;
 using MLNetCnn.Estimators.Data;
 using MLNetCnn.Estimators.Serving;
 using MLNetCnn.Tricks.Augmentation;
@@ -133,7 +134,19 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
             validation = DataViewImageReader.Read(validationSet, o.LabelColumnName, featureColumn, shape, numClasses, "validation");
         }
 
-        var (mean, std) = o.Mean is not null && o.Std is not null ? (o.Mean, o.Std) : train.ChannelStatistics();
+        // Starting weights: read first, because weights this library saved carry their input normalization.
+        Dictionary<string, TorchSharp.torch.Tensor>? initial = null;
+        Dictionary<string, string> initialMetadata = new();
+        if (o.InitialWeights is { } weightsPath)
+        {
+            (initial, initialMetadata) = PretrainedWeights.Read(weightsPath);
+        }
+
+        var (mean, std) = o.Mean is not null && o.Std is not null ? (o.Mean, o.Std)
+            : initialMetadata.TryGetValue(WeightsMetadata.Mean, out var savedMean) && initialMetadata.TryGetValue(WeightsMetadata.Std, out var savedStd)
+                && JsonSerializer.Deserialize<float[]>(savedMean) is { } m && m.Length == shape.Channels
+                ? (m, JsonSerializer.Deserialize<float[]>(savedStd)!)
+            : train.ChannelStatistics();
         channel.Info(MessageSensitivity.None, $"{o.Arch}: {train.Count} training images of {shape}, {numClasses} classes{(validation is null ? string.Empty : $", {validation.Count} validation images")}.");
 
         TorchSharp.torch.random.manual_seed(o.Seed);
@@ -146,16 +159,43 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
             WidthMultiplier = o.WidthMultiplier,
         };
         using var model = new NormalizedClassifier(ModelRegistry.Create(o.Arch, architecture), new InputNormalization(mean, std));
-        var trainer = new ClassifierTrainer(o.ToTrainerOptions(), o.MetricsCallback, message => channel.Info(MessageSensitivity.None, message), o.ProgressCallback);
+        var trainerOptions = o.ToTrainerOptions();
+        if (initial is not null)
+        {
+            var report = PretrainedWeights.Load(model, initial);
+            foreach (var t in initial.Values)
+            {
+                t.Dispose();
+            }
+
+            if (report.Loaded.Count + report.Adapted.Count == 0)
+            {
+                throw new InvalidDataException($"No tensor of '{o.InitialWeights}' fits {o.Arch} ({report}); is it a checkpoint of another architecture?");
+            }
+
+            channel.Info(MessageSensitivity.None, $"initial weights {o.InitialWeights}: {report}");
+        }
+
+        if (o.FreezeBackboneEpochs > 0)
+        {
+            var head = PretrainedWeights.HeadParameterNames(o.Arch, architecture);
+            var frozen = model.named_parameters().Select(p => p.name)
+                .Where(n => n.StartsWith("network.", StringComparison.Ordinal) && !head.Contains(n["network.".Length..]))
+                .ToHashSet(StringComparer.Ordinal);
+            trainerOptions = trainerOptions with { FrozenParameters = frozen, FreezeEpochs = o.FreezeBackboneEpochs };
+            channel.Info(MessageSensitivity.None, $"backbone frozen for {o.FreezeBackboneEpochs} epoch(s): {frozen.Count} parameters fixed, the head ({string.Join(", ", head)}) trains");
+        }
+
+        var trainer = new ClassifierTrainer(trainerOptions, o.MetricsCallback, message => channel.Info(MessageSensitivity.None, message), o.ProgressCallback);
         var history = trainer.Fit(model, train, validation);
 
         var metadata = new Dictionary<string, string>
         {
-            ["mlnetcnn.architecture"] = o.Arch,
-            ["mlnetcnn.class_names"] = JsonSerializer.Serialize(classNames),
-            ["mlnetcnn.input_shape"] = JsonSerializer.Serialize(new[] { shape.Channels, shape.Height, shape.Width }),
-            ["mlnetcnn.mean"] = JsonSerializer.Serialize(mean),
-            ["mlnetcnn.std"] = JsonSerializer.Serialize(std),
+            [WeightsMetadata.Architecture] = o.Arch,
+            [WeightsMetadata.ClassNames] = JsonSerializer.Serialize(classNames),
+            [WeightsMetadata.InputShape] = JsonSerializer.Serialize(new[] { shape.Channels, shape.Height, shape.Width }),
+            [WeightsMetadata.Mean] = JsonSerializer.Serialize(mean),
+            [WeightsMetadata.Std] = JsonSerializer.Serialize(std),
         };
         byte[] onnx = OnnxExporter.Export(model, new OnnxExportOptions { InputName = featureColumn, OutputName = ServingPipeline.ScoreColumnName, Metadata = metadata });
         var serving = ServingPipeline.Build(_mlContext, onnx, featureColumn, classNames, input, o.GpuDeviceId, o.FallbackToCpu);
@@ -164,7 +204,13 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
             serving = new TransformerChain<ITransformer>(conversion, serving);
         }
 
-        return new ImageClassificationTransformer(serving, onnx, classNames, o.Arch, history);
+        var weights = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu().clone().DetachFromDisposeScope(), StringComparer.Ordinal);
+        var weightsMetadata = new Dictionary<string, string>(metadata)
+        {
+            [WeightsMetadata.WidthMultiplier] = o.WidthMultiplier.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            [WeightsMetadata.SmallInputStem] = architecture.SmallInputStem ? "true" : "false",
+        };
+        return new ImageClassificationTransformer(serving, onnx, classNames, o.Arch, history, weights, weightsMetadata);
     }
 
     private ImageShape ResolveShape(DataViewSchema schema)
@@ -306,6 +352,18 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
 
         /// <summary>Called after every epoch.</summary>
         public Action<EpochMetrics>? MetricsCallback { get; set; }
+
+        /// <summary>
+        /// Weights to start from: a torchvision checkpoint (.pth, or .safetensors) of the same architecture,
+        /// or a file written by <see cref="ImageClassificationTransformer.SaveWeights"/> (continued
+        /// training; its input normalization is reused unless <see cref="Mean"/>/<see cref="Std"/> are set).
+        /// Tensors of another shape, such as the classifier when the class count differs, start fresh;
+        /// RGB stem weights are summed for grey images. Null: random initialization.
+        /// </summary>
+        public string? InitialWeights { get; set; }
+
+        /// <summary>Epochs at the start during which everything but the classifier head stays fixed (0: none); use with <see cref="InitialWeights"/>.</summary>
+        public int FreezeBackboneEpochs { get; set; }
 
         /// <summary>Called after every optimizer step with the epoch's progress (images seen, loss, images/s, time left), e.g. for a progress bar.</summary>
         public Action<TrainingProgress>? ProgressCallback { get; set; }

@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using MLNetCnn.Architectures.Weights;
 using MLNetCnn.Tricks.Training;
 
 namespace MLNetCnn.Estimators;
@@ -15,11 +16,15 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable
 {
     private readonly ITransformer _serving;
     private readonly byte[] _onnx;
+    private readonly Dictionary<string, TorchSharp.torch.Tensor> _weights;
+    private readonly IReadOnlyDictionary<string, string> _weightsMetadata;
 
-    internal ImageClassificationTransformer(ITransformer serving, byte[] onnx, IReadOnlyList<string> classNames, string architecture, IReadOnlyList<EpochMetrics> history)
+    internal ImageClassificationTransformer(ITransformer serving, byte[] onnx, IReadOnlyList<string> classNames, string architecture, IReadOnlyList<EpochMetrics> history, Dictionary<string, TorchSharp.torch.Tensor> weights, IReadOnlyDictionary<string, string> weightsMetadata)
     {
         _serving = serving;
         _onnx = onnx;
+        _weights = weights;
+        _weightsMetadata = weightsMetadata;
         ClassNames = classNames;
         Architecture = architecture;
         TrainingHistory = history;
@@ -46,6 +51,13 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable
     /// <summary>Writes the ONNX model to a stream.</summary>
     public void SaveOnnx(Stream stream) => stream.Write(_onnx);
 
+    /// <summary>
+    /// Writes the trained weights (float32, by state_dict key, with the architecture, class names, input
+    /// shape and normalization as metadata) as safetensors: the starting point for continued training
+    /// (<c>Options.InitialWeights</c>) or for PyTorch. <c>model.zip</c> holds only the ONNX graph.
+    /// </summary>
+    public void SaveWeights(string path) => SafeTensors.Write(path, _weights, _weightsMetadata);
+
     /// <inheritdoc/>
     public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => _serving.GetOutputSchema(inputSchema);
 
@@ -59,5 +71,14 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable
     void ICanSaveModel.Save(ModelSaveContext ctx) => _serving.Save(ctx);
 
     /// <inheritdoc/>
-    public void Dispose() => (_serving as IDisposable)?.Dispose();
+    public void Dispose()
+    {
+        (_serving as IDisposable)?.Dispose();
+        foreach (var t in _weights.Values)
+        {
+            t.Dispose();
+        }
+
+        _weights.Clear();
+    }
 }

@@ -58,7 +58,13 @@ public sealed class MomentumSgd : IDisposable
     /// <summary>Whether the update uses Nesterov momentum.</summary>
     public bool Nesterov { get; }
 
-    /// <summary>Updates every parameter that has a gradient.</summary>
+    /// <summary>
+    /// Parameters to leave untouched by <see cref="Step"/> (no update, no weight decay, no momentum
+    /// change), compared by reference; null for none.
+    /// </summary>
+    public IReadOnlySet<Parameter>? Frozen { get; set; }
+
+    /// <summary>Updates every parameter that has a gradient and is not <see cref="Frozen"/>.</summary>
     public void Step()
     {
         using var noGrad = no_grad();
@@ -71,6 +77,11 @@ public sealed class MomentumSgd : IDisposable
             for (int i = 0; i < Groups[g].Parameters.Count; i++)
             {
                 var parameter = Groups[g].Parameters[i];
+                if (Frozen?.Contains(parameter) == true)
+                {
+                    continue;
+                }
+
                 var gradient = parameter.grad;
                 if (gradient is null)
                 {

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using MLNetCnn.Architectures.Models;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace MLNetCnn.Tricks.Training;
@@ -80,7 +81,9 @@ public sealed class ClassifierTrainer
 
             for (int epoch = firstEpoch; epoch <= _options.Epochs; epoch++)
             {
-                var metrics = RunEpoch(model, train, validation, stepper, device, epoch, stepsPerEpoch, totalSteps, ref step, cancellationToken);
+                bool frozen = epoch <= _options.FreezeEpochs;
+                Freeze(model, masters, optimizer, frozen);
+                var metrics = RunEpoch(model, train, validation, stepper, device, epoch, stepsPerEpoch, totalSteps, ref step, cancellationToken, frozen);
                 history.Add(metrics);
                 if (_options.CheckpointDirectory is { } directory)
                 {
@@ -93,6 +96,7 @@ public sealed class ClassifierTrainer
         }
         finally
         {
+            Freeze(model, masters, null, frozen: false);
             masters.Detach();
             model.eval();
             model.to(CPU);
@@ -101,9 +105,45 @@ public sealed class ClassifierTrainer
         return history;
     }
 
-    private EpochMetrics RunEpoch(ImageClassifier model, ImageDataset train, ImageDataset? validation, TrainingStep stepper, Device device, int epoch, int stepsPerEpoch, long totalSteps, ref long step, CancellationToken cancellationToken)
+    /// <summary>Holds <see cref="TrainerOptions.FrozenParameters"/> fixed (no gradient, no update) or releases them.</summary>
+    private void Freeze(ImageClassifier model, Precision.MasterWeights masters, Optimization.MomentumSgd? optimizer, bool frozen)
+    {
+        if (_options.FrozenParameters is not { } names)
+        {
+            return;
+        }
+
+        foreach (var (name, parameter) in model.named_parameters())
+        {
+            if (names.Contains(name))
+            {
+                parameter.requires_grad = !frozen;
+            }
+        }
+
+        if (optimizer is not null)
+        {
+            optimizer.Frozen = frozen
+                ? new HashSet<Parameter>(masters.Masters.Where(m => names.Contains(m.Name)).Select(m => m.Parameter), ReferenceEqualityComparer.Instance)
+                : null;
+        }
+    }
+
+    private EpochMetrics RunEpoch(ImageClassifier model, ImageDataset train, ImageDataset? validation, TrainingStep stepper, Device device, int epoch, int stepsPerEpoch, long totalSteps, ref long step, CancellationToken cancellationToken, bool frozen)
     {
         model.train();
+        if (frozen && _options.FrozenParameters is { } names)
+        {
+            // A frozen part is a fixed feature extractor: its batch norms use, and keep, their running statistics.
+            foreach (var (name, module) in model.named_modules())
+            {
+                if (module is TorchSharp.Modules.BatchNorm && names.Contains(name + ".weight"))
+                {
+                    module.eval();
+                }
+            }
+        }
+
         var order = Enumerable.Range(0, train.Count).ToArray();
         new Random(HashCode.Combine(_options.Seed, epoch)).Shuffle(order); // a function of (seed, epoch): resumable
         double lossSum = 0;

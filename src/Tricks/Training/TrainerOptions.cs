@@ -77,6 +77,17 @@ public sealed record TrainerOptions
     /// <summary>Continue from the checkpoint in <see cref="CheckpointDirectory"/> when one is there.</summary>
     public bool Resume { get; init; }
 
+    /// <summary>
+    /// Names (as in the model's <c>named_parameters</c>) of the parameters to hold fixed for the first
+    /// <see cref="FreezeEpochs"/> epochs, e.g. a pretrained backbone while a new classifier learns.
+    /// They get no gradient, no update, no weight decay, and their batch norms keep their running
+    /// statistics (eval mode) while frozen.
+    /// </summary>
+    public IReadOnlySet<string>? FrozenParameters { get; init; }
+
+    /// <summary>Epochs during which <see cref="FrozenParameters"/> stay fixed (0: never frozen).</summary>
+    public int FreezeEpochs { get; init; }
+
     /// <summary>Learning rate as a function of the step.</summary>
     public LearningRateSchedule Schedule { get; init; } = new ConstantSchedule();
 
@@ -122,6 +133,16 @@ public sealed record TrainerOptions
         Augmentation?.Validate();
         Mixup?.Validate();
         Distillation?.Validate();
+        if (FreezeEpochs < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(FreezeEpochs), FreezeEpochs, "FreezeEpochs must be non-negative.");
+        }
+
+        if (FreezeEpochs > 0 && FrozenParameters is not { Count: > 0 })
+        {
+            throw new ArgumentException("FreezeEpochs needs the FrozenParameters to freeze.", nameof(FreezeEpochs));
+        }
+
         if (Resume && CheckpointDirectory is null)
         {
             throw new ArgumentException("Resume needs a CheckpointDirectory.", nameof(Resume));
