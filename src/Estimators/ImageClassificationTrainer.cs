@@ -198,7 +198,7 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
             [WeightsMetadata.Std] = JsonSerializer.Serialize(std),
         };
         byte[] onnx = OnnxExporter.Export(model, new OnnxExportOptions { InputName = featureColumn, OutputName = ServingPipeline.ScoreColumnName, Metadata = metadata });
-        var serving = ServingPipeline.Build(_mlContext, onnx, featureColumn, classNames, input, o.GpuDeviceId, o.FallbackToCpu);
+        var serving = ServingPipeline.Build(_mlContext, onnx, featureColumn, classNames, input, o.GpuDeviceId ?? _mlContext.GpuDeviceId, o.FallbackToCpu ?? _mlContext.FallbackToCpu);
         if (conversion is not null)
         {
             serving = new TransformerChain<ITransformer>(conversion, serving);
@@ -374,11 +374,11 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
         /// <summary>Per-channel standard deviation in input units; null computes it from the training data.</summary>
         public float[]? Std { get; set; }
 
-        /// <summary>GPU for ONNX Runtime scoring; null scores on the CPU.</summary>
+        /// <summary>GPU for ONNX Runtime scoring (its CUDA provider); null takes <c>MLContext.GpuDeviceId</c> (null there too: the CPU).</summary>
         public int? GpuDeviceId { get; set; }
 
-        /// <summary>Fall back to the CPU when the GPU provider cannot be used for scoring.</summary>
-        public bool FallbackToCpu { get; set; } = true;
+        /// <summary>Fall back to the CPU when the GPU provider cannot be used for scoring; null takes <c>MLContext.FallbackToCpu</c>.</summary>
+        public bool? FallbackToCpu { get; set; }
 
         /// <summary>
         /// Options whose training procedure is <paramref name="recipe"/> (for example

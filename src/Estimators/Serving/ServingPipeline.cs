@@ -17,14 +17,21 @@ internal static class ServingPipeline
 
     public static ITransformer Build(MLContext mlContext, byte[] onnx, string featureColumnName, IReadOnlyList<string> classNames, IDataView schemaSource, int? gpuDeviceId, bool fallbackToCpu)
     {
-        var names = classNames.Select((n, i) => new KeyValuePair<uint, string>((uint)i, n));
-        var keyData = mlContext.Data.LoadFromEnumerable(classNames.Select(n => new ClassName { Value = n }));
-        var pipeline = mlContext.Transforms.ApplyOnnxModel(new[] { ScoreColumnName }, new[] { featureColumnName }, new MemoryStream(onnx), gpuDeviceId, fallbackToCpu)
-            .Append(mlContext.Transforms.CustomMapping<ScoreInput, PredictedIndexOutput>(ScoreArgMax.Map, ScoreArgMax.ContractName))
-            .Append(mlContext.Transforms.Conversion.MapValue(PredictedValueColumnName, names, ScoreArgMax.OutputColumnName))
-            .Append(mlContext.Transforms.Conversion.MapValueToKey(PredictedLabelColumnName, PredictedValueColumnName, keyData: keyData))
-            .Append(mlContext.Transforms.DropColumns(ScoreArgMax.OutputColumnName, PredictedValueColumnName));
-        return pipeline.Fit(schemaSource);
+        try
+        {
+            var names = classNames.Select((n, i) => new KeyValuePair<uint, string>((uint)i, n));
+            var keyData = mlContext.Data.LoadFromEnumerable(classNames.Select(n => new ClassName { Value = n }));
+            var pipeline = mlContext.Transforms.ApplyOnnxModel(new[] { ScoreColumnName }, new[] { featureColumnName }, new MemoryStream(onnx), gpuDeviceId, fallbackToCpu)
+                .Append(mlContext.Transforms.CustomMapping<ScoreInput, PredictedIndexOutput>(ScoreArgMax.Map, ScoreArgMax.ContractName))
+                .Append(mlContext.Transforms.Conversion.MapValue(PredictedValueColumnName, names, ScoreArgMax.OutputColumnName))
+                .Append(mlContext.Transforms.Conversion.MapValueToKey(PredictedLabelColumnName, PredictedValueColumnName, keyData: keyData))
+                .Append(mlContext.Transforms.DropColumns(ScoreArgMax.OutputColumnName, PredictedValueColumnName));
+            return pipeline.Fit(schemaSource);
+        }
+        catch (InvalidOperationException e) when (gpuDeviceId is not null && !fallbackToCpu)
+        {
+            throw new InvalidOperationException($"Scoring on GPU {gpuDeviceId} through ONNX Runtime's CUDA provider failed, and FallbackToCpu is false (set it, or MLContext.FallbackToCpu, to score on the CPU instead): {e.Message.Split('\n')[0]}", e);
+        }
     }
 
     private sealed class ClassName

@@ -1,0 +1,41 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace MLNetCnn.Estimators.Tests;
+
+/// <summary>
+/// ONNX Runtime scoring honours <c>MLContext.GpuDeviceId</c> and <c>FallbackToCpu</c> (and the trainer's
+/// own options, which take precedence). This machine has no GPU, so asking for one must either fall
+/// back (when allowed) or fail (when not): both prove the setting reached ONNX Runtime.
+/// </summary>
+[TestClass]
+public sealed class GpuOptionTests
+{
+    [TestMethod]
+    public void AGpuRequestFallsBackToTheCpuWhenAllowedAndFailsWhenNot()
+    {
+        if (TorchSharp.torch.cuda.is_available())
+        {
+            Assert.Inconclusive("A CUDA device is present; this test checks the CPU-only behaviour.");
+        }
+
+        var allowed = new MLContext(seed: 1) { GpuDeviceId = 0, FallbackToCpu = true };
+        var data = TestData.FashionSubset(allowed, 64, seed: 3);
+        using (var model = allowed.Cnn().ImageClassification(ImageClassificationTrainerTests.SmallOptions()).Fit(data))
+        {
+            var scores = model.Transform(data).GetColumn<float[]>("Score").ToList();
+            Assert.IsTrue(scores.All(s => Math.Abs(s.Sum() - 1) < 1e-3), "scored on the CPU after falling back");
+        }
+
+        var strict = new MLContext(seed: 1) { GpuDeviceId = 0, FallbackToCpu = false };
+        var fromContext = Assert.ThrowsExactly<InvalidOperationException>(() => strict.Cnn().ImageClassification(ImageClassificationTrainerTests.SmallOptions()).Fit(data));
+        StringAssert.Contains(fromContext.Message, "GPU 0");
+        StringAssert.Contains(fromContext.Message, "FallbackToCpu is false");
+
+        var options = ImageClassificationTrainerTests.SmallOptions();
+        options.GpuDeviceId = 0;
+        options.FallbackToCpu = false;
+        var fromOptions = Assert.ThrowsExactly<InvalidOperationException>(() => new MLContext(seed: 1).Cnn().ImageClassification(options).Fit(data));
+        StringAssert.Contains(fromOptions.Message, "GPU 0");
+    }
+}
