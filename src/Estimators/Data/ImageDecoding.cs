@@ -46,6 +46,8 @@ public sealed class ImageFileDecoder : CustomMappingFactory<ImagePathRow, Decode
     /// <exception cref="InvalidDataException">The file is missing or is not a decodable image; the message names it.</exception>
     public static void Map(ImagePathRow input, DecodedImageRow output)
     {
+        // ML.NET reuses the output row per cursor: free the previous row's native bitmap now rather than at finalization.
+        output.Image?.Dispose();
         output.Image = ImageDecoding.DecodeFile(input.ImagePath);
     }
 
@@ -67,6 +69,7 @@ public sealed class ImageBytesDecoder : CustomMappingFactory<ImageBytesRow, Deco
     /// <exception cref="InvalidDataException">The bytes are not a decodable image.</exception>
     public static void Map(ImageBytesRow input, DecodedImageRow output)
     {
+        output.Image?.Dispose(); // as in ImageFileDecoder.Map
         output.Image = ImageDecoding.DecodeBytes(input.ImageBytes, "image bytes");
     }
 
