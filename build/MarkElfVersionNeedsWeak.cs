@@ -1,3 +1,4 @@
+#nullable enable
 // MSBuild inline task (RoslynCodeTaskFactory): sets VER_FLG_WEAK on chosen entries of an ELF64
 // library's .gnu.version_r section, unless the system's libstdc++ already defines those versions.
 // See TorchSharpNativeFix.targets for why.
