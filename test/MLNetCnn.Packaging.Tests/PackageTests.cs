@@ -1,5 +1,6 @@
 using System.IO.Compression;
 using System.Security;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using System.Xml.Linq;
 
@@ -66,8 +67,6 @@ public sealed class PackageTests
     [TestMethod]
     public void LibraryPackagesCarryReadmeMetadataAndCentralVersionsAsDependencies()
     {
-        var central = XDocument.Load(Path.Combine(_repo, "Directory.Packages.props")).Descendants("PackageVersion")
-            .ToDictionary(p => p.Attribute("Include")!.Value, p => p.Attribute("Version")!.Value);
         foreach (string library in Libraries)
         {
             var nuspec = Nuspec(library);
@@ -80,12 +79,16 @@ public sealed class PackageTests
             CollectionAssert.Contains(Entries(library), "README.md", library);
             CollectionAssert.Contains(Entries(library), $"lib/net10.0/{library}.dll", library);
 
-            // Each PackageReference of the project at its central version, each ProjectReference at this version.
-            var project = XDocument.Load(Directory.GetFiles(Path.Combine(_repo, "src"), library + ".csproj", SearchOption.AllDirectories).Single());
-            var expected = project.Descendants("PackageReference").Select(r => r.Attribute("Include")!.Value).ToDictionary(id => id, id => central[id]);
-            foreach (var reference in project.Descendants("ProjectReference"))
+            // Each PackageReference of the project (as MSBuild evaluates it) at its central version, each ProjectReference at this version.
+            string project = Directory.GetFiles(Path.Combine(_repo, "src"), library + ".csproj", SearchOption.AllDirectories).Single();
+            var evaluated = DotnetCli.Run(_repo, TimeSpan.FromMinutes(2), "msbuild", project, "-getItem:PackageReference", "-getItem:ProjectReference", "-getItem:PackageVersion");
+            Assert.AreEqual(0, evaluated.ExitCode, evaluated.ToString());
+            var items = JsonDocument.Parse(evaluated.Output).RootElement.GetProperty("Items");
+            var central = Items(items, "PackageVersion").ToDictionary(i => i.GetProperty("Identity").GetString()!, i => i.GetProperty("Version").GetString()!);
+            var expected = Items(items, "PackageReference").Select(i => i.GetProperty("Identity").GetString()!).ToDictionary(id => id, id => central[id]);
+            foreach (var reference in Items(items, "ProjectReference"))
             {
-                expected.Add(Path.GetFileNameWithoutExtension(reference.Attribute("Include")!.Value), _version);
+                expected.Add(Path.GetFileNameWithoutExtension(reference.GetProperty("Identity").GetString()!), _version);
             }
 
             var declared = nuspec.Descendants().Where(e => e.Name.LocalName == "dependency")
@@ -166,6 +169,9 @@ public sealed class PackageTests
             </configuration>
             """;
     }
+
+    private static IEnumerable<JsonElement> Items(JsonElement items, string type) =>
+        items.TryGetProperty(type, out var list) ? list.EnumerateArray() : [];
 
     private static XElement Nuspec(string library)
     {
