@@ -1,15 +1,26 @@
-// MSBuild inline task (RoslynCodeTaskFactory): sets VER_FLG_WEAK on chosen entries of an ELF64
-// library's .gnu.version_r section, unless the system's libstdc++ already defines those versions.
-// See TorchSharpNativeFix.targets for why.
+#nullable enable
+// Sets VER_FLG_WEAK on chosen entries of an ELF64 library's .gnu.version_r section, unless the
+// system's libstdc++ already defines those versions. See TorchSharpNativeFix.targets for why.
+// One file, two users: the MSBuild inline task below (RoslynCodeTaskFactory compiles this file for
+// every build that imports TorchSharpNativeFix.targets), and MLNetCnn.Architectures, which compiles
+// ElfVersionPatch alone (MLNETCNN_ARCHITECTURES) to patch a copy at run time where no build ran
+// (notebooks and scripts that load TorchSharp straight from the NuGet cache).
 using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Text;
+#if !MLNETCNN_ARCHITECTURES
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
+#endif
 
-public sealed class MarkElfVersionNeedsWeak : Task
+#if MLNETCNN_ARCHITECTURES
+namespace MLNetCnn.Architectures.Runtime;
+#endif
+
+/// <summary>Reads and marks the version needs (<c>.gnu.version_r</c>) of 64-bit little-endian ELF libraries.</summary>
+internal static class ElfVersionPatch
 {
     private const uint ShtGnuVerneed = 0x6ffffffe;
     private const ushort VerFlagWeak = 0x2;
@@ -25,55 +36,19 @@ public sealed class MarkElfVersionNeedsWeak : Task
         "/usr/lib/libstdc++.so.6",
     };
 
-    [Required]
-    public ITaskItem[] Files { get; set; } = Array.Empty<ITaskItem>();
+    /// <summary>The system's libstdc++, or null where none is found.</summary>
+    public static string? SystemLibStdCxx => LibStdCxxCandidates.FirstOrDefault(File.Exists);
 
-    [Required]
-    public string Versions { get; set; } = string.Empty;
-
-    public override bool Execute()
+    /// <summary>The <paramref name="versions"/> that <paramref name="libStdCxx"/> does not define.</summary>
+    public static HashSet<string> MissingFrom(string libStdCxx, IEnumerable<string> versions)
     {
-        var wanted = Versions.Split(new[] { ';', ',' }, StringSplitOptions.RemoveEmptyEntries).Select(v => v.Trim()).ToList();
-        string? libStdCxx = LibStdCxxCandidates.FirstOrDefault(File.Exists);
-        if (libStdCxx is null)
-        {
-            Log.LogMessage(MessageImportance.Low, "MarkElfVersionNeedsWeak: no system libstdc++ found; nothing to do.");
-            return true;
-        }
-
-        byte[] system = File.ReadAllBytes(libStdCxx);
-        var missing = wanted.Where(v => IndexOf(system, Encoding.ASCII.GetBytes(v + "\0")) < 0);
-        var missingSet = new HashSet<string>(missing, StringComparer.Ordinal);
-        if (missingSet.Count == 0)
-        {
-            Log.LogMessage(MessageImportance.Low, $"MarkElfVersionNeedsWeak: {libStdCxx} provides {Versions}; libraries left untouched.");
-            return true;
-        }
-
-        foreach (var item in Files)
-        {
-            string path = item.ItemSpec;
-            try
-            {
-                int patched = Patch(path, missingSet);
-                if (patched > 0)
-                {
-                    Log.LogMessage(MessageImportance.Normal, $"MarkElfVersionNeedsWeak: marked {patched} version need(s) weak in {path}.");
-                }
-            }
-            catch (Exception e) when (e is IOException || e is InvalidDataException || e is UnauthorizedAccessException)
-            {
-                Log.LogError($"MarkElfVersionNeedsWeak: cannot patch '{path}': {e.Message}");
-            }
-        }
-
-        return !Log.HasLoggedErrors;
+        byte[] library = File.ReadAllBytes(libStdCxx);
+        return new HashSet<string>(versions.Where(v => IndexOf(library, Encoding.ASCII.GetBytes(v + "\0")) < 0), StringComparer.Ordinal);
     }
 
-    /// <summary>Returns how many entries were changed; 0 when all were already weak (idempotent).</summary>
-    private static int Patch(string path, ISet<string> versions)
+    /// <summary>Marks the needs for <paramref name="versions"/> weak in <paramref name="elf"/>, in place; returns how many changed (0 when all were already weak).</summary>
+    public static int MarkWeak(byte[] elf, ISet<string> versions)
     {
-        byte[] elf = File.ReadAllBytes(path);
         if (elf.Length < 64 || elf[0] != 0x7f || elf[1] != (byte)'E' || elf[2] != (byte)'L' || elf[3] != (byte)'F')
         {
             throw new InvalidDataException("not an ELF file");
@@ -123,14 +98,6 @@ public sealed class MarkElfVersionNeedsWeak : Task
             }
         }
 
-        if (changed > 0)
-        {
-            string temp = path + ".weak-tmp";
-            File.WriteAllBytes(temp, elf);
-            File.Copy(temp, path, overwrite: true);
-            File.Delete(temp);
-        }
-
         return changed;
     }
 
@@ -164,3 +131,57 @@ public sealed class MarkElfVersionNeedsWeak : Task
         return -1;
     }
 }
+
+#if !MLNETCNN_ARCHITECTURES
+/// <summary>The MSBuild task: patches each of <see cref="Files"/> in place (the copies in an output folder).</summary>
+public sealed class MarkElfVersionNeedsWeak : Task
+{
+    [Required]
+    public ITaskItem[] Files { get; set; } = Array.Empty<ITaskItem>();
+
+    [Required]
+    public string Versions { get; set; } = string.Empty;
+
+    public override bool Execute()
+    {
+        var wanted = Versions.Split(new[] { ';', ',' }, StringSplitOptions.RemoveEmptyEntries).Select(v => v.Trim()).ToList();
+        string? libStdCxx = ElfVersionPatch.SystemLibStdCxx;
+        if (libStdCxx is null)
+        {
+            Log.LogMessage(MessageImportance.Low, "MarkElfVersionNeedsWeak: no system libstdc++ found; nothing to do.");
+            return true;
+        }
+
+        var missing = ElfVersionPatch.MissingFrom(libStdCxx, wanted);
+        if (missing.Count == 0)
+        {
+            Log.LogMessage(MessageImportance.Low, $"MarkElfVersionNeedsWeak: {libStdCxx} provides {Versions}; libraries left untouched.");
+            return true;
+        }
+
+        foreach (var item in Files)
+        {
+            string path = item.ItemSpec;
+            try
+            {
+                byte[] elf = File.ReadAllBytes(path);
+                int patched = ElfVersionPatch.MarkWeak(elf, missing);
+                if (patched > 0)
+                {
+                    string temp = path + ".weak-tmp";
+                    File.WriteAllBytes(temp, elf);
+                    File.Copy(temp, path, overwrite: true);
+                    File.Delete(temp);
+                    Log.LogMessage(MessageImportance.Normal, $"MarkElfVersionNeedsWeak: marked {patched} version need(s) weak in {path}.");
+                }
+            }
+            catch (Exception e) when (e is IOException || e is InvalidDataException || e is UnauthorizedAccessException)
+            {
+                Log.LogError($"MarkElfVersionNeedsWeak: cannot patch '{path}': {e.Message}");
+            }
+        }
+
+        return !Log.HasLoggedErrors;
+    }
+}
+#endif

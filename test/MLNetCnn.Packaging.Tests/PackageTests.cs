@@ -1,0 +1,215 @@
+using System.IO.Compression;
+using System.Security;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using System.Xml.Linq;
+
+[assembly: Parallelize(Workers = 1, Scope = ExecutionScope.ClassLevel)]
+
+namespace MLNetCnn.Packaging.Tests;
+
+/// <summary>
+/// Packs every project under src/ into a fresh folder, checks what the library packages declare, and
+/// restores MLNetCnn.Estimators from that folder into a new console project outside the repository
+/// (none of the repository's Directory.Build.* or central versions apply there), which trains one step,
+/// scores and prints its accuracy. Packing builds the libraries in Release: about two minutes on 2 cores.
+/// </summary>
+[TestClass]
+public sealed class PackageTests
+{
+    private static readonly string[] Libraries = ["MLNetCnn.Architectures", "MLNetCnn.Tricks", "MLNetCnn.Estimators"];
+    private static readonly TimeSpan PackTimeout = TimeSpan.FromMinutes(10);
+    private static readonly TimeSpan RunTimeout = TimeSpan.FromMinutes(10);
+
+    private static string _repo = string.Empty;
+    private static string _feed = string.Empty;
+    private static string _version = string.Empty;
+
+    [ClassInitialize]
+    public static void PackEverythingUnderSrc(TestContext context)
+    {
+        _repo = FindRepositoryRoot();
+        _feed = Directory.CreateTempSubdirectory("mlnetcnn-feed-").FullName;
+        // A version no earlier run can have left in the NuGet cache, so restore takes these packages.
+        string suffix = $"pkgtest.{DateTime.UtcNow:yyyyMMddHHmmss}";
+        foreach (string project in Directory.GetFiles(Path.Combine(_repo, "src"), "*.csproj", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        {
+            var pack = DotnetCli.Run(_repo, PackTimeout, "pack", project, "-c", "Release", "-o", _feed, "--version-suffix", suffix, "--disable-build-servers");
+            Assert.AreEqual(0, pack.ExitCode, pack.ToString());
+            context.WriteLine($"packed {Path.GetFileName(project)} in {pack.Elapsed.TotalSeconds:F0} s");
+        }
+
+        _version = Nuspec("MLNetCnn.Estimators").Element("version")!.Value;
+        StringAssert.EndsWith(_version, suffix);
+    }
+
+    [ClassCleanup]
+    public static void RemoveFeedAndCachedCopies()
+    {
+        if (_feed.Length > 0)
+        {
+            Directory.Delete(_feed, recursive: true);
+        }
+
+        // The restore test copied these test-only versions into the global packages folder.
+        var locals = DotnetCli.Run(Path.GetTempPath(), TimeSpan.FromMinutes(1), "nuget", "locals", "global-packages", "--list");
+        string cache = locals.Output.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("global-packages:", StringComparison.Ordinal))?["global-packages:".Length..].Trim() ?? string.Empty;
+        foreach (string library in Libraries)
+        {
+            string cached = Path.Combine(cache, library.ToLowerInvariant(), _version.ToLowerInvariant());
+            if (cache.Length > 0 && _version.Length > 0 && Directory.Exists(cached))
+            {
+                Directory.Delete(cached, recursive: true);
+            }
+        }
+    }
+
+    [TestMethod]
+    public void LibraryPackagesCarryReadmeMetadataAndCentralVersionsAsDependencies()
+    {
+        foreach (string library in Libraries)
+        {
+            var nuspec = Nuspec(library);
+            Assert.AreEqual(_version, nuspec.Element("version")!.Value, library);
+            Assert.AreEqual("MIT", nuspec.Element("license")?.Value, library);
+            Assert.AreEqual("README.md", nuspec.Element("readme")?.Value, library);
+            Assert.IsFalse(string.IsNullOrWhiteSpace(nuspec.Element("description")?.Value), library);
+            Assert.IsFalse(string.IsNullOrWhiteSpace(nuspec.Element("authors")?.Value), library);
+            StringAssert.Contains(nuspec.Element("tags")?.Value ?? string.Empty, "ml.net", library);
+            CollectionAssert.Contains(Entries(library), "README.md", library);
+            CollectionAssert.Contains(Entries(library), $"lib/net10.0/{library}.dll", library);
+
+            // Each PackageReference of the project (as MSBuild evaluates it) at its central version, each ProjectReference at this version.
+            string project = Directory.GetFiles(Path.Combine(_repo, "src"), library + ".csproj", SearchOption.AllDirectories).Single();
+            var evaluated = DotnetCli.Run(_repo, TimeSpan.FromMinutes(2), "msbuild", project, "-getItem:PackageReference", "-getItem:ProjectReference", "-getItem:PackageVersion");
+            Assert.AreEqual(0, evaluated.ExitCode, evaluated.ToString());
+            var items = JsonDocument.Parse(evaluated.Output).RootElement.GetProperty("Items");
+            var central = Items(items, "PackageVersion").ToDictionary(i => i.GetProperty("Identity").GetString()!, i => i.GetProperty("Version").GetString()!);
+            var expected = Items(items, "PackageReference").Select(i => i.GetProperty("Identity").GetString()!).ToDictionary(id => id, id => central[id]);
+            foreach (var reference in Items(items, "ProjectReference"))
+            {
+                expected.Add(Path.GetFileNameWithoutExtension(reference.GetProperty("Identity").GetString()!), _version);
+            }
+
+            var declared = nuspec.Descendants().Where(e => e.Name.LocalName == "dependency")
+                .ToDictionary(d => d.Attribute("id")!.Value, d => d.Attribute("version")!.Value);
+            CollectionAssert.AreEquivalent(expected.OrderBy(p => p.Key).ToList(), declared.OrderBy(p => p.Key).ToList(), $"{library} dependencies: {string.Join(", ", declared)}");
+        }
+
+        // The Debian 12 load fix goes wherever TorchSharp's native library goes.
+        CollectionAssert.IsSubsetOf(
+            new[] { "buildTransitive/MLNetCnn.Architectures.targets", "buildTransitive/MarkElfVersionNeedsWeak.cs" },
+            Entries("MLNetCnn.Architectures"));
+        // The embedded Fashion-MNIST subset keeps its MIT notice.
+        CollectionAssert.Contains(Entries("MLNetCnn.Estimators"), "licenses/fashion-mnist/LICENSE");
+    }
+
+    [TestMethod]
+    public void AFreshProjectOutsideTheRepositoryRestoresEstimatorsTrainsAndScores()
+    {
+        string consumer = Directory.CreateTempSubdirectory("mlnetcnn-consumer-").FullName;
+        try
+        {
+            Assert.IsFalse(consumer.StartsWith(_repo, StringComparison.Ordinal), $"{consumer} must lie outside {_repo}");
+            // MSBuild stops looking upwards at the first of these, whatever lies above the temp folder.
+            foreach (string file in new[] { "Directory.Build.props", "Directory.Build.targets", "Directory.Packages.props" })
+            {
+                File.WriteAllText(Path.Combine(consumer, file), "<Project />\n");
+            }
+
+            File.WriteAllText(Path.Combine(consumer, "nuget.config"), NuGetConfig(consumer));
+            File.WriteAllText(Path.Combine(consumer, "Consumer.csproj"), $"""
+                <Project Sdk="Microsoft.NET.Sdk">
+                  <PropertyGroup>
+                    <OutputType>Exe</OutputType>
+                    <TargetFramework>net10.0</TargetFramework>
+                    <ImplicitUsings>enable</ImplicitUsings>
+                    <Nullable>enable</Nullable>
+                  </PropertyGroup>
+                  <ItemGroup>
+                    <PackageReference Include="MLNetCnn.Estimators" Version="{_version}" />
+                  </ItemGroup>
+                </Project>
+                """);
+            File.Copy(Path.Combine(AppContext.BaseDirectory, "Consumer", "Program.cs"), Path.Combine(consumer, "Program.cs"));
+
+            var run = DotnetCli.Run(consumer, RunTimeout, "run", "--disable-build-servers");
+
+            Assert.AreEqual(0, run.ExitCode, run.ToString());
+            StringAssert.Matches(run.Output, new Regex(@"^MLNetCnn package consumer: trained one step, scored 32 images, accuracy [01]\.\d{3}$", RegexOptions.Multiline), run.ToString());
+            string imports = File.ReadAllText(Path.Combine(consumer, "obj", "Consumer.csproj.nuget.g.targets"));
+            StringAssert.Contains(imports, "buildTransitive/MLNetCnn.Architectures.targets", "the TorchSharp load fix reaches a project that references only MLNetCnn.Estimators");
+        }
+        finally
+        {
+            Directory.Delete(consumer, recursive: true);
+        }
+    }
+
+    /// <summary>The local feed first, then every source the machine has enabled (nuget.org unless configured otherwise).</summary>
+    private static string NuGetConfig(string consumer)
+    {
+        var list = DotnetCli.Run(consumer, TimeSpan.FromMinutes(1), "nuget", "list", "source", "--format", "short");
+        Assert.AreEqual(0, list.ExitCode, list.ToString());
+        var sources = list.Output.Split('\n').Select(l => l.Trim()).Where(l => l.StartsWith("E ", StringComparison.Ordinal)).Select(l => l[2..].Trim()).ToList();
+        if (sources.Count == 0)
+        {
+            sources.Add("https://api.nuget.org/v3/index.json");
+        }
+
+        var adds = sources.Select((s, i) => $"""    <add key="machine{i}" value="{SecurityElement.Escape(s)}" />""");
+        return $"""
+            <?xml version="1.0" encoding="utf-8"?>
+            <configuration>
+              <packageSources>
+                <clear />
+                <add key="local" value="{SecurityElement.Escape(_feed)}" />
+            {string.Join('\n', adds)}
+              </packageSources>
+            </configuration>
+            """;
+    }
+
+    private static IEnumerable<JsonElement> Items(JsonElement items, string type) =>
+        items.TryGetProperty(type, out var list) ? list.EnumerateArray() : [];
+
+    private static XElement Nuspec(string library)
+    {
+        using var zip = ZipFile.OpenRead(Package(library));
+        using var stream = zip.Entries.Single(e => e.FullName == library + ".nuspec").Open();
+        var metadata = XDocument.Load(stream).Root!.Elements().Single(e => e.Name.LocalName == "metadata");
+        // Drop the namespace so tests read plain element names.
+        foreach (var element in metadata.DescendantsAndSelf())
+        {
+            element.Name = element.Name.LocalName;
+        }
+
+        return metadata;
+    }
+
+    private static List<string> Entries(string library)
+    {
+        using var zip = ZipFile.OpenRead(Package(library));
+        return zip.Entries.Select(e => e.FullName).ToList();
+    }
+
+    private static string Package(string library)
+    {
+        var found = Directory.GetFiles(_feed, library + ".*.nupkg").Where(f => Regex.IsMatch(Path.GetFileName(f), $@"^{Regex.Escape(library)}\.\d")).ToList();
+        Assert.AreEqual(1, found.Count, $"{library} package in {_feed}: {string.Join(", ", Directory.GetFiles(_feed))}");
+        return found[0];
+    }
+
+    private static string FindRepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "MLNetCnn.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException($"No MLNetCnn.sln above {AppContext.BaseDirectory}");
+    }
+}
