@@ -16,6 +16,7 @@ public static class CliApp
 {
     private static readonly (CommandSpec Spec, Func<Arguments, CommandContext, int> Run)[] Commands =
     [
+        (TrainCommand.Spec, TrainCommand.Run),
         (ZooCommands.SummarySpec, ZooCommands.Summary),
         (ZooCommands.ListSpec, ZooCommands.List),
     ];
