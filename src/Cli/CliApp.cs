@@ -17,6 +17,7 @@ public static class CliApp
     private static readonly (CommandSpec Spec, Func<Arguments, CommandContext, int> Run)[] Commands =
     [
         (TrainCommand.Spec, TrainCommand.Run),
+        (PredictCommand.Spec, PredictCommand.Run),
         (ZooCommands.SummarySpec, ZooCommands.Summary),
         (ZooCommands.ListSpec, ZooCommands.List),
     ];
