@@ -1,0 +1,113 @@
+using MLNetCnn.Cli.CommandLine;
+using MLNetCnn.Cli.Commands;
+using MLNetCnn.Tricks.Training;
+
+namespace MLNetCnn.Cli;
+
+/// <summary>
+/// The <c>mlnetcnn</c> command line: <c>train</c>, <c>predict</c>, <c>summary</c> and <c>list</c>.
+/// </summary>
+/// <remarks>
+/// Exit codes: 0 success; 1 a missing or unreadable file or folder, bad data, or a failed run; 2 a bad
+/// command line (the message names the argument and what was expected). User errors print a message,
+/// never a stack trace.
+/// </remarks>
+public static class CliApp
+{
+    private static readonly (CommandSpec Spec, Func<Arguments, CommandContext, int> Run)[] Commands =
+    [
+        (TrainCommand.Spec, TrainCommand.Run),
+        (PredictCommand.Spec, PredictCommand.Run),
+        (ZooCommands.SummarySpec, ZooCommands.Summary),
+        (ZooCommands.ListSpec, ZooCommands.List),
+    ];
+
+    /// <summary>Runs one command line, as the <c>mlnetcnn</c> executable does.</summary>
+    /// <param name="args">The arguments after the program name, for example <c>["train", "--data", "photos", "--output", "run1"]</c>.</param>
+    /// <param name="output">Where results and progress go (the console's standard output for the tool).</param>
+    /// <param name="error">Where errors go (standard error for the tool).</param>
+    /// <returns>The process exit code: 0 success, 1 a failed run or missing input, 2 a bad command line.</returns>
+    public static int Run(string[] args, TextWriter output, TextWriter error)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(error);
+        if (args.Length == 0)
+        {
+            error.Write(Usage());
+            return 2;
+        }
+
+        if (args is ["--help" or "-h" or "help"])
+        {
+            output.Write(Usage());
+            return 0;
+        }
+
+        bool askedForHelp = args[0] == "help";
+        string name = askedForHelp ? args[1] : args[0];
+        var command = Commands.FirstOrDefault(c => c.Spec.Name == name);
+        if (command.Spec is null)
+        {
+            error.WriteLine($"mlnetcnn: unknown command '{name}'. Commands: {string.Join(", ", Commands.Select(c => c.Spec.Name))}.");
+            error.WriteLine("Run 'mlnetcnn --help' for usage.");
+            return 2;
+        }
+
+        var rest = args.Skip(askedForHelp ? 2 : 1).ToArray();
+        if (askedForHelp || rest.Contains("--help") || rest.Contains("-h"))
+        {
+            output.Write(command.Spec.Help());
+            return 0;
+        }
+
+        try
+        {
+            var context = new CommandContext(output, error, "mlnetcnn " + string.Join(' ', args.Select(Quote)));
+            return command.Run(Arguments.Parse(command.Spec, rest), context);
+        }
+        catch (UsageException e)
+        {
+            error.WriteLine($"mlnetcnn {name}: {e.Message}");
+            error.WriteLine($"Run 'mlnetcnn {name} --help' for usage.");
+            return 2;
+        }
+        catch (Exception e) when (UserError(e) is { } cause)
+        {
+            error.WriteLine($"mlnetcnn {name}: error: {cause.Message}");
+            return 1;
+        }
+    }
+
+    private static string Usage()
+    {
+        int width = Commands.Max(c => c.Spec.Name.Length) + 2;
+        var lines = Commands.Select(c => "  " + c.Spec.Name.PadRight(width) + c.Spec.Summary);
+        return "mlnetcnn: train, run and inspect convolutional image classifiers (ML.NET + TorchSharp + ONNX Runtime).\n\n"
+            + "Usage: mlnetcnn <command> [options]\n\nCommands:\n" + string.Join('\n', lines) + "\n\n"
+            + "Run 'mlnetcnn <command> --help' for a command's options.\n";
+    }
+
+    /// <summary>
+    /// The exception a user can act on (a missing or bad file, a diverged run), looking through the wrappers
+    /// ML.NET puts around errors raised while a cursor reads data; null for anything else, which is a bug and
+    /// keeps its stack trace.
+    /// </summary>
+    private static Exception? UserError(Exception e)
+    {
+        for (Exception? current = e; current is not null; current = current.InnerException)
+        {
+            if (current is IOException or InvalidDataException or UnauthorizedAccessException or TrainingDivergedException)
+            {
+                return current;
+            }
+        }
+
+        return null;
+    }
+
+    private static string Quote(string arg) => arg.Length > 0 && !arg.Any(c => char.IsWhiteSpace(c) || c is '"' or '\'') ? arg : $"'{arg.Replace("'", "'\\''", StringComparison.Ordinal)}'";
+}
+
+/// <summary>Where a command writes, and the command line for its records.</summary>
+internal sealed record CommandContext(TextWriter Output, TextWriter Error, string CommandLine);

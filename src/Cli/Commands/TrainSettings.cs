@@ -1,0 +1,107 @@
+using MLNetCnn.Architectures.Models;
+using MLNetCnn.Cli.CommandLine;
+using MLNetCnn.Estimators;
+using MLNetCnn.Estimators.Data;
+using MLNetCnn.Tricks.Precision;
+
+namespace MLNetCnn.Cli.Commands;
+
+/// <summary>The <c>train</c> command line, checked in full before any data is read.</summary>
+internal sealed record TrainSettings(
+    string Data,
+    FashionMnistSource? FashionMnist,
+    string Output,
+    ModelDefinition Architecture,
+    double Width,
+    int ImageSize,
+    int Channels,
+    int Epochs,
+    int BatchSize,
+    double? LearningRate,
+    string Recipe,
+    double? LabelSmoothing,
+    double Mixup,
+    TrainingPrecision Precision,
+    double ValidationFraction,
+    int? Limit,
+    int Seed)
+{
+    public const string DefaultRecipe = "default";
+    public const string BaselineRecipe = "baseline";
+    public const string BagOfTricksRecipe = "bag-of-tricks";
+
+    public static readonly IReadOnlyDictionary<string, string> RecipeDescriptions = new Dictionary<string, string>
+    {
+        [DefaultRecipe] = "the library's defaults: SGD momentum 0.9, weight decay 5e-4, cosine decay",
+        [BaselineRecipe] = "the Bag of Tricks baseline: SGD momentum 0.9, weight decay 1e-4, learning rate 0.1 x batch / 256, step decay",
+        [BagOfTricksRecipe] = "Bag of Tricks: Nesterov, weight decay 1e-4 without bias decay, learning rate 0.1 x batch / 256, warmup + cosine, zero gamma, label smoothing 0.1",
+    };
+
+    /// <summary>The <c>--data</c> names that mean Fashion-MNIST rather than a folder (write <c>./fashion-mnist</c> for a folder of that name).</summary>
+    public static readonly IReadOnlyDictionary<string, FashionMnistSource> FashionMnistNames = new Dictionary<string, FashionMnistSource>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["fashion-mnist"] = FashionMnistSource.Auto,
+        ["fashion-mnist-embedded"] = FashionMnistSource.Embedded,
+        ["fashion-mnist-full"] = FashionMnistSource.Full,
+    };
+
+    public static readonly IReadOnlyList<OptionSpec> Options =
+    [
+        new("data", "<source>", "Folder with one sub-folder of images per class, or fashion-mnist (the full set when installed, else the embedded subset), fashion-mnist-embedded or fashion-mnist-full."),
+        new("output", "<dir>", "Folder for the model, metrics, plots and report (created when missing)."),
+        new("arch", "<name>", $"Architecture (default {ImageClassificationTrainer.Defaults.Arch}; 'mlnetcnn list' shows all)."),
+        new("width", "<W>", "Channel width multiplier (default 1.0; 0.25 is a small, fast network)."),
+        new("image-size", "<N>", "Images are resized to N x N pixels (default 28; Fashion-MNIST is 28)."),
+        new("channels", "<1|3>", "1 (grey) or 3 (RGB) (default 3 for a folder; Fashion-MNIST is 1)."),
+        new("epochs", "<N>", $"Passes over the training data (default {ImageClassificationTrainer.Defaults.Epoch})."),
+        new("batch", "<N>", $"Images per step (default {ImageClassificationTrainer.Defaults.BatchSize})."),
+        new("lr", "<X>", $"Peak learning rate (default {ImageClassificationTrainer.Defaults.LearningRate}, or the recipe's 0.1 x batch / 256)."),
+        new("recipe", "<name>", $"{BaselineRecipe} (Bag of Tricks baseline: step decay, wd 1e-4) or {BagOfTricksRecipe} (Nesterov, warmup + cosine, no bias decay, zero gamma, label smoothing 0.1); default: the library's (cosine decay, wd 5e-4)."),
+        new("label-smoothing", "<e>", "Label smoothing epsilon in [0, 1) (default 0, or the recipe's)."),
+        new("mixup", "<alpha>", "Mixup with lambda ~ Beta(alpha, alpha), e.g. 0.2 (default 0: off)."),
+        new("precision", "<fp32|bf16>", "Training arithmetic (default fp32; bf16 is fast on the CPU only with ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16)."),
+        new("validation-fraction", "<f>", "Share of a folder's images held out for validation and the final metrics (default 0.2)."),
+        new("limit", "<N>", "Use a random N training and at most N held-out images (quick runs)."),
+        new("seed", "<N>", "Seed of initialization, shuffling and the split (default 1)."),
+    ];
+
+    public bool IsFolder => FashionMnist is null;
+
+    public static TrainSettings From(Arguments arguments)
+    {
+        if (arguments.Positionals.Count > 0)
+        {
+            throw new UsageException($"unexpected argument '{arguments.Positionals[0]}' (options are written --name value).");
+        }
+
+        string data = arguments.Required("data");
+        string output = arguments.Required("output");
+        var fashionMnist = FashionMnistNames.TryGetValue(data, out var source) ? source : (FashionMnistSource?)null;
+        int? size = arguments.Has("image-size") ? arguments.Int("image-size", 0, min: 8, max: 1024) : null;
+        int? channels = arguments.Has("channels") ? (arguments.Choice("channels", "3", "1", "3") == "1" ? 1 : 3) : null;
+
+        if (fashionMnist is not null && (size is not (null or 28) || channels is not (null or 1)))
+        {
+            throw new UsageException("Fashion-MNIST images are 28 x 28 grey: leave out --image-size and --channels (or give 28 and 1).");
+        }
+
+        return new TrainSettings(
+            data,
+            fashionMnist,
+            output,
+            ZooCommands.Architecture(arguments.Text("arch") ?? ImageClassificationTrainer.Defaults.Arch),
+            arguments.Number("width", 1.0, min: 0, max: 16, minExclusive: true),
+            size ?? 28,
+            channels ?? (fashionMnist is null ? 3 : 1),
+            arguments.Int("epochs", ImageClassificationTrainer.Defaults.Epoch, min: 1, max: 100_000),
+            arguments.Int("batch", ImageClassificationTrainer.Defaults.BatchSize, min: 1, max: 65_536),
+            arguments.Has("lr") ? arguments.Number("lr", 0, min: 0, max: 100, minExclusive: true) : null,
+            arguments.Choice("recipe", DefaultRecipe, DefaultRecipe, BaselineRecipe, BagOfTricksRecipe),
+            arguments.Has("label-smoothing") ? arguments.Number("label-smoothing", 0, min: 0, max: 0.999) : null,
+            arguments.Number("mixup", 0, min: 0, max: 100),
+            arguments.Choice("precision", "fp32", "fp32", "bf16") == "bf16" ? TrainingPrecision.BFloat16 : TrainingPrecision.Float32,
+            arguments.Number("validation-fraction", 0.2, min: 0, max: 0.9, minExclusive: true),
+            arguments.Has("limit") ? arguments.Int("limit", 0, min: 10) : null,
+            arguments.Int("seed", 1, min: 0));
+    }
+}

@@ -1,0 +1,121 @@
+using System.Globalization;
+using MLNetCnn.Architectures.Cost;
+using MLNetCnn.Architectures.Models;
+using MLNetCnn.Cli.CommandLine;
+using TorchSharp;
+
+namespace MLNetCnn.Cli.Commands;
+
+/// <summary><c>list</c> (the registered architectures) and <c>summary</c> (one architecture's layer table).</summary>
+internal static class ZooCommands
+{
+    public static readonly CommandSpec ListSpec = new(
+        "list",
+        "List the registered architectures: family, native input size, parameters and GMACs.",
+        "mlnetcnn list",
+        []);
+
+    public static readonly CommandSpec SummarySpec = new(
+        "summary",
+        "Print an architecture's layers: output shape, parameters and multiply-accumulates per layer, and totals.",
+        "mlnetcnn summary <arch> [--size N] [--classes N] [--channels N] [--width W] [--small-input-stem[=false]]",
+        [
+            new("size", "<N>", "Input height and width (default: the architecture's native size)."),
+            new("classes", "<N>", "Output classes (default 1000)."),
+            new("channels", "<N>", "Input channels (default 3)."),
+            new("width", "<W>", "Channel width multiplier (default 1.0)."),
+            new("small-input-stem", "", "Use the small-input stem (default: as 'train' does, below 64 pixels)."),
+        ],
+        "Example: mlnetcnn summary resnet50");
+
+    public static int List(Arguments arguments, CommandContext context)
+    {
+        NoPositionals(arguments);
+        var c = CultureInfo.InvariantCulture;
+        var rows = ModelRegistry.All.Select(d =>
+        {
+            var cost = Measure(d, new ArchitectureOptions());
+            return new[] { d.Name, d.Family, d.NativeInputSize.ToString(c), cost.Parameters.ToString("N0", c), (cost.Macs / 1e9).ToString("F3", c) };
+        }).ToList();
+        string[] header = ["name", "family", "input", "params", "GMACs"];
+        int[] widths = header.Select((h, i) => rows.Select(r => r[i].Length).Append(h.Length).Max()).ToArray();
+        bool[] right = [false, false, true, true, true];
+        string Line(string[] cells) => string.Join("  ", cells.Select((cell, i) => right[i] ? cell.PadLeft(widths[i]) : cell.PadRight(widths[i]))).TrimEnd();
+        context.Output.WriteLine(Line(header));
+        context.Output.WriteLine(Line(widths.Select(w => new string('-', w)).ToArray()));
+        foreach (var row in rows)
+        {
+            context.Output.WriteLine(Line(row));
+        }
+
+        return 0;
+    }
+
+    public static int Summary(Arguments arguments, CommandContext context)
+    {
+        if (arguments.Positionals.Count != 1)
+        {
+            throw new UsageException($"expected one architecture name, got {arguments.Positionals.Count}. Registered: {string.Join(", ", ModelRegistry.Names)}.");
+        }
+
+        var definition = Architecture(arguments.Positionals[0]);
+        int size = arguments.Int("size", definition.NativeInputSize, min: 1, max: 4096);
+        var options = new ArchitectureOptions
+        {
+            InputSize = size,
+            NumClasses = arguments.Int("classes", 1000, min: 2),
+            InputChannels = arguments.Int("channels", 3, min: 1, max: 64),
+            WidthMultiplier = arguments.Number("width", 1.0, min: 0, max: 16, minExclusive: true),
+            SmallInputStem = arguments.Has("small-input-stem") ? arguments.Flag("small-input-stem") : size < 64,
+        };
+        var cost = Measure(definition, options);
+        context.Output.WriteLine($"{definition.Name} ({definition.Family}), input {options.InputShape(definition.NativeInputSize)}{(options.SmallInputStem ? ", small-input stem" : string.Empty)}");
+        context.Output.Write(cost.ToTable());
+        return 0;
+    }
+
+    /// <summary>The registered definition, or a usage error that suggests the nearest names.</summary>
+    public static ModelDefinition Architecture(string name)
+    {
+        try
+        {
+            return ModelRegistry.Get(name);
+        }
+        catch (KeyNotFoundException e)
+        {
+            throw new UsageException(e.Message);
+        }
+    }
+
+    /// <summary>
+    /// Builds the model on libtorch's meta device, which keeps shapes but allocates and initializes nothing
+    /// (the whole zoo takes about a second instead of a minute), and measures it. The default device is
+    /// process-wide, which is safe here because a command runs on one thread and trains nothing meanwhile.
+    /// </summary>
+    private static ModelCost Measure(ModelDefinition definition, ArchitectureOptions options)
+    {
+        var previous = torch.get_default_device();
+        torch.set_default_device(new torch.Device(DeviceType.META));
+        try
+        {
+            using var model = definition.Create(options);
+            return ModelCost.Measure(model);
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException($"{definition.Name} cannot be built with these options: {e.Message}");
+        }
+        finally
+        {
+            torch.set_default_device(previous);
+        }
+    }
+
+    private static void NoPositionals(Arguments arguments)
+    {
+        if (arguments.Positionals.Count > 0)
+        {
+            throw new UsageException($"unexpected argument '{arguments.Positionals[0]}'.");
+        }
+    }
+}

@@ -1,0 +1,119 @@
+using System.Diagnostics;
+using System.Globalization;
+using MLNetCnn.Tricks.Training;
+
+namespace MLNetCnn.Cli.Output;
+
+/// <summary>
+/// Progress of long work. On a terminal one line is redrawn in place with <c>\r</c> (a bar, counts,
+/// loss, speed, time left); when the output is redirected a plain line is written at most every few
+/// seconds, so logs stay readable.
+/// </summary>
+internal sealed class ProgressDisplay
+{
+    private const int BarWidth = 24;
+    private readonly TextWriter _output;
+    private readonly bool _interactive;
+    private readonly TimeSpan _interval;
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private TimeSpan? _lastDrawn;
+    private int _drawnLength;
+
+    /// <param name="output">Where progress goes.</param>
+    /// <param name="interactive">Redraw one line in place (a terminal) rather than write plain lines.</param>
+    /// <param name="plainInterval">Least time between plain lines.</param>
+    public ProgressDisplay(TextWriter output, bool interactive, TimeSpan plainInterval)
+    {
+        _output = output;
+        _interactive = interactive;
+        _interval = interactive ? TimeSpan.FromMilliseconds(100) : plainInterval;
+    }
+
+    /// <summary>True when <paramref name="output"/> is the console's own output and that is a terminal.</summary>
+    public static bool IsTerminal(TextWriter output) => ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected;
+
+    public void Decoding(int done, int total)
+    {
+        string counts = string.Create(CultureInfo.InvariantCulture, $"{done:N0}/{total:N0}");
+        Update(done >= total, $"checking images {Bar(done, total)} {counts}", $"checking images: {counts}");
+    }
+
+    public void Training(TrainingProgress p)
+    {
+        var c = CultureInfo.InvariantCulture;
+        TimeSpan run = p.EpochRemaining + TimeSpan.FromSeconds((p.Epochs - p.Epoch) * p.ImagesInEpoch / Math.Max(1e-9, p.ImagesPerSecond));
+        string eta = p.Epoch < p.Epochs ? $"ETA {Duration(p.EpochRemaining)} (run ~{Duration(run)})" : $"ETA {Duration(p.EpochRemaining)}";
+        string status = string.Create(c, $"{p.ImagesSeen:N0}/{p.ImagesInEpoch:N0} images, loss {p.TrainLoss:F4}, {p.ImagesPerSecond:F0} img/s, {eta}");
+        string epoch = string.Create(c, $"epoch {p.Epoch}/{p.Epochs}");
+        Update(p.ImagesSeen >= p.ImagesInEpoch, $"{epoch} {Bar(p.ImagesSeen, p.ImagesInEpoch)} {status}", $"{epoch}: {status}");
+    }
+
+    /// <summary>Ends any line being redrawn and writes <paramref name="text"/> on its own line.</summary>
+    public void Line(string text)
+    {
+        if (_drawnLength > 0)
+        {
+            _output.Write('\r' + new string(' ', _drawnLength) + '\r');
+            _drawnLength = 0;
+        }
+
+        _output.WriteLine(text);
+        _lastDrawn = null;
+    }
+
+    public static string Duration(TimeSpan time)
+    {
+        if (time.TotalSeconds is < 0 or > 1e7 || double.IsNaN(time.TotalSeconds))
+        {
+            return "?";
+        }
+
+        return time.TotalHours >= 1
+            ? string.Create(CultureInfo.InvariantCulture, $"{(int)time.TotalHours}:{time.Minutes:00}:{time.Seconds:00}")
+            : string.Create(CultureInfo.InvariantCulture, $"{time.Minutes}:{time.Seconds:00}");
+    }
+
+    private static string Bar(long done, long total)
+    {
+        int filled = total <= 0 ? 0 : (int)Math.Clamp(done * BarWidth / total, 0, BarWidth);
+        return "[" + new string('#', filled) + new string('-', BarWidth - filled) + "]";
+    }
+
+    private void Update(bool final, string interactiveText, string plainText)
+    {
+        var now = _clock.Elapsed;
+        if (!final && _lastDrawn is { } last && now - last < _interval)
+        {
+            return;
+        }
+
+        _lastDrawn = now;
+        if (!_interactive)
+        {
+            // The final state is followed by the caller's own summary line, so it is not repeated.
+            if (!final)
+            {
+                _output.WriteLine(plainText);
+            }
+
+            return;
+        }
+
+        string text = interactiveText.Length > ConsoleWidth() - 1 ? interactiveText[..(ConsoleWidth() - 1)] : interactiveText;
+        _output.Write('\r' + text.PadRight(_drawnLength));
+        _output.Flush();
+        _drawnLength = text.Length;
+    }
+
+    private static int ConsoleWidth()
+    {
+        try
+        {
+            return Console.WindowWidth > 20 ? Console.WindowWidth : 120;
+        }
+        catch (IOException)
+        {
+            return 120;
+        }
+    }
+}

@@ -1,0 +1,66 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.ML.Data;
+using MLNetCnn.Tricks.Training;
+
+namespace MLNetCnn.Cli.Output;
+
+/// <summary>Everything <c>train</c> records about a run; written as <c>metrics.json</c> and shown by <c>report.html</c>.</summary>
+internal sealed record TrainingReport(
+    string CommandLine,
+    DateTimeOffset Started,
+    RunSettings Settings,
+    DataSummary Data,
+    IReadOnlyList<EpochRecord> Epochs,
+    FinalMetrics Final,
+    Timing Timing)
+{
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    public void WriteJson(string path) => File.WriteAllText(path, JsonSerializer.Serialize(this, Json));
+}
+
+/// <summary>How the model was trained.</summary>
+internal sealed record RunSettings(string Architecture, double WidthMultiplier, string ImageShape, string Recipe, int Epochs, int BatchSize, double LearningRate, double LabelSmoothing, double? MixupAlpha, string Precision, int Seed);
+
+/// <summary>What it was trained and evaluated on.</summary>
+/// <param name="Source">The <c>--data</c> argument.</param>
+/// <param name="Description">What that turned out to be (a folder's full path, which Fashion-MNIST set).</param>
+/// <param name="ClassNames">Class names in label order.</param>
+/// <param name="TrainImages">Training images.</param>
+/// <param name="HeldOutImages">Images of the held-out set (validation after every epoch, and the final metrics).</param>
+/// <param name="HeldOut">What the held-out set is, e.g. "validation split (20 %)" or "test split".</param>
+internal sealed record DataSummary(string Source, string Description, IReadOnlyList<string> ClassNames, int TrainImages, int HeldOutImages, string HeldOut);
+
+/// <summary>One epoch of <c>TrainingHistory</c>.</summary>
+internal sealed record EpochRecord(int Epoch, double TrainLoss, double TrainAccuracy, double? ValidationLoss, double? ValidationAccuracy, double LearningRate, double Seconds, double ImagesPerSecond)
+{
+    public static EpochRecord From(EpochMetrics m) =>
+        new(m.Epoch, m.TrainLoss, m.TrainAccuracy, m.ValidationLoss, m.ValidationAccuracy, m.LearningRate, m.Elapsed.TotalSeconds, m.ImagesPerSecond);
+}
+
+/// <summary>
+/// ML.NET's multiclass metrics of the final model on the held-out set (<c>Accuracy</c> is ML.NET's micro-accuracy).
+/// <c>ConfusionMatrix</c> holds counts: row = actual class, column = predicted class, in <see cref="DataSummary.ClassNames"/> order.
+/// </summary>
+internal sealed record FinalMetrics(string EvaluatedOn, long Images, double Accuracy, double MacroAccuracy, double LogLoss, double LogLossReduction, IReadOnlyList<ClassMetrics> PerClass, IReadOnlyList<IReadOnlyList<long>> ConfusionMatrix)
+{
+    public static FinalMetrics From(MulticlassClassificationMetrics metrics, IReadOnlyList<string> classNames, string evaluatedOn)
+    {
+        var matrix = metrics.ConfusionMatrix;
+        var counts = matrix.Counts.Select(row => (IReadOnlyList<long>)row.Select(c => (long)Math.Round(c)).ToList()).ToList();
+        var perClass = classNames.Select((name, i) => new ClassMetrics(name, counts[i].Sum(), counts[i][i], matrix.PerClassRecall[i], matrix.PerClassPrecision[i])).ToList();
+        return new FinalMetrics(evaluatedOn, counts.Sum(r => r.Sum()), metrics.MicroAccuracy, metrics.MacroAccuracy, metrics.LogLoss, metrics.LogLossReduction, perClass, counts);
+    }
+}
+
+/// <summary>One class: held-out images, how many were right, recall (= the class's accuracy) and precision.</summary>
+internal sealed record ClassMetrics(string Name, long Count, long Correct, double Recall, double Precision);
+
+/// <summary>Wall-clock seconds of each phase.</summary>
+internal sealed record Timing(double LoadSeconds, double TrainSeconds, double EvaluateSeconds, double SaveSeconds, double TotalSeconds);

@@ -1,0 +1,1 @@
+return MLNetCnn.Cli.CliApp.Run(args, Console.Out, Console.Error);

@@ -1,0 +1,109 @@
+namespace MLNetCnn.Cli.Tests;
+
+/// <summary>User errors: exit code 2 for a bad command line, 1 for missing input, a message that names the argument, and never a stack trace.</summary>
+[TestClass]
+public sealed class BadArgumentTests
+{
+    private static readonly string Output = Path.Combine(Path.GetTempPath(), $"mlnetcnn-cli-tests-{Environment.ProcessId}", "never-written");
+
+    [ClassCleanup]
+    public static void Cleanup() => Cli.DeleteTempFolders();
+
+    [TestMethod]
+    [DataRow(2, "unknown command 'frobnicate'", "frobnicate")]
+    [DataRow(2, "--output is required", "train", "--data", "fashion-mnist-embedded")]
+    [DataRow(2, "--data is required", "train", "--output", "x")]
+    [DataRow(2, "--epochs expects a whole number", "train", "--data", "fashion-mnist-embedded", "--output", "x", "--epochs", "abc")]
+    [DataRow(2, "--lr expects a number above 0", "train", "--data", "fashion-mnist-embedded", "--output", "x", "--lr", "-1")]
+    [DataRow(2, "--channels expects one of 1, 3; got '2'", "train", "--data", "d", "--output", "x", "--channels", "2")]
+    [DataRow(2, "--recipe expects one of", "train", "--data", "d", "--output", "x", "--recipe", "magic")]
+    [DataRow(2, "Unknown architecture 'resnet19'. Did you mean", "train", "--data", "d", "--output", "x", "--arch", "resnet19")]
+    [DataRow(2, "'train' has no option '--bogus'", "train", "--data", "d", "--output", "x", "--bogus", "1")]
+    [DataRow(2, "--epochs needs a value", "train", "--data", "d", "--output", "x", "--epochs")]
+    [DataRow(2, "Fashion-MNIST images are 28 x 28 grey", "train", "--data", "fashion-mnist", "--output", "x", "--image-size", "64")]
+    [DataRow(2, "give one or more image files", "predict", "--model", "model.zip")]
+    [DataRow(2, "--top expects a whole number >= 1", "predict", "--model", "model.zip", "--top", "0", "a.png")]
+    [DataRow(2, "expected one architecture name", "summary")]
+    [DataRow(2, "Unknown architecture 'resnet5'", "summary", "resnet5")]
+    [DataRow(2, "unexpected argument 'extra'", "list", "extra")]
+    public void ABadCommandLineExitsTwoAndSaysWhatWasExpected(int exitCode, string message, params string[] args)
+    {
+        var result = Cli.Run(args);
+        Assert.AreEqual(exitCode, result.ExitCode, result.ToString());
+        StringAssert.Contains(result.Error, message, result.ToString());
+        Assert.IsFalse(result.Error.Contains("   at ", StringComparison.Ordinal), result.Error);
+    }
+
+    [TestMethod]
+    public void AMissingDataFolderExitsOneAndNamesIt()
+    {
+        var result = Cli.Run("train", "--data", "/no/such/folder", "--output", Output);
+        Assert.AreEqual(1, result.ExitCode, result.ToString());
+        StringAssert.Contains(result.Error, "folder '/no/such/folder' does not exist");
+        Assert.IsFalse(result.Error.Contains("   at ", StringComparison.Ordinal), result.Error);
+    }
+
+    [TestMethod]
+    public void AFolderWithoutClassFoldersExitsOneAndSaysWhatItNeeds()
+    {
+        string empty = Cli.TempFolder("empty-data");
+        var result = Cli.Run("train", "--data", empty, "--output", Output);
+        Assert.AreEqual(1, result.ExitCode, result.ToString());
+        StringAssert.Contains(result.Error, "needs at least two class sub-folders");
+    }
+
+    [TestMethod]
+    public void AMissingModelExitsOne()
+    {
+        string image = Path.Combine(Cli.TempFolder("one-image"), "a.png");
+        File.WriteAllBytes(image, [1, 2, 3]);
+        var result = Cli.Run("predict", "--model", "/no/such/model.zip", image);
+        Assert.AreEqual(1, result.ExitCode, result.ToString());
+        StringAssert.Contains(result.Error, "'/no/such/model.zip' does not exist");
+    }
+
+    [TestMethod]
+    public void AFileThatIsNotAModelExitsOne()
+    {
+        string folder = Cli.TempFolder("not-a-model");
+        string model = Path.Combine(folder, "model.zip");
+        File.WriteAllText(model, "not a zip");
+        var result = Cli.Run("predict", "--model", model, folder);
+        Assert.AreEqual(1, result.ExitCode, result.ToString());
+        StringAssert.Contains(result.Error, "model.zip");
+        Assert.IsFalse(result.Error.Contains("   at ", StringComparison.Ordinal), result.Error);
+    }
+
+    [TestMethod]
+    [DataRow("--help")]
+    [DataRow("help")]
+    public void HelpListsTheCommands(string help)
+    {
+        var result = Cli.Run(help);
+        Assert.AreEqual(0, result.ExitCode);
+        foreach (string command in new[] { "train", "predict", "summary", "list" })
+        {
+            StringAssert.Contains(result.Output, command);
+        }
+    }
+
+    [TestMethod]
+    [DataRow("train", "--validation-fraction", "train", "--help")]
+    [DataRow("predict", "--top", "help", "predict")]
+    [DataRow("summary", "--small-input-stem", "summary", "-h")]
+    public void EachCommandHasHelp(string command, string option, params string[] args)
+    {
+        var result = Cli.Run(args);
+        Assert.AreEqual(0, result.ExitCode, result.ToString());
+        StringAssert.Contains(result.Output, "Usage: mlnetcnn " + command);
+        StringAssert.Contains(result.Output, option);
+    }
+
+    [TestMethod]
+    public void NoArgumentsPrintsUsageAndExitsTwo()
+    {
+        var result = Cli.Run();
+        Assert.AreEqual(2, result.ExitCode);
+        StringAssert.Contains(result.Error, "Usage: mlnetcnn <command>");
+    }
+}

@@ -1,0 +1,68 @@
+using System.Text.Json;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNetCnn.Estimators;
+using MLNetCnn.Estimators.Data;
+using SkiaSharp;
+
+namespace MLNetCnn.Cli.Tests;
+
+/// <summary><c>train --data fashion-mnist-embedded</c> (pixel vectors, not files) and <c>predict</c> of PNG files with that pixel model.</summary>
+/// <remarks>Training is not bit-reproducible on the CPU here, so the settings are ones whose accuracy varies little from run to run.</remarks>
+[TestClass]
+public sealed class FashionMnistTests
+{
+    [ClassCleanup]
+    public static void Cleanup() => Cli.DeleteTempFolders();
+
+    [TestMethod]
+    public void TrainsOnTheEmbeddedSubsetAndPredictsPngFilesWithThePixelModel()
+    {
+        string output = Cli.TempFolder("fashion-run");
+        var train = Cli.Run("train", "--data", "fashion-mnist-embedded", "--output", output, "--epochs", "1", "--width", "0.25", "--batch", "16", "--lr", "0.02", "--limit", "600");
+        Assert.AreEqual(0, train.ExitCode, train.ToString());
+        foreach (string file in new[] { "model.zip", "model.onnx", "metrics.json", "loss.png", "accuracy.png", "confusion.png", "report.html" })
+        {
+            Assert.IsTrue(File.Exists(Path.Combine(output, file)), $"{file} missing\n{train}");
+        }
+
+        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "metrics.json")));
+        var data = json.RootElement.GetProperty("data");
+        Assert.AreEqual(600, data.GetProperty("trainImages").GetInt32());
+        Assert.AreEqual(600, data.GetProperty("heldOutImages").GetInt32());
+        StringAssert.Contains(data.GetProperty("description").GetString(), "embedded");
+        Assert.AreEqual(1, json.RootElement.GetProperty("epochs").GetArrayLength());
+        Assert.AreEqual(10, json.RootElement.GetProperty("final").GetProperty("perClass").GetArrayLength());
+        Assert.IsTrue(json.RootElement.GetProperty("final").GetProperty("accuracy").GetDouble() > 0.2, "one epoch on 600 images beats chance (10 %)");
+
+        // The model takes 784 pixels, so predict decodes each file, resizes it to 28 x 28 and makes it grey:
+        // a 28 x 28 PNG of a test image gets the label the model gives that image's own pixels.
+        var ml = new MLContext();
+        var test = ml.Data.TakeRows(FashionMnist.Load(ml, FashionMnistSplit.Test, FashionMnistSource.Embedded), 20);
+        var model = ml.Cnn().LoadModel(Path.Combine(output, "model.zip"), out _);
+        var expected = model.Transform(test).GetColumn<float[]>("Score").Select(s => FashionMnist.ClassNames[Array.IndexOf(s, s.Max())]).ToList();
+        string images = Cli.TempFolder("fashion-pngs");
+        WritePngs(images, test.GetColumn<float[]>("Features").ToList());
+        var predictions = Cli.Predictions(Cli.Run("predict", "--model", Path.Combine(output, "model.zip"), images));
+        Assert.AreEqual(20, predictions.Count);
+        Assert.IsTrue(predictions.All(p => FashionMnist.ClassNames.Contains(p.Label)), string.Join('\n', predictions));
+        for (int i = 0; i < 20; i += 2)
+        {
+            Assert.AreEqual(expected[i], predictions.Single(p => Path.GetFileName(p.Path) == $"test-{i:D2}.png").Label, $"image {i}\n{string.Join('\n', predictions)}");
+        }
+    }
+
+    /// <summary>Writes grey images as PNG files test-NN.png, the odd ones at twice the size.</summary>
+    private static void WritePngs(string folder, IReadOnlyList<float[]> pixels)
+    {
+        for (int i = 0; i < pixels.Count; i++)
+        {
+            using var small = new SKBitmap(28, 28, SKColorType.Gray8, SKAlphaType.Opaque);
+            var bytes = pixels[i].Select(v => (byte)v).ToArray();
+            System.Runtime.InteropServices.Marshal.Copy(bytes, 0, small.GetPixels(), bytes.Length);
+            using var image = i % 2 == 0 ? small.Copy() : small.Resize(new SKImageInfo(56, 56, SKColorType.Gray8, SKAlphaType.Opaque), SKFilterQuality.Medium);
+            using var png = image.Encode(SKEncodedImageFormat.Png, 100);
+            File.WriteAllBytes(Path.Combine(folder, $"test-{i:D2}.png"), png.ToArray());
+        }
+    }
+}
