@@ -105,7 +105,13 @@ public sealed class ClassifierTrainer
         return history;
     }
 
-    /// <summary>Holds <see cref="TrainerOptions.FrozenParameters"/> fixed (no gradient, no update) or releases them.</summary>
+    /// <summary>
+    /// The shuffle seed of an epoch: the same in every process (<c>HashCode.Combine</c>, used before,
+    /// is randomized per process, so a run repeated or resumed in a new process shuffled differently).
+    /// </summary>
+    internal static int EpochSeed(int seed, int epoch) => unchecked((int)(TrainingStep.StepSeed(seed, epoch) >> 32) ^ (int)TrainingStep.StepSeed(seed, epoch));
+
+        /// <summary>Holds <see cref="TrainerOptions.FrozenParameters"/> fixed (no gradient, no update) or releases them.</summary>
     private void Freeze(ImageClassifier model, Precision.MasterWeights masters, Optimization.MomentumSgd? optimizer, bool frozen)
     {
         if (_options.FrozenParameters is not { } names)
@@ -145,7 +151,7 @@ public sealed class ClassifierTrainer
         }
 
         var order = Enumerable.Range(0, train.Count).ToArray();
-        new Random(HashCode.Combine(_options.Seed, epoch)).Shuffle(order); // a function of (seed, epoch): resumable
+        new Random(EpochSeed(_options.Seed, epoch)).Shuffle(order); // a function of (seed, epoch): resumable, also in another process
         double lossSum = 0;
         long seen = 0;
         long counted = 0;
