@@ -176,7 +176,8 @@ public static class SafeTensors
         _ => throw new NotSupportedException($"safetensors has no dtype for {type}."),
     };
 
-    private static long ElementSize(ScalarType type) => type switch
+    /// <summary>Bytes per element of <paramref name="type"/> (also used by <see cref="TorchCheckpoint"/>).</summary>
+    internal static int ElementSize(ScalarType type) => type switch
     {
         ScalarType.Float64 or ScalarType.Int64 => 8,
         ScalarType.Float32 or ScalarType.Int32 => 4,

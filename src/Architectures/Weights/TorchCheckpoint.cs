@@ -265,7 +265,7 @@ public static class TorchCheckpoint
                         long offset = (long)args[1]!;
                         long[] size = ((object?[])args[2]!).Select(d => (long)d!).ToArray();
                         long[] stride = ((object?[])args[3]!).Select(d => (long)d!).ToArray();
-                        using var flat = empty(source.Bytes.Length / ElementSize(source.Type), source.Type);
+                        using var flat = empty(source.Bytes.Length / SafeTensors.ElementSize(source.Type), source.Type);
                         flat.bytes = source.Bytes;
                         using var view = flat.as_strided(size, stride, offset);
                         return view.contiguous();
@@ -277,13 +277,5 @@ public static class TorchCheckpoint
                     return new Opaque();
             }
         }
-
-        private static int ElementSize(ScalarType type) => type switch
-        {
-            ScalarType.Float64 or ScalarType.Int64 => 8,
-            ScalarType.Float32 or ScalarType.Int32 => 4,
-            ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Int16 => 2,
-            _ => 1,
-        };
     }
 }
