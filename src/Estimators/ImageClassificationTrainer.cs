@@ -178,7 +178,7 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
 
         if (o.FreezeBackboneEpochs > 0)
         {
-            var head = PretrainedWeights.HeadParameterNames(o.Arch, architecture);
+            var head = PretrainedWeights.HeadParameterNames(model.Network, o.Arch, architecture);
             var frozen = model.named_parameters().Select(p => p.name)
                 .Where(n => n.StartsWith("network.", StringComparison.Ordinal) && !head.Contains(n["network.".Length..]))
                 .ToHashSet(StringComparer.Ordinal);

@@ -128,9 +128,11 @@ public sealed class WeightFileTests
         Assert.IsTrue(target.Network.state_dict()["conv1.weight"].allclose(summed), "grey stem = sum of the RGB kernels");
         Assert.IsTrue(target.Network.state_dict()["layer4.1.bn2.running_var"].eq(tensors["layer4.1.bn2.running_var"]).all().item<bool>());
 
-        var head = PretrainedWeights.HeadParameterNames("resnet18", new ArchitectureOptions { InputSize = 64, NumClasses = 7 });
+        var head = PretrainedWeights.HeadParameterNames(target.Network, "resnet18", new ArchitectureOptions { InputSize = 64, NumClasses = 7, InputChannels = 1 });
         CollectionAssert.AreEquivalent(new[] { "fc.weight", "fc.bias" }, head.ToList());
-        var inceptionHead = PretrainedWeights.HeadParameterNames("googlenet", new ArchitectureOptions { NumClasses = 5, InputSize = 96 });
+        var googlenetOptions = new ArchitectureOptions { NumClasses = 5, InputSize = 96 };
+        using var googlenet = ModelRegistry.Create("googlenet", googlenetOptions);
+        var inceptionHead = PretrainedWeights.HeadParameterNames(googlenet, "googlenet", googlenetOptions);
         Assert.IsTrue(inceptionHead.Contains("fc.weight") && inceptionHead.Any(n => n.StartsWith("aux1.", StringComparison.Ordinal)), string.Join(", ", inceptionHead));
     }
 }

@@ -95,16 +95,20 @@ public static class PretrainedWeights
     }
 
     /// <summary>
-    /// The parameters that depend on the class count (the classifier, and auxiliary heads): found by
-    /// building <paramref name="architecture"/> with one more class and comparing shapes.
+    /// The parameters of <paramref name="network"/> that depend on the class count (the classifier, and
+    /// auxiliary heads): found by building <paramref name="architecture"/> with one more class and
+    /// comparing shapes.
     /// </summary>
-    public static IReadOnlySet<string> HeadParameterNames(string architecture, ArchitectureOptions options)
+    /// <param name="network">The model, built as <paramref name="architecture"/> with <paramref name="options"/>.</param>
+    /// <param name="architecture">Its registered name.</param>
+    /// <param name="options">The options it was built with.</param>
+    public static IReadOnlySet<string> HeadParameterNames(ImageClassifier network, string architecture, ArchitectureOptions options)
     {
+        ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(options);
-        using var model = ModelRegistry.Create(architecture, options);
-        using var wider = ModelRegistry.Create(architecture, options with { NumClasses = options.NumClasses + 1 });
+        using var wider = ModelRegistry.Create(architecture, options with { NumClasses = network.NumClasses + 1 });
         var widerShapes = wider.named_parameters().ToDictionary(p => p.name, p => p.parameter.shape, StringComparer.Ordinal);
-        return model.named_parameters()
+        return network.named_parameters()
             .Where(p => !widerShapes.TryGetValue(p.name, out var shape) || !shape.SequenceEqual(p.parameter.shape))
             .Select(p => p.name)
             .ToHashSet(StringComparer.Ordinal);
