@@ -72,8 +72,12 @@ public static class ImageData
     {
         var schema = SchemaDefinition.Create(typeof(Row));
         schema[nameof(Row.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, size);
-        var view = mlContext.Data.LoadFromEnumerable(rows, schema);
+        return KeyedLabels(mlContext, mlContext.Data.LoadFromEnumerable(rows, schema), classNames);
+    }
 
+    /// <summary>Turns the text <c>Label</c> column of <paramref name="view"/> into a key whose values are <paramref name="classNames"/>, in that order.</summary>
+    internal static IDataView KeyedLabels(MLContext mlContext, IDataView view, IReadOnlyList<string> classNames)
+    {
         // The key's order is the class-index order, whatever order the rows come in.
         var keys = mlContext.Data.LoadFromEnumerable(classNames.Select(n => new KeyRow { Label = n }));
         return mlContext.Transforms.Conversion.MapValueToKey(LabelColumnName, keyData: keys).Fit(view).Transform(view);

@@ -68,9 +68,7 @@ public static class ImageFolder
             throw new InvalidDataException($"Image folder '{root}' needs at least two class sub-folders holding images ({string.Join(", ", ImageDecoding.Extensions)}); found {classNames.Count} with {rows.Count} images.");
         }
 
-        var view = mlContext.Data.LoadFromEnumerable(rows);
-        var keys = mlContext.Data.LoadFromEnumerable(classNames.Select(n => new KeyRow { Label = n }));
-        var data = mlContext.Transforms.Conversion.MapValueToKey(ImageData.LabelColumnName, keyData: keys).Fit(view).Transform(view);
+        var data = ImageData.KeyedLabels(mlContext, mlContext.Data.LoadFromEnumerable(rows), classNames);
         return new ImageFolderData(data, classNames, rows.Count, skipped);
     }
 
@@ -78,11 +76,6 @@ public static class ImageFolder
     {
         public string ImagePath { get; set; } = string.Empty;
 
-        public string Label { get; set; } = string.Empty;
-    }
-
-    private sealed class KeyRow
-    {
         public string Label { get; set; } = string.Empty;
     }
 }
