@@ -109,7 +109,11 @@ public sealed class ClassifierTrainer
     /// The shuffle seed of an epoch: the same in every process (<c>HashCode.Combine</c>, used before,
     /// is randomized per process, so a run repeated or resumed in a new process shuffled differently).
     /// </summary>
-    internal static int EpochSeed(int seed, int epoch) => unchecked((int)(TrainingStep.StepSeed(seed, epoch) >> 32) ^ (int)TrainingStep.StepSeed(seed, epoch));
+    internal static int EpochSeed(int seed, int epoch)
+    {
+        long mixed = TrainingStep.StepSeed(seed, epoch);
+        return unchecked((int)(mixed >> 32) ^ (int)mixed);
+    }
 
         /// <summary>Holds <see cref="TrainerOptions.FrozenParameters"/> fixed (no gradient, no update) or releases them.</summary>
     private void Freeze(ImageClassifier model, Precision.MasterWeights masters, Optimization.MomentumSgd? optimizer, bool frozen)
@@ -176,16 +180,16 @@ public sealed class ClassifierTrainer
 
                 seen += batch.Count;
                 step++;
-                if (_onProgress is not null)
+                bool logLine = _log is not null && step % logEvery == 0 && seen < train.Count;
+                if (_onProgress is not null || logLine)
                 {
                     double perSecond = seen / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
-                    _onProgress(new TrainingProgress(epoch, _options.Epochs, seen, train.Count, lossSum / Math.Max(1, counted), perSecond, TimeSpan.FromSeconds((train.Count - seen) / perSecond)));
-                }
-
-                if (_log is not null && step % logEvery == 0 && seen < train.Count)
-                {
-                    double eta = (train.Count - seen) / Math.Max(1e-9, seen / clock.Elapsed.TotalSeconds);
-                    _log(FormattableString.Invariant($"epoch {epoch}/{_options.Epochs}: {seen}/{train.Count} images, loss {lossSum / Math.Max(1, counted):F4}, {seen / clock.Elapsed.TotalSeconds:F0} img/s, epoch ETA {eta:F0}s"));
+                    var progress = new TrainingProgress(epoch, _options.Epochs, seen, train.Count, lossSum / Math.Max(1, counted), perSecond, TimeSpan.FromSeconds((train.Count - seen) / perSecond));
+                    _onProgress?.Invoke(progress);
+                    if (logLine)
+                    {
+                        _log!(FormattableString.Invariant($"epoch {epoch}/{_options.Epochs}: {seen}/{train.Count} images, loss {progress.TrainLoss:F4}, {perSecond:F0} img/s, epoch ETA {progress.EpochRemaining.TotalSeconds:F0}s"));
+                    }
                 }
             }
         }
