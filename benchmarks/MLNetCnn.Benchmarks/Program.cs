@@ -76,8 +76,8 @@ for (int r = 0; r < repeats; r++)
     Console.WriteLine(FormattableString.Invariant($"  repeat {r + 1}: estimator {estimatorRates[^1]:F0} img/s, hand loop {loopRates[^1]:F0} img/s, ratio {estimatorRates[^1] / loopRates[^1]:F3}"));
 }
 
-double estimator = Median(estimatorRates);
-double loop = Median(loopRates);
+double estimator = Stats.Median(estimatorRates);
+double loop = Stats.Median(loopRates);
 Console.WriteLine(FormattableString.Invariant($"median: estimator Fit {estimator:F0} img/s, hand-written loop {loop:F0} img/s, estimator/loop = {estimator / loop:F3} (overhead {(1 - (estimator / loop)) * 100:F1}%)"));
 return 0;
 
@@ -154,11 +154,6 @@ double TimeTrainer()
     return (double)n * epochs / clock.Elapsed.TotalSeconds;
 }
 
-static double Median(List<double> values)
-{
-    var sorted = values.Order().ToList();
-    return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
-}
 
 internal sealed class Row
 {

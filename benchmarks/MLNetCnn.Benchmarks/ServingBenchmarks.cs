@@ -81,10 +81,10 @@ internal static class ServingBenchmarks
 
         foreach (var (name, _) in paths)
         {
-            Console.WriteLine(FormattableString.Invariant($"median {name}: {Median(results[name]):F0} img/s"));
+            Console.WriteLine(FormattableString.Invariant($"median {name}: {Stats.Median(results[name]):F0} img/s"));
         }
 
-        double mlnet = Median(results[paths[0].Name]), ort1 = Median(results[paths[1].Name]), ortBatch = Median(results[paths[2].Name]), torch = Median(results[paths[^1].Name]);
+        double mlnet = Stats.Median(results[paths[0].Name]), ort1 = Stats.Median(results[paths[1].Name]), ortBatch = Stats.Median(results[paths[2].Name]), torch = Stats.Median(results[paths[^1].Name]);
         Console.WriteLine(FormattableString.Invariant($"ML.NET / raw ORT (1 per Run) = {mlnet / ort1:F3}; ML.NET / raw ORT ({batch} per Run) = {mlnet / ortBatch:F3}; raw ORT ({batch}) / TorchSharp eval ({batch}) = {ortBatch / torch:F3}"));
 
         // Single-image latency through a PredictionEngine (what a web request pays).
@@ -177,11 +177,6 @@ internal static class ServingBenchmarks
         return images.Length / clock.Elapsed.TotalSeconds;
     }
 
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToList();
-        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
-    }
 
     private sealed class ImageRow
     {

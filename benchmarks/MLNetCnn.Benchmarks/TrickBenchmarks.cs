@@ -64,7 +64,7 @@ internal static class TrickBenchmarks
             Console.WriteLine(FormattableString.Invariant($"  repeat {r + 1}: float32 {fp32[^1]:F1} img/s, bfloat16 {bf16[^1]:F1} img/s, speed-up {bf16[^1] / fp32[^1]:F2}x"));
         }
 
-        Console.WriteLine(FormattableString.Invariant($"median: float32 {Median(fp32):F1} img/s, bfloat16 {Median(bf16):F1} img/s, speed-up {Median(bf16) / Median(fp32):F2}x"));
+        Console.WriteLine(FormattableString.Invariant($"median: float32 {Stats.Median(fp32):F1} img/s, bfloat16 {Stats.Median(bf16):F1} img/s, speed-up {Stats.Median(bf16) / Stats.Median(fp32):F2}x"));
         return 0;
     }
 
@@ -134,9 +134,4 @@ internal static class TrickBenchmarks
     private static int Int(IReadOnlyDictionary<string, string> options, string name, int fallback) =>
         options.TryGetValue(name, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
 
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToList();
-        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
-    }
 }
