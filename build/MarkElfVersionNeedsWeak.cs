@@ -168,10 +168,12 @@ public sealed class MarkElfVersionNeedsWeak : Task
                 int patched = ElfVersionPatch.MarkWeak(elf, missing);
                 if (patched > 0)
                 {
+                    // Write a new file and rename it over the old one: the output folder's copy may
+                    // be a hard link into the NuGet cache, which must never be changed in place.
                     string temp = path + ".weak-tmp";
                     File.WriteAllBytes(temp, elf);
-                    File.Copy(temp, path, overwrite: true);
-                    File.Delete(temp);
+                    File.Delete(path);
+                    File.Move(temp, path);
                     Log.LogMessage(MessageImportance.Normal, $"MarkElfVersionNeedsWeak: marked {patched} version need(s) weak in {path}.");
                 }
             }

@@ -56,8 +56,7 @@ public sealed class PackageTests
         }
 
         // The restore test copied these test-only versions into the global packages folder.
-        var locals = DotnetCli.Run(Path.GetTempPath(), TimeSpan.FromMinutes(1), "nuget", "locals", "global-packages", "--list");
-        string cache = locals.Output.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("global-packages:", StringComparison.Ordinal))?["global-packages:".Length..].Trim() ?? string.Empty;
+        string cache = GlobalPackagesFolder();
         foreach (string library in Libraries)
         {
             string cached = Path.Combine(cache, library.ToLowerInvariant(), _version.ToLowerInvariant());
@@ -137,9 +136,20 @@ public sealed class PackageTests
                 """);
             File.Copy(Path.Combine(AppContext.BaseDirectory, "Consumer", "Program.cs"), Path.Combine(consumer, "Program.cs"));
 
-            var run = DotnetCli.Run(consumer, RunTimeout, "run", "--disable-build-servers");
+            // Hard links, as the repository's own build uses (Directory.Build.props): the consumer's output
+            // then costs no disk, and the load fix must replace its copy of libLibTorchSharp.so rather than
+            // write through the link into the NuGet cache, which the hash below checks.
+            string cachedNative = Path.Combine(GlobalPackagesFolder(), "torchsharp", "0.107.0", "runtimes", "linux-x64", "native", "libLibTorchSharp.so");
+            string? before = File.Exists(cachedNative) ? Sha256(cachedNative) : null;
+            var run = DotnetCli.Run(consumer, RunTimeout, "run", "--disable-build-servers", "-p:CreateHardLinksForCopyLocalIfPossible=true");
 
             Assert.AreEqual(0, run.ExitCode, run.ToString());
+            if (OperatingSystem.IsLinux())
+            {
+                Assert.IsTrue(File.Exists(cachedNative), $"restore puts TorchSharp's native library at {cachedNative}");
+                Assert.AreEqual(before ?? Sha256(cachedNative), Sha256(cachedNative), "the load fix changed the NuGet cache's libLibTorchSharp.so");
+            }
+
             StringAssert.Matches(run.Output, new Regex(@"^MLNetCnn package consumer: trained one step, scored 32 images, accuracy [01]\.\d{3}$", RegexOptions.Multiline), run.ToString());
             string imports = File.ReadAllText(Path.Combine(consumer, "obj", "Consumer.csproj.nuget.g.targets"));
             StringAssert.Contains(imports, "buildTransitive/MLNetCnn.Architectures.targets", "the TorchSharp load fix reaches a project that references only MLNetCnn.Estimators");
@@ -148,6 +158,18 @@ public sealed class PackageTests
         {
             Directory.Delete(consumer, recursive: true);
         }
+    }
+
+    private static string GlobalPackagesFolder()
+    {
+        var locals = DotnetCli.Run(Path.GetTempPath(), TimeSpan.FromMinutes(1), "nuget", "locals", "global-packages", "--list");
+        return locals.Output.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("global-packages:", StringComparison.Ordinal))?["global-packages:".Length..].Trim() ?? string.Empty;
+    }
+
+    private static string Sha256(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(stream));
     }
 
     /// <summary>The local feed first, then every source the machine has enabled (nuget.org unless configured otherwise).</summary>
