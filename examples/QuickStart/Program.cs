@@ -72,6 +72,7 @@ Console.WriteLine($"Saved {zipPath} and {onnxPath}.");
 // A fresh context, as a serving application would have: load the zip and predict a few test images.
 var servingContext = new MLContext();
 var loaded = servingContext.Cnn().LoadModel(zipPath, out _);
+using var loadedLifetime = loaded as IDisposable; // Dispose deletes ONNX Runtime's temp copy of the graph
 using var engine = servingContext.Model.CreatePredictionEngine<FashionImage, FashionPrediction>(loaded);
 VBuffer<ReadOnlyMemory<char>> names = default;
 engine.OutputSchema["PredictedLabel"].GetKeyValues(ref names);

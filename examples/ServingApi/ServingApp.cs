@@ -76,9 +76,10 @@ public static class ServingApp
 }
 
 /// <summary>The loaded model behind a pool of engines, plus its class names.</summary>
-public sealed class ImageClassifierService
+public sealed class ImageClassifierService : IDisposable
 {
     private readonly PredictionEnginePool<ImageBytesInput, ImagePrediction> _pool;
+    private readonly ITransformer _model;
 
     /// <summary>Loads <paramref name="modelPath"/>.</summary>
     public ImageClassifierService(string modelPath)
@@ -89,8 +90,8 @@ public sealed class ImageClassifierService
         }
 
         var mlContext = new MLContext();
-        var model = mlContext.Cnn().LoadModel(modelPath, out _);
-        _pool = new PredictionEnginePool<ImageBytesInput, ImagePrediction>(mlContext, model);
+        _model = mlContext.Cnn().LoadModel(modelPath, out _);
+        _pool = new PredictionEnginePool<ImageBytesInput, ImagePrediction>(mlContext, _model);
         VBuffer<ReadOnlyMemory<char>> names = default;
         _pool.OutputSchema["PredictedLabel"].GetKeyValues(ref names);
         ClassNames = names.DenseValues().Select(n => n.ToString()).ToList();
@@ -98,6 +99,9 @@ public sealed class ImageClassifierService
 
     /// <summary>Class names in score order.</summary>
     public IReadOnlyList<string> ClassNames { get; }
+
+    /// <summary>At shutdown (the container disposes singletons): deletes ONNX Runtime's temp copy of the graph.</summary>
+    public void Dispose() => (_model as IDisposable)?.Dispose();
 
     /// <summary>Scores one encoded image.</summary>
     public PredictionResponse Predict(byte[] image)

@@ -16,13 +16,15 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable
 {
     private readonly ITransformer _serving;
     private readonly byte[] _onnx;
+    private readonly string _onnxFile;
     private readonly Dictionary<string, TorchSharp.torch.Tensor> _weights;
     private readonly IReadOnlyDictionary<string, string> _weightsMetadata;
 
-    internal ImageClassificationTransformer(ITransformer serving, byte[] onnx, IReadOnlyList<string> classNames, string architecture, IReadOnlyList<EpochMetrics> history, Dictionary<string, TorchSharp.torch.Tensor> weights, IReadOnlyDictionary<string, string> weightsMetadata)
+    internal ImageClassificationTransformer(ITransformer serving, byte[] onnx, string onnxFile, IReadOnlyList<string> classNames, string architecture, IReadOnlyList<EpochMetrics> history, Dictionary<string, TorchSharp.torch.Tensor> weights, IReadOnlyDictionary<string, string> weightsMetadata)
     {
         _serving = serving;
         _onnx = onnx;
+        _onnxFile = onnxFile;
         _weights = weights;
         _weightsMetadata = weightsMetadata;
         ClassNames = classNames;
@@ -70,10 +72,11 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable
     /// <inheritdoc/>
     void ICanSaveModel.Save(ModelSaveContext ctx) => _serving.Save(ctx);
 
-    /// <inheritdoc/>
+    /// <summary>Releases the ONNX Runtime session, deletes the model's temporary ONNX file and frees the kept weights.</summary>
     public void Dispose()
     {
         (_serving as IDisposable)?.Dispose();
+        File.Delete(_onnxFile);
         foreach (var t in _weights.Values)
         {
             t.Dispose();

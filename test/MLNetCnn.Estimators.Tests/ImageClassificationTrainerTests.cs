@@ -107,10 +107,44 @@ public sealed class ImageClassificationTrainerTests
 
             var labels = fresh.Transforms.Conversion.MapKeyToValue("Name", "PredictedLabel").Fit(loaded.Transform(_test)).Transform(loaded.Transform(_test)).GetColumn<string>("Name");
             Assert.IsTrue(labels.All(FashionMnist.ClassNames.Contains));
+            ((IDisposable)loaded).Dispose();
         }
         finally
         {
             File.Delete(path);
+        }
+    }
+
+    [TestMethod]
+    public void DisposingAFittedOrLoadedModelDeletesOnnxRuntimesTempCopy()
+    {
+        // ApplyOnnxModel writes the model's ONNX bytes to MLContext.TempFilePath; only Dispose deletes
+        // that file (.NET runs no finalizers at exit), so an undisposed model leaves it behind.
+        string temp = Directory.CreateTempSubdirectory("mlnetcnn-dispose-").FullName;
+        string zip = Path.Combine(temp, "model.zip");
+        try
+        {
+            var ml = new MLContext(seed: 1) { TempFilePath = Path.Combine(temp, "fit") };
+            Directory.CreateDirectory(ml.TempFilePath);
+            var options = SmallOptions();
+            options.BatchSize = 64;
+            var model = ml.Cnn().ImageClassification(options).Fit(ml.Data.TakeRows(_train, 64));
+            Assert.AreEqual(1, Directory.GetFiles(ml.TempFilePath).Length, "the fitted model's ONNX copy");
+            ml.Model.Save(model, _train.Schema, zip);
+            model.Dispose();
+            Assert.AreEqual(0, Directory.GetFiles(ml.TempFilePath).Length, "after Dispose of the fitted model");
+
+            var fresh = new MLContext { TempFilePath = Path.Combine(temp, "load") };
+            Directory.CreateDirectory(fresh.TempFilePath);
+            var loaded = fresh.Cnn().LoadModel(zip, out _);
+            Assert.AreEqual(1, Directory.GetFiles(fresh.TempFilePath).Length, "the loaded model's ONNX copy");
+            Assert.AreEqual(_test.GetRowCount() ?? 500, loaded.Transform(_test).GetColumn<float[]>("Score").Count());
+            ((IDisposable)loaded).Dispose();
+            Assert.AreEqual(0, Directory.GetFiles(fresh.TempFilePath).Length, "after Dispose of the loaded model");
+        }
+        finally
+        {
+            Directory.Delete(temp, recursive: true);
         }
     }
 

@@ -51,6 +51,7 @@ internal static class PredictCommand
 
         var mlContext = new MLContext();
         var model = Load(mlContext, modelPath, out var inputSchema);
+        using var modelLifetime = model as IDisposable; // deletes ONNX Runtime's temp copy of the graph
         var input = ModelInput.Find(inputSchema, modelPath);
 
         // Decode every file first, so one bad file is reported and skipped rather than stopping the run.
