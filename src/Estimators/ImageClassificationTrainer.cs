@@ -187,7 +187,7 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
         }
 
         var trainer = new ClassifierTrainer(trainerOptions, o.MetricsCallback, message => channel.Info(MessageSensitivity.None, message), o.ProgressCallback);
-        var history = trainer.Fit(model, train, validation);
+        var history = trainer.Fit(model, train, validation, o.CancellationToken);
 
         var metadata = new Dictionary<string, string>
         {
@@ -367,6 +367,13 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
 
         /// <summary>Called after every optimizer step with the epoch's progress (images seen, loss, images/s, time left), e.g. for a progress bar.</summary>
         public Action<TrainingProgress>? ProgressCallback { get; set; }
+
+        /// <summary>
+        /// Stops training before the next step once cancelled (Ctrl+C in a console app, a request's
+        /// abort in a web app); <c>Fit</c> then throws <see cref="OperationCanceledException"/> naming the
+        /// epoch and step. (ML.NET 5 has no public cancellation on <c>MLContext</c>.)
+        /// </summary>
+        public CancellationToken CancellationToken { get; set; }
 
         /// <summary>Per-channel mean in input units; null computes it from the training data.</summary>
         public float[]? Mean { get; set; }

@@ -149,6 +149,40 @@ public sealed class ImageClassificationTrainerTests
     }
 
     [TestMethod]
+    public void CancellingTheTokenStopsFitAfterTheCurrentStep()
+    {
+        using var source = new CancellationTokenSource();
+        var options = SmallOptions();
+        int steps = 0;
+        options.ProgressCallback = _ =>
+        {
+            if (++steps == 3)
+            {
+                source.Cancel();
+            }
+        };
+        options.CancellationToken = source.Token;
+        var e = Assert.ThrowsExactly<OperationCanceledException>(() => new MLContext(seed: 1).Cnn().ImageClassification(options).Fit(_train));
+        Assert.AreEqual(3, steps, "no step after the one during which the token was cancelled");
+        StringAssert.Contains(e.Message, "epoch 1, after 3 completed step(s)");
+        Assert.AreEqual(source.Token, e.CancellationToken);
+    }
+
+    [TestMethod]
+    public void ACancelledTokenStopsFitBeforeTheFirstStep()
+    {
+        using var source = new CancellationTokenSource();
+        source.Cancel();
+        var options = SmallOptions();
+        int steps = 0;
+        options.ProgressCallback = _ => steps++;
+        options.CancellationToken = source.Token;
+        var e = Assert.ThrowsExactly<OperationCanceledException>(() => new MLContext(seed: 1).Cnn().ImageClassification(options).Fit(_train));
+        Assert.AreEqual(0, steps);
+        Assert.AreEqual(source.Token, e.CancellationToken);
+    }
+
+    [TestMethod]
     public void PredictionEngineScoresLikeTransform()
     {
         // Not disposed: with Microsoft.ML 5.0.1 on ONNX Runtime 1.31, disposing a PredictionEngine over

@@ -169,7 +169,11 @@ public sealed class ClassifierTrainer
         {
             foreach (var batch in prefetcher.Batches)
             {
-                cancellationToken.ThrowIfCancellationRequested();
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    throw new OperationCanceledException(FormattableString.Invariant($"Training was cancelled in epoch {epoch}, after {step} completed step(s)."), cancellationToken);
+                }
+
                 rate = _options.Schedule.Rate(_options.LearningRate, step, totalSteps, stepsPerEpoch);
                 double loss = stepper.Run(batch, epoch, step, rate, correct);
                 if (double.IsFinite(loss))
