@@ -9,11 +9,14 @@ namespace MLNetCnn.Cli;
 /// </summary>
 /// <remarks>
 /// Exit codes: 0 success; 1 a missing or unreadable file or folder, bad data, or a failed run; 2 a bad
-/// command line (the message names the argument and what was expected). User errors print a message,
-/// never a stack trace.
+/// command line (the message names the argument and what was expected); 130 cancelled (Ctrl+C). User
+/// errors print a message, never a stack trace.
 /// </remarks>
 public static class CliApp
 {
+    /// <summary>The exit code of a run stopped by Ctrl+C (128 + SIGINT, as shells report it).</summary>
+    public const int Cancelled = 130;
+
     private static readonly (CommandSpec Spec, Func<Arguments, CommandContext, int> Run)[] Commands =
     [
         (TrainCommand.Spec, TrainCommand.Run),
@@ -26,8 +29,9 @@ public static class CliApp
     /// <param name="args">The arguments after the program name, for example <c>["train", "--data", "photos", "--output", "run1"]</c>.</param>
     /// <param name="output">Where results and progress go (the console's standard output for the tool).</param>
     /// <param name="error">Where errors go (standard error for the tool).</param>
-    /// <returns>The process exit code: 0 success, 1 a failed run or missing input, 2 a bad command line.</returns>
-    public static int Run(string[] args, TextWriter output, TextWriter error)
+    /// <param name="cancellation">Stops a running <c>train</c> after its current step (the tool cancels it on Ctrl+C).</param>
+    /// <returns>The process exit code: 0 success, 1 a failed run or missing input, 2 a bad command line, 130 cancelled.</returns>
+    public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(output);
@@ -63,7 +67,7 @@ public static class CliApp
 
         try
         {
-            var context = new CommandContext(output, error, "mlnetcnn " + string.Join(' ', args.Select(Quote)));
+            var context = new CommandContext(output, error, "mlnetcnn " + string.Join(' ', args.Select(Quote)), cancellation);
             return command.Run(Arguments.Parse(command.Spec, rest), context);
         }
         catch (UsageException e)
@@ -71,6 +75,11 @@ public static class CliApp
             error.WriteLine($"mlnetcnn {name}: {e.Message}");
             error.WriteLine($"Run 'mlnetcnn {name} --help' for usage.");
             return 2;
+        }
+        catch (OperationCanceledException e) when (cancellation.IsCancellationRequested)
+        {
+            error.WriteLine($"mlnetcnn {name}: cancelled. {e.Message} Nothing was written.");
+            return Cancelled;
         }
         catch (Exception e) when (UserError(e) is { } cause)
         {
@@ -110,4 +119,4 @@ public static class CliApp
 }
 
 /// <summary>Where a command writes, and the command line for its records.</summary>
-internal sealed record CommandContext(TextWriter Output, TextWriter Error, string CommandLine);
+internal sealed record CommandContext(TextWriter Output, TextWriter Error, string CommandLine, CancellationToken Cancellation = default);

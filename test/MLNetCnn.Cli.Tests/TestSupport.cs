@@ -30,11 +30,14 @@ internal static class Cli
     }
 
     /// <summary>Runs <c>mlnetcnn</c> with <paramref name="args"/> in this process, capturing both writers.</summary>
-    public static CliResult Run(params string[] args)
+    public static CliResult Run(params string[] args) => Run(CancellationToken.None, args);
+
+    /// <summary>Runs <c>mlnetcnn</c> in this process with a cancellation token, as the tool passes on Ctrl+C.</summary>
+    public static CliResult Run(CancellationToken cancellation, params string[] args)
     {
         using var output = new StringWriter();
         using var error = new StringWriter();
-        int code = CliApp.Run(args, output, error);
+        int code = CliApp.Run(args, output, error, cancellation);
         return new CliResult(code, output.ToString(), error.ToString());
     }
 

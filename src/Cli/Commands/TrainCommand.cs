@@ -54,6 +54,7 @@ internal static class TrainCommand
         progress.Line(string.Create(CultureInfo.InvariantCulture, $"{data.Summary.Description}: {data.Summary.TrainImages:N0} training and {data.Summary.HeldOutImages:N0} held-out images ({data.Summary.HeldOut}), {data.ClassNames.Count} classes, input {data.Shape}."));
 
         var options = TrainerOptions(settings, data, progress);
+        options.CancellationToken = context.Cancellation;
         ImageClassificationTrainer trainer;
         try
         {
@@ -118,7 +119,7 @@ internal static class TrainCommand
         options.LabelSmoothing = settings.LabelSmoothing ?? options.LabelSmoothing;
         options.Mixup = settings.Mixup > 0 ? new MixupOptions { Alpha = settings.Mixup } : options.Mixup;
         options.MetricsCallback = m => progress.Line(m.ToString());
-        options.ProgressCallback = progress.Training;
+        options.ProgressCallback = p => progress.Training(p, validationFollows: true);
         return options;
     }
 

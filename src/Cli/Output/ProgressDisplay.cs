@@ -38,14 +38,22 @@ internal sealed class ProgressDisplay
         Update(done >= total, $"checking images {Bar(done, total)} {counts}", $"checking images: {counts}");
     }
 
-    public void Training(TrainingProgress p)
+    /// <param name="p">The step's progress.</param>
+    /// <param name="validationFollows">A validation pass runs after each epoch: the bar's last state says so, rather than sit at 100 % while it runs.</param>
+    public void Training(TrainingProgress p, bool validationFollows)
     {
         var c = CultureInfo.InvariantCulture;
         TimeSpan run = p.EpochRemaining + TimeSpan.FromSeconds((p.Epochs - p.Epoch) * p.ImagesInEpoch / Math.Max(1e-9, p.ImagesPerSecond));
         string eta = p.Epoch < p.Epochs ? $"ETA {Duration(p.EpochRemaining)} (run ~{Duration(run)})" : $"ETA {Duration(p.EpochRemaining)}";
         string status = string.Create(c, $"{p.ImagesSeen:N0}/{p.ImagesInEpoch:N0} images, loss {p.TrainLoss:F4}, {p.ImagesPerSecond:F0} img/s, {eta}");
         string epoch = string.Create(c, $"epoch {p.Epoch}/{p.Epochs}");
-        Update(p.ImagesSeen >= p.ImagesInEpoch, $"{epoch} {Bar(p.ImagesSeen, p.ImagesInEpoch)} {status}", $"{epoch}: {status}");
+        bool epochDone = p.ImagesSeen >= p.ImagesInEpoch;
+        if (epochDone && validationFollows)
+        {
+            status = string.Create(c, $"{p.ImagesSeen:N0}/{p.ImagesInEpoch:N0} images, loss {p.TrainLoss:F4}, {p.ImagesPerSecond:F0} img/s; validating...");
+        }
+
+        Update(epochDone, $"{epoch} {Bar(p.ImagesSeen, p.ImagesInEpoch)} {status}", $"{epoch}: {status}");
     }
 
     /// <summary>Ends any line being redrawn and writes <paramref name="text"/> on its own line.</summary>
