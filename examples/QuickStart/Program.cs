@@ -74,13 +74,11 @@ var servingContext = new MLContext();
 var loaded = servingContext.Cnn().LoadModel(zipPath, out _);
 using var loadedLifetime = loaded as IDisposable; // Dispose deletes ONNX Runtime's temp copy of the graph
 using var engine = servingContext.Model.CreatePredictionEngine<FashionImage, FashionPrediction>(loaded);
-VBuffer<ReadOnlyMemory<char>> names = default;
-engine.OutputSchema["PredictedLabel"].GetKeyValues(ref names);
-var classNames = names.DenseValues().Select(n => n.ToString()).ToArray();
+var classNames = servingContext.Cnn().GetClassNames(engine.OutputSchema);
 foreach (var image in mlContext.Data.CreateEnumerable<FashionImage>(test, reuseRowObject: false).Take(5))
 {
     var prediction = engine.Predict(image);
-    Console.WriteLine($"  actual {FashionMnist.ClassNames[(int)image.Label - 1],-12} predicted {classNames[prediction.PredictedLabel - 1],-12} p={prediction.Score.Max():F3}");
+    Console.WriteLine($"  actual {FashionMnist.ClassNames[(int)image.Label - 1],-12} predicted {classNames[(int)prediction.PredictedLabel - 1],-12} p={prediction.Score.Max():F3}");
 }
 
 static Dictionary<string, string> ParseArguments(string[] args)

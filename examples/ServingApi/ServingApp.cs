@@ -92,9 +92,7 @@ public sealed class ImageClassifierService : IDisposable
         var mlContext = new MLContext();
         _model = mlContext.Cnn().LoadModel(modelPath, out _);
         _pool = new PredictionEnginePool<ImageBytesInput, ImagePrediction>(mlContext, _model);
-        VBuffer<ReadOnlyMemory<char>> names = default;
-        _pool.OutputSchema["PredictedLabel"].GetKeyValues(ref names);
-        ClassNames = names.DenseValues().Select(n => n.ToString()).ToList();
+        ClassNames = mlContext.Cnn().GetClassNames(_pool.OutputSchema);
     }
 
     /// <summary>Class names in score order.</summary>

@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using Microsoft.ML.Data;
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Estimators.Serving;
 
@@ -57,4 +58,40 @@ public sealed class CnnCatalog
 
     /// <summary>Loads a model from a stream.</summary>
     public ITransformer LoadModel(Stream stream, out DataViewSchema inputSchema) => _mlContext.Model.Load(stream, out inputSchema);
+
+    /// <summary>
+    /// The class names of a trained or loaded classifier in score order: <c>Score[i]</c> is the probability of
+    /// the i-th name, and <c>PredictedLabel</c> key <c>k</c> is name <c>k - 1</c>.
+    /// </summary>
+    /// <param name="model">A model from <see cref="ImageClassificationTrainer"/> or <see cref="LoadModel(string, out DataViewSchema)"/>.</param>
+    /// <param name="inputSchema">The schema the model scores (the one <see cref="LoadModel(string, out DataViewSchema)"/> returns).</param>
+    public IReadOnlyList<string> GetClassNames(ITransformer model, DataViewSchema inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        return GetClassNames(model.GetOutputSchema(inputSchema));
+    }
+
+    /// <summary>
+    /// The class names in score order, read from the key values of the <c>PredictedLabel</c> column of a scored
+    /// schema (a transformed <see cref="IDataView"/>'s, or a <c>PredictionEngine</c>'s <c>OutputSchema</c>).
+    /// </summary>
+    public IReadOnlyList<string> GetClassNames(DataViewSchema outputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(outputSchema);
+        const string column = ServingPipeline.PredictedLabelColumnName;
+        if (outputSchema.GetColumnOrNull(column) is not { } predicted)
+        {
+            throw new ArgumentException($"The schema has no '{column}' column (columns: {string.Join(", ", outputSchema.Where(c => !c.IsHidden).Select(c => c.Name))}); pass the output schema of an MLNetCnn image classifier.", nameof(outputSchema));
+        }
+
+        if (!predicted.HasKeyValues())
+        {
+            throw new ArgumentException($"Column '{column}' ({predicted.Type}) has no key values to name the classes; expected the key column of an MLNetCnn image classifier.", nameof(outputSchema));
+        }
+
+        VBuffer<ReadOnlyMemory<char>> names = default;
+        predicted.GetKeyValues(ref names);
+        return names.DenseValues().Select(n => n.ToString()).ToList();
+    }
 }

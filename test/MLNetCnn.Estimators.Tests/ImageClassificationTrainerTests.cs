@@ -116,6 +116,15 @@ public sealed class ImageClassificationTrainerTests
     }
 
     [TestMethod]
+    public void GetClassNamesReadsTheModelsClassesInScoreOrder()
+    {
+        CollectionAssert.AreEqual(FashionMnist.ClassNames.ToList(), _ml.Cnn().GetClassNames(_model, _train.Schema).ToList());
+        CollectionAssert.AreEqual(_model.ClassNames.ToList(), _ml.Cnn().GetClassNames(_model.Transform(_test).Schema).ToList());
+        var e = Assert.ThrowsExactly<ArgumentException>(() => _ml.Cnn().GetClassNames(_train.Schema));
+        StringAssert.Contains(e.Message, "no 'PredictedLabel' column (columns: Label, Features)");
+    }
+
+    [TestMethod]
     public void DisposingAFittedOrLoadedModelDeletesOnnxRuntimesTempCopy()
     {
         // ApplyOnnxModel writes the model's ONNX bytes to MLContext.TempFilePath; only Dispose deletes

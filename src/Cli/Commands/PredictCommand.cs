@@ -106,9 +106,7 @@ internal static class PredictCommand
     private static void Score(MLContext mlContext, ITransformer model, ModelInput input, IReadOnlyList<(string Path, MLImage Image)> images, int top, TextWriter output)
     {
         var scored = model.Transform(input.Build(mlContext, images));
-        VBuffer<ReadOnlyMemory<char>> keyValues = default;
-        scored.Schema["PredictedLabel"].GetKeyValues(ref keyValues);
-        var classNames = keyValues.DenseValues().Select(v => v.ToString()).ToList();
+        var classNames = mlContext.Cnn().GetClassNames(scored.Schema);
         int row = 0;
         foreach (float[] score in scored.GetColumn<float[]>("Score"))
         {
