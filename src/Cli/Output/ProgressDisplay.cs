@@ -45,14 +45,9 @@ internal sealed class ProgressDisplay
         var c = CultureInfo.InvariantCulture;
         TimeSpan run = p.EpochRemaining + TimeSpan.FromSeconds((p.Epochs - p.Epoch) * p.ImagesInEpoch / Math.Max(1e-9, p.ImagesPerSecond));
         string eta = p.Epoch < p.Epochs ? $"ETA {Duration(p.EpochRemaining)} (run ~{Duration(run)})" : $"ETA {Duration(p.EpochRemaining)}";
-        string status = string.Create(c, $"{p.ImagesSeen:N0}/{p.ImagesInEpoch:N0} images, loss {p.TrainLoss:F4}, {p.ImagesPerSecond:F0} img/s, {eta}");
-        string epoch = string.Create(c, $"epoch {p.Epoch}/{p.Epochs}");
         bool epochDone = p.ImagesSeen >= p.ImagesInEpoch;
-        if (epochDone && validationFollows)
-        {
-            status = string.Create(c, $"{p.ImagesSeen:N0}/{p.ImagesInEpoch:N0} images, loss {p.TrainLoss:F4}, {p.ImagesPerSecond:F0} img/s; validating...");
-        }
-
+        string status = string.Create(c, $"{p.ImagesSeen:N0}/{p.ImagesInEpoch:N0} images, loss {p.TrainLoss:F4}, {p.ImagesPerSecond:F0} img/s") + (epochDone && validationFollows ? "; validating..." : ", " + eta);
+        string epoch = string.Create(c, $"epoch {p.Epoch}/{p.Epochs}");
         Update(epochDone, $"{epoch} {Bar(p.ImagesSeen, p.ImagesInEpoch)} {status}", $"{epoch}: {status}");
     }
 
