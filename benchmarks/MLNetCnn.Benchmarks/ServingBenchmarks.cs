@@ -48,8 +48,8 @@ internal static class ServingBenchmarks
         schema[nameof(ImageRow.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, pixels);
         var data = ml.Data.LoadFromEnumerable(images.Select(p => new ImageRow { Features = p }), schema);
         var classNames = Enumerable.Range(0, 10).Select(i => $"class{i}").ToList();
-        var chain = ServingPipeline.Build(ml, onnx, "Features", classNames, data, gpuDeviceId: null, fallbackToCpu: false, out string onnxFile);
-        using var deleteOnnxFile = new DeleteOnDispose(onnxFile, chain);
+        using var serving = ServingPipeline.Build(ml, onnx, "Features", classNames, data, gpuDeviceId: null, fallbackToCpu: false);
+        var chain = serving.Chain;
         using var session = new InferenceSession(onnx);
         using var singleThreadOptions = new SessionOptions { IntraOpNumThreads = 1 };
         using var singleThread = new InferenceSession(onnx, singleThreadOptions);
@@ -187,15 +187,5 @@ internal static class ServingBenchmarks
     private sealed class ScoreRow
     {
         public float[] Score { get; set; } = [];
-    }
-}
-
-/// <summary>Disposes the serving chain and deletes its ONNX file when the benchmark ends.</summary>
-internal sealed class DeleteOnDispose(string path, ITransformer chain) : IDisposable
-{
-    public void Dispose()
-    {
-        (chain as IDisposable)?.Dispose();
-        File.Delete(path);
     }
 }

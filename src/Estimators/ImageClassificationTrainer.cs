@@ -198,11 +198,7 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
             [WeightsMetadata.Std] = JsonSerializer.Serialize(std),
         };
         byte[] onnx = OnnxExporter.Export(model, new OnnxExportOptions { InputName = featureColumn, OutputName = ServingPipeline.ScoreColumnName, Metadata = metadata });
-        var serving = ServingPipeline.Build(_mlContext, onnx, featureColumn, classNames, input, o.GpuDeviceId ?? _mlContext.GpuDeviceId, o.FallbackToCpu ?? _mlContext.FallbackToCpu, out string onnxFile);
-        if (conversion is not null)
-        {
-            serving = new TransformerChain<ITransformer>(conversion, serving);
-        }
+        var serving = ServingPipeline.Build(_mlContext, onnx, featureColumn, classNames, input, o.GpuDeviceId ?? _mlContext.GpuDeviceId, o.FallbackToCpu ?? _mlContext.FallbackToCpu, prefix: conversion);
 
         var weights = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu().clone().DetachFromDisposeScope(), StringComparer.Ordinal);
         var weightsMetadata = new Dictionary<string, string>(metadata)
@@ -210,7 +206,7 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
             [WeightsMetadata.WidthMultiplier] = o.WidthMultiplier.ToString(System.Globalization.CultureInfo.InvariantCulture),
             [WeightsMetadata.SmallInputStem] = architecture.SmallInputStem ? "true" : "false",
         };
-        return new ImageClassificationTransformer(serving, onnx, onnxFile, classNames, o.Arch, history, weights, weightsMetadata);
+        return new ImageClassificationTransformer(serving, onnx, classNames, o.Arch, history, weights, weightsMetadata);
     }
 
     private ImageShape ResolveShape(DataViewSchema schema)

@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetCnn.Architectures.Weights;
+using MLNetCnn.Estimators.Serving;
 using MLNetCnn.Tricks.Training;
 
 namespace MLNetCnn.Estimators;
@@ -14,17 +15,15 @@ namespace MLNetCnn.Estimators;
 /// </summary>
 public sealed class ImageClassificationTransformer : ITransformer, IDisposable
 {
-    private readonly ITransformer _serving;
+    private readonly ServingModel _serving;
     private readonly byte[] _onnx;
-    private readonly string _onnxFile;
     private readonly Dictionary<string, TorchSharp.torch.Tensor> _weights;
     private readonly IReadOnlyDictionary<string, string> _weightsMetadata;
 
-    internal ImageClassificationTransformer(ITransformer serving, byte[] onnx, string onnxFile, IReadOnlyList<string> classNames, string architecture, IReadOnlyList<EpochMetrics> history, Dictionary<string, TorchSharp.torch.Tensor> weights, IReadOnlyDictionary<string, string> weightsMetadata)
+    internal ImageClassificationTransformer(ServingModel serving, byte[] onnx, IReadOnlyList<string> classNames, string architecture, IReadOnlyList<EpochMetrics> history, Dictionary<string, TorchSharp.torch.Tensor> weights, IReadOnlyDictionary<string, string> weightsMetadata)
     {
         _serving = serving;
         _onnx = onnx;
-        _onnxFile = onnxFile;
         _weights = weights;
         _weightsMetadata = weightsMetadata;
         ClassNames = classNames;
@@ -42,7 +41,7 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable
     public IReadOnlyList<EpochMetrics> TrainingHistory { get; }
 
     /// <inheritdoc/>
-    public bool IsRowToRowMapper => _serving.IsRowToRowMapper;
+    public bool IsRowToRowMapper => _serving.Chain.IsRowToRowMapper;
 
     /// <summary>The ONNX model (input: flat pixel vector [N, C*H*W] in training units; output: <c>Score</c> [N, classes] probabilities).</summary>
     public ReadOnlyMemory<byte> OnnxModel => _onnx;
@@ -61,22 +60,21 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable
     public void SaveWeights(string path) => SafeTensors.Write(path, _weights, _weightsMetadata);
 
     /// <inheritdoc/>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => _serving.GetOutputSchema(inputSchema);
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => _serving.Chain.GetOutputSchema(inputSchema);
 
     /// <inheritdoc/>
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => _serving.GetRowToRowMapper(inputSchema);
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => _serving.Chain.GetRowToRowMapper(inputSchema);
 
     /// <inheritdoc/>
-    public IDataView Transform(IDataView input) => _serving.Transform(input);
+    public IDataView Transform(IDataView input) => _serving.Chain.Transform(input);
 
     /// <inheritdoc/>
-    void ICanSaveModel.Save(ModelSaveContext ctx) => _serving.Save(ctx);
+    void ICanSaveModel.Save(ModelSaveContext ctx) => _serving.Chain.Save(ctx);
 
     /// <summary>Releases the ONNX Runtime session, deletes the model's temporary ONNX file and frees the kept weights.</summary>
     public void Dispose()
     {
-        (_serving as IDisposable)?.Dispose();
-        File.Delete(_onnxFile);
+        _serving.Dispose();
         foreach (var t in _weights.Values)
         {
             t.Dispose();

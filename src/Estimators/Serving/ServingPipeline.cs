@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using Microsoft.ML.Data;
 
 namespace MLNetCnn.Estimators.Serving;
 
@@ -16,18 +17,19 @@ internal static class ServingPipeline
     private const string PredictedValueColumnName = "PredictedLabelValue";
 
     /// <summary>
-    /// Builds the chain. The ONNX bytes go to <paramref name="modelFile"/>, a file in
-    /// <c>MLContext.TempFilePath</c> that the caller owns and deletes after disposing the chain:
-    /// ML.NET 5.0.1's own temporary copy (what <c>ApplyOnnxModel</c> makes from a stream) is not
-    /// deleted when the transformer is disposed, so every fitted model left one behind.
+    /// Builds the chain, behind <paramref name="prefix"/> when given (the image-decoding steps). The ONNX
+    /// bytes go to a file in <c>MLContext.TempFilePath</c> that the returned <see cref="ServingModel"/> owns:
+    /// ML.NET 5.0.1's own temporary copy (what <c>ApplyOnnxModel</c> makes from a stream) is not deleted
+    /// when the transformer is disposed, so every fitted model left one behind.
     /// </summary>
-    public static ITransformer Build(MLContext mlContext, byte[] onnx, string featureColumnName, IReadOnlyList<string> classNames, IDataView schemaSource, int? gpuDeviceId, bool fallbackToCpu, out string modelFile)
+    public static ServingModel Build(MLContext mlContext, byte[] onnx, string featureColumnName, IReadOnlyList<string> classNames, IDataView schemaSource, int? gpuDeviceId, bool fallbackToCpu, ITransformer? prefix = null)
     {
-        modelFile = Path.Combine(mlContext.TempFilePath, $"mlnetcnn-{Guid.NewGuid():N}.onnx");
+        string modelFile = Path.Combine(mlContext.TempFilePath, $"mlnetcnn-{Guid.NewGuid():N}.onnx");
         File.WriteAllBytes(modelFile, onnx);
         try
         {
-            return Build(mlContext, modelFile, featureColumnName, classNames, schemaSource, gpuDeviceId, fallbackToCpu);
+            var chain = Build(mlContext, modelFile, featureColumnName, classNames, schemaSource, gpuDeviceId, fallbackToCpu);
+            return new ServingModel(prefix is null ? chain : new TransformerChain<ITransformer>(prefix, chain), modelFile);
         }
         catch
         {
@@ -58,5 +60,18 @@ internal static class ServingPipeline
     private sealed class ClassName
     {
         public string Value { get; set; } = string.Empty;
+    }
+}
+
+/// <summary>A serving chain and the ONNX file it scores from; disposing releases the ONNX Runtime session and deletes the file.</summary>
+internal sealed class ServingModel(ITransformer chain, string modelFile) : IDisposable
+{
+    /// <summary>The chain that scores.</summary>
+    public ITransformer Chain { get; } = chain;
+
+    public void Dispose()
+    {
+        (Chain as IDisposable)?.Dispose();
+        File.Delete(modelFile);
     }
 }
