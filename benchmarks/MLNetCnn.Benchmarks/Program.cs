@@ -154,7 +154,6 @@ double TimeTrainer()
     return (double)n * epochs / clock.Elapsed.TotalSeconds;
 }
 
-
 internal sealed class Row
 {
     [VectorType(784)]

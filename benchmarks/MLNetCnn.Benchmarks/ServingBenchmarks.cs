@@ -178,7 +178,6 @@ internal static class ServingBenchmarks
         return images.Length / clock.Elapsed.TotalSeconds;
     }
 
-
     private sealed class ImageRow
     {
         public float[] Features { get; set; } = [];

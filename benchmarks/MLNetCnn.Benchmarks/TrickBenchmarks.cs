@@ -133,5 +133,4 @@ internal static class TrickBenchmarks
 
     private static int Int(IReadOnlyDictionary<string, string> options, string name, int fallback) =>
         options.TryGetValue(name, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
-
 }

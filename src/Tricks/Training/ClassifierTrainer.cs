@@ -115,7 +115,7 @@ public sealed class ClassifierTrainer
         return unchecked((int)(mixed >> 32) ^ (int)mixed);
     }
 
-        /// <summary>Holds <see cref="TrainerOptions.FrozenParameters"/> fixed (no gradient, no update) or releases them.</summary>
+    /// <summary>Holds <see cref="TrainerOptions.FrozenParameters"/> fixed (no gradient, no update) or releases them.</summary>
     private void Freeze(ImageClassifier model, Precision.MasterWeights masters, Optimization.MomentumSgd? optimizer, bool frozen)
     {
         if (_options.FrozenParameters is not { } names)
