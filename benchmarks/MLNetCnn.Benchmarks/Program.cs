@@ -143,8 +143,8 @@ double TimeHandLoop()
 double TimeTrainer()
 {
     manual_seed(1);
-    var dataset = new MLNetCnn.Tricks.Training.ImageDataset(pixels, labels.Select(l => (int)l).ToArray(), FashionMnist.ImageShape, 10);
-    var (mean, std) = dataset.ChannelStatistics();
+    var dataset = new MLNetCnn.Tricks.Data.ImageDataset(pixels, labels.Select(l => (int)l).ToArray(), FashionMnist.ImageShape, 10);
+    var (mean, std) = MLNetCnn.Tricks.Data.ImageSources.ChannelStatistics(dataset);
     using var network = new NormalizedClassifier(
         ModelRegistry.Create("resnet18", new ArchitectureOptions { NumClasses = 10, InputChannels = 1, InputSize = 28, SmallInputStem = true, WidthMultiplier = widthMultiplier }),
         new InputNormalization(mean, std));

@@ -13,6 +13,7 @@ using MLNetCnn.Tricks.Distillation;
 using MLNetCnn.Tricks.Precision;
 using MLNetCnn.Tricks.Regularization;
 using MLNetCnn.Tricks.Schedules;
+using MLNetCnn.Tricks.Data;
 using MLNetCnn.Tricks.Training;
 
 namespace MLNetCnn.Estimators;
@@ -116,12 +117,12 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
 
         var (numClasses, classNames) = DataViewImageReader.CheckSchema(input.Schema, o.LabelColumnName, featureColumn, shape);
         using var channel = _host.Start("Training");
-        var train = DataViewImageReader.Read(input, o.LabelColumnName, featureColumn, shape, numClasses, "training");
+        IImageSource train = DataViewImageReader.Read(input, o.LabelColumnName, featureColumn, shape, numClasses, "training");
         if (o.TeacherScoreColumnName is { } teacherColumn)
         {
             train = train.WithTeacherLogits(TeacherScores.ReadLogits(input, teacherColumn, numClasses, train.Count));
         }
-        ImageDataset? validation = null;
+        IImageSource? validation = null;
         if (o.ValidationSet is { } validationData)
         {
             var validationSet = conversion?.Transform(validationData) ?? validationData;

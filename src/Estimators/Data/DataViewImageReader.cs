@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetCnn.Architectures.Models;
+using MLNetCnn.Tricks.Data;
 using MLNetCnn.Tricks.Training;
 
 namespace MLNetCnn.Estimators.Data;

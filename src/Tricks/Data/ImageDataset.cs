@@ -1,0 +1,150 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
+using MLNetCnn.Architectures.Models;
+
+namespace MLNetCnn.Tricks.Data;
+
+/// <summary>
+/// Images stored whole (N x C x H x W, channels first) with 0-based class indices: in memory, as uint8
+/// or float32, or in a temporary file on disk when <see cref="Allocate"/> is given a folder. Rows that
+/// could not be decoded while it was filled are kept as unreadable: reading one throws, so the trainer
+/// skips it every epoch exactly as a streaming source would.
+/// </summary>
+public sealed class ImageDataset : LabeledImageSource
+{
+    private readonly PixelStore _store;
+    private readonly ConcurrentDictionary<int, string> _unreadable = new();
+
+    /// <summary>Wraps float32 pixels (<paramref name="labels"/>.Length images, one after another) without copying them.</summary>
+    public ImageDataset(float[] pixels, int[] labels, ImageShape shape, int numClasses)
+        : this(Wrap(pixels, labels, shape), labels, shape, numClasses, ImagePixelType.Single, 1)
+    {
+    }
+
+    /// <summary>Wraps uint8 pixels (0..255, <paramref name="labels"/>.Length images, one after another) without copying them.</summary>
+    public ImageDataset(byte[] pixels, int[] labels, ImageShape shape, int numClasses)
+        : this(Wrap(pixels, labels, shape), labels, shape, numClasses, ImagePixelType.Byte, 1)
+    {
+    }
+
+    private ImageDataset(PixelStore store, int[] labels, ImageShape shape, int numClasses, ImagePixelType pixelType, int readParallelism)
+        : base(labels, shape, numClasses, pixelType, readParallelism)
+    {
+        _store = store;
+    }
+
+    /// <summary>Whether the images are in a file on disk rather than in memory.</summary>
+    public bool OnDisk => _store.OnDisk;
+
+    /// <summary>Bytes the stored images take (in memory, or on disk when <see cref="OnDisk"/>).</summary>
+    public long StoredBytes => (long)Count * _store.RowBytes;
+
+    /// <summary>Rows marked unreadable while the dataset was filled.</summary>
+    public int UnreadableCount => _unreadable.Count;
+
+    /// <summary>
+    /// Zeroed storage for one image per label, to be filled with <see cref="WriteImage(int, ReadOnlySpan{byte})"/>
+    /// (or marked with <see cref="MarkUnreadable"/>). With <paramref name="directory"/> the images go to a
+    /// temporary file there (deleted when the dataset is disposed) and are read on up to
+    /// <paramref name="readParallelism"/> threads; without, to memory.
+    /// </summary>
+    public static ImageDataset Allocate(int[] labels, ImageShape shape, int numClasses, ImagePixelType pixelType, string? directory = null, int readParallelism = 1)
+    {
+        shape.Validate(nameof(ImageDataset));
+        int rowBytes = ImageSources.RowBytes(shape, pixelType);
+        PixelStore store = directory is null ? MemoryPixelStore.Allocate(labels.Length, rowBytes) : new FilePixelStore(directory, rowBytes);
+        try
+        {
+            return new ImageDataset(store, labels, shape, numClasses, pixelType, readParallelism);
+        }
+        catch
+        {
+            store.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Stores the uint8 pixels of <paramref name="row"/> (a <see cref="ImagePixelType.Byte"/> dataset).</summary>
+    public void WriteImage(int row, ReadOnlySpan<byte> pixels)
+    {
+        CheckWrite(row, pixels.Length, ImagePixelType.Byte);
+        _store.Write(row, pixels);
+    }
+
+    /// <summary>Stores the pixels of <paramref name="row"/>: as they are in a float32 dataset, converted in a uint8 one (where every value must be a 0..255 integer).</summary>
+    /// <exception cref="ArgumentException">A value does not fit a uint8 dataset.</exception>
+    public void WriteImage(int row, ReadOnlySpan<float> pixels)
+    {
+        if (PixelType == ImagePixelType.Single)
+        {
+            CheckWrite(row, pixels.Length, ImagePixelType.Single);
+            _store.Write(row, MemoryMarshal.AsBytes(pixels));
+            return;
+        }
+
+        CheckWrite(row, pixels.Length, ImagePixelType.Byte);
+        byte[] bytes = ArrayPool<byte>.Shared.Rent(pixels.Length);
+        try
+        {
+            int bad = ImageSources.ToBytes(pixels, bytes);
+            if (bad >= 0)
+            {
+                throw new ArgumentException($"Row {row}: pixel {bad} is {pixels[bad]}, which a uint8 image dataset cannot hold (0..255 integers only).", nameof(pixels));
+            }
+
+            _store.Write(row, bytes.AsSpan(0, pixels.Length));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(bytes);
+        }
+    }
+
+    /// <summary>Marks <paramref name="row"/> as an image that could not be decoded; reading it throws <see cref="InvalidDataException"/> with <paramref name="reason"/>.</summary>
+    public void MarkUnreadable(int row, string reason)
+    {
+        CheckRow(row);
+        _unreadable[row] = reason;
+    }
+
+    /// <inheritdoc/>
+    public override void ReadImage(int row, Span<byte> destination)
+    {
+        CheckRow(row);
+        if (!_unreadable.IsEmpty && _unreadable.TryGetValue(row, out string? reason))
+        {
+            throw new InvalidDataException(reason);
+        }
+
+        _store.Read(row, destination);
+    }
+
+    /// <summary>Deletes the file of a dataset on disk; nothing to release for one in memory.</summary>
+    public override void Dispose() => _store.Dispose();
+
+    private static MemoryPixelStore Wrap(Array pixels, int[] labels, ImageShape shape)
+    {
+        shape.Validate(nameof(ImageDataset));
+        if (pixels.LongLength != (long)labels.Length * shape.Size)
+        {
+            throw new ArgumentException($"Expected {labels.Length} images of {shape} = {(long)labels.Length * shape.Size} values; found {pixels.LongLength}.", nameof(pixels));
+        }
+
+        return MemoryPixelStore.Wrap(pixels, shape.Size, ImageSources.RowBytes(shape, pixels is byte[] ? ImagePixelType.Byte : ImagePixelType.Single));
+    }
+
+    private void CheckWrite(int row, int values, ImagePixelType type)
+    {
+        CheckRow(row);
+        if (type != PixelType)
+        {
+            throw new InvalidOperationException($"This dataset stores {PixelType} pixels; {type} values were given.");
+        }
+
+        if (values != Shape.Size)
+        {
+            throw new ArgumentException($"Row {row}: {values} pixel values given; an image of {Shape} has {Shape.Size}.");
+        }
+    }
+}

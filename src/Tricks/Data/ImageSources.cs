@@ -1,0 +1,182 @@
+using System.Numerics;
+using MLNetCnn.Architectures.Models;
+
+namespace MLNetCnn.Tricks.Data;
+
+/// <summary>Building image sources, and what every source offers: teacher logits and channel statistics.</summary>
+public static class ImageSources
+{
+    /// <summary>Images the channel statistics read at most (evenly spaced over the rows).</summary>
+    public const int StatisticsSampleSize = 10_000;
+
+    /// <summary>
+    /// Images produced by <paramref name="decoder"/>, held as <paramref name="options"/> says: decoded now,
+    /// in parallel, into memory (uint8) when they fit <see cref="DataOptions.MemoryBudgetBytes"/> or
+    /// <see cref="DataMode.InMemory"/> is asked for; otherwise a <see cref="StreamingImageSource"/>. An
+    /// image that does not decode is kept as unreadable (skipped in every epoch) or, with
+    /// <see cref="DataOptions.Strict"/>, fails here with its exception.
+    /// </summary>
+    /// <param name="shape">Shape of every decoded image.</param>
+    /// <param name="labels">Class index of each row.</param>
+    /// <param name="numClasses">Number of classes.</param>
+    /// <param name="decoder">Produces the pixels of a row (called from several threads).</param>
+    /// <param name="options">Mode, budget, threads, cache, strictness.</param>
+    /// <param name="cancellationToken">Stops decoding into memory.</param>
+    public static IImageSource FromDecoder(ImageShape shape, int[] labels, int numClasses, ImageDecoder decoder, DataOptions options, CancellationToken cancellationToken = default)
+    {
+        options.Validate();
+        if (!options.KeepsInMemory((long)labels.Length * shape.Size))
+        {
+            return new StreamingImageSource(shape, labels, numClasses, decoder, options);
+        }
+
+        using var streamed = new StreamingImageSource(shape, labels, numClasses, decoder, options with { CacheDecodedImages = false });
+        var dataset = ImageDataset.Allocate(labels, shape, numClasses, ImagePixelType.Byte);
+        var order = Enumerable.Range(0, labels.Length).ToArray();
+        using var reader = new BatchPrefetcher(streamed, order, batchSize: 64, options.PrefetchBatches, options.Strict, cancellationToken);
+        foreach (var batch in reader.Batches)
+        {
+            using var lease = batch;
+            var pixels = (byte[])batch.Pixels;
+            for (int i = 0; i < batch.Count; i++)
+            {
+                dataset.WriteImage(batch.Rows[i], pixels.AsSpan(i * shape.Size, shape.Size));
+            }
+
+            foreach (var skipped in batch.Skipped)
+            {
+                dataset.MarkUnreadable(skipped.Row, skipped.Reason);
+            }
+        }
+
+        return dataset;
+    }
+
+    /// <summary>
+    /// This source with teacher logits (or log-probabilities) per row, <see cref="IImageSource.Count"/> x
+    /// <see cref="IImageSource.NumClasses"/>, row-major: the soft targets of distillation when the teacher
+    /// ran before training. Disposing the result disposes <paramref name="source"/>.
+    /// </summary>
+    public static IImageSource WithTeacherLogits(this IImageSource source, float[] teacherLogits)
+    {
+        if (teacherLogits.LongLength != (long)source.Count * source.NumClasses)
+        {
+            throw new ArgumentException($"Teacher logits must hold {source.Count} rows x {source.NumClasses} classes = {(long)source.Count * source.NumClasses} values; found {teacherLogits.LongLength}.", nameof(teacherLogits));
+        }
+
+        int bad = Array.FindIndex(teacherLogits, v => !float.IsFinite(v));
+        if (bad >= 0)
+        {
+            throw new ArgumentException($"Teacher logit of row {bad / source.NumClasses}, class {bad % source.NumClasses} is {teacherLogits[bad]}; expected a finite value.", nameof(teacherLogits));
+        }
+
+        return new TeacherLogitsSource(source, teacherLogits);
+    }
+
+    /// <summary>
+    /// Per-channel mean and standard deviation of the pixel values, over every image or, past
+    /// <paramref name="maxImages"/>, over that many evenly spaced ones. Unreadable images are left out.
+    /// </summary>
+    public static (float[] Mean, float[] Std) ChannelStatistics(this IImageSource source, int maxImages = StatisticsSampleSize)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxImages, 1);
+        var shape = source.Shape;
+        int c = shape.Channels;
+        int plane = shape.Height * shape.Width;
+        var rows = source.Count <= maxImages
+            ? Enumerable.Range(0, source.Count).ToArray()
+            : Enumerable.Range(0, maxImages).Select(i => (int)((long)i * source.Count / maxImages)).ToArray();
+        var sum = new double[c];
+        var sumSq = new double[c];
+        long images = 0;
+        using (var reader = new BatchPrefetcher(source, rows, batchSize: 64, capacity: 2, strict: false))
+        {
+            foreach (var batch in reader.Batches)
+            {
+                using var lease = batch;
+                for (int i = 0; i < batch.Count; i++)
+                {
+                    for (int ch = 0; ch < c; ch++)
+                    {
+                        long start = (((long)i * c) + ch) * plane;
+                        if (batch.Pixels is byte[] bytes)
+                        {
+                            Accumulate(bytes.AsSpan((int)start, plane), ref sum[ch], ref sumSq[ch]);
+                        }
+                        else
+                        {
+                            Accumulate(((float[])batch.Pixels).AsSpan((int)start, plane), ref sum[ch], ref sumSq[ch]);
+                        }
+                    }
+                }
+
+                images += batch.Count;
+            }
+        }
+
+        if (images == 0)
+        {
+            throw new InvalidDataException($"None of the {rows.Length} images read for the channel statistics could be read.");
+        }
+
+        double n = (double)images * plane;
+        var mean = sum.Select(s => (float)(s / n)).ToArray();
+        var std = sumSq.Select((s, ch) => (float)Math.Sqrt(Math.Max(1e-12, (s / n) - ((sum[ch] / n) * (sum[ch] / n))))).ToArray();
+        return (mean, std);
+    }
+
+    /// <summary>Bytes of one stored image.</summary>
+    internal static int RowBytes(ImageShape shape, ImagePixelType type) =>
+        checked(shape.Size * (type == ImagePixelType.Byte ? 1 : sizeof(float)));
+
+    /// <summary>Converts 0..255 integers to bytes; returns the index of the first value that is not one, or -1.</summary>
+    internal static int ToBytes(ReadOnlySpan<float> values, Span<byte> bytes)
+    {
+        for (int i = 0; i < values.Length; i++)
+        {
+            float v = values[i];
+            byte b = (byte)v;
+            if (b != v)
+            {
+                return i;
+            }
+
+            bytes[i] = b;
+        }
+
+        return -1;
+    }
+
+    private static void Accumulate<T>(ReadOnlySpan<T> values, ref double sum, ref double sumSq)
+        where T : unmanaged, INumberBase<T>
+    {
+        foreach (T value in values)
+        {
+            double v = double.CreateTruncating(value);
+            sum += v;
+            sumSq += v * v;
+        }
+    }
+
+    /// <summary>A source with teacher logits attached; everything else is the inner source's.</summary>
+    private sealed class TeacherLogitsSource(IImageSource inner, float[] teacherLogits) : IImageSource
+    {
+        public int Count => inner.Count;
+
+        public ImageShape Shape => inner.Shape;
+
+        public int NumClasses => inner.NumClasses;
+
+        public IReadOnlyList<int> Labels => inner.Labels;
+
+        public float[]? TeacherLogits => teacherLogits;
+
+        public ImagePixelType PixelType => inner.PixelType;
+
+        public int ReadParallelism => inner.ReadParallelism;
+
+        public void ReadImage(int row, Span<byte> destination) => inner.ReadImage(row, destination);
+
+        public void Dispose() => inner.Dispose();
+    }
+}
