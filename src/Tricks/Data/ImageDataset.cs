@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using MLNetCnn.Architectures.Models;
@@ -72,33 +71,11 @@ public sealed class ImageDataset : LabeledImageSource
         _store.Write(row, pixels);
     }
 
-    /// <summary>Stores the pixels of <paramref name="row"/>: as they are in a float32 dataset, converted in a uint8 one (where every value must be a 0..255 integer).</summary>
-    /// <exception cref="ArgumentException">A value does not fit a uint8 dataset.</exception>
+    /// <summary>Stores the float32 pixels of <paramref name="row"/> (a <see cref="ImagePixelType.Single"/> dataset).</summary>
     public void WriteImage(int row, ReadOnlySpan<float> pixels)
     {
-        if (PixelType == ImagePixelType.Single)
-        {
-            CheckWrite(row, pixels.Length, ImagePixelType.Single);
-            _store.Write(row, MemoryMarshal.AsBytes(pixels));
-            return;
-        }
-
-        CheckWrite(row, pixels.Length, ImagePixelType.Byte);
-        byte[] bytes = ArrayPool<byte>.Shared.Rent(pixels.Length);
-        try
-        {
-            int bad = ImageSources.ToBytes(pixels, bytes);
-            if (bad >= 0)
-            {
-                throw new ArgumentException($"Row {row}: pixel {bad} is {pixels[bad]}, which a uint8 image dataset cannot hold (0..255 integers only).", nameof(pixels));
-            }
-
-            _store.Write(row, bytes.AsSpan(0, pixels.Length));
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(bytes);
-        }
+        CheckWrite(row, pixels.Length, ImagePixelType.Single);
+        _store.Write(row, MemoryMarshal.AsBytes(pixels));
     }
 
     /// <summary>Marks <paramref name="row"/> as an image that could not be decoded; reading it throws <see cref="InvalidDataException"/> with <paramref name="reason"/>.</summary>

@@ -89,6 +89,7 @@ public static class ImageSources
         var sum = new double[c];
         var sumSq = new double[c];
         long images = 0;
+        string? firstSkipped = null;
         using (var reader = new BatchPrefetcher(source, rows, batchSize: 64, capacity: 2, strict: false))
         {
             foreach (var batch in reader.Batches)
@@ -111,12 +112,13 @@ public static class ImageSources
                 }
 
                 images += batch.Count;
+                firstSkipped ??= batch.Skipped.FirstOrDefault().Reason;
             }
         }
 
         if (images == 0)
         {
-            throw new InvalidDataException($"None of the {rows.Length} images read for the channel statistics could be read.");
+            throw new InvalidDataException($"None of the {rows.Length} images read for the channel statistics could be read; the first: {firstSkipped}");
         }
 
         double n = (double)images * plane;
@@ -129,22 +131,26 @@ public static class ImageSources
     internal static int RowBytes(ImageShape shape, ImagePixelType type) =>
         checked(shape.Size * (type == ImagePixelType.Byte ? 1 : sizeof(float)));
 
-    /// <summary>Converts 0..255 integers to bytes; returns the index of the first value that is not one, or -1.</summary>
-    internal static int ToBytes(ReadOnlySpan<float> values, Span<byte> bytes)
+    /// <summary>
+    /// Converts pixel values to uint8 when every one is a 0..255 integer (what image decoders produce):
+    /// such pixels are stored in a quarter of the memory and reach the model as the same float32 values.
+    /// </summary>
+    /// <returns>False, with <paramref name="bytes"/> partly written, at the first value that is not one.</returns>
+    public static bool TryConvertToBytes(ReadOnlySpan<float> values, Span<byte> bytes)
     {
         for (int i = 0; i < values.Length; i++)
         {
             float v = values[i];
-            byte b = (byte)v;
+            byte b = (byte)v; // saturates: 300 becomes 255, which differs from 300
             if (b != v)
             {
-                return i;
+                return false;
             }
 
             bytes[i] = b;
         }
 
-        return -1;
+        return true;
     }
 
     private static void Accumulate<T>(ReadOnlySpan<T> values, ref double sum, ref double sumSq)

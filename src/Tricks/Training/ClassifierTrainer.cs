@@ -210,6 +210,11 @@ public sealed class ClassifierTrainer
         }
 
         clock.Stop();
+        if (seen == 0)
+        {
+            throw new InvalidDataException($"Epoch {epoch}: none of the {train.Count} training images could be read; the first: {skipped.FirstOrDefault().Reason}");
+        }
+
         LogSkipped(skipped, $"epoch {epoch}/{_options.Epochs}");
         (double Loss, double Accuracy)? val = validation is null ? null : Evaluate(model, validation, device, 256, _options.Data, message => LogSkipped(message, $"epoch {epoch}/{_options.Epochs} validation"));
         return new EpochMetrics(epoch, _options.Epochs, lossSum / Math.Max(1, counted), (double)correct.item<long>() / Math.Max(1, seen), val?.Loss, val?.Accuracy, rate, clock.Elapsed, seen / clock.Elapsed.TotalSeconds)
