@@ -109,6 +109,10 @@ internal static class KernelChecks
                 yield return ($"strided 1x1 conv {c}->{2 * c} channels, {layout}", Check(type, channelsLast, batch: 3, c, 2 * c, size: 12, kernel: 1, stride: 2, groups: 1));
             }
 
+            // ResNet-50's last shortcut: one of the shapes whose backward-data set-up divides by zero (SIGFPE)
+            // where oneDNN sees no cache sizes (docs/kernels.md).
+            yield return ($"strided 1x1 conv 1024->2048 channels, {layout}", Check(type, channelsLast, batch: 1, 1024, 2048, size: 8, kernel: 1, stride: 2, groups: 1));
+
             foreach (int c in new[] { 8, 24, 40, 96 })
             {
                 foreach (int stride in new[] { 1, 2 })

@@ -19,6 +19,20 @@ public enum KernelChoiceSource
     Unverified,
 }
 
+/// <summary>What the kernel probe knows of this CPU's bfloat16 convolutions.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<BFloat16Kernels>))]
+public enum BFloat16Kernels
+{
+    /// <summary>Not native here (no AVX512_BF16 or AMX, or the instruction set in force excludes them): oneDNN runs bfloat16 in slow reference code.</summary>
+    NotNative,
+
+    /// <summary>Native, and the probe found them right.</summary>
+    Native,
+
+    /// <summary>Native, but the probe found them wrong: bfloat16 training must not run here.</summary>
+    Faulty,
+}
+
 /// <summary>
 /// The instruction set oneDNN (libtorch's convolution library) runs with in this process, and why: the
 /// fastest one whose convolutions the kernel probe found right on this host (see <see cref="KernelSelection"/>).
@@ -35,8 +49,8 @@ public sealed record KernelChoice(string Isa, KernelChoiceSource Source, string 
     /// <summary>Instruction sets tried before <see cref="Isa"/> and rejected, each with the reason.</summary>
     public IReadOnlyList<string> Rejected { get; init; } = [];
 
-    /// <summary>Whether this CPU computes bfloat16 natively (AVX512_BF16 or AMX) at <see cref="Isa"/> and the probe found its bfloat16 convolutions right.</summary>
-    public bool BFloat16Native { get; init; }
+    /// <summary>Whether this CPU computes bfloat16 natively (AVX512_BF16 or AMX) at <see cref="Isa"/>, and whether the probe found those convolutions right.</summary>
+    public BFloat16Kernels BFloat16 { get; init; }
 
     /// <summary>Why bfloat16 is or is not native here, in words.</summary>
     public string BFloat16Reason { get; init; } = string.Empty;

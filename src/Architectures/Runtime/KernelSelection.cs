@@ -43,7 +43,7 @@ internal sealed record ProbeSettings(string? CacheDirectory, IReadOnlyDictionary
 public static class KernelSelection
 {
     /// <summary>Bumped whenever the checks change, so older verdicts are probed again.</summary>
-    private const int ProbeVersion = 1;
+    private const int ProbeVersion = 2;
 
     private static readonly object Gate = new();
     private static KernelChoice? _current;
@@ -77,7 +77,7 @@ public static class KernelSelection
             }
             else if (user is not null)
             {
-                _current = new KernelChoice(user, KernelChoiceSource.User, "ONEDNN_MAX_CPU_ISA was set before the process started", host);
+                _current = Unprobed(user, KernelChoiceSource.User, "ONEDNN_MAX_CPU_ISA was set before the process started");
             }
             else if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64)
             {
@@ -85,7 +85,7 @@ public static class KernelSelection
             }
             else if (switchedOff is "off" or "0" or "false")
             {
-                _current = new KernelChoice(KernelChoice.DefaultIsa, KernelChoiceSource.Unverified, $"switched off by MLNETCNN_KERNEL_PROBE={switchedOff}", host);
+                _current = Unprobed(KernelChoice.DefaultIsa, KernelChoiceSource.Unverified, $"switched off by MLNETCNN_KERNEL_PROBE={switchedOff}");
             }
             else
             {
@@ -104,6 +104,18 @@ public static class KernelSelection
                 }
             }
         }
+    }
+
+    /// <summary>A choice made without the probe; native bfloat16 is taken from the CPU's flags, unverified.</summary>
+    private static KernelChoice Unprobed(string isa, KernelChoiceSource source, string reason)
+    {
+        var cpu = HostCpu.Current;
+        bool native = cpu.IsaRunsBFloat16(isa.ToUpperInvariant());
+        return new KernelChoice(isa, source, reason, cpu.ToString())
+        {
+            BFloat16 = native ? BFloat16Kernels.Native : BFloat16Kernels.NotNative,
+            BFloat16Reason = native ? "the CPU's flags include native bfloat16 (not probed)" : "the CPU's flags or the instruction set in force leave out native bfloat16",
+        };
     }
 
     /// <summary>Chooses the instruction set for this host: the cached verdict, or a new probe (written to the cache).</summary>
@@ -136,14 +148,14 @@ public static class KernelSelection
             }
 
             var outcome = run.Outcome!;
-            bool native = bfloat16 && outcome.BFloat16Failures.Count == 0;
+            var native = !bfloat16 ? BFloat16Kernels.NotNative : outcome.BFloat16Failures.Count == 0 ? BFloat16Kernels.Native : BFloat16Kernels.Faulty;
             var choice = new KernelChoice(isa, KernelChoiceSource.Probe, $"{run.Why}{(run.OneDnnIsa is null ? string.Empty : $"; oneDNN ran {run.OneDnnIsa}")}", cpu.ToString())
             {
                 Rejected = rejected,
-                BFloat16Native = native,
+                BFloat16 = native,
                 BFloat16Reason = !cpu.HasNativeBFloat16 ? "this CPU has no AVX512_BF16 or AMX, so oneDNN runs bfloat16 convolutions in slow reference code"
                     : !bfloat16 ? $"{isa} leaves out the bfloat16 instructions"
-                    : native ? "native bfloat16 convolutions passed the probe"
+                    : native == BFloat16Kernels.Native ? "native bfloat16 convolutions passed the probe"
                     : $"bfloat16 convolutions were wrong: {string.Join("; ", outcome.BFloat16Failures)}",
                 BFloat16Slowdown = outcome.BFloat16Slowdown,
                 CachePath = cachePath,
