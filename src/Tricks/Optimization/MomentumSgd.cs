@@ -123,8 +123,7 @@ public sealed class MomentumSgd : IDisposable
                 writer.Write(buffer is not null);
                 if (buffer is not null)
                 {
-                    using var cpu = buffer.cpu();
-                    cpu.Save(writer);
+                    Training.TensorWriter.Write(writer, buffer);
                 }
             }
         }

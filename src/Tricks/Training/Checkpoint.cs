@@ -58,8 +58,7 @@ internal static class Checkpoint
             foreach (var (name, t) in tensors)
             {
                 writer.Write(name);
-                using var cpu = t.detach().cpu();
-                cpu.Save(writer);
+                TensorWriter.Write(writer, t);
             }
 
             optimizer.Save(writer);
