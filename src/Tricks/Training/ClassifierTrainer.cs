@@ -70,7 +70,7 @@ public sealed class ClassifierTrainer
         }
 
         model.to(device);
-        int stepsPerEpoch = (train.Count + options.BatchSize - 1) / options.BatchSize;
+        int stepsPerEpoch = (int)(((long)train.Count + options.BatchSize - 1) / options.BatchSize);
         long totalSteps = (long)stepsPerEpoch * options.Epochs;
         var history = new List<EpochMetrics>();
         using var masters = new Precision.MasterWeights(model, options.Precision, options.Layout);
