@@ -10,8 +10,10 @@
 //   ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 dotnet run -c Release --project benchmarks/MLNetCnn.Benchmarks -- tricks-ablation [--epochs 1] [--seeds 1,2]
 //
 //   dotnet run -c Release --project benchmarks/MLNetCnn.Benchmarks -- vs-pytorch [--models small,resnet18,mobilenet_v2] [--repeats 3] [--threads 2]
+//   dotnet run -c Release --project benchmarks/MLNetCnn.Benchmarks -- streaming [--images 100000] [--steps 6]
 //
 // precision and tricks-ablation: see TrickBenchmarks.cs. serving: see ServingBenchmarks.cs. vs-pytorch: see VsPyTorch.cs.
+// streaming: see StreamingBenchmarks.cs.
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
@@ -44,6 +46,16 @@ if (args.Length > 0 && args[0] == "vs-pytorch")
     return VsPyTorch.Run(options);
 }
 
+if (args.Length > 0 && args[0] == "streaming")
+{
+    return StreamingBenchmarks.Run(options);
+}
+
+if (args.Length > 0 && args[0] == StreamingBenchmarks.ChildCommand)
+{
+    return StreamingBenchmarks.RunChild(options);
+}
+
 if (args.Length > 0 && args[0] == "tricks-ablation")
 {
     return TrickBenchmarks.Ablation(options);
@@ -51,7 +63,7 @@ if (args.Length > 0 && args[0] == "tricks-ablation")
 
 if (args.Length == 0 || args[0] != "fit-overhead")
 {
-    Console.Error.WriteLine("usage: fit-overhead [--epochs N] [--repeats N] [--batch N] | vs-pytorch [--models small,resnet18,mobilenet_v2] [--repeats N] [--threads N] [--python PATH] | precision [--model small|NAME] [--repeats N] | tricks-ablation [--epochs N] [--seeds 1,2] | serving [--model NAME] [--width W] [--size S] [--images N] [--repeats N]");
+    Console.Error.WriteLine("usage: fit-overhead [--epochs N] [--repeats N] [--batch N] | vs-pytorch [--models small,resnet18,mobilenet_v2] [--repeats N] [--threads N] [--python PATH] | precision [--model small|NAME] [--repeats N] | tricks-ablation [--epochs N] [--seeds 1,2] | serving [--model NAME] [--width W] [--size S] [--images N] [--repeats N] | streaming [--images N] [--steps N] [--batch N] [--model NAME] [--size S]");
     return 2;
 }
 
