@@ -56,6 +56,11 @@ public sealed class ClassifierTrainer
         var layout = TensorLayouts.Resolve(_options.Layout, device.type, precision.Effective);
         var options = _options with { Precision = precision.Effective, Layout = layout };
         _log?.Invoke($"kernels: {KernelSelection.Current}");
+        if (device.type == DeviceType.CPU)
+        {
+            _log?.Invoke($"memory: {NativeHeap.KeepFreedMemory()}");
+        }
+
         _log?.Invoke($"precision: {precision}; layout: {layout}");
         if (precision.Warning is { } warning && Warned.TryAdd(warning, true))
         {
