@@ -99,7 +99,7 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
 
         // Image, path or bytes column: decode, resize and extract in the pipeline, in training and in the saved model.
         var shape = _options.ImageShape?.Validate(nameof(Options.ImageShape)) ?? DefaultImageShape;
-        var conversion = ImageInput.Conversion(_mlContext, _options.FeatureColumnName, kind, shape).Fit(input);
+        var conversion = ImageInput.Conversion(_mlContext, input, _options.FeatureColumnName, kind, shape);
         return Fit(conversion.Transform(input), ImageInput.PixelColumnName, shape, conversion);
     }
 
