@@ -71,12 +71,10 @@ public sealed class ClassifierTrainer
             using var stepper = new TrainingStep(model, _options, masters, optimizer, device);
             long step = 0;
             int firstEpoch = 1;
-            if (_options.Resume && File.Exists(Checkpoint.PathIn(_options.CheckpointDirectory!)))
+            if (_options.Resume && Checkpoint.Resume(_options.CheckpointDirectory!, masters, model, optimizer, _log) is { } state)
             {
-                var state = Checkpoint.Load(_options.CheckpointDirectory!, masters, model, optimizer);
                 (firstEpoch, step) = (state.Epoch + 1, state.Step);
                 history.AddRange(state.History);
-                _log?.Invoke(FormattableString.Invariant($"resumed from {Checkpoint.PathIn(_options.CheckpointDirectory!)} after epoch {state.Epoch} (step {step})"));
             }
 
             for (int epoch = firstEpoch; epoch <= _options.Epochs; epoch++)
