@@ -49,7 +49,7 @@ public sealed class ImageFileDecoder : CustomMappingFactory<ImagePathRow, Decode
     {
         // ML.NET reuses the output row per cursor: free the previous row's native bitmap now rather than at finalization.
         output.Image?.Dispose();
-        output.Image = ImageDecoding.DecodeFile(input.ImagePath);
+        output.Image = ImageDecoding.Track(ImageDecoding.DecodeFile(input.ImagePath));
     }
 
     /// <inheritdoc/>
@@ -71,7 +71,7 @@ public sealed class ImageBytesDecoder : CustomMappingFactory<ImageBytesRow, Deco
     public static void Map(ImageBytesRow input, DecodedImageRow output)
     {
         output.Image?.Dispose(); // as in ImageFileDecoder.Map
-        output.Image = ImageDecoding.DecodeBytes(input.ImageBytes, "image bytes");
+        output.Image = ImageDecoding.Track(ImageDecoding.DecodeBytes(input.ImageBytes, "encoded image"));
     }
 
     /// <inheritdoc/>
@@ -138,6 +138,43 @@ public static class ImageDecoding
 
     /// <summary>File extensions the folder loader takes as images (SkiaSharp decodes them).</summary>
     public static readonly IReadOnlySet<string> Extensions = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp" };
+
+    [ThreadStatic]
+    private static List<MLImage>? t_released;
+
+    /// <summary>
+    /// Frees, when disposed, the images the decoders make on this thread meanwhile. ML.NET keeps a decoded image in
+    /// the engine's row until that engine's next call, so a pool of idle engines would hold one full-size image
+    /// each; <c>PredictionEnginePool.Predict</c> scores inside this scope, where the image is no longer needed once
+    /// the prediction is out.
+    /// </summary>
+    internal static ReleaseScope ReleaseDecodedImages()
+    {
+        var outer = t_released;
+        t_released = [];
+        return new ReleaseScope(outer);
+    }
+
+    /// <summary>Registers <paramref name="image"/> with the current <see cref="ReleaseDecodedImages"/> scope, if any.</summary>
+    internal static MLImage Track(MLImage image)
+    {
+        t_released?.Add(image);
+        return image;
+    }
+
+    /// <summary>See <see cref="ReleaseDecodedImages"/>.</summary>
+    internal readonly struct ReleaseScope(List<MLImage>? outer) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var image in t_released ?? [])
+            {
+                image.Dispose();
+            }
+
+            t_released = outer;
+        }
+    }
 
     /// <summary>Decodes an image file.</summary>
     /// <exception cref="InvalidDataException">
