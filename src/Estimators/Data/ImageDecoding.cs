@@ -181,14 +181,30 @@ public static class ImageDecoding
     /// The file is missing, empty, not a regular file (a FIFO or device is never opened), over the decode limit,
     /// truncated or not a decodable image; the message names it.
     /// </exception>
-    public static MLImage DecodeFile(string path)
+    public static MLImage DecodeFile(string path) => WithFile(path, stream => Decode(stream, $"image '{path}'"));
+
+    /// <summary>Reads an image file's bytes (for a model that scores encoded bytes), with the checks of <see cref="DecodeFile"/> before opening it.</summary>
+    /// <exception cref="InvalidDataException">The file is missing, empty, not a regular file, or cannot be read; the message names it.</exception>
+    public static byte[] ReadFile(string path) => WithFile(path, stream =>
+    {
+        if (stream.Length > Array.MaxLength)
+        {
+            throw new InvalidDataException($"Image '{path}' is {stream.Length} bytes, more than one array holds.");
+        }
+
+        var bytes = new byte[stream.Length];
+        stream.ReadExactly(bytes);
+        return bytes;
+    });
+
+    /// <summary>Opens a regular, non-empty file and runs <paramref name="read"/> on it; I/O errors name the file.</summary>
+    private static T WithFile<T>(string path, Func<FileStream, T> read)
     {
         if (string.IsNullOrWhiteSpace(path))
         {
             throw new InvalidDataException("An image path is empty.");
         }
 
-        string what = $"image '{path}'";
         try
         {
             // A FIFO, socket or device reports a length of 0, like an empty file: neither is opened (opening a FIFO
@@ -201,11 +217,11 @@ public static class ImageDecoding
 
             if (file.Length == 0)
             {
-                throw new InvalidDataException($"The {what} is empty (0 bytes) or not a regular file (a FIFO, socket or device); it was not opened.");
+                throw new InvalidDataException($"Image '{path}' is empty (0 bytes) or not a regular file (a FIFO, socket or device); it was not opened.");
             }
 
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
-            return Decode(stream, what);
+            return read(stream);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

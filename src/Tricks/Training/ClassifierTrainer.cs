@@ -44,6 +44,11 @@ public sealed class ClassifierTrainer
             CheckShape(model, validation, "validation");
         }
 
+        // The input-size check 'summary' makes: a layer that cannot run at this size is an InputTooSmallException now,
+        // not a libtorch error mid-step. The normalization in front changes no shape; the network's own layer names
+        // make the message the one 'summary' prints.
+        Architectures.Cost.ModelCost.Measure(model is NormalizedClassifier normalized ? normalized.Network : model);
+
         if (_options.Distillation is { Teacher: null } && train.TeacherLogits is null)
         {
             throw new ArgumentException("Distillation needs a teacher: set DistillationOptions.Teacher, or give training data that carries teacher logits (a teacher score column).");
