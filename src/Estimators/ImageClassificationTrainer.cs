@@ -40,6 +40,11 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
         _mlContext = mlContext ?? throw new ArgumentNullException(nameof(mlContext));
         _options = (options ?? throw new ArgumentNullException(nameof(options))).Clone();
         _host = ((IHostEnvironment)mlContext).Register(nameof(ImageClassificationTrainer));
+        if (string.IsNullOrWhiteSpace(_options.Arch))
+        {
+            throw new ArgumentException($"Options.Arch is {(_options.Arch is null ? "null" : "empty")}; set it to a registered architecture: {string.Join(", ", ModelRegistry.Names)}.", nameof(Options.Arch));
+        }
+
         ModelRegistry.Get(_options.Arch);
         _options.ToTrainerOptions().Validate();
     }
