@@ -10,6 +10,10 @@
 //   ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 dotnet run -c Release --project benchmarks/MLNetCnn.Benchmarks -- tricks-ablation [--epochs 1] [--seeds 1,2]
 //
 // precision and tricks-ablation: see TrickBenchmarks.cs. serving: see ServingBenchmarks.cs.
+//
+//   dotnet run -c Release --project benchmarks/MLNetCnn.Benchmarks -- read-weights <file>
+//
+// read-weights: peak memory of reading one (hostile) weights file; see UntrustedInputBenchmarks.cs.
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
@@ -35,6 +39,11 @@ if (args.Length > 0 && args[0] == "precision")
 if (args.Length > 0 && args[0] == "serving")
 {
     return ServingBenchmarks.Run(options);
+}
+
+if (args.Length > 0 && args[0] == "read-weights")
+{
+    return UntrustedInputBenchmarks.ReadWeights(args[1..]);
 }
 
 if (args.Length > 0 && args[0] == "tricks-ablation")
