@@ -116,7 +116,8 @@ public static class CliApp
         var lines = Commands.Select(c => "  " + c.Spec.Name.PadRight(width) + c.Spec.Summary);
         return "mlnetcnn: train, run and inspect convolutional image classifiers (ML.NET + TorchSharp + ONNX Runtime).\n\n"
             + "Usage: mlnetcnn <command> [options]\n\nCommands:\n" + string.Join('\n', lines) + "\n\n"
-            + "Run 'mlnetcnn <command> --help' for a command's options.\n";
+            + "Run 'mlnetcnn <command> --help' for a command's options; add " + VerboseFlag + " to any command for stack traces on errors.\n"
+            + "Exit codes: 0 success, 1 bad data or a failed run, 2 a bad command line, " + Cancelled + " cancelled (Ctrl+C).\n";
     }
 
     /// <summary>
