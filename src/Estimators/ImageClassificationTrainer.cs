@@ -330,8 +330,8 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
         /// </summary>
         public string? TeacherScoreColumnName { get; set; }
 
-        /// <summary>Arithmetic of training (float32, or bfloat16 / float16 with float32 master weights).</summary>
-        public TrainingPrecision Precision { get; set; } = TrainingPrecision.Float32;
+        /// <summary>Arithmetic of training: Auto (the default) takes bfloat16 only where the CPU runs it natively (float16 on CUDA), float32 elsewhere; or float32, bfloat16, float16 on request.</summary>
+        public TrainingPrecision Precision { get; set; } = TrainingPrecision.Auto;
 
         /// <summary>Add GoogLeNet's and Inception v3's auxiliary-classifier losses in training.</summary>
         public bool AuxiliaryLoss { get; set; } = true;

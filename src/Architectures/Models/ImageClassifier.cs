@@ -13,7 +13,7 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>, IGraphEmitter
 {
     static ImageClassifier()
     {
-        OneDnnIsa.EnsureSafeDefault();
+        KernelSelection.EnsureApplied();
     }
 
     /// <summary>Creates the module.</summary>

@@ -3,6 +3,7 @@ using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetCnn.Architectures.Models;
+using MLNetCnn.Architectures.Runtime;
 using MLNetCnn.Cli.CommandLine;
 using MLNetCnn.Cli.Output;
 using MLNetCnn.Estimators;
@@ -10,6 +11,7 @@ using MLNetCnn.Estimators.Data;
 using MLNetCnn.Tricks.Precision;
 using MLNetCnn.Tricks.Recipes;
 using MLNetCnn.Tricks.Regularization;
+using MLNetCnn.Tricks.Training;
 
 namespace MLNetCnn.Cli.Commands;
 
@@ -65,9 +67,12 @@ internal static class TrainCommand
             throw new UsageException(e.Message);
         }
 
-        if (settings.Precision == TrainingPrecision.BFloat16 && Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA")?.StartsWith("AVX512", StringComparison.OrdinalIgnoreCase) != true)
+        var precision = PrecisionPolicy.Resolve(settings.Precision, Devices.Resolve(options.Device).type);
+        progress.Line($"Kernels: {KernelSelection.Current}");
+        progress.Line($"Precision: {precision}");
+        if (precision.Warning is { } warning)
         {
-            progress.Line("note: bf16 on the CPU is much slower than fp32 unless the process starts with ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 (see the README).");
+            progress.Line($"warning: {warning}");
         }
 
         progress.Line(string.Create(CultureInfo.InvariantCulture, $"Training {settings.Architecture.Name} (width x{settings.Width}) for {settings.Epochs} epochs, batch {options.BatchSize}, learning rate {options.LearningRate:G4} ({settings.Recipe} recipe)."));
@@ -88,7 +93,7 @@ internal static class TrainCommand
         var report = new TrainingReport(
             context.CommandLine,
             started,
-            new RunSettings(settings.Architecture.Name, settings.Width, data.Shape.ToString(), settings.Recipe, options.Epoch, options.BatchSize, options.LearningRate, options.LabelSmoothing, options.Mixup?.Alpha, options.Precision.ToString(), options.Seed),
+            new RunSettings(settings.Architecture.Name, settings.Width, data.Shape.ToString(), settings.Recipe, options.Epoch, options.BatchSize, options.LearningRate, options.LabelSmoothing, options.Mixup?.Alpha, precision.ToString(), options.Seed, KernelSelection.Current.ToString()),
             data.Summary,
             model.TrainingHistory.Select(EpochRecord.From).ToList(),
             final,

@@ -59,7 +59,7 @@ internal sealed record TrainSettings(
         new("recipe", "<name>", $"{BaselineRecipe} (Bag of Tricks baseline: step decay, wd 1e-4) or {BagOfTricksRecipe} (Nesterov, warmup + cosine, no bias decay, zero gamma, label smoothing 0.1); default: the library's (cosine decay, wd 5e-4)."),
         new("label-smoothing", "<e>", "Label smoothing epsilon in [0, 1) (default 0, or the recipe's)."),
         new("mixup", "<alpha>", "Mixup with lambda ~ Beta(alpha, alpha), e.g. 0.2 (default 0: off)."),
-        new("precision", "<fp32|bf16>", "Training arithmetic (default fp32; bf16 is fast on the CPU only with ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16)."),
+        new("precision", "<auto|fp32|bf16>", "Training arithmetic (default auto: bf16 where the CPU computes it natively, e.g. AVX512_BF16, fp32 elsewhere)."),
         new("validation-fraction", "<f>", "Share of a folder's images held out for validation and the final metrics (default 0.2)."),
         new("limit", "<N>", "Use a random N training and at most N held-out images (quick runs)."),
         new("seed", "<N>", "Seed of initialization, shuffling and the split (default 1)."),
@@ -99,7 +99,7 @@ internal sealed record TrainSettings(
             arguments.Choice("recipe", DefaultRecipe, DefaultRecipe, BaselineRecipe, BagOfTricksRecipe),
             arguments.Has("label-smoothing") ? arguments.Number("label-smoothing", 0, min: 0, max: 0.999) : null,
             arguments.Number("mixup", 0, min: 0, max: 100),
-            arguments.Choice("precision", "fp32", "fp32", "bf16") == "bf16" ? TrainingPrecision.BFloat16 : TrainingPrecision.Float32,
+            arguments.Choice("precision", "auto", "auto", "fp32", "bf16") switch { "bf16" => TrainingPrecision.BFloat16, "fp32" => TrainingPrecision.Float32, _ => TrainingPrecision.Auto },
             arguments.Number("validation-fraction", 0.2, min: 0, max: 0.9, minExclusive: true),
             arguments.Has("limit") ? arguments.Int("limit", 0, min: 10) : null,
             arguments.Int("seed", 1, min: 0));

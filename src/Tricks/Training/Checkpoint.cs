@@ -265,8 +265,10 @@ internal static class Checkpoint
 }
 
 /// <summary>
-/// One tensor in a checkpoint: dtype, shape, then its bytes (contiguous, little-endian as in memory). Reading
-/// checks dtype and shape against the tensor it fills before reading a byte, so a damaged size never allocates.
+/// One tensor in a checkpoint: dtype, shape, then its bytes (contiguous, little-endian as in memory; a channels-last
+/// tensor, see <see cref="TensorLayout.ChannelsLast"/>, is made contiguous first). Reading checks dtype and shape
+/// against the tensor it fills before reading a byte, so a damaged size never allocates, and copies into the target
+/// whatever its layout.
 /// </summary>
 internal static class TensorRecord
 {

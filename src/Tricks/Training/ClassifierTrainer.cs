@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
+using MLNetCnn.Architectures.Runtime;
 using MLNetCnn.Architectures.Models;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -55,25 +57,30 @@ public sealed class ClassifierTrainer
         }
 
         var device = Devices.Resolve(_options.Device);
-        if (_options.Precision == Precision.TrainingPrecision.Float16 && device.type != DeviceType.CUDA)
+        var precision = Precision.PrecisionPolicy.Resolve(_options.Precision, device.type);
+        var layout = TensorLayouts.Resolve(_options.Layout, device.type, precision.Effective);
+        var options = _options with { Precision = precision.Effective, Layout = layout };
+        _log?.Invoke($"kernels: {KernelSelection.Current}");
+        _log?.Invoke($"precision: {precision}; layout: {layout}");
+        if (precision.Warning is { } warning && Warned.TryAdd(warning, true))
         {
-            throw new NotSupportedException("Float16 training needs a CUDA device; on the CPU use TrainingPrecision.BFloat16.");
+            _log?.Invoke($"warning: {warning}");
         }
 
-        if (_options.ZeroGamma)
+        if (options.ZeroGamma)
         {
             Initialization.ZeroGamma.Apply(model);
         }
 
         model.to(device);
-        int stepsPerEpoch = (train.Count + _options.BatchSize - 1) / _options.BatchSize;
-        long totalSteps = (long)stepsPerEpoch * _options.Epochs;
+        int stepsPerEpoch = (train.Count + options.BatchSize - 1) / options.BatchSize;
+        long totalSteps = (long)stepsPerEpoch * options.Epochs;
         var history = new List<EpochMetrics>();
-        using var masters = new Precision.MasterWeights(model, _options.Precision);
+        using var masters = new Precision.MasterWeights(model, options.Precision, options.Layout);
         try
         {
-            using var optimizer = Optimization.SgdFactory.Create(masters.Masters, _options.LearningRate, _options.Momentum, _options.Nesterov, _options.WeightDecay, _options.NoBiasDecay);
-            using var stepper = new TrainingStep(model, _options, masters, optimizer, device);
+            using var optimizer = Optimization.SgdFactory.Create(masters.Masters, options.LearningRate, options.Momentum, options.Nesterov, options.WeightDecay, options.NoBiasDecay);
+            using var stepper = new TrainingStep(model, options, masters, optimizer, device);
             long step = 0;
             int firstEpoch = 1;
             if (_options.Resume && Checkpoint.Resume(_options.CheckpointDirectory!, masters, model, optimizer, _log) is { } state)
@@ -107,6 +114,9 @@ public sealed class ClassifierTrainer
 
         return history;
     }
+
+    /// <summary>Warnings already logged in this process (each is logged once).</summary>
+    internal static ConcurrentDictionary<string, bool> Warned { get; } = new(StringComparer.Ordinal);
 
     /// <summary>
     /// The shuffle seed of an epoch: the same in every process (<c>HashCode.Combine</c>, used before,
