@@ -10,8 +10,10 @@
 //   ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 dotnet run -c Release --project benchmarks/MLNetCnn.Benchmarks -- tricks-ablation [--epochs 1] [--seeds 1,2]
 //
 //   dotnet run -c Release --project benchmarks/MLNetCnn.Benchmarks -- vs-pytorch [--models small,resnet18,mobilenet_v2] [--repeats 3] [--threads 2]
+//   dotnet run -c Release --project benchmarks/MLNetCnn.Benchmarks -- read-weights <file>
 //
 // precision and tricks-ablation: see TrickBenchmarks.cs. serving: see ServingBenchmarks.cs. vs-pytorch: see VsPyTorch.cs.
+// read-weights: peak memory of reading one (hostile) weights file; see UntrustedInputBenchmarks.cs.
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
@@ -42,6 +44,11 @@ if (args.Length > 0 && args[0] == "serving")
 if (args.Length > 0 && args[0] == "vs-pytorch")
 {
     return VsPyTorch.Run(options);
+}
+
+if (args.Length > 0 && args[0] == "read-weights")
+{
+    return UntrustedInputBenchmarks.ReadWeights(args[1..]);
 }
 
 if (args.Length > 0 && args[0] == "tricks-ablation")
