@@ -11,9 +11,10 @@
 //
 //   dotnet run -c Release --project benchmarks/MLNetCnn.Benchmarks -- vs-pytorch [--models small,resnet18,mobilenet_v2] [--repeats 3] [--threads 2]
 //   dotnet run -c Release --project benchmarks/MLNetCnn.Benchmarks -- streaming [--images 100000] [--steps 6]
+//   dotnet run -c Release --project benchmarks/MLNetCnn.Benchmarks -- read-weights <file>
 //
 // precision and tricks-ablation: see TrickBenchmarks.cs. serving: see ServingBenchmarks.cs. vs-pytorch: see VsPyTorch.cs.
-// streaming: see StreamingBenchmarks.cs.
+// streaming: see StreamingBenchmarks.cs. read-weights: peak memory of reading one (hostile) weights file; see UntrustedInputBenchmarks.cs.
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
@@ -54,6 +55,11 @@ if (args.Length > 0 && args[0] == "streaming")
 if (args.Length > 0 && args[0] == StreamingBenchmarks.ChildCommand)
 {
     return StreamingBenchmarks.RunChild(options);
+}
+
+if (args.Length > 0 && args[0] == "read-weights")
+{
+    return UntrustedInputBenchmarks.ReadWeights(args[1..]);
 }
 
 if (args.Length > 0 && args[0] == "tricks-ablation")

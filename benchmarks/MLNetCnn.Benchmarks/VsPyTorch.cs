@@ -31,6 +31,7 @@ internal static class VsPyTorch
         int threads = int.Parse(options.GetValueOrDefault("threads", Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
         int images224 = int.Parse(options.GetValueOrDefault("images", "128"), CultureInfo.InvariantCulture);
         var models = options.GetValueOrDefault("models", "small,resnet18,mobilenet_v2").Split(',');
+        bool layouts = options.GetValueOrDefault("compare", string.Empty) == "layouts";
         string peer = FindPeer();
         set_num_threads(threads);
 
@@ -45,12 +46,29 @@ internal static class VsPyTorch
             var trainer = new List<double>();
             var estimator = new List<double>();
             var pytorch = new List<double>();
+            var first = new List<double>();
+            var last = new List<double>();
             for (int r = 1; r <= repeats; r++)
             {
-                trainer.Add(TimeTrainer(setup));
+                if (layouts)
+                {
+                    // The layout comparison behind TensorLayouts.Resolve: ClassifierTrainer in each layout, alternating.
+                    first.Add(TimeTrainer(setup, TensorLayout.ChannelsFirst));
+                    last.Add(TimeTrainer(setup, TensorLayout.ChannelsLast));
+                    Console.WriteLine(FormattableString.Invariant($"  repeat {r}: channels-first {first[^1]:F1} img/s, channels-last {last[^1]:F1} img/s, ratio {last[^1] / first[^1]:F2}"));
+                    continue;
+                }
+
+                trainer.Add(TimeTrainer(setup, TensorLayout.Auto));
                 estimator.Add(TimeEstimator(setup, out double fitTotal));
                 pytorch.Add(TimePeer(python, peer, setup, threads));
                 Console.WriteLine(FormattableString.Invariant($"  repeat {r}: ClassifierTrainer {trainer[^1]:F1} img/s, estimator Fit {estimator[^1]:F1} img/s in its epoch ({fitTotal:F1} s whole Fit), PyTorch {pytorch[^1]:F1} img/s; ratios {trainer[^1] / pytorch[^1]:F2} / {estimator[^1] / pytorch[^1]:F2}"));
+            }
+
+            if (layouts)
+            {
+                Console.WriteLine(FormattableString.Invariant($"  median: channels-first {Stats.Median(first):F1}, channels-last {Stats.Median(last):F1} img/s; per-repeat ratios median {Stats.Median(first.Zip(last, (f, l) => l / f).ToList()):F2}"));
+                continue;
             }
 
             double t = Stats.Median(trainer), e = Stats.Median(estimator), p = Stats.Median(pytorch);
@@ -110,10 +128,10 @@ internal static class VsPyTorch
         Device = ComputeDevice.Cpu,
     };
 
-    private static double TimeTrainer(Setup setup)
+    private static double TimeTrainer(Setup setup, TensorLayout layout)
     {
         using var network = setup.Create();
-        var history = new ClassifierTrainer(Procedure(setup)).Fit(network, setup.Data);
+        var history = new ClassifierTrainer(Procedure(setup) with { Layout = layout }).Fit(network, setup.Data);
         return history[^1].ImagesPerSecond;
     }
 

@@ -41,6 +41,11 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
         _mlContext = mlContext ?? throw new ArgumentNullException(nameof(mlContext));
         _options = (options ?? throw new ArgumentNullException(nameof(options))).Clone();
         _host = ((IHostEnvironment)mlContext).Register(nameof(ImageClassificationTrainer));
+        if (string.IsNullOrWhiteSpace(_options.Arch))
+        {
+            throw new ArgumentException($"Options.Arch is {(_options.Arch is null ? "null" : "empty")}; set it to a registered architecture: {string.Join(", ", ModelRegistry.Names)}.", nameof(Options.Arch));
+        }
+
         ModelRegistry.Get(_options.Arch);
         _options.ToTrainerOptions().Validate();
     }
@@ -100,7 +105,7 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
 
         // Image, path or bytes column: decode, resize and extract in the pipeline, in training and in the saved model.
         var shape = _options.ImageShape?.Validate(nameof(Options.ImageShape)) ?? DefaultImageShape;
-        var conversion = ImageInput.Conversion(_mlContext, _options.FeatureColumnName, kind, shape).Fit(input);
+        var conversion = ImageInput.Conversion(_mlContext, input, _options.FeatureColumnName, kind, shape);
         return Fit(input, new ImageColumnPlan(kind, _options.FeatureColumnName, ImageInput.PixelColumnName, conversion, shape));
     }
 

@@ -2,6 +2,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Estimators.Data;
+using MLNetCnn.Tricks.Data;
 
 namespace MLNetCnn.Estimators.Tests;
 
@@ -140,6 +141,46 @@ public sealed class BadInputTests
         StringAssert.Contains(e.Message, "row 3");
         StringAssert.Contains(e.Message, "index 17");
         StringAssert.Contains(e.Message, "non-finite");
+    }
+
+    [TestMethod]
+    public void AnAbsurdPixelIsRefusedNamingItsRowNotBakedIntoTheNormalization()
+    {
+        // One image of float.MaxValue among normal ones used to give a standard deviation near 1e36, so every
+        // other image normalized to about 0 and the model learned nothing (issue 11, row 8).
+        var data = TestData.Build(_ml, Rows(8, 64, pixel: (i, j) => i == 5 ? float.MaxValue : (i + j) % 255), 64, TwoClasses);
+        var e = Fit(data);
+        StringAssert.Contains(e.Message, "row 5");
+        StringAssert.Contains(e.Message, "3.4028235E+38");
+    }
+
+    [TestMethod]
+    public void ALargeImageShapeWithAnUnknownRowCountIsNoOverflow()
+    {
+        // 3 x 1024 x 1024 values per image and no row count: 1024 rows reserved up front used to overflow.
+        const int size = 3 * 1024 * 1024;
+        var rows = Rows(2, size).Select(r => r); // a lazy sequence: the data view cannot know its row count
+        var data = TestData.Build(_ml, rows, size, TwoClasses);
+        Assert.IsNull(data.GetRowCount());
+        var shape = new ImageShape(3, 1024, 1024);
+        var plan = new ImageColumnPlan(ImageColumnKind.Pixels, "Features", "Features", Conversion: null, shape);
+        using var source = DataViewImageSource.Read(_ml, data, plan, "Label", 2, "training", new DataOptions { Mode = DataMode.InMemory }, CancellationToken.None);
+        Assert.AreEqual(2, source.Count);
+        var second = new byte[size];
+        source.ReadImage(1, second);
+        Assert.AreEqual((1 + size - 1) % 255, second[^1]);
+    }
+
+    [TestMethod]
+    public void ArchNullNamesTheOptionAndTheArchitectures()
+    {
+        var options = ImageClassificationTrainerTests.SmallOptions();
+        options.Arch = null!;
+        var e = Catch(() => _ml.Cnn().ImageClassification(options));
+        Assert.IsInstanceOfType<ArgumentException>(e);
+        Assert.AreEqual("Arch", ((ArgumentException)e).ParamName);
+        StringAssert.Contains(e.Message, "resnet18");
+        StringAssert.Contains(e.Message, "mobilenet_v2");
     }
 
     [TestMethod]

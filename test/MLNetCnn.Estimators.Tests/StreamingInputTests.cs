@@ -106,7 +106,7 @@ public sealed class StreamingInputTests
         {
             foreach (var (data, column, kind) in new[] { (folder.Data, ImageFolder.ImagePathColumnName, ImageColumnKind.Path), (bytes, "ImageBytes", ImageColumnKind.Bytes) })
             {
-                var conversion = ImageInput.Conversion(ml, column, kind, shape).Fit(data);
+                var conversion = ImageInput.Conversion(ml, data, column, kind, shape);
                 var expected = conversion.Transform(data).GetColumn<float[]>(ImageInput.PixelColumnName).ToArray();
                 var plan = new ImageColumnPlan(kind, column, ImageInput.PixelColumnName, conversion, shape);
                 using var source = DataViewImageSource.Read(ml, data, plan, "Label", folder.ClassNames.Count, "training", new DataOptions { Mode = DataMode.Streaming, DecodeParallelism = 2 }, default);
@@ -129,7 +129,7 @@ public sealed class StreamingInputTests
         string corrupted = Path.Combine(folder, "class2", "07.jpg");
         IReadOnlyList<EpochMetrics> Fit(bool strict, List<string> log)
         {
-            CopyFolder(Path.Combine(Root, "train"), folder);
+            TestData.CopyFolder(Path.Combine(Root, "train"), folder);
             var ml = Logged(new MLContext(seed: 3), log);
             var data = ImageFolder.Load(ml, folder).Data;
             var options = Options(ImageFolder.ImagePathColumnName);
@@ -221,20 +221,6 @@ public sealed class StreamingInputTests
         }
     }
 
-    private static void CopyFolder(string from, string to)
-    {
-        if (Directory.Exists(to))
-        {
-            Directory.Delete(to, recursive: true);
-        }
-
-        foreach (string file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
-        {
-            string target = Path.Combine(to, Path.GetRelativePath(from, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-        }
-    }
 
     private sealed class PathRow
     {

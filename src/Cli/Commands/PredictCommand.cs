@@ -52,34 +52,27 @@ internal static class PredictCommand
         var mlContext = new MLContext();
         var model = Load(mlContext, modelPath, out var inputSchema);
         using var modelLifetime = model as IDisposable; // deletes ONNX Runtime's temp copy of the graph
-        var input = ModelInput.Find(inputSchema, modelPath);
+        var scorer = ModelInput.Find(inputSchema, modelPath).Scorer(mlContext, model);
 
-        // Decode every file first, so one bad file is reported and skipped rather than stopping the run.
-        var images = new List<(string Path, MLImage Image)>();
+        // One file at a time: memory stays that of one decoded image whatever the folder holds, each line is printed
+        // as soon as it is scored, and a bad file is reported and skipped without stopping the run.
         int unreadable = 0;
         foreach (string file in files)
         {
+            float[] score;
             try
             {
-                images.Add((file, ImageDecoding.DecodeFile(file)));
+                score = scorer.Score(file);
             }
-            catch (InvalidDataException e)
+            catch (Exception e) when (Unwrap(e) is InvalidDataException invalid)
             {
-                context.Error.WriteLine($"mlnetcnn predict: skipped: {e.Message}");
+                context.Error.WriteLine($"mlnetcnn predict: skipped: {invalid.Message}");
                 unreadable++;
+                continue;
             }
-        }
 
-        try
-        {
-            if (images.Count > 0)
-            {
-                Score(mlContext, model, input, images, top, context.Output);
-            }
-        }
-        finally
-        {
-            images.ForEach(i => i.Image.Dispose());
+            var best = score.Select((p, k) => (Probability: p, Class: k)).OrderByDescending(s => s.Probability).Take(top);
+            context.Output.WriteLine(file + string.Concat(best.Select(b => string.Create(CultureInfo.InvariantCulture, $"\t{scorer.ClassNames[b.Class]}\t{b.Probability:F4}"))));
         }
 
         if (files.Count == 0 && missing.Count == 0)
@@ -91,6 +84,16 @@ internal static class PredictCommand
         return missing.Count + unreadable > 0 ? 1 : 0;
     }
 
+    private static Exception Unwrap(Exception e)
+    {
+        while (e is not InvalidDataException && e.InnerException is not null)
+        {
+            e = e.InnerException;
+        }
+
+        return e;
+    }
+
     private static ITransformer Load(MLContext mlContext, string modelPath, out DataViewSchema inputSchema)
     {
         try
@@ -100,18 +103,6 @@ internal static class PredictCommand
         catch (Exception e) when (e is InvalidDataException or FormatException or InvalidOperationException or IOException)
         {
             throw new InvalidDataException($"--model: '{modelPath}' is not a model saved by 'mlnetcnn train' or ML.NET ({e.Message})", e);
-        }
-    }
-
-    private static void Score(MLContext mlContext, ITransformer model, ModelInput input, IReadOnlyList<(string Path, MLImage Image)> images, int top, TextWriter output)
-    {
-        var scored = model.Transform(input.Build(mlContext, images));
-        var classNames = mlContext.Cnn().GetClassNames(scored.Schema);
-        int row = 0;
-        foreach (float[] score in scored.GetColumn<float[]>("Score"))
-        {
-            var best = score.Select((p, k) => (Probability: p, Class: k)).OrderByDescending(s => s.Probability).Take(top);
-            output.WriteLine(images[row++].Path + string.Concat(best.Select(b => string.Create(CultureInfo.InvariantCulture, $"\t{classNames[b.Class]}\t{b.Probability:F4}"))));
         }
     }
 
@@ -161,16 +152,19 @@ internal static class PredictCommand
                 : new ModelInput(found.Name, found.Type, 0, 0);
         }
 
-        public IDataView Build(MLContext mlContext, IReadOnlyList<(string Path, MLImage Image)> images)
+        /// <summary>Scores one file at a time on one engine: paths and bytes go to the model as they are; for a pixel model the file is decoded, resized (stretching, as the trainer does for image columns), made grey when it has one channel, and extracted 0..255 channels first.</summary>
+        public FileScorer Scorer(MLContext mlContext, ITransformer model)
         {
             if (Type is TextDataViewType)
             {
-                return Load(mlContext, images.Select(i => new PathRow { Path = Path.GetFullPath(i.Path) }));
+                var engine = Engine<PathRow>(mlContext, model);
+                return new FileScorer(Names(mlContext, engine), file => engine.Predict(new PathRow { Path = Path.GetFullPath(file) }).Score);
             }
 
             if (Type is VectorDataViewType { ItemType: var item } && item == NumberDataViewType.Byte)
             {
-                return Load(mlContext, images.Select(i => new BytesRow { Bytes = File.ReadAllBytes(i.Path) }));
+                var engine = Engine<BytesRow>(mlContext, model);
+                return new FileScorer(Names(mlContext, engine), file => engine.Predict(new BytesRow { Bytes = ImageDecoding.ReadFile(file) }).Score);
             }
 
             if (Size == 0)
@@ -178,8 +172,6 @@ internal static class PredictCommand
                 throw new InvalidDataException($"The model's input column '{Column}' is {Type}: neither image paths, encoded bytes nor a square grey or RGB pixel vector.");
             }
 
-            // A pixel model: resize (stretching, as the trainer does for image columns), grey when it has one channel, 0..255 channels first.
-            var decoded = mlContext.Data.LoadFromEnumerable(images.Select(i => new DecodedImageRow { Image = i.Image }));
             const string resized = "mlnetcnn_cli_resized", grey = "mlnetcnn_cli_grey";
             IEstimator<ITransformer> pipeline = mlContext.Transforms.ResizeImages(resized, Size, Size, ImageDecoding.DecodedColumnName, ImageResizingEstimator.ResizingKind.Fill);
             if (Channels == 1)
@@ -189,16 +181,34 @@ internal static class PredictCommand
 
             var colours = Channels == 1 ? ImagePixelExtractingEstimator.ColorBits.Red : ImagePixelExtractingEstimator.ColorBits.Rgb;
             pipeline = pipeline.Append(mlContext.Transforms.ExtractPixels(Column, Channels == 1 ? grey : resized, colours, interleavePixelColors: false, outputAsFloatArray: true));
-            return pipeline.Fit(decoded).Transform(decoded);
+            var conversion = pipeline.Fit(mlContext.Data.LoadFromEnumerable(Array.Empty<DecodedImageRow>()));
+            var pixels = mlContext.Model.CreatePredictionEngine<DecodedImageRow, ScoreRow>(conversion.Append(model));
+            return new FileScorer(Names(mlContext, pixels), file =>
+            {
+                using var image = ImageDecoding.DecodeFile(file);
+                return pixels.Predict(new DecodedImageRow { Image = image }).Score;
+            });
         }
 
-        private IDataView Load<TRow>(MLContext mlContext, IEnumerable<TRow> rows)
+        /// <summary>An engine whose input class's one member is bound to the model's column (engines are never disposed: see the README's known issues).</summary>
+        private PredictionEngine<TRow, ScoreRow> Engine<TRow>(MLContext mlContext, ITransformer model)
             where TRow : class
         {
             var definition = SchemaDefinition.Create(typeof(TRow));
             definition[0].ColumnName = Column;
-            return mlContext.Data.LoadFromEnumerable(rows, definition);
+            return mlContext.Model.CreatePredictionEngine<TRow, ScoreRow>(model, inputSchemaDefinition: definition);
         }
+
+        private static IReadOnlyList<string> Names<TRow>(MLContext mlContext, PredictionEngine<TRow, ScoreRow> engine)
+            where TRow : class => mlContext.Cnn().GetClassNames(engine.OutputSchema);
+    }
+
+    /// <summary>The class names in score order and the probabilities of one file.</summary>
+    private sealed record FileScorer(IReadOnlyList<string> ClassNames, Func<string, float[]> Score);
+
+    private sealed class ScoreRow
+    {
+        public float[] Score { get; set; } = [];
     }
 
     private sealed class PathRow

@@ -52,10 +52,11 @@ public sealed class PredictionEnginePool<TData, TPrediction>
     /// <summary>Schema of the engines' output (for key values such as the class names).</summary>
     public DataViewSchema OutputSchema { get; }
 
-    /// <summary>Scores one example on a pooled engine.</summary>
+    /// <summary>Scores one example on a pooled engine; the full-size image a model decoded for it is freed before this returns.</summary>
     public TPrediction Predict(TData example)
     {
         using var lease = new EngineLease(this);
+        using var release = Data.ImageDecoding.ReleaseDecodedImages();
         return lease.Engine.Predict(example);
     }
 

@@ -39,6 +39,12 @@ public sealed class ImageDataset : LabeledImageSource
     /// <summary>Bytes the stored images take (in memory, or on disk when <see cref="OnDisk"/>).</summary>
     public long StoredBytes => (long)Count * _store.RowBytes;
 
+    /// <summary>
+    /// Largest pixel magnitude <see cref="ImageSources.ChannelStatistics"/> accepts: far above any image unit (0..255, 0..1,
+    /// 16-bit 0..65535, standardized values), far below where one pixel could swamp the statistics of all others.
+    /// </summary>
+    public const float MaxPixelMagnitude = 1e6f;
+
     /// <summary>Rows marked unreadable while the dataset was filled.</summary>
     public int UnreadableCount => _unreadable.Count;
 

@@ -77,6 +77,7 @@ public static class ImageSources
     /// Per-channel mean and standard deviation of the pixel values, over every image or, past
     /// <paramref name="maxImages"/>, over that many evenly spaced ones. Unreadable images are left out.
     /// </summary>
+    /// <exception cref="InvalidDataException">A pixel's magnitude exceeds <see cref="ImageDataset.MaxPixelMagnitude"/>; the message names the row, channel and value.</exception>
     public static (float[] Mean, float[] Std) ChannelStatistics(this IImageSource source, int maxImages = StatisticsSampleSize)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxImages, 1);
@@ -106,7 +107,9 @@ public static class ImageSources
                         }
                         else
                         {
-                            Accumulate(((float[])batch.Pixels).AsSpan((int)start, plane), ref sum[ch], ref sumSq[ch]);
+                            var values = ((float[])batch.Pixels).AsSpan((int)start, plane);
+                            CheckMagnitude(values, batch.Rows[i], ch);
+                            Accumulate(values, ref sum[ch], ref sumSq[ch]);
                         }
                     }
                 }
@@ -151,6 +154,17 @@ public static class ImageSources
         }
 
         return true;
+    }
+
+    private static void CheckMagnitude(ReadOnlySpan<float> values, int row, int channel)
+    {
+        foreach (float v in values)
+        {
+            if (!(Math.Abs(v) <= ImageDataset.MaxPixelMagnitude))
+            {
+                throw new InvalidDataException(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"Image at row {row}, channel {channel} has the pixel value {v}, beyond +-{ImageDataset.MaxPixelMagnitude:G}; the mean and standard deviation baked into the model would be ruined by it (the other images would normalize to about 0). Check the image column's units."));
+            }
+        }
     }
 
     private static void Accumulate<T>(ReadOnlySpan<T> values, ref double sum, ref double sumSq)

@@ -48,6 +48,11 @@ public sealed class ClassifierTrainer
             CheckShape(model, validation, "validation");
         }
 
+        // The input-size check 'summary' makes: a layer that cannot run at this size is an InputTooSmallException now,
+        // not a libtorch error mid-step. The normalization in front changes no shape; the network's own layer names
+        // make the message the one 'summary' prints.
+        Architectures.Cost.ModelCost.Measure(model is NormalizedClassifier normalized ? normalized.Network : model);
+
         if (_options.Distillation is { Teacher: null } && train.TeacherLogits is null)
         {
             throw new ArgumentException("Distillation needs a teacher: set DistillationOptions.Teacher, or give training data that carries teacher logits (a teacher score column).");
@@ -58,6 +63,11 @@ public sealed class ClassifierTrainer
         var layout = TensorLayouts.Resolve(_options.Layout, device.type, precision.Effective);
         var options = _options with { Precision = precision.Effective, Layout = layout };
         _log?.Invoke($"kernels: {KernelSelection.Current}");
+        if (device.type == DeviceType.CPU)
+        {
+            _log?.Invoke($"memory: {NativeHeap.KeepFreedMemory()}");
+        }
+
         _log?.Invoke($"precision: {precision}; layout: {layout}");
         if (precision.Warning is { } warning && Warned.TryAdd(warning, true))
         {
@@ -80,12 +90,10 @@ public sealed class ClassifierTrainer
             using var stepper = new TrainingStep(model, options, masters, optimizer, device);
             long step = 0;
             int firstEpoch = 1;
-            if (_options.Resume && File.Exists(Checkpoint.PathIn(_options.CheckpointDirectory!)))
+            if (_options.Resume && Checkpoint.Resume(_options.CheckpointDirectory!, masters, model, optimizer, _log) is { } state)
             {
-                var state = Checkpoint.Load(_options.CheckpointDirectory!, masters, model, optimizer);
                 (firstEpoch, step) = (state.Epoch + 1, state.Step);
                 history.AddRange(state.History);
-                _log?.Invoke(FormattableString.Invariant($"resumed from {Checkpoint.PathIn(_options.CheckpointDirectory!)} after epoch {state.Epoch} (step {step})"));
             }
 
             for (int epoch = firstEpoch; epoch <= _options.Epochs; epoch++)
