@@ -50,7 +50,7 @@ internal static class DataViewImageSource
     public static string Describe(IImageSource source) => source switch
     {
         ImageDataset { OnDisk: true } d => FormattableString.Invariant($"{d.Count} images of {d.Shape} in a temporary file ({d.StoredBytes >> 20} MB, {d.PixelType}), read back each epoch on {d.ReadParallelism} thread(s)"),
-        ImageDataset d => FormattableString.Invariant($"{d.Count} images of {d.Shape} in memory ({d.StoredBytes >> 20} MB, {d.PixelType}){(d.UnreadableCount > 0 ? $", {d.UnreadableCount} unreadable" : string.Empty)}"),
+        ImageDataset d => FormattableString.Invariant($"{d.Count} images of {d.Shape} in memory ({d.StoredBytes >> 20} MB, {d.PixelType})"),
         StreamingImageSource s => FormattableString.Invariant($"{s.Count} images of {s.Shape} streamed: decoded on {s.ReadParallelism} thread(s){(s.CachePath is { } cache ? $", cached in {Path.GetDirectoryName(cache)}" : ", not cached")}"),
         _ => FormattableString.Invariant($"{source.Count} images of {source.Shape}"),
     };
@@ -135,13 +135,7 @@ internal static class DataViewImageSource
                     }
                     catch (Exception e) when (Unreadable(e) is { } unreadable)
                     {
-                        if (options.Strict)
-                        {
-                            throw new InvalidDataException($"{role} data, row {row}: {unreadable.Message}", unreadable);
-                        }
-
-                        dataset.MarkUnreadable(row, $"{role} data, row {row}: {unreadable.Message}");
-                        continue;
+                        throw new InvalidDataException($"{role} data, row {row}: {unreadable.Message}", unreadable);
                     }
 
                     var values = CheckRow(buffer, plan, row, role);

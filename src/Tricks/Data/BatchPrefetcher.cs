@@ -12,6 +12,20 @@ namespace MLNetCnn.Tricks.Data;
 internal readonly record struct SkippedImage(int Row, string Reason);
 
 /// <summary>
+/// The rows of a source read at least once in a run. An image that fails after it was read (its file
+/// changed while training runs) may be skipped; one that never read is bad input, an error as everywhere
+/// else in the library (<c>ImageFolder.Load</c>, the decode limit, scoring).
+/// </summary>
+internal sealed class RowsRead(int count)
+{
+    private readonly byte[] _read = new byte[count];
+
+    public bool Contains(int row) => Volatile.Read(ref _read[row]) != 0;
+
+    public void Add(int row) => Volatile.Write(ref _read[row], 1);
+}
+
+/// <summary>
 /// One mini-batch as plain arrays, ready to wrap as tensors without copying: uint8 or float32 pixels
 /// (<see cref="Pixels"/> is a byte[] or a float[]), the rows it holds, and the rows left out. Disposing
 /// it (after every tensor made from it is disposed) hands its pixel array back for a later batch, so
@@ -49,8 +63,9 @@ internal sealed class Batch(Array pixels, long[] labels, int count, float[]? tea
 /// <summary>
 /// Prepares the batches of an order of rows on a background thread, reading the rows of each batch on up
 /// to <see cref="IImageSource.ReadParallelism"/> threads, into a bounded queue, so the model never waits
-/// for data and memory holds at most a few batches. An image that cannot be read is left out and
-/// reported with its batch, or (strict) ends the sequence with its exception. An exception of the
+/// for data and memory holds at most a few batches. An image that cannot be read ends the sequence with
+/// its exception, unless <c>skippable</c> holds its row (it was read before): then it is left out and
+/// reported with its batch. Every row read is added to <c>skippable</c>. An exception of the
 /// source reaches the consumer where the batch would have been; disposing stops the threads.
 /// </summary>
 internal sealed class BatchPrefetcher : IDisposable
@@ -61,12 +76,12 @@ internal sealed class BatchPrefetcher : IDisposable
     private readonly ConcurrentBag<Array> _recycled = new();
     private volatile ExceptionDispatchInfo? _error;
 
-    public BatchPrefetcher(IImageSource source, int[] order, int batchSize, int capacity, bool strict, CancellationToken cancellationToken = default)
+    public BatchPrefetcher(IImageSource source, int[] order, int batchSize, int capacity, RowsRead? skippable, CancellationToken cancellationToken = default)
     {
         _queue = new BlockingCollection<Batch>(capacity);
         _cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var token = _cancel.Token;
-        _producer = Task.Factory.StartNew(() => Produce(source, order, batchSize, strict, token), token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        _producer = Task.Factory.StartNew(() => Produce(source, order, batchSize, skippable, token), token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
     /// <summary>The batches in order; throws the source's exception at the batch where it happened, or <see cref="OperationCanceledException"/> once cancelled.</summary>
@@ -98,7 +113,7 @@ internal sealed class BatchPrefetcher : IDisposable
         _cancel.Dispose();
     }
 
-    private Batch Read(IImageSource source, int[] rows, int batchSize, bool strict, CancellationToken token)
+    private Batch Read(IImageSource source, int[] rows, int batchSize, RowsRead? skippable, CancellationToken token)
     {
         int count = rows.Length;
         int size = source.Shape.Size;
@@ -111,8 +126,9 @@ internal sealed class BatchPrefetcher : IDisposable
             try
             {
                 source.ReadImage(rows[i], RowBytes(pixels, i, size));
+                skippable?.Add(rows[i]);
             }
-            catch (InvalidDataException e) when (!strict)
+            catch (InvalidDataException e) when (skippable is not null && skippable.Contains(rows[i]))
             {
                 errors[i] = e.Message;
             }
@@ -192,7 +208,7 @@ internal sealed class BatchPrefetcher : IDisposable
         ? bytes.AsSpan(index * size, size)
         : MemoryMarshal.AsBytes(((float[])pixels).AsSpan(index * size, size));
 
-    private void Produce(IImageSource source, int[] order, int batchSize, bool strict, CancellationToken token)
+    private void Produce(IImageSource source, int[] order, int batchSize, RowsRead? skippable, CancellationToken token)
     {
         try
         {
@@ -200,7 +216,7 @@ internal sealed class BatchPrefetcher : IDisposable
             {
                 token.ThrowIfCancellationRequested();
                 var rows = order.AsSpan(start, Math.Min(batchSize, order.Length - start)).ToArray();
-                _queue.Add(Read(source, rows, batchSize, strict, token), token);
+                _queue.Add(Read(source, rows, batchSize, skippable, token), token);
             }
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)

@@ -53,9 +53,11 @@ public sealed record DataOptions
     public string? CacheDirectory { get; init; }
 
     /// <summary>
-    /// An image that cannot be read (a file deleted, truncated or corrupt after training started) fails
-    /// training with its path; when false (the default) it is skipped, counted in
-    /// <see cref="Training.EpochMetrics.SkippedImages"/> and named in the log.
+    /// An image that stops decoding after it was read in this run (its file deleted, truncated or
+    /// overwritten while training runs) fails training with its path; when false (the default) it is
+    /// skipped, counted in <see cref="Training.EpochMetrics.SkippedImages"/> and named in the log. An
+    /// image that never decoded is bad input and fails training either way, naming it (use
+    /// <c>ImageFolder.Load(..., skipUnreadable: true)</c> to leave such files out up front).
     /// </summary>
     public bool Strict { get; init; }
 

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using MLNetCnn.Architectures.Models;
 
@@ -6,14 +5,11 @@ namespace MLNetCnn.Tricks.Data;
 
 /// <summary>
 /// Images stored whole (N x C x H x W, channels first) with 0-based class indices: in memory, as uint8
-/// or float32, or in a temporary file on disk when <see cref="Allocate"/> is given a folder. Rows that
-/// could not be decoded while it was filled are kept as unreadable: reading one throws, so the trainer
-/// skips it every epoch exactly as a streaming source would.
+/// or float32, or in a temporary file on disk when <see cref="Allocate"/> is given a folder.
 /// </summary>
 public sealed class ImageDataset : LabeledImageSource
 {
     private readonly PixelStore _store;
-    private readonly ConcurrentDictionary<int, string> _unreadable = new();
 
     /// <summary>Wraps float32 pixels (<paramref name="labels"/>.Length images, one after another) without copying them.</summary>
     public ImageDataset(float[] pixels, int[] labels, ImageShape shape, int numClasses)
@@ -45,14 +41,10 @@ public sealed class ImageDataset : LabeledImageSource
     /// </summary>
     public const float MaxPixelMagnitude = 1e6f;
 
-    /// <summary>Rows marked unreadable while the dataset was filled.</summary>
-    public int UnreadableCount => _unreadable.Count;
-
     /// <summary>
-    /// Zeroed storage for one image per label, to be filled with <see cref="WriteImage(int, ReadOnlySpan{byte})"/>
-    /// (or marked with <see cref="MarkUnreadable"/>). With <paramref name="directory"/> the images go to a
-    /// temporary file there (deleted when the dataset is disposed) and are read on up to
-    /// <paramref name="readParallelism"/> threads; without, to memory.
+    /// Zeroed storage for one image per label, to be filled with <see cref="WriteImage(int, ReadOnlySpan{byte})"/>.
+    /// With <paramref name="directory"/> the images go to a temporary file there (deleted when the dataset
+    /// is disposed) and are read on up to <paramref name="readParallelism"/> threads; without, to memory.
     /// </summary>
     public static ImageDataset Allocate(int[] labels, ImageShape shape, int numClasses, ImagePixelType pixelType, string? directory = null, int readParallelism = 1)
     {
@@ -84,22 +76,10 @@ public sealed class ImageDataset : LabeledImageSource
         _store.Write(row, MemoryMarshal.AsBytes(pixels));
     }
 
-    /// <summary>Marks <paramref name="row"/> as an image that could not be decoded; reading it throws <see cref="InvalidDataException"/> with <paramref name="reason"/>.</summary>
-    public void MarkUnreadable(int row, string reason)
-    {
-        CheckRow(row);
-        _unreadable[row] = reason;
-    }
-
     /// <inheritdoc/>
     public override void ReadImage(int row, Span<byte> destination)
     {
         CheckRow(row);
-        if (!_unreadable.IsEmpty && _unreadable.TryGetValue(row, out string? reason))
-        {
-            throw new InvalidDataException(reason);
-        }
-
         _store.Read(row, destination);
     }
 

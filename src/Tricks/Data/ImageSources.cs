@@ -12,15 +12,14 @@ public static class ImageSources
     /// <summary>
     /// Images produced by <paramref name="decoder"/>, held as <paramref name="options"/> says: decoded now,
     /// in parallel, into memory (uint8) when they fit <see cref="DataOptions.MemoryBudgetBytes"/> or
-    /// <see cref="DataMode.InMemory"/> is asked for; otherwise a <see cref="StreamingImageSource"/>. An
-    /// image that does not decode is kept as unreadable (skipped in every epoch) or, with
-    /// <see cref="DataOptions.Strict"/>, fails here with its exception.
+    /// <see cref="DataMode.InMemory"/> is asked for; otherwise a <see cref="StreamingImageSource"/>.
     /// </summary>
+    /// <exception cref="InvalidDataException">Decoding into memory: an image does not decode (the decoder's exception, naming it).</exception>
     /// <param name="shape">Shape of every decoded image.</param>
     /// <param name="labels">Class index of each row.</param>
     /// <param name="numClasses">Number of classes.</param>
     /// <param name="decoder">Produces the pixels of a row (called from several threads).</param>
-    /// <param name="options">Mode, budget, threads, cache, strictness.</param>
+    /// <param name="options">Mode, budget, threads, cache.</param>
     /// <param name="cancellationToken">Stops decoding into memory.</param>
     public static IImageSource FromDecoder(ImageShape shape, int[] labels, int numClasses, ImageDecoder decoder, DataOptions options, CancellationToken cancellationToken = default)
     {
@@ -33,7 +32,7 @@ public static class ImageSources
         using var streamed = new StreamingImageSource(shape, labels, numClasses, decoder, options with { CacheDecodedImages = false });
         var dataset = ImageDataset.Allocate(labels, shape, numClasses, ImagePixelType.Byte);
         var order = Enumerable.Range(0, labels.Length).ToArray();
-        using var reader = new BatchPrefetcher(streamed, order, batchSize: 64, options.PrefetchBatches, options.Strict, cancellationToken);
+        using var reader = new BatchPrefetcher(streamed, order, batchSize: 64, options.PrefetchBatches, skippable: null, cancellationToken);
         foreach (var batch in reader.Batches)
         {
             using var lease = batch;
@@ -41,11 +40,6 @@ public static class ImageSources
             for (int i = 0; i < batch.Count; i++)
             {
                 dataset.WriteImage(batch.Rows[i], pixels.AsSpan(i * shape.Size, shape.Size));
-            }
-
-            foreach (var skipped in batch.Skipped)
-            {
-                dataset.MarkUnreadable(skipped.Row, skipped.Reason);
             }
         }
 
@@ -75,8 +69,9 @@ public static class ImageSources
 
     /// <summary>
     /// Per-channel mean and standard deviation of the pixel values, over every image or, past
-    /// <paramref name="maxImages"/>, over that many evenly spaced ones. Unreadable images are left out.
+    /// <paramref name="maxImages"/>, over that many evenly spaced ones.
     /// </summary>
+    /// <exception cref="InvalidDataException">An image cannot be read (the source's exception, naming it).</exception>
     /// <exception cref="InvalidDataException">A pixel's magnitude exceeds <see cref="ImageDataset.MaxPixelMagnitude"/>; the message names the row, channel and value.</exception>
     public static (float[] Mean, float[] Std) ChannelStatistics(this IImageSource source, int maxImages = StatisticsSampleSize)
     {
@@ -90,8 +85,7 @@ public static class ImageSources
         var sum = new double[c];
         var sumSq = new double[c];
         long images = 0;
-        string? firstSkipped = null;
-        using (var reader = new BatchPrefetcher(source, rows, batchSize: 64, capacity: 2, strict: false))
+        using (var reader = new BatchPrefetcher(source, rows, batchSize: 64, capacity: 2, skippable: null))
         {
             foreach (var batch in reader.Batches)
             {
@@ -115,13 +109,7 @@ public static class ImageSources
                 }
 
                 images += batch.Count;
-                firstSkipped ??= batch.Skipped.FirstOrDefault().Reason;
             }
-        }
-
-        if (images == 0)
-        {
-            throw new InvalidDataException($"None of the {rows.Length} images read for the channel statistics could be read; the first: {firstSkipped}");
         }
 
         double n = (double)images * plane;

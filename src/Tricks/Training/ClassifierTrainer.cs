@@ -96,11 +96,13 @@ public sealed class ClassifierTrainer
                 history.AddRange(state.History);
             }
 
+            // An image that stops decoding after it was read in this run is skipped (unless Strict); one that never read is an error.
+            var read = _options.Data.Strict ? default : (Train: new RowsRead(train.Count), Validation: validation is null ? null : new RowsRead(validation.Count));
             for (int epoch = firstEpoch; epoch <= _options.Epochs; epoch++)
             {
                 bool frozen = epoch <= _options.FreezeEpochs;
                 Freeze(model, masters, optimizer, frozen);
-                var metrics = RunEpoch(model, train, validation, stepper, device, epoch, stepsPerEpoch, totalSteps, ref step, cancellationToken, frozen);
+                var metrics = RunEpoch(model, train, validation, read, stepper, device, epoch, stepsPerEpoch, totalSteps, ref step, cancellationToken, frozen);
                 history.Add(metrics);
                 if (_options.CheckpointDirectory is { } directory)
                 {
@@ -159,7 +161,7 @@ public sealed class ClassifierTrainer
         }
     }
 
-    private EpochMetrics RunEpoch(ImageClassifier model, IImageSource train, IImageSource? validation, TrainingStep stepper, Device device, int epoch, int stepsPerEpoch, long totalSteps, ref long step, CancellationToken cancellationToken, bool frozen)
+    private EpochMetrics RunEpoch(ImageClassifier model, IImageSource train, IImageSource? validation, (RowsRead? Train, RowsRead? Validation) read, TrainingStep stepper, Device device, int epoch, int stepsPerEpoch, long totalSteps, ref long step, CancellationToken cancellationToken, bool frozen)
     {
         model.train();
         if (frozen && _options.FrozenParameters is { } names)
@@ -188,7 +190,7 @@ public sealed class ClassifierTrainer
         var clock = Stopwatch.StartNew();
         try
         {
-            using var prefetcher = new BatchPrefetcher(train, order, _options.BatchSize, _options.Data.PrefetchBatches, _options.Data.Strict, cancellationToken);
+            using var prefetcher = new BatchPrefetcher(train, order, _options.BatchSize, _options.Data.PrefetchBatches, read.Train, cancellationToken);
             foreach (var batch in prefetcher.Batches)
             {
                 using var lease = batch; // hands its pixel array back once the step's tensors are gone
@@ -234,16 +236,16 @@ public sealed class ClassifierTrainer
         }
 
         LogSkipped(skipped, $"epoch {epoch}/{_options.Epochs}");
-        (double Loss, double Accuracy)? val = validation is null ? null : Evaluate(model, validation, device, 256, _options.Data, message => LogSkipped(message, $"epoch {epoch}/{_options.Epochs} validation"));
+        (double Loss, double Accuracy)? val = validation is null ? null : Evaluate(model, validation, device, 256, _options.Data.PrefetchBatches, read.Validation, message => LogSkipped(message, $"epoch {epoch}/{_options.Epochs} validation"));
         return new EpochMetrics(epoch, _options.Epochs, lossSum / Math.Max(1, counted), (double)correct.item<long>() / Math.Max(1, seen), val?.Loss, val?.Accuracy, rate, clock.Elapsed, seen / clock.Elapsed.TotalSeconds)
         {
             SkippedImages = skipped.Count,
         };
     }
 
-    /// <summary>Mean cross-entropy and accuracy of <paramref name="model"/> on <paramref name="data"/>, in eval mode (unreadable images left out).</summary>
+    /// <summary>Mean cross-entropy and accuracy of <paramref name="model"/> on <paramref name="data"/>, in eval mode. Every image must be readable.</summary>
     public static (double Loss, double Accuracy) Evaluate(ImageClassifier model, IImageSource data, Device? device = null, int batchSize = 256) =>
-        Evaluate(model, data, device ?? CPU, batchSize, new DataOptions(), onSkipped: null);
+        Evaluate(model, data, device ?? CPU, batchSize, prefetch: 2, skippable: null, onSkipped: null);
 
     /// <summary>Softmax probabilities [N x classes], row-major, in eval mode on the CPU. Every image must be readable.</summary>
     public static float[] PredictProbabilities(ImageClassifier model, IImageSource data, int batchSize = 256)
@@ -254,7 +256,7 @@ public sealed class ClassifierTrainer
         int offset = 0; // within one array
         var order = Enumerable.Range(0, data.Count).ToArray();
         using (no_grad())
-        using (var prefetcher = new BatchPrefetcher(data, order, batchSize, capacity: 2, strict: true))
+        using (var prefetcher = new BatchPrefetcher(data, order, batchSize, capacity: 2, skippable: null))
         {
             foreach (var batch in prefetcher.Batches)
             {
@@ -269,7 +271,7 @@ public sealed class ClassifierTrainer
         return result;
     }
 
-    private static (double Loss, double Accuracy) Evaluate(ImageClassifier model, IImageSource data, Device device, int batchSize, DataOptions reading, Action<List<SkippedImage>>? onSkipped)
+    private static (double Loss, double Accuracy) Evaluate(ImageClassifier model, IImageSource data, Device device, int batchSize, int prefetch, RowsRead? skippable, Action<List<SkippedImage>>? onSkipped)
     {
         bool wasTraining = model.training;
         model.eval();
@@ -280,7 +282,7 @@ public sealed class ClassifierTrainer
         var order = Enumerable.Range(0, data.Count).ToArray();
         var computeType = ComputeType(model);
         using (no_grad())
-        using (var prefetcher = new BatchPrefetcher(data, order, batchSize, reading.PrefetchBatches, reading.Strict))
+        using (var prefetcher = new BatchPrefetcher(data, order, batchSize, prefetch, skippable))
         {
             foreach (var batch in prefetcher.Batches)
             {
