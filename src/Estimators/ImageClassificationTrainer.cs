@@ -356,8 +356,9 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
         /// How the training and validation images are held: in memory (uint8 where they are 0..255 integers)
         /// when they fit <see cref="DataOptions.MemoryBudgetBytes"/>, streamed otherwise (image files decoded
         /// in parallel ahead of each step, other columns written once to a temporary file); the optional
-        /// cache of decoded images; and what an unreadable image does (skipped and counted, or
-        /// <see cref="DataOptions.Strict"/>). The choice never changes the trained weights.
+        /// cache of decoded images; and what an image that stops decoding mid-training does (skipped and
+        /// counted, or <see cref="DataOptions.Strict"/>); one that never decoded is always an error naming
+        /// it. The choice never changes the trained weights.
         /// </summary>
         public DataOptions Data { get; set; } = new();
 
