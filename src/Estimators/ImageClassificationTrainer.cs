@@ -156,9 +156,9 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
             InputChannels = shape.Channels,
             InputSize = shape.Height,
             SmallInputStem = o.SmallInputStem ?? shape.Height < 64,
-            WidthMultiplier = o.WidthMultiplier,
         };
-        using var model = new NormalizedClassifier(ModelRegistry.Create(o.Arch, architecture), new InputNormalization(mean, std));
+        var config = ModelRegistry.Get(o.Arch).Config;
+        using var model = new NormalizedClassifier((config with { Width = config.Width * o.WidthMultiplier }).Create(architecture), new InputNormalization(mean, std));
         var trainerOptions = o.ToTrainerOptions();
         if (initial is not null)
         {
@@ -178,7 +178,7 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
 
         if (o.FreezeBackboneEpochs > 0)
         {
-            var head = PretrainedWeights.HeadParameterNames(model.Network, o.Arch, architecture);
+            var head = model.Network.HeadParameterNames;
             var frozen = model.named_parameters().Select(p => p.name)
                 .Where(n => n.StartsWith("network.", StringComparison.Ordinal) && !head.Contains(n["network.".Length..]))
                 .ToHashSet(StringComparer.Ordinal);
