@@ -39,14 +39,25 @@ public sealed class ClassifierTrainer
     public IReadOnlyList<EpochMetrics> Fit(ImageClassifier model, ImageDataset train, ImageDataset? validation = null, CancellationToken cancellationToken = default)
     {
         CheckShape(model, train, "training");
+        if (validation is null && _options.ValidationFraction > 0)
+        {
+            (train, validation) = train.StratifiedSplit(_options.ValidationFraction, _options.Seed);
+            _log?.Invoke(FormattableString.Invariant($"held out {validation.Count} of {train.Count + validation.Count} images for validation ({_options.ValidationFraction:P0} of each class)"));
+        }
+
         if (validation is not null)
         {
             CheckShape(model, validation, "validation");
         }
 
+        if (_options.EarlyStoppingCriteria is not null && validation is null)
+        {
+            throw new ArgumentException("EarlyStoppingCriteria needs validation data: pass a validation set, or set ValidationFraction to hold out part of the training images.");
+        }
+
         if (_options.Distillation is { Teacher: null } && train.TeacherLogits is null)
         {
-            throw new ArgumentException("Distillation needs a teacher: set DistillationOptions.Teacher, or give training data that carries teacher logits (a teacher score column).");
+            throw new ArgumentException("Distillation needs a teacher: set DistillationOptions.Teacher, or give training data that carries teacher logits (a soft-target column).");
         }
 
         var device = Devices.Resolve(_options.Device);
@@ -60,6 +71,7 @@ public sealed class ClassifierTrainer
             Initialization.ZeroGamma.Apply(model);
         }
 
+        var frozenNames = _options.FreezeEpochs == 0 ? null : _options.FrozenParameters ?? Backbone(model);
         model.to(device);
         int stepsPerEpoch = (train.Count + _options.BatchSize - 1) / _options.BatchSize;
         long totalSteps = (long)stepsPerEpoch * _options.Epochs;
@@ -69,6 +81,7 @@ public sealed class ClassifierTrainer
         {
             using var optimizer = Optimization.SgdFactory.Create(masters.Masters, _options.LearningRate, _options.Momentum, _options.Nesterov, _options.WeightDecay, _options.NoBiasDecay);
             using var stepper = new TrainingStep(model, _options, masters, optimizer, device);
+            using var best = _options.EarlyStoppingCriteria is { } stopping ? new BestEpoch(stopping, masters, model) : null;
             long step = 0;
             int firstEpoch = 1;
             if (_options.Resume && File.Exists(Checkpoint.PathIn(_options.CheckpointDirectory!)))
@@ -82,8 +95,8 @@ public sealed class ClassifierTrainer
             for (int epoch = firstEpoch; epoch <= _options.Epochs; epoch++)
             {
                 bool frozen = epoch <= _options.FreezeEpochs;
-                Freeze(model, masters, optimizer, frozen);
-                var metrics = RunEpoch(model, train, validation, stepper, device, epoch, stepsPerEpoch, totalSteps, ref step, cancellationToken, frozen);
+                Freeze(model, masters, optimizer, frozenNames, frozen);
+                var metrics = RunEpoch(model, train, validation, stepper, device, epoch, stepsPerEpoch, totalSteps, ref step, cancellationToken, frozenNames, frozen);
                 history.Add(metrics);
                 if (_options.CheckpointDirectory is { } directory)
                 {
@@ -92,11 +105,25 @@ public sealed class ClassifierTrainer
 
                 _log?.Invoke(metrics.ToString());
                 _onEpoch?.Invoke(metrics);
+                if (best is not null && best.Record(metrics) && epoch < _options.Epochs)
+                {
+                    var criteria = _options.EarlyStoppingCriteria!;
+                    _log?.Invoke(FormattableString.Invariant($"early stopping after epoch {epoch} of {_options.Epochs}: {criteria.Describe(best.Best!)} at epoch {best.Best!.Epoch} was not bettered by {criteria.MinDelta} for {criteria.Patience} epoch(s)"));
+                    break;
+                }
+            }
+
+            if (best?.Best is { } kept)
+            {
+                best.Restore();
+                int index = history.FindLastIndex(m => m.Epoch == kept.Epoch);
+                history[index] = history[index] with { Restored = true };
+                _log?.Invoke(FormattableString.Invariant($"restored the weights of epoch {kept.Epoch}, the best by {_options.EarlyStoppingCriteria!.Describe(kept)}"));
             }
         }
         finally
         {
-            Freeze(model, masters, null, frozen: false);
+            Freeze(model, masters, null, frozenNames, frozen: false);
             masters.Detach();
             model.eval();
             model.to(CPU);
@@ -115,10 +142,17 @@ public sealed class ClassifierTrainer
         return unchecked((int)(mixed >> 32) ^ (int)mixed);
     }
 
-    /// <summary>Holds <see cref="TrainerOptions.FrozenParameters"/> fixed (no gradient, no update) or releases them.</summary>
-    private void Freeze(ImageClassifier model, Precision.MasterWeights masters, Optimization.MomentumSgd? optimizer, bool frozen)
+    /// <summary>Everything but the model's head: what <see cref="TrainerOptions.FreezeEpochs"/> freezes when no names are given.</summary>
+    private static HashSet<string> Backbone(ImageClassifier model)
     {
-        if (_options.FrozenParameters is not { } names)
+        var head = model.HeadParameterNames;
+        return model.named_parameters().Select(p => p.name).Where(n => !head.Contains(n)).ToHashSet(StringComparer.Ordinal);
+    }
+
+    /// <summary>Holds the <paramref name="names"/> parameters fixed (no gradient, no update) or releases them.</summary>
+    private static void Freeze(ImageClassifier model, Precision.MasterWeights masters, Optimization.MomentumSgd? optimizer, IReadOnlySet<string>? names, bool frozen)
+    {
+        if (names is null)
         {
             return;
         }
@@ -139,10 +173,10 @@ public sealed class ClassifierTrainer
         }
     }
 
-    private EpochMetrics RunEpoch(ImageClassifier model, ImageDataset train, ImageDataset? validation, TrainingStep stepper, Device device, int epoch, int stepsPerEpoch, long totalSteps, ref long step, CancellationToken cancellationToken, bool frozen)
+    private EpochMetrics RunEpoch(ImageClassifier model, ImageDataset train, ImageDataset? validation, TrainingStep stepper, Device device, int epoch, int stepsPerEpoch, long totalSteps, ref long step, CancellationToken cancellationToken, IReadOnlySet<string>? frozenNames, bool frozen)
     {
         model.train();
-        if (frozen && _options.FrozenParameters is { } names)
+        if (frozen && frozenNames is { } names)
         {
             // A frozen part is a fixed feature extractor: its batch norms use, and keep, their running statistics.
             foreach (var (name, module) in model.named_modules())

@@ -73,6 +73,57 @@ public sealed class ImageDataset
     /// <summary>Number of images.</summary>
     public int Count => Labels.Length;
 
+    /// <summary>
+    /// Splits off a validation part per class: of each class's n images, round(<paramref name="fraction"/> x n)
+    /// (at least one where the class has two or more) chosen at random by <paramref name="seed"/>, so every class
+    /// with two or more images appears on both sides in the data's own proportions (within one image). Rows keep
+    /// their order; teacher logits travel with their rows.
+    /// </summary>
+    public (ImageDataset Train, ImageDataset Validation) StratifiedSplit(double fraction, int seed)
+    {
+        if (!(fraction > 0 && fraction < 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(fraction), fraction, "The validation fraction must be in (0, 1).");
+        }
+
+        var random = new Random(seed);
+        var heldOut = new bool[Count];
+        foreach (var rows in Enumerable.Range(0, Count).GroupBy(i => Labels[i]).OrderBy(g => g.Key))
+        {
+            var indices = rows.ToArray();
+            random.Shuffle(indices);
+            int take = indices.Length < 2 ? 0 : Math.Clamp((int)Math.Round(fraction * indices.Length, MidpointRounding.AwayFromZero), 1, indices.Length - 1);
+            foreach (int i in indices.Take(take))
+            {
+                heldOut[i] = true;
+            }
+        }
+
+        return (Subset(Enumerable.Range(0, Count).Where(i => !heldOut[i]).ToArray()), Subset(Enumerable.Range(0, Count).Where(i => heldOut[i]).ToArray()));
+    }
+
+    /// <summary>The images at <paramref name="indices"/>, copied, in that order.</summary>
+    public ImageDataset Subset(IReadOnlyList<int> indices)
+    {
+        int size = Shape.Size;
+        var pixels = new float[(long)indices.Count * size];
+        var labels = new int[indices.Count];
+        float[]? teacher = TeacherLogits is null ? null : new float[(long)indices.Count * NumClasses];
+        for (int r = 0; r < indices.Count; r++)
+        {
+            int i = indices[r];
+            Array.Copy(Pixels, (long)i * size, pixels, (long)r * size, size);
+            labels[r] = Labels[i];
+            if (teacher is not null)
+            {
+                Array.Copy(TeacherLogits!, (long)i * NumClasses, teacher, (long)r * NumClasses, NumClasses);
+            }
+        }
+
+        var subset = new ImageDataset(pixels, labels, Shape, NumClasses);
+        return teacher is null ? subset : subset.WithTeacherLogits(teacher);
+    }
+
     /// <summary>Per-channel mean and standard deviation over all images.</summary>
     public (float[] Mean, float[] Std) ChannelStatistics()
     {
