@@ -18,7 +18,7 @@ using MLNetCnn.Architectures.Layers;
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Architectures.Onnx;
 using MLNetCnn.Estimators.Data;
-using MLNetCnn.Estimators.Serving;
+using MLNetCnn.Serving;
 using static TorchSharp.torch;
 
 internal static class ServingBenchmarks

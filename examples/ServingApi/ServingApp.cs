@@ -1,7 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNetCnn.Estimators;
-using MLNetCnn.Estimators.Serving;
+using MLNetCnn.Serving;
 
 namespace MLNetCnn.Examples.ServingApi;
 
@@ -9,7 +8,7 @@ namespace MLNetCnn.Examples.ServingApi;
 /// An ASP.NET Core service for a model trained on an encoded-image column named <c>ImageBytes</c>:
 /// <c>POST /predict</c> with the image file as the body (any content type) answers
 /// <c>{ "label": ..., "scores": [{ "label": ..., "probability": ... }] }</c>. Engines come from a
-/// <see cref="PredictionEnginePool{TData, TPrediction}"/>. Bad requests get 4xx answers: an empty body
+/// <see cref="ScoringEnginePool{TData, TPrediction}"/>. Bad requests get 4xx answers: an empty body
 /// or one that is not an image 400, a body over <see cref="MaxImageBytes"/> 413.
 /// </summary>
 public static class ServingApp
@@ -78,7 +77,7 @@ public static class ServingApp
 /// <summary>The loaded model behind a pool of engines, plus its class names.</summary>
 public sealed class ImageClassifierService : IDisposable
 {
-    private readonly PredictionEnginePool<ImageBytesInput, ImagePrediction> _pool;
+    private readonly ScoringEnginePool<ImageBytesInput, ImagePrediction> _pool;
     private readonly ITransformer _model;
 
     /// <summary>Loads <paramref name="modelPath"/>.</summary>
@@ -86,13 +85,13 @@ public sealed class ImageClassifierService : IDisposable
     {
         if (!File.Exists(modelPath))
         {
-            throw new FileNotFoundException($"Model '{Path.GetFullPath(modelPath)}' not found; train one with --train-demo-model <path>.", modelPath);
+            throw new FileNotFoundException($"Model '{Path.GetFullPath(modelPath)}' not found; train one with 'dotnet run --project examples/ServingApi.DemoModel -- <path>'.", modelPath);
         }
 
         var mlContext = new MLContext();
-        _model = mlContext.Cnn().LoadModel(modelPath, out _);
-        _pool = new PredictionEnginePool<ImageBytesInput, ImagePrediction>(mlContext, _model);
-        ClassNames = mlContext.Cnn().GetClassNames(_pool.OutputSchema);
+        _model = mlContext.CnnServing().LoadModel(modelPath, out _);
+        _pool = mlContext.CnnServing().CreatePool<ImageBytesInput, ImagePrediction>(_model);
+        ClassNames = mlContext.CnnServing().GetClassNames(_pool.OutputSchema);
     }
 
     /// <summary>Class names in score order.</summary>

@@ -20,6 +20,7 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>, IGraphEmitter
     static ImageClassifier()
     {
         OneDnnIsa.EnsureSafeDefault();
+        TorchSharpNative.ThrowIfUnloadable();
     }
 
     /// <summary>Creates the module.</summary>

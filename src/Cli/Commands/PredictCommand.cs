@@ -5,6 +5,7 @@ using Microsoft.ML.Transforms.Image;
 using MLNetCnn.Cli.CommandLine;
 using MLNetCnn.Estimators;
 using MLNetCnn.Estimators.Data;
+using MLNetCnn.Serving;
 
 namespace MLNetCnn.Cli.Commands;
 
@@ -44,37 +45,19 @@ internal static class PredictCommand
             context.Error.WriteLine($"mlnetcnn predict: '{path}' does not exist.");
         }
 
-        if (!File.Exists(modelPath))
-        {
-            throw new FileNotFoundException($"--model: '{modelPath}' does not exist; train one with 'mlnetcnn train'.", modelPath);
-        }
-
         var mlContext = new MLContext();
         var model = Load(mlContext, modelPath, out var inputSchema);
         using var modelLifetime = model as IDisposable; // deletes ONNX Runtime's temp copy of the graph
         var input = ModelInput.Find(inputSchema, modelPath);
 
         // Decode every file first, so one bad file is reported and skipped rather than stopping the run.
-        var images = new List<(string Path, MLImage Image)>();
-        int unreadable = 0;
-        foreach (string file in files)
-        {
-            try
-            {
-                images.Add((file, ImageDecoding.DecodeFile(file)));
-            }
-            catch (InvalidDataException e)
-            {
-                context.Error.WriteLine($"mlnetcnn predict: skipped: {e.Message}");
-                unreadable++;
-            }
-        }
-
+        var images = Evaluation.Decode(files, context.Error, Spec.Name, out int unreadable);
         try
         {
             if (images.Count > 0)
             {
-                Score(mlContext, model, input, images, top, context.Output);
+                var (predicted, classNames) = Score(mlContext, model, input, images, top, context.Output);
+                ReportAccuracy(images, predicted, classNames, context.Error);
             }
         }
         finally
@@ -91,11 +74,17 @@ internal static class PredictCommand
         return missing.Count + unreadable > 0 ? 1 : 0;
     }
 
-    private static ITransformer Load(MLContext mlContext, string modelPath, out DataViewSchema inputSchema)
+    /// <summary>Loads a model.zip with the serving package; a file that is not one is a user error naming it.</summary>
+    public static ITransformer Load(MLContext mlContext, string modelPath, out DataViewSchema inputSchema)
     {
+        if (!File.Exists(modelPath))
+        {
+            throw new FileNotFoundException($"--model: '{modelPath}' does not exist; train one with 'mlnetcnn train'.", modelPath);
+        }
+
         try
         {
-            return mlContext.Cnn().LoadModel(modelPath, out inputSchema);
+            return mlContext.CnnServing().LoadModel(modelPath, out inputSchema);
         }
         catch (Exception e) when (e is InvalidDataException or FormatException or InvalidOperationException or IOException)
         {
@@ -103,16 +92,35 @@ internal static class PredictCommand
         }
     }
 
-    private static void Score(MLContext mlContext, ITransformer model, ModelInput input, IReadOnlyList<(string Path, MLImage Image)> images, int top, TextWriter output)
+    /// <summary>Prints one line per image and returns each image's most likely class, and the model's classes.</summary>
+    private static (List<string> Predicted, IReadOnlyList<string> ClassNames) Score(MLContext mlContext, ITransformer model, ModelInput input, IReadOnlyList<(string Path, MLImage Image)> images, int top, TextWriter output)
     {
         var scored = model.Transform(input.Build(mlContext, images));
-        var classNames = mlContext.Cnn().GetClassNames(scored.Schema);
+        var classNames = mlContext.CnnServing().GetClassNames(scored.Schema);
+        var predicted = new List<string>();
         int row = 0;
         foreach (float[] score in scored.GetColumn<float[]>("Score"))
         {
-            var best = score.Select((p, k) => (Probability: p, Class: k)).OrderByDescending(s => s.Probability).Take(top);
+            var best = score.Select((p, k) => (Probability: p, Class: k)).OrderByDescending(s => s.Probability).Take(top).ToList();
+            predicted.Add(classNames[best[0].Class]);
             output.WriteLine(images[row++].Path + string.Concat(best.Select(b => string.Create(CultureInfo.InvariantCulture, $"\t{classNames[b.Class]}\t{b.Probability:F4}"))));
         }
+
+        return (predicted, classNames);
+    }
+
+    /// <summary>When every image lies in a folder named as a class of the model, the accuracy (on the error writer, so the output stays one line per image).</summary>
+    private static void ReportAccuracy(IReadOnlyList<(string Path, MLImage Image)> images, IReadOnlyList<string> predicted, IReadOnlyList<string> classNames, TextWriter error)
+    {
+        var truth = images.Select(i => Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(i.Path))) ?? string.Empty).ToList();
+        var folders = classNames.Select(ImageFolder.FolderName).ToHashSet(StringComparer.Ordinal);
+        if (!truth.All(folders.Contains))
+        {
+            return;
+        }
+
+        int right = truth.Zip(predicted).Count(p => p.First == ImageFolder.FolderName(p.Second));
+        error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"mlnetcnn predict: accuracy {(double)right / truth.Count:P2} ({right} of {truth.Count} images right; their folder names are the labels)."));
     }
 
     private static List<string> FindImages(IEnumerable<string> paths, out List<string> missing)
@@ -138,77 +146,5 @@ internal static class PredictCommand
         }
 
         return files;
-    }
-
-    /// <summary>The column a saved model scores: image paths (text), encoded bytes, or a pixel vector of C x N x N.</summary>
-    private sealed record ModelInput(string Column, DataViewType Type, int Channels, int Size)
-    {
-        public static ModelInput Find(DataViewSchema schema, string modelPath)
-        {
-            var columns = schema.Where(c => !c.IsHidden && c.Name != ImageData.LabelColumnName).Cast<DataViewSchema.Column?>().ToList();
-            var column = columns.FirstOrDefault(c => c!.Value.Name == ImageFolder.ImagePathColumnName && c.Value.Type is TextDataViewType)
-                ?? columns.FirstOrDefault(c => c!.Value.Type is TextDataViewType or VectorDataViewType { ItemType: NumberDataViewType });
-            if (column is not { } found)
-            {
-                throw new InvalidDataException($"Model '{modelPath}' takes no image column this command can build (image paths, encoded bytes or a pixel vector); its input columns: {string.Join(", ", schema.Select(c => $"{c.Name} ({c.Type})"))}.");
-            }
-
-            int size = found.Type is VectorDataViewType { ItemType: var item, Size: > 0 and var length } && item == NumberDataViewType.Single ? length : 0;
-            int grey = (int)Math.Round(Math.Sqrt(size));
-            int colour = (int)Math.Round(Math.Sqrt(size / 3.0));
-            return grey * grey == size ? new ModelInput(found.Name, found.Type, 1, grey)
-                : 3 * colour * colour == size ? new ModelInput(found.Name, found.Type, 3, colour)
-                : new ModelInput(found.Name, found.Type, 0, 0);
-        }
-
-        public IDataView Build(MLContext mlContext, IReadOnlyList<(string Path, MLImage Image)> images)
-        {
-            if (Type is TextDataViewType)
-            {
-                return Load(mlContext, images.Select(i => new PathRow { Path = Path.GetFullPath(i.Path) }));
-            }
-
-            if (Type is VectorDataViewType { ItemType: var item } && item == NumberDataViewType.Byte)
-            {
-                return Load(mlContext, images.Select(i => new BytesRow { Bytes = File.ReadAllBytes(i.Path) }));
-            }
-
-            if (Size == 0)
-            {
-                throw new InvalidDataException($"The model's input column '{Column}' is {Type}: neither image paths, encoded bytes nor a square grey or RGB pixel vector.");
-            }
-
-            // A pixel model: resize (stretching, as the trainer does for image columns), grey when it has one channel, 0..255 channels first.
-            var decoded = mlContext.Data.LoadFromEnumerable(images.Select(i => new DecodedImageRow { Image = i.Image }));
-            const string resized = "mlnetcnn_cli_resized", grey = "mlnetcnn_cli_grey";
-            IEstimator<ITransformer> pipeline = mlContext.Transforms.ResizeImages(resized, Size, Size, ImageDecoding.DecodedColumnName, ImageResizingEstimator.ResizingKind.Fill);
-            if (Channels == 1)
-            {
-                pipeline = pipeline.Append(mlContext.Transforms.ConvertToGrayscale(grey, resized));
-            }
-
-            var colours = Channels == 1 ? ImagePixelExtractingEstimator.ColorBits.Red : ImagePixelExtractingEstimator.ColorBits.Rgb;
-            pipeline = pipeline.Append(mlContext.Transforms.ExtractPixels(Column, Channels == 1 ? grey : resized, colours, interleavePixelColors: false, outputAsFloatArray: true));
-            return pipeline.Fit(decoded).Transform(decoded);
-        }
-
-        private IDataView Load<TRow>(MLContext mlContext, IEnumerable<TRow> rows)
-            where TRow : class
-        {
-            var definition = SchemaDefinition.Create(typeof(TRow));
-            definition[0].ColumnName = Column;
-            return mlContext.Data.LoadFromEnumerable(rows, definition);
-        }
-    }
-
-    private sealed class PathRow
-    {
-        public string Path { get; set; } = string.Empty;
-    }
-
-    private sealed class BytesRow
-    {
-        [VectorType]
-        public byte[] Bytes { get; set; } = [];
     }
 }

@@ -23,7 +23,7 @@ internal static class ZooCommands
             new("size", "<N>", "Input height and width (default: the architecture's native size)."),
             new("classes", "<N>", "Output classes (default 1000)."),
             new("channels", "<N>", "Input channels (default 3)."),
-            new("width", "<W>", "Channel width multiplier (default 1.0)."),
+            new("width", "<W>", "Channel width multiplier; it replaces the architecture's own width (default: the architecture's)."),
             new("small-input-stem", "", "Use the small-input stem (default: as 'train' does, below 64 pixels)."),
         ],
         "Example: mlnetcnn summary resnet50");

@@ -51,10 +51,17 @@ internal static class DataViewImageReader
         }
     }
 
-    /// <summary>Reads all rows into an <see cref="ImageDataset"/>.</summary>
-    public static ImageDataset Read(IDataView data, string labelColumnName, string featureColumnName, ImageShape shape, int numClasses, string role)
+    /// <summary>Reads the pixels of all rows, without labels (every image class 0 of 2), for statistics.</summary>
+    public static ImageDataset ReadPixels(IDataView data, string featureColumnName, ImageShape shape)
     {
-        var label = data.Schema[labelColumnName];
+        CheckFeatureColumn(data.Schema, featureColumnName, shape);
+        return Read(data, null, featureColumnName, shape, 2, "featurizer");
+    }
+
+    /// <summary>Reads all rows into an <see cref="ImageDataset"/>.</summary>
+    public static ImageDataset Read(IDataView data, string? labelColumnName, string featureColumnName, ImageShape shape, int numClasses, string role)
+    {
+        DataViewSchema.Column? label = labelColumnName is null ? null : data.Schema[labelColumnName];
         var features = data.Schema[featureColumnName];
         int size = shape.Size;
         long? known = data.GetRowCount();
@@ -63,9 +70,9 @@ internal static class DataViewImageReader
         int count = 0;
         var classesSeen = new HashSet<int>();
 
-        using (var cursor = data.GetRowCursor(new[] { label, features }))
+        using (var cursor = data.GetRowCursor(label is { } l ? new[] { l, features } : new[] { features }))
         {
-            var getLabel = cursor.GetGetter<uint>(label);
+            ValueGetter<uint> getLabel = label is { } labelColumn ? cursor.GetGetter<uint>(labelColumn) : (ref uint value) => value = 1;
             var getFeatures = cursor.GetGetter<VBuffer<float>>(features);
             uint key = 0;
             VBuffer<float> buffer = default;

@@ -72,6 +72,12 @@ public sealed class ClassifierTrainer
         }
 
         var frozenNames = _options.FreezeEpochs == 0 ? null : _options.FrozenParameters ?? Backbone(model);
+        if (frozenNames is not null)
+        {
+            var trained = model.named_parameters().Select(p => p.name).Where(n => !frozenNames.Contains(n));
+            _log?.Invoke($"{(_options.FrozenParameters is null ? "backbone" : "parameters")} frozen for {_options.FreezeEpochs} epoch(s): {frozenNames.Count} parameters fixed, the rest ({string.Join(", ", trained)}) trains");
+        }
+
         model.to(device);
         int stepsPerEpoch = (train.Count + _options.BatchSize - 1) / _options.BatchSize;
         long totalSteps = (long)stepsPerEpoch * _options.Epochs;

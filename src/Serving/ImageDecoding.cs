@@ -2,7 +2,7 @@ using Microsoft.ML.Data;
 using Microsoft.ML.Transforms;
 using Microsoft.ML.Transforms.Image;
 
-namespace MLNetCnn.Estimators.Data;
+namespace MLNetCnn.Serving;
 
 /// <summary>Input of <see cref="ImageFileDecoder"/>: the path of an image file.</summary>
 public sealed class ImagePathRow

@@ -1,0 +1,64 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNetCnn.Architectures.Models;
+using MLNetCnn.Serving;
+
+namespace MLNetCnn.Estimators.Data;
+
+/// <summary>An image column made ready for the network: the pixel column, its shape, and the ML.NET steps that made it (none for pixels).</summary>
+/// <param name="Data">The data with the pixel column.</param>
+/// <param name="PixelColumn">The pixel column (the user's for pixel vectors, else the conversion's).</param>
+/// <param name="Shape">Shape of one image.</param>
+/// <param name="Conversion">Decode, resize and extract (ML.NET's own transforms), saved in front of the model; null for pixel vectors.</param>
+internal sealed record ImageColumn(IDataView Data, string PixelColumn, ImageShape Shape, ITransformer? Conversion)
+{
+    /// <summary>Image shape used for image, path and bytes columns when none is declared.</summary>
+    public static ImageShape DefaultImageShape { get; } = new(3, 224, 224);
+
+    /// <summary>
+    /// Finds the image column (<see cref="FeatureColumns.Resolve"/>) and, for images, paths or bytes, fits the conversion
+    /// to <paramref name="declared"/> (or <see cref="DefaultImageShape"/>); a pixel vector's shape is declared or inferred.
+    /// </summary>
+    public static ImageColumn Prepare(MLContext mlContext, IDataView input, string requested, ImageShape? declared, Action<string>? log)
+    {
+        string column = FeatureColumns.Resolve(requested, input.Schema.Select(c => (c.Name, c.Type is VectorDataViewType v ? v.ItemType : c.Type, c.Type is not VectorDataViewType)));
+        if (column != requested)
+        {
+            log?.Invoke($"no '{requested}' column: reading the image paths in '{column}'");
+        }
+
+        var kind = ImageInput.Classify(input.Schema[column].Type);
+        if (kind == ImageColumnKind.Pixels)
+        {
+            return new ImageColumn(input, column, declared?.Validate("ImageShape") ?? InferShape(input.Schema, column), null);
+        }
+
+        var shape = declared?.Validate("ImageShape") ?? DefaultImageShape;
+        var conversion = ImageInput.Conversion(mlContext, column, kind, shape.Channels, shape.Height, shape.Width).Fit(input);
+        return new ImageColumn(conversion.Transform(input), ImageInput.PixelColumnName, shape, conversion);
+    }
+
+    /// <summary>A square grey or RGB image from a pixel vector's size.</summary>
+    private static ImageShape InferShape(DataViewSchema schema, string column)
+    {
+        if (schema[column].Type is VectorDataViewType { Size: > 0 } vector)
+        {
+            int side = (int)Math.Round(Math.Sqrt(vector.Size));
+            if (side * side == vector.Size)
+            {
+                return new ImageShape(1, side, side);
+            }
+
+            side = (int)Math.Round(Math.Sqrt(vector.Size / 3.0));
+            if (3 * side * side == vector.Size)
+            {
+                return new ImageShape(3, side, side);
+            }
+
+            throw new ArgumentException($"Feature column '{column}' has {vector.Size} values, which is not a square grey or RGB image; set Options.ImageShape.");
+        }
+
+        DataViewImageReader.CheckFeatureColumn(schema, column, new ImageShape(1, 1, 1));
+        throw new InvalidOperationException("unreachable");
+    }
+}
