@@ -9,7 +9,11 @@
 //   ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 dotnet run -c Release --project benchmarks/MLNetCnn.Benchmarks -- precision [--model small|resnet50] [--repeats 2]
 //   ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 dotnet run -c Release --project benchmarks/MLNetCnn.Benchmarks -- tricks-ablation [--epochs 1] [--seeds 1,2]
 //
-// precision and tricks-ablation: see TrickBenchmarks.cs. serving: see ServingBenchmarks.cs.
+//   dotnet run -c Release --project benchmarks/MLNetCnn.Benchmarks -- vs-pytorch [--models small,resnet18,mobilenet_v2] [--repeats 3] [--threads 2]
+//   dotnet run -c Release --project benchmarks/MLNetCnn.Benchmarks -- read-weights <file>
+//
+// precision and tricks-ablation: see TrickBenchmarks.cs. serving: see ServingBenchmarks.cs. vs-pytorch: see VsPyTorch.cs.
+// read-weights: peak memory of reading one (hostile) weights file; see UntrustedInputBenchmarks.cs.
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
@@ -37,6 +41,16 @@ if (args.Length > 0 && args[0] == "serving")
     return ServingBenchmarks.Run(options);
 }
 
+if (args.Length > 0 && args[0] == "vs-pytorch")
+{
+    return VsPyTorch.Run(options);
+}
+
+if (args.Length > 0 && args[0] == "read-weights")
+{
+    return UntrustedInputBenchmarks.ReadWeights(args[1..]);
+}
+
 if (args.Length > 0 && args[0] == "tricks-ablation")
 {
     return TrickBenchmarks.Ablation(options);
@@ -44,7 +58,7 @@ if (args.Length > 0 && args[0] == "tricks-ablation")
 
 if (args.Length == 0 || args[0] != "fit-overhead")
 {
-    Console.Error.WriteLine("usage: fit-overhead [--epochs N] [--repeats N] [--batch N] | precision [--model small|NAME] [--repeats N] | tricks-ablation [--epochs N] [--seeds 1,2] | serving [--model NAME] [--width W] [--size S] [--images N] [--repeats N]");
+    Console.Error.WriteLine("usage: fit-overhead [--epochs N] [--repeats N] [--batch N] | vs-pytorch [--models small,resnet18,mobilenet_v2] [--repeats N] [--threads N] [--python PATH] | precision [--model small|NAME] [--repeats N] | tricks-ablation [--epochs N] [--seeds 1,2] | serving [--model NAME] [--width W] [--size S] [--images N] [--repeats N]");
     return 2;
 }
 

@@ -17,7 +17,7 @@ using static TorchSharp.torch;
 /// </summary>
 internal static class TrickBenchmarks
 {
-    private static string Isa => Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA") ?? "(library default AVX2)";
+    private static string Isa => MLNetCnn.Architectures.Runtime.KernelSelection.Current.Isa;
 
     public static int Precision(IReadOnlyDictionary<string, string> options)
     {

@@ -8,21 +8,39 @@ namespace MLNetCnn.Examples.ServingApi;
 /// An ASP.NET Core service for a model trained on an encoded-image column named <c>ImageBytes</c>:
 /// <c>POST /predict</c> with the image file as the body (any content type) answers
 /// <c>{ "label": ..., "scores": [{ "label": ..., "probability": ... }] }</c>. Engines come from a
-/// <see cref="ScoringEnginePool{TData, TPrediction}"/>. Bad requests get 4xx answers: an empty body
-/// or one that is not an image 400, a body over <see cref="MaxImageBytes"/> 413.
+/// <see cref="ScoringEnginePool{TData, TPrediction}"/>. Bad requests get 4xx answers, never a 5xx: an empty
+/// body, one that is not an image or is truncated 400; a body over <see cref="MaxImageBytes"/>, or an image whose
+/// header declares more pixels than <see cref="ImageDecodeLimit"/> allows (a decompression bomb), 413.
 /// </summary>
+/// <remarks>
+/// Memory is bounded by design: the decode limit (configuration <c>MaxImagePixels</c>, default
+/// <see cref="ImageDecodeLimit.DefaultMaxPixels"/>) is checked from the header before decoding, and at most
+/// <c>MaxConcurrentPredictions</c> images (default: the processor count) are decoded and scored at once, each
+/// taking at most about 8 bytes per pixel of the limit while it is decoded. Later requests wait their turn, so
+/// the pool never builds more engines than it keeps, and each engine holds at most its last decoded image.
+/// </remarks>
 public static class ServingApp
 {
     /// <summary>Largest accepted body.</summary>
     public const long MaxImageBytes = 8 * 1024 * 1024;
 
-    /// <summary>Builds the app; the model path comes from <paramref name="modelPath"/>, else configuration <c>ModelPath</c>, else model.zip.</summary>
+    /// <summary>
+    /// Builds the app; the model path comes from <paramref name="modelPath"/>, else configuration <c>ModelPath</c>,
+    /// else model.zip. Configuration <c>MaxImagePixels</c> sets the process-wide decode limit and
+    /// <c>MaxConcurrentPredictions</c> how many requests are scored at once.
+    /// </summary>
     public static WebApplication Build(string[] args, string? modelPath = null)
     {
         var builder = WebApplication.CreateBuilder(args);
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = MaxImageBytes);
         string path = modelPath ?? builder.Configuration["ModelPath"] ?? "model.zip";
-        builder.Services.AddSingleton(_ => new ImageClassifierService(path));
+        if (builder.Configuration.GetValue<long?>("MaxImagePixels") is { } maxPixels)
+        {
+            ImageDecodeLimit.Current = ImageDecodeLimit.Current with { MaxPixels = maxPixels };
+        }
+
+        int concurrency = builder.Configuration.GetValue<int?>("MaxConcurrentPredictions") ?? Environment.ProcessorCount;
+        builder.Services.AddSingleton(_ => new ImageClassifierService(path, concurrency));
         var app = builder.Build();
         app.MapGet("/health", (ImageClassifierService model) => Results.Ok(new { status = "ok", classes = model.ClassNames.Count }));
         app.MapPost("/predict", PredictAsync);
@@ -39,13 +57,15 @@ public static class ServingApp
         byte[] body;
         try
         {
-            using var buffer = new MemoryStream();
-            await request.Body.CopyToAsync(buffer, cancellationToken);
-            body = buffer.ToArray();
+            body = await ReadBodyAsync(request, cancellationToken);
         }
         catch (BadHttpRequestException e)
         {
             return Results.Problem(e.Message, statusCode: e.StatusCode);
+        }
+        catch (EndOfStreamException)
+        {
+            return Results.Problem($"The body ended before the {request.ContentLength} bytes its Content-Length announced.", statusCode: StatusCodes.Status400BadRequest);
         }
 
         if (body.Length == 0)
@@ -55,12 +75,28 @@ public static class ServingApp
 
         try
         {
-            return Results.Ok(model.Predict(body));
+            return Results.Ok(await model.PredictAsync(body, cancellationToken));
         }
         catch (Exception e) when (Unwrap(e) is InvalidDataException invalid)
         {
-            return Results.Problem(invalid.Message, statusCode: StatusCodes.Status400BadRequest);
+            int status = invalid.InnerException is ImageTooLargeException ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest;
+            return Results.Problem(invalid.Message, statusCode: status);
         }
+    }
+
+    /// <summary>The body in one array of its announced length (no doubling buffer and copy when Content-Length is sent).</summary>
+    private static async Task<byte[]> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        if (request.ContentLength is long length)
+        {
+            var body = new byte[length];
+            await request.Body.ReadExactlyAsync(body, cancellationToken);
+            return body;
+        }
+
+        using var buffer = new MemoryStream();
+        await request.Body.CopyToAsync(buffer, cancellationToken);
+        return buffer.ToArray();
     }
 
     private static Exception Unwrap(Exception e)
@@ -79,10 +115,13 @@ public sealed class ImageClassifierService : IDisposable
 {
     private readonly ScoringEnginePool<ImageBytesInput, ImagePrediction> _pool;
     private readonly ITransformer _model;
+    private readonly SemaphoreSlim _slots;
+    private readonly IdleMemoryTrim _trim = new();
 
-    /// <summary>Loads <paramref name="modelPath"/>.</summary>
-    public ImageClassifierService(string modelPath)
+    /// <summary>Loads <paramref name="modelPath"/>; at most <paramref name="maxConcurrentPredictions"/> images are decoded and scored at once.</summary>
+    public ImageClassifierService(string modelPath, int maxConcurrentPredictions)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxConcurrentPredictions, 1);
         if (!File.Exists(modelPath))
         {
             throw new FileNotFoundException($"Model '{Path.GetFullPath(modelPath)}' not found; train one with 'dotnet run --project examples/ServingApi.DemoModel -- <path>'.", modelPath);
@@ -90,7 +129,8 @@ public sealed class ImageClassifierService : IDisposable
 
         var mlContext = new MLContext();
         _model = mlContext.CnnServing().LoadModel(modelPath, out _);
-        _pool = mlContext.CnnServing().CreatePool<ImageBytesInput, ImagePrediction>(_model);
+        _pool = mlContext.CnnServing().CreatePool<ImageBytesInput, ImagePrediction>(_model, maximumRetained: maxConcurrentPredictions);
+        _slots = new SemaphoreSlim(maxConcurrentPredictions);
         ClassNames = mlContext.CnnServing().GetClassNames(_pool.OutputSchema);
     }
 
@@ -98,14 +138,29 @@ public sealed class ImageClassifierService : IDisposable
     public IReadOnlyList<string> ClassNames { get; }
 
     /// <summary>At shutdown (the container disposes singletons): deletes ONNX Runtime's temp copy of the graph.</summary>
-    public void Dispose() => (_model as IDisposable)?.Dispose();
-
-    /// <summary>Scores one encoded image.</summary>
-    public PredictionResponse Predict(byte[] image)
+    public void Dispose()
     {
-        var prediction = _pool.Predict(new ImageBytesInput { ImageBytes = image });
-        var scores = prediction.Score.Select((p, i) => new ClassScore(ClassNames[i], p)).ToList();
-        return new PredictionResponse(ClassNames[(int)prediction.PredictedLabel - 1], scores);
+        (_model as IDisposable)?.Dispose();
+        _slots.Dispose();
+        _trim.Dispose();
+    }
+
+    /// <summary>Scores one encoded image once a slot is free.</summary>
+    /// <exception cref="InvalidDataException">Not an image, truncated, or over the decode limit (then the inner exception is an <see cref="ImageTooLargeException"/>).</exception>
+    public async Task<PredictionResponse> PredictAsync(byte[] image, CancellationToken cancellationToken)
+    {
+        using var request = _trim.Enter();
+        await _slots.WaitAsync(cancellationToken);
+        try
+        {
+            var prediction = _pool.Predict(new ImageBytesInput { ImageBytes = image });
+            var scores = prediction.Score.Select((p, i) => new ClassScore(ClassNames[i], p)).ToList();
+            return new PredictionResponse(ClassNames[(int)prediction.PredictedLabel - 1], scores);
+        }
+        finally
+        {
+            _slots.Release();
+        }
     }
 }
 

@@ -1,3 +1,4 @@
+using MLNetCnn.Architectures.Graph;
 using MLNetCnn.Cli.CommandLine;
 using MLNetCnn.Cli.Commands;
 using MLNetCnn.Tricks.Training;
@@ -9,8 +10,9 @@ namespace MLNetCnn.Cli;
 /// </summary>
 /// <remarks>
 /// Exit codes: 0 success; 1 a missing or unreadable file or folder, bad data, or a failed run; 2 a bad
-/// command line (the message names the argument and what was expected); 130 cancelled (Ctrl+C). User
-/// errors print a message, never a stack trace.
+/// command line (the message names the argument and what was expected, or says why the network cannot run
+/// with these options); 130 cancelled (Ctrl+C). Every failure prints one line, never a stack trace unless
+/// <c>--verbose</c> is given (anywhere on the line).
 /// </remarks>
 public static class CliApp
 {
@@ -37,6 +39,8 @@ public static class CliApp
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(error);
+        bool verbose = args.Contains(VerboseFlag);
+        args = args.Where(a => a != VerboseFlag).ToArray();
         if (args.Length == 0)
         {
             error.Write(Usage());
@@ -71,23 +75,41 @@ public static class CliApp
             var context = new CommandContext(output, error, "mlnetcnn " + string.Join(' ', args.Select(Quote)), cancellation);
             return command.Run(Arguments.Parse(command.Spec, rest), context);
         }
-        catch (UsageException e)
+        catch (Exception e)
         {
-            error.WriteLine($"mlnetcnn {name}: {e.Message}");
-            error.WriteLine($"Run 'mlnetcnn {name} --help' for usage.");
-            return 2;
-        }
-        catch (OperationCanceledException e) when (cancellation.IsCancellationRequested)
-        {
-            error.WriteLine($"mlnetcnn {name}: cancelled. {e.Message} Nothing was written.");
-            return Cancelled;
-        }
-        catch (Exception e) when (UserError(e) is { } cause)
-        {
-            error.WriteLine($"mlnetcnn {name}: error: {cause.Message}");
-            return 1;
+            var (code, message) = Classify(e, name, cancellation);
+            error.WriteLine($"mlnetcnn {name}: {OneLine(message)}");
+            if (verbose)
+            {
+                error.WriteLine(e.ToString());
+            }
+            else if (code == 2)
+            {
+                error.WriteLine($"Run 'mlnetcnn {name} --help' for usage.");
+            }
+            else if (code == 1 && UserError(e) is null)
+            {
+                error.WriteLine($"(run with {VerboseFlag} for the stack trace)");
+            }
+
+            return code;
         }
     }
+
+    /// <summary>The flag that adds stack traces to error messages.</summary>
+    public const string VerboseFlag = "--verbose";
+
+    /// <summary>Exit code and message of a failed command: 2 for a bad command line, 130 cancelled, else 1.</summary>
+    private static (int Code, string Message) Classify(Exception e, string name, CancellationToken cancellation) => e switch
+    {
+        UsageException usage => (2, usage.Message),
+        InputTooSmallException tooSmall => (2, tooSmall.Message),
+        OperationCanceledException when cancellation.IsCancellationRequested => (Cancelled, $"cancelled. {e.Message} Nothing was written."),
+        _ when UserError(e) is { } cause => (1, $"error: {cause.Message}"),
+        _ => (1, $"failed: {e.GetType().Name}: {e.Message}"),
+    };
+
+    private static string OneLine(string message) => message.ReplaceLineEndings(" ");
 
     private static string Usage()
     {
@@ -95,13 +117,14 @@ public static class CliApp
         var lines = Commands.Select(c => "  " + c.Spec.Name.PadRight(width) + c.Spec.Summary);
         return "mlnetcnn: train, run and inspect convolutional image classifiers (ML.NET + TorchSharp + ONNX Runtime).\n\n"
             + "Usage: mlnetcnn <command> [options]\n\nCommands:\n" + string.Join('\n', lines) + "\n\n"
-            + "Run 'mlnetcnn <command> --help' for a command's options.\n";
+            + "Run 'mlnetcnn <command> --help' for a command's options; add " + VerboseFlag + " to any command for stack traces on errors.\n"
+            + "Exit codes: 0 success, 1 bad data or a failed run, 2 a bad command line, " + Cancelled + " cancelled (Ctrl+C).\n";
     }
 
     /// <summary>
     /// The exception a user can act on (a missing or bad file, a diverged run), looking through the wrappers
-    /// ML.NET puts around errors raised while a cursor reads data; null for anything else, which is a bug and
-    /// keeps its stack trace.
+    /// ML.NET puts around errors raised while a cursor reads data; null for anything else (reported with its type,
+    /// and its stack trace under --verbose).
     /// </summary>
     private static Exception? UserError(Exception e)
     {

@@ -65,10 +65,20 @@ public sealed partial class ImageClassificationTrainer
         /// The registered name of <see cref="Architecture"/> (a shortcut: setting it takes that registry row;
         /// see <c>ModelRegistry.Names</c>).
         /// </summary>
+        /// <exception cref="ArgumentException">The name is null or empty; the message lists the registered names.</exception>
+        /// <exception cref="KeyNotFoundException">No architecture has that name; the message suggests the nearest.</exception>
         public string Arch
         {
             get => Architecture.Name;
-            set => Architecture = ModelRegistry.Get(value).Config;
+            set
+            {
+                if (string.IsNullOrWhiteSpace(value))
+                {
+                    throw new ArgumentException($"Options.Arch is {(value is null ? "null" : "empty")}; set it to a registered architecture: {string.Join(", ", ModelRegistry.Names)}.", nameof(Arch));
+                }
+
+                Architecture = ModelRegistry.Get(value).Config;
+            }
         }
 
         /// <summary>

@@ -27,10 +27,44 @@ public sealed class CnnServingCatalog
     /// rather than under ML.NET's worker-thread wrapper. Dispose the model when done (it deletes ONNX Runtime's
     /// temporary copy of the graph).
     /// </summary>
-    public ITransformer LoadModel(string path, out DataViewSchema inputSchema) => new ServedModel(_mlContext.Model.Load(path, out inputSchema));
+    /// <remarks>
+    /// The zip is checked first: every ONNX graph in it must load in ONNX Runtime (a damaged one is reported naming
+    /// the zip, before ML.NET copies it to a temporary file it would leave behind), and the graph must score as many
+    /// classes as the model has class names.
+    /// </remarks>
+    /// <exception cref="InvalidDataException">The file is not a model zip, a graph is damaged, or the class counts differ; the message names the file.</exception>
+    public ITransformer LoadModel(string path, out DataViewSchema inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        using var file = File.OpenRead(path);
+        return LoadModel(file, path, out inputSchema);
+    }
 
-    /// <summary>Loads a model from a stream (see <see cref="LoadModel(string, out DataViewSchema)"/>).</summary>
-    public ITransformer LoadModel(Stream stream, out DataViewSchema inputSchema) => new ServedModel(_mlContext.Model.Load(stream, out inputSchema));
+    /// <summary>Loads a model from a stream, with the checks of <see cref="LoadModel(string, out DataViewSchema)"/>.</summary>
+    /// <exception cref="InvalidDataException">The stream is not a model zip, a graph is damaged, or the class counts differ.</exception>
+    public ITransformer LoadModel(Stream stream, out DataViewSchema inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        if (stream.CanSeek)
+        {
+            return LoadModel(stream, "the model stream", out inputSchema);
+        }
+
+        using var copy = new MemoryStream();
+        stream.CopyTo(copy);
+        copy.Position = 0;
+        return LoadModel(copy, "the model stream", out inputSchema);
+    }
+
+    private ServedModel LoadModel(Stream zip, string source, out DataViewSchema inputSchema)
+    {
+        long start = zip.Position;
+        int? width = ModelIntegrity.CheckGraphs(zip, source);
+        zip.Position = start;
+        var model = _mlContext.Model.Load(zip, out inputSchema);
+        ModelIntegrity.CheckClassCount(model, width, source);
+        return new ServedModel(model);
+    }
 
     /// <summary>
     /// The class names of a trained or loaded classifier in score order: <c>Score[i]</c> is the probability of
@@ -49,6 +83,7 @@ public sealed class CnnServingCatalog
     /// The class names in score order, read from the key values of the <c>PredictedLabel</c> column of a scored
     /// schema (a transformed <see cref="IDataView"/>'s, or a <c>PredictionEngine</c>'s <c>OutputSchema</c>).
     /// </summary>
+    /// <exception cref="InvalidDataException">The <c>Score</c> column has another width than there are names.</exception>
     public IReadOnlyList<string> GetClassNames(DataViewSchema outputSchema)
     {
         ArgumentNullException.ThrowIfNull(outputSchema);
@@ -65,7 +100,9 @@ public sealed class CnnServingCatalog
 
         VBuffer<ReadOnlyMemory<char>> names = default;
         predicted.GetKeyValues(ref names);
-        return names.DenseValues().Select(n => n.ToString()).ToList();
+        var list = names.DenseValues().Select(n => n.ToString()).ToList();
+        ModelIntegrity.CheckClassCount(outputSchema, list.Count);
+        return list;
     }
 
     /// <summary>A thread-safe pool of prediction engines over <paramref name="model"/> (register it as a singleton in a web app).</summary>

@@ -1,6 +1,7 @@
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms;
 using Microsoft.ML.Transforms.Image;
+using SkiaSharp;
 
 namespace MLNetCnn.Serving;
 
@@ -48,7 +49,7 @@ public sealed class ImageFileDecoder : CustomMappingFactory<ImagePathRow, Decode
     {
         // ML.NET reuses the output row per cursor: free the previous row's native bitmap now rather than at finalization.
         output.Image?.Dispose();
-        output.Image = ImageDecoding.DecodeFile(input.ImagePath);
+        output.Image = ImageDecoding.Track(ImageDecoding.DecodeFile(input.ImagePath));
     }
 
     /// <inheritdoc/>
@@ -70,14 +71,63 @@ public sealed class ImageBytesDecoder : CustomMappingFactory<ImageBytesRow, Deco
     public static void Map(ImageBytesRow input, DecodedImageRow output)
     {
         output.Image?.Dispose(); // as in ImageFileDecoder.Map
-        output.Image = ImageDecoding.DecodeBytes(input.ImageBytes, "image bytes");
+        output.Image = ImageDecoding.Track(ImageDecoding.DecodeBytes(input.ImageBytes, "encoded image"));
     }
 
     /// <inheritdoc/>
     public override Action<ImageBytesRow, DecodedImageRow> GetMapping() => Map;
 }
 
-/// <summary>Decoding with errors that say what was wrong and where.</summary>
+/// <summary>Input of <see cref="ImageSizeCheck"/>: an image decoded before the model (ML.NET's <c>LoadImages</c>), of any size.</summary>
+public sealed class LoadedImageRow
+{
+    /// <summary>The image.</summary>
+    /// <remarks>No <c>ImageType</c> attribute: that would declare a fixed size, and <c>LoadImages</c> makes images of unknown size (see <see cref="ImageSizeCheck.RegisterImageType"/>).</remarks>
+    [ColumnName(ImageDecoding.SourceColumnName)]
+    public MLImage? Image { get; set; }
+}
+
+/// <summary>
+/// The first step of a model trained on an <see cref="MLImage"/> column: refuses an image over
+/// <see cref="ImageDecodeLimit.Current"/> before it is resized. ML.NET's <c>LoadImages</c> has already decoded it
+/// (the header check of <see cref="ImageFileDecoder"/> and <see cref="ImageBytesDecoder"/> cannot happen here), so
+/// for images from strangers give the model a path or bytes column. Stateless, like the decoders.
+/// </summary>
+[CustomMappingFactoryAttribute(ContractName)]
+public sealed class ImageSizeCheck : CustomMappingFactory<LoadedImageRow, DecodedImageRow>
+{
+    /// <summary>Contract name stored in saved models.</summary>
+    public const string ContractName = "MLNetCnn.CheckImageSize";
+
+    /// <summary>Created by ML.NET when it loads a saved model that holds this step.</summary>
+    public ImageSizeCheck() => RegisterImageType();
+
+    /// <summary>
+    /// Maps an <see cref="MLImage"/> member without attributes to ML.NET's image type of unknown size, the type
+    /// <c>LoadImages</c> produces; an <c>ImageType</c> attribute can only declare a fixed size. Idempotent.
+    /// </summary>
+    internal static void RegisterImageType() => DataViewTypeManager.Register(new ImageDataViewType(), typeof(MLImage));
+
+    /// <summary>The mapping itself: passes the same image on (the column that made it owns it).</summary>
+    /// <exception cref="InvalidDataException">The image is missing or over the limit.</exception>
+    public static void Map(LoadedImageRow input, DecodedImageRow output)
+    {
+        var image = input.Image ?? throw new InvalidDataException("An image of the image column is missing (null).");
+        string source = string.IsNullOrEmpty(image.Tag) ? "image" : $"image '{image.Tag}'";
+        ImageDecodeLimit.Current.Check(image.Width, image.Height, source + " (decoded before the model by LoadImages)");
+        output.Image = image;
+    }
+
+    /// <inheritdoc/>
+    public override Action<LoadedImageRow, DecodedImageRow> GetMapping() => Map;
+}
+
+/// <summary>
+/// Decoding with errors that say what was wrong and where. Every image this library decodes comes through
+/// here: the header is read first and checked against <see cref="ImageDecodeLimit.Current"/> before a pixel
+/// buffer exists, and a file that ends before its last pixel (SkiaSharp would fill the rest with black) is
+/// refused rather than scored.
+/// </summary>
 public static class ImageDecoding
 {
     /// <summary>Intermediate column the decoders read (a copy of the user's image column).</summary>
@@ -89,30 +139,98 @@ public static class ImageDecoding
     /// <summary>File extensions the folder loader takes as images (SkiaSharp decodes them).</summary>
     public static readonly IReadOnlySet<string> Extensions = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp" };
 
+    [ThreadStatic]
+    private static List<MLImage>? t_released;
+
+    /// <summary>
+    /// Frees, when disposed, the images the decoders make on this thread meanwhile. ML.NET keeps a decoded image in
+    /// the engine's row until that engine's next call, so a pool of idle engines would hold one full-size image
+    /// each; <c>PredictionEnginePool.Predict</c> scores inside this scope, where the image is no longer needed once
+    /// the prediction is out.
+    /// </summary>
+    internal static ReleaseScope ReleaseDecodedImages()
+    {
+        var outer = t_released;
+        t_released = [];
+        return new ReleaseScope(outer);
+    }
+
+    /// <summary>Registers <paramref name="image"/> with the current <see cref="ReleaseDecodedImages"/> scope, if any.</summary>
+    internal static MLImage Track(MLImage image)
+    {
+        t_released?.Add(image);
+        return image;
+    }
+
+    /// <summary>See <see cref="ReleaseDecodedImages"/>.</summary>
+    internal readonly struct ReleaseScope(List<MLImage>? outer) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var image in t_released ?? [])
+            {
+                image.Dispose();
+            }
+
+            t_released = outer;
+        }
+    }
+
     /// <summary>Decodes an image file.</summary>
-    /// <exception cref="InvalidDataException">The file is missing, empty or not a decodable image.</exception>
-    public static MLImage DecodeFile(string path)
+    /// <exception cref="InvalidDataException">
+    /// The file is missing, empty, not a regular file (a FIFO or device is never opened), over the decode limit,
+    /// truncated or not a decodable image; the message names it.
+    /// </exception>
+    public static MLImage DecodeFile(string path) => WithFile(path, stream => Decode(stream, $"image '{path}'"));
+
+    /// <summary>Reads an image file's bytes (for a model that scores encoded bytes), with the checks of <see cref="DecodeFile"/> before opening it.</summary>
+    /// <exception cref="InvalidDataException">The file is missing, empty, not a regular file, or cannot be read; the message names it.</exception>
+    public static byte[] ReadFile(string path) => WithFile(path, stream =>
+    {
+        if (stream.Length > Array.MaxLength)
+        {
+            throw new InvalidDataException($"Image '{path}' is {stream.Length} bytes, more than one array holds.");
+        }
+
+        var bytes = new byte[stream.Length];
+        stream.ReadExactly(bytes);
+        return bytes;
+    });
+
+    /// <summary>Opens a regular, non-empty file and runs <paramref name="read"/> on it; I/O errors name the file.</summary>
+    private static T WithFile<T>(string path, Func<FileStream, T> read)
     {
         if (string.IsNullOrWhiteSpace(path))
         {
             throw new InvalidDataException("An image path is empty.");
         }
 
-        byte[] bytes;
         try
         {
-            bytes = File.ReadAllBytes(path);
+            // A FIFO, socket or device reports a length of 0, like an empty file: neither is opened (opening a FIFO
+            // waits for a writer forever), and the codec reads a regular file as it needs it.
+            var file = new FileInfo(path);
+            if (!file.Exists)
+            {
+                throw new InvalidDataException($"Image '{path}' cannot be read: it does not exist.");
+            }
+
+            if (file.Length == 0)
+            {
+                throw new InvalidDataException($"Image '{path}' is empty (0 bytes) or not a regular file (a FIFO, socket or device); it was not opened.");
+            }
+
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
+            return read(stream);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new InvalidDataException($"Image '{path}' cannot be read: {e.Message}", e);
         }
-
-        return DecodeBytes(bytes, $"image '{path}'");
     }
 
     /// <summary>Decodes encoded image bytes; <paramref name="what"/> names them in the error.</summary>
-    /// <exception cref="InvalidDataException">The bytes are empty or not a decodable image.</exception>
+    /// <exception cref="InvalidDataException">The bytes are empty, over the decode limit, truncated or not a decodable image.</exception>
     public static MLImage DecodeBytes(byte[]? bytes, string what)
     {
         if (bytes is null || bytes.Length == 0)
@@ -120,21 +238,38 @@ public static class ImageDecoding
             throw new InvalidDataException($"The {what} is empty (0 bytes).");
         }
 
-        try
-        {
-            using var stream = new MemoryStream(bytes, writable: false);
-            var image = MLImage.CreateFromStream(stream);
-            if (image.Width <= 0 || image.Height <= 0)
-            {
-                image.Dispose();
-                throw new InvalidDataException($"The {what} decodes to an empty {image.Width}x{image.Height} image.");
-            }
+        using var stream = new MemoryStream(bytes, writable: false);
+        return Decode(stream, $"{what} ({bytes.Length} bytes)");
+    }
 
-            return image;
-        }
-        catch (ArgumentException e)
+    /// <summary>Reads the header, checks the size, then decodes into the BGRA layout <see cref="MLImage"/> holds.</summary>
+    private static MLImage Decode(Stream stream, string what)
+    {
+        using var codec = SKCodec.Create(stream, out var opened);
+        if (codec is null)
         {
-            throw new InvalidDataException($"The {what} ({bytes.Length} bytes) is not a decodable image (jpg, png, bmp, gif or webp expected): {e.Message}", e);
+            throw new InvalidDataException($"The {what} is not a decodable image (jpg, png, bmp, gif or webp expected; SkiaSharp: {opened}).");
         }
+
+        var header = codec.Info;
+        if (header.Width <= 0 || header.Height <= 0)
+        {
+            throw new InvalidDataException($"The {what} declares an empty {header.Width} x {header.Height} image.");
+        }
+
+        ImageDecodeLimit.Current.Check(header.Width, header.Height, what);
+
+        // What MLImage.CreateFromStream (SKBitmap.Decode) produces, in one step: premultiplied, no colour-space
+        // conversion, BGRA (MLImage converts any other colour type to it).
+        var info = new SKImageInfo(header.Width, header.Height, SKColorType.Bgra8888, header.AlphaType == SKAlphaType.Unpremul ? SKAlphaType.Premul : header.AlphaType);
+        using var bitmap = new SKBitmap(info);
+        var result = codec.GetPixels(info, bitmap.GetPixels());
+        if (result != SKCodecResult.Success)
+        {
+            string reason = result == SKCodecResult.IncompleteInput ? "is truncated: the data ends before the last row" : $"does not decode (SkiaSharp: {result})";
+            throw new InvalidDataException($"The {what} ({header.Width} x {header.Height}, {codec.EncodedFormat}) {reason}.");
+        }
+
+        return MLImage.CreateFromPixels(info.Width, info.Height, MLPixelFormat.Bgra32, bitmap.GetPixelSpan());
     }
 }

@@ -43,39 +43,64 @@ internal static class ImageInput
         _ => ImageColumnKind.Pixels,
     };
 
-    public static IEstimator<ITransformer> Conversion(MLContext mlContext, string column, ImageColumnKind kind, int channels, int height, int width)
+    /// <summary>
+    /// Fits the conversion of <paramref name="column"/> on <paramref name="input"/>. The steps are fitted one after
+    /// the other rather than as an <c>EstimatorChain</c>: the chain's schema check compares image types by reference,
+    /// which an MLImage column of unknown size (from <c>LoadImages</c>) never passes.
+    /// </summary>
+    public static ITransformer Conversion(MLContext mlContext, IDataView input, string column, ImageColumnKind kind, int channels, int height, int width)
     {
         if (channels is not (1 or 3))
         {
             throw new ArgumentException($"Image column '{column}': the model's image shape {channels}x{height}x{width} must have 1 (grey) or 3 (RGB) channels.");
         }
 
+        var steps = new List<IEstimator<ITransformer>>();
         var dropped = new List<string> { ResizedColumnName };
-        IEstimator<ITransformer> chain = new EstimatorChain<ITransformer>();
         string image = column;
-        if (kind is ImageColumnKind.Path or ImageColumnKind.Bytes)
+        if (kind is ImageColumnKind.Path or ImageColumnKind.Bytes or ImageColumnKind.Image)
         {
-            chain = chain.Append(mlContext.Transforms.CopyColumns(ImageDecoding.SourceColumnName, column));
-            chain = kind == ImageColumnKind.Path
-                ? chain.Append(mlContext.Transforms.CustomMapping<ImagePathRow, DecodedImageRow>(ImageFileDecoder.Map, ImageFileDecoder.ContractName))
-                : chain.Append(mlContext.Transforms.CustomMapping<ImageBytesRow, DecodedImageRow>(ImageBytesDecoder.Map, ImageBytesDecoder.ContractName));
+            // Every image passes ImageDecodeLimit before it is resized: paths and bytes are checked from the header
+            // before decoding, an MLImage (decoded upstream by LoadImages) before the resize.
+            steps.Add(mlContext.Transforms.CopyColumns(ImageDecoding.SourceColumnName, column));
+            if (kind == ImageColumnKind.Image)
+            {
+                ImageSizeCheck.RegisterImageType();
+            }
+
+            steps.Add(kind switch
+            {
+                ImageColumnKind.Path => mlContext.Transforms.CustomMapping<ImagePathRow, DecodedImageRow>(ImageFileDecoder.Map, ImageFileDecoder.ContractName),
+                ImageColumnKind.Bytes => mlContext.Transforms.CustomMapping<ImageBytesRow, DecodedImageRow>(ImageBytesDecoder.Map, ImageBytesDecoder.ContractName),
+                _ => mlContext.Transforms.CustomMapping<LoadedImageRow, DecodedImageRow>(ImageSizeCheck.Map, ImageSizeCheck.ContractName),
+            });
             image = ImageDecoding.DecodedColumnName;
             dropped.Add(ImageDecoding.SourceColumnName);
             dropped.Add(ImageDecoding.DecodedColumnName);
         }
 
-        chain = chain.Append(mlContext.Transforms.ResizeImages(ResizedColumnName, width, height, image, ImageResizingEstimator.ResizingKind.Fill));
+        steps.Add(mlContext.Transforms.ResizeImages(ResizedColumnName, width, height, image, ImageResizingEstimator.ResizingKind.Fill));
         string last = ResizedColumnName;
         if (channels == 1)
         {
-            chain = chain.Append(mlContext.Transforms.ConvertToGrayscale(GreyColumnName, ResizedColumnName));
+            steps.Add(mlContext.Transforms.ConvertToGrayscale(GreyColumnName, ResizedColumnName));
             last = GreyColumnName;
             dropped.Add(GreyColumnName);
         }
 
         var colours = channels == 1 ? ImagePixelExtractingEstimator.ColorBits.Red : ImagePixelExtractingEstimator.ColorBits.Rgb;
-        return chain
-            .Append(mlContext.Transforms.ExtractPixels(PixelColumnName, last, colours, ImagePixelExtractingEstimator.ColorsOrder.ARGB, interleavePixelColors: false, scaleImage: 1f, offsetImage: 0f, outputAsFloatArray: true))
-            .Append(mlContext.Transforms.DropColumns(dropped.ToArray()));
+        steps.Add(mlContext.Transforms.ExtractPixels(PixelColumnName, last, colours, ImagePixelExtractingEstimator.ColorsOrder.ARGB, interleavePixelColors: false, scaleImage: 1f, offsetImage: 0f, outputAsFloatArray: true));
+        steps.Add(mlContext.Transforms.DropColumns(dropped.ToArray()));
+
+        var fitted = new List<ITransformer>();
+        var current = input;
+        foreach (var step in steps)
+        {
+            var transformer = step.Fit(current);
+            fitted.Add(transformer);
+            current = transformer.Transform(current);
+        }
+
+        return new TransformerChain<ITransformer>(fitted.ToArray());
     }
 }

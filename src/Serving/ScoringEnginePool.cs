@@ -53,9 +53,10 @@ public sealed class ScoringEnginePool<TData, TPrediction>
     /// <summary>Schema of the engines' output (for key values such as the class names).</summary>
     public DataViewSchema OutputSchema { get; }
 
-    /// <summary>Scores one example on a pooled engine.</summary>
+    /// <summary>Scores one example on a pooled engine; the full-size image a model decoded for it is freed before this returns.</summary>
     public TPrediction Predict(TData example)
     {
+        using var release = ImageDecoding.ReleaseDecodedImages();
         var engine = GetPredictionEngine();
         try
         {

@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
@@ -7,8 +8,8 @@ namespace MLNetCnn.Serving;
 /// Scoring runs the decoding steps inside ML.NET cursors, which may run on worker threads: a bad file then
 /// reaches the caller as "Splitter/consolidator worker encountered exception while consuming source data",
 /// with the message that names the file two levels down. This view passes every row through unchanged and
-/// rethrows such a failure as the <see cref="InvalidDataException"/> that names the file, the original kept
-/// as its inner exception.
+/// rethrows, from such a failure, the decoder's own <see cref="InvalidDataException"/> that names the file (with its
+/// cause, such as an <see cref="ImageTooLargeException"/>, and its original stack trace); the worker wrappers add nothing.
 /// </summary>
 internal static class ScoringErrors
 {
@@ -21,7 +22,7 @@ internal static class ScoringErrors
         {
             if (inner is InvalidDataException data)
             {
-                return new InvalidDataException(data.Message, e);
+                return data;
             }
         }
 
@@ -64,7 +65,7 @@ internal static class ScoringErrors
                 }
                 catch (Exception e) when (Translate(e) is InvalidDataException translated && !ReferenceEquals(translated, e))
                 {
-                    throw translated;
+                    ExceptionDispatchInfo.Throw(translated);
                 }
             };
         }
@@ -92,7 +93,8 @@ internal static class ScoringErrors
         }
         catch (Exception e) when (Translate(e) is InvalidDataException translated && !ReferenceEquals(translated, e))
         {
-            throw translated;
+            ExceptionDispatchInfo.Throw(translated);
+            throw;
         }
     }
 }

@@ -14,7 +14,7 @@ internal static class ServingPipeline
 {
     public const string ScoreColumnName = "Score";
     public const string PredictedLabelColumnName = "PredictedLabel";
-    private const string PredictedValueColumnName = "PredictedLabelValue";
+    public const string PredictedValueColumnName = "PredictedLabelValue";
 
     /// <summary>
     /// Builds the classifier's chain, behind <paramref name="prefix"/> when given (the image-decoding steps). The ONNX

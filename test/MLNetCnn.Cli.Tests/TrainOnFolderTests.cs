@@ -228,4 +228,71 @@ public sealed class TrainOnFolderTests
         StringAssert.Contains(result.Error, "missing.png' does not exist");
         Assert.IsFalse(result.Error.Contains("   at ", StringComparison.Ordinal), result.Error);
     }
+
+    [TestMethod]
+    public void PredictSkipsAFifoWithoutOpeningIt()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            Assert.Inconclusive("mkfifo is a Unix command.");
+        }
+
+        string folder = Cli.TempFolder("predict-fifo");
+        File.Copy(Directory.GetFiles(Path.Combine(_images, "discs"))[0], Path.Combine(folder, "good.png"));
+        string fifo = Path.Combine(folder, "x.png");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", fifo))
+        {
+            mkfifo.WaitForExit();
+        }
+
+        // Opening a FIFO for reading blocks until a writer appears: a run that opens it never ends.
+        var run = Task.Run(() => Cli.Run("predict", "--model", Path.Combine(_output, "model.zip"), folder));
+        Assert.IsTrue(run.Wait(TimeSpan.FromSeconds(60)), "predict hung on a FIFO named x.png");
+        var result = run.Result;
+        Assert.AreEqual(1, result.ExitCode, result.ToString());
+        Assert.AreEqual(1, result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length, result.ToString());
+        StringAssert.Contains(result.Error, "x.png' is empty (0 bytes) or not a regular file", result.ToString());
+    }
+
+    [TestMethod]
+    public void PredictHoldsOneDecodedImageAtATime()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            Assert.Inconclusive("Resident memory is read from /proc/self/status.");
+        }
+
+        // 30 files of 2000 x 2000 pixels: 16 MB each decoded, 480 MB if they were all held at once.
+        string folder = Cli.TempFolder("predict-large");
+        for (int i = 0; i < 30; i++)
+        {
+            using var bitmap = new SKBitmap(2000, 2000);
+            bitmap.Erase(new SKColor((byte)(i * 8), 40, 200));
+            using var png = bitmap.Encode(SKEncodedImageFormat.Png, 100);
+            File.WriteAllBytes(Path.Combine(folder, $"large-{i:D2}.png"), png.ToArray());
+        }
+
+        long before = ResidentBytes();
+        long peak = before;
+        using var done = new CancellationTokenSource();
+        var sampler = Task.Run(async () =>
+        {
+            while (!done.IsCancellationRequested)
+            {
+                peak = Math.Max(peak, ResidentBytes());
+                await Task.Delay(20);
+            }
+        });
+        var result = Cli.Run("predict", "--model", Path.Combine(_output, "model.zip"), folder);
+        done.Cancel();
+        sampler.Wait();
+        Assert.AreEqual(30, Cli.Predictions(result).Count);
+        Assert.IsTrue(peak - before < 250L << 20, $"resident memory grew by {(peak - before) >> 20} MB while scoring 30 images of 16 MB each");
+    }
+
+    private static long ResidentBytes()
+    {
+        string line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+        return long.Parse(line["VmRSS:".Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+    }
 }

@@ -143,6 +143,41 @@ public sealed class BadInputTests
     }
 
     [TestMethod]
+    public void AnAbsurdPixelIsRefusedNamingItsRowNotBakedIntoTheNormalization()
+    {
+        // One image of float.MaxValue among normal ones used to give a standard deviation near 1e36, so every
+        // other image normalized to about 0 and the model learned nothing (issue 11, row 8).
+        var data = TestData.Build(_ml, Rows(8, 64, pixel: (i, j) => i == 5 ? float.MaxValue : (i + j) % 255), 64, TwoClasses);
+        var e = Fit(data);
+        StringAssert.Contains(e.Message, "row 5");
+        StringAssert.Contains(e.Message, "3.4028235E+38");
+    }
+
+    [TestMethod]
+    public void ALargeImageShapeWithAnUnknownRowCountIsNoOverflow()
+    {
+        // 3 x 1024 x 1024 values per image and no row count: 1024 rows reserved up front used to overflow.
+        const int size = 3 * 1024 * 1024;
+        var rows = Rows(2, size).Select(r => r); // a lazy sequence: the data view cannot know its row count
+        var data = TestData.Build(_ml, rows, size, TwoClasses);
+        Assert.IsNull(data.GetRowCount());
+        var dataset = DataViewImageReader.Read(data, "Label", "Features", new ImageShape(3, 1024, 1024), 2, "training");
+        Assert.AreEqual(2, dataset.Count);
+        Assert.AreEqual(2L * size, dataset.Pixels.LongLength);
+    }
+
+    [TestMethod]
+    public void ArchNullNamesTheOptionAndTheArchitectures()
+    {
+        var options = ImageClassificationTrainerTests.SmallOptions();
+        var e = Catch(() => options.Arch = null!);
+        Assert.IsInstanceOfType<ArgumentException>(e);
+        Assert.AreEqual("Arch", ((ArgumentException)e).ParamName);
+        StringAssert.Contains(e.Message, "resnet18");
+        StringAssert.Contains(e.Message, "mobilenet_v2");
+    }
+
+    [TestMethod]
     public void UnknownArchitectureSuggestsTheNearestName()
     {
         var options = ImageClassificationTrainerTests.SmallOptions();

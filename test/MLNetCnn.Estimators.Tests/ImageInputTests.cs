@@ -138,7 +138,7 @@ public sealed class ImageInputTests
         Assert.AreEqual(12, data.ImageCount);
         foreach (var shape in new[] { new ImageShape(3, 24, 24), new ImageShape(1, 16, 16) })
         {
-            var conversion = ImageInput.Conversion(ml, ImageFolder.ImagePathColumnName, ImageColumnKind.Path, shape.Channels, shape.Height, shape.Width).Fit(data.Data);
+            var conversion = ImageInput.Conversion(ml, data.Data, ImageFolder.ImagePathColumnName, ImageColumnKind.Path, shape.Channels, shape.Height, shape.Width);
             var pixels = conversion.Transform(data.Data).GetColumn<float[]>(ImageInput.PixelColumnName).ToList();
             Assert.IsTrue(pixels.All(p => p.Length == shape.Size), $"{shape}: every image has {shape.Size} values");
             // Rows: blue/0.png .. blue/5.bmp, red/0.png .. red/5.bmp; red/2.bmp and red/3.png are plain red.

@@ -31,11 +31,21 @@ public sealed class ModelCost
     public IReadOnlyList<long> OutputShape { get; }
 
     /// <summary>Measures a model at its input shape.</summary>
+    /// <exception cref="InputTooSmallException">A layer's kernel or pool window does not fit its input at this input size (the one check that decides whether a configuration can run; training makes it too).</exception>
     public static ModelCost Measure(ImageClassifier model)
     {
         var graph = new GraphBuilder(withWeights: false);
         var s = model.InputShape;
-        var output = graph.Run(model, new GraphValue("input", new long[] { s.Channels, s.Height, s.Width }));
+        GraphValue output;
+        try
+        {
+            output = graph.Run(model, new GraphValue("input", new long[] { s.Channels, s.Height, s.Width }));
+        }
+        catch (InputTooSmallException e)
+        {
+            throw new InputTooSmallException($"{model.GetType().Name} at input {s}, {e.Layer}");
+        }
+
         long parameters = model.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
         return new ModelCost(graph.Layers, parameters, output.Shape);
     }

@@ -261,8 +261,13 @@ public sealed class GraphBuilder
         long[] s = conv.stride;
         long[] d = conv.dilation;
         long[] p = conv.padding ?? throw new NotSupportedException($"Conv2d '{path}': only explicit padding is exported.");
-        long h = ((x.Shape[1] + (2 * p[0]) - (d[0] * (k[0] - 1)) - 1) / s[0]) + 1;
-        long w = ((x.Shape[2] + (2 * p[1]) - (d[1] * (k[1] - 1)) - 1) / s[1]) + 1;
+        long h = FloorDiv(x.Shape[1] + (2 * p[0]) - (d[0] * (k[0] - 1)) - 1, s[0]) + 1;
+        long w = FloorDiv(x.Shape[2] + (2 * p[1]) - (d[1] * (k[1] - 1)) - 1, s[1]) + 1;
+        if (h <= 0 || w <= 0)
+        {
+            throw new InputTooSmallException($"Conv2d '{path}' has a {k[0]}x{k[1]} kernel (dilation {d[0]}, padding {p[0]}) larger than its padded {x.Shape[1]}x{x.Shape[2]} input");
+        }
+
         var inputs = new List<string> { x.Name, Weight(path, "weight", conv.weight!) };
         if (conv.bias is not null)
         {
@@ -329,7 +334,7 @@ public sealed class GraphBuilder
 
         if (h <= 0 || w <= 0)
         {
-            throw new InvalidOperationException($"{op} '{path}' shrinks input {x.ShapeText} to nothing; use a larger input or the family's small-input option.");
+            throw new InputTooSmallException($"{op} '{path}' ({kernel[0]}x{kernel[^1]}, stride {stride[0]}) shrinks its {x.ShapeText} input to nothing");
         }
 
         return Node(op, string.Empty, new[] { x.Name }, new[] { x.Shape[0], h, w }, attributes.ToArray());
@@ -377,7 +382,7 @@ public sealed class GraphBuilder
     private static long PoolOutput(long size, long kernel, long stride, long pad, bool ceilMode)
     {
         long numerator = size + (2 * pad) - kernel + (ceilMode ? stride - 1 : 0);
-        long output = (numerator / stride) + 1;
+        long output = FloorDiv(numerator, stride) + 1;
         if (ceilMode && (output - 1) * stride >= size + pad)
         {
             output--;
@@ -385,6 +390,9 @@ public sealed class GraphBuilder
 
         return output;
     }
+
+    /// <summary>Division rounding toward negative infinity, as PyTorch's size rules use (C# rounds toward zero, which turns a window larger than its input into one output).</summary>
+    private static long FloorDiv(long numerator, long denominator) => (numerator / denominator) - ((numerator % denominator) < 0 ? 1 : 0);
 
     private string Weight(string path, string name, Tensor tensor)
     {

@@ -19,7 +19,7 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>, IGraphEmitter
 {
     static ImageClassifier()
     {
-        OneDnnIsa.EnsureSafeDefault();
+        KernelSelection.EnsureApplied();
         TorchSharpNative.ThrowIfUnloadable();
     }
 

@@ -41,17 +41,10 @@ internal static class EvaluateCommand
         var model = PredictCommand.Load(mlContext, modelPath, out var inputSchema);
         using var modelLifetime = model as IDisposable;
         var classNames = mlContext.CnnServing().GetClassNames(model, inputSchema);
-        var (images, labels) = Evaluation.LabelledFolder(mlContext, folder, classNames, context.Error, Spec.Name);
-        try
-        {
-            var final = Evaluation.Run(mlContext, model, ModelInput.Find(inputSchema, modelPath), classNames, images, labels, $"test folder {Path.GetFullPath(folder)}");
-            Evaluation.Print(final, context.Output);
-        }
-        finally
-        {
-            images.ForEach(i => i.Image.Dispose());
-        }
-
+        var (paths, labels) = Evaluation.LabelledFolder(mlContext, folder, classNames, context.Error, Spec.Name);
+        var scorer = ModelInput.Find(inputSchema, modelPath).Scorer(mlContext, model);
+        var final = Evaluation.Run(mlContext, scorer, paths, labels, context.Error, Spec.Name, $"test folder {Path.GetFullPath(folder)}");
+        Evaluation.Print(final, context.Output);
         return 0;
     }
 }

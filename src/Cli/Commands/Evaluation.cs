@@ -9,32 +9,11 @@ namespace MLNetCnn.Cli.Commands;
 /// <summary>Scoring labelled image files with a model: ML.NET's metrics, keyed on the model's class names, and their printout.</summary>
 internal static class Evaluation
 {
-    /// <summary>Decodes every file; one that does not decode is reported on <paramref name="error"/> and left out.</summary>
-    public static List<(string Path, MLImage Image)> Decode(IEnumerable<string> files, TextWriter error, string command, out int unreadable)
-    {
-        var images = new List<(string Path, MLImage Image)>();
-        unreadable = 0;
-        foreach (string file in files)
-        {
-            try
-            {
-                images.Add((file, ImageDecoding.DecodeFile(file)));
-            }
-            catch (InvalidDataException e)
-            {
-                error.WriteLine($"mlnetcnn {command}: skipped: {e.Message}");
-                unreadable++;
-            }
-        }
-
-        return images;
-    }
-
     /// <summary>
     /// The labelled images of a test folder (<see cref="ImageFolder.LoadLabelled"/>: sub-folders name classes of the model;
-    /// an unknown one is an error naming it and the model's classes), decoded.
+    /// an unknown one is an error naming it and the model's classes): their paths and class names.
     /// </summary>
-    public static (List<(string Path, MLImage Image)> Images, List<string> Labels) LabelledFolder(MLContext mlContext, string folder, IReadOnlyList<string> classNames, TextWriter error, string command)
+    public static (List<string> Paths, List<string> Labels) LabelledFolder(MLContext mlContext, string folder, IReadOnlyList<string> classNames, TextWriter error, string command)
     {
         var data = ImageFolder.LoadLabelled(mlContext, folder, classNames, skipUnreadable: true);
         foreach (string skipped in data.Skipped)
@@ -44,15 +23,38 @@ internal static class Evaluation
 
         var paths = data.Data.GetColumn<string>(ImageFolder.ImagePathColumnName).ToList();
         var labels = data.Data.GetColumn<uint>(ModelInput.LabelColumnName).Select(k => classNames[(int)k - 1]).ToList();
-        var images = Decode(paths, error, command, out _);
-        return (images, labels);
+        return (paths, labels);
     }
 
-    /// <summary>ML.NET's multiclass metrics of <paramref name="model"/> on labelled images, in the model's class order.</summary>
-    public static FinalMetrics Run(MLContext mlContext, ITransformer model, ModelInput input, IReadOnlyList<string> classNames, IReadOnlyList<(string Path, MLImage Image)> images, IReadOnlyList<string> labels, string evaluatedOn)
+    /// <summary>
+    /// ML.NET's multiclass metrics of <paramref name="scorer"/>'s model on labelled files, in the model's class order.
+    /// The files are scored one at a time (memory stays that of one decoded image); one that does not decode is
+    /// reported on <paramref name="error"/> and left out.
+    /// </summary>
+    public static FinalMetrics Run(MLContext mlContext, FileScorer scorer, IReadOnlyList<string> paths, IReadOnlyList<string> labels, TextWriter error, string command, string evaluatedOn)
     {
-        var data = ImageFolder.KeyedLabels(mlContext, input.Build(mlContext, images, labels), classNames);
-        var metrics = mlContext.MulticlassClassification.Evaluate(model.Transform(data), labelColumnName: ModelInput.LabelColumnName);
+        var classNames = scorer.ClassNames;
+        var rows = new List<ScoredRow>();
+        for (int i = 0; i < paths.Count; i++)
+        {
+            if (scorer.TryScore(paths[i], error, command) is { } score)
+            {
+                int best = Array.IndexOf(score, score.Max());
+                rows.Add(new ScoredRow { Label = labels[i], Score = score, PredictedLabel = classNames[best] });
+            }
+        }
+
+        if (rows.Count == 0)
+        {
+            throw new InvalidDataException($"{evaluatedOn}: no image could be scored.");
+        }
+
+        var definition = SchemaDefinition.Create(typeof(ScoredRow));
+        definition[nameof(ScoredRow.Score)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, classNames.Count);
+        var view = mlContext.Data.LoadFromEnumerable(rows, definition);
+        var keys = mlContext.Data.LoadFromEnumerable(classNames.Select(n => new KeyRow { Label = n }));
+        var keyed = mlContext.Transforms.Conversion.MapValueToKey([new InputOutputColumnPair(nameof(ScoredRow.Label)), new InputOutputColumnPair(nameof(ScoredRow.PredictedLabel))], keyData: keys).Fit(view).Transform(view);
+        var metrics = mlContext.MulticlassClassification.Evaluate(keyed, labelColumnName: nameof(ScoredRow.Label));
         return FinalMetrics.From(metrics, classNames, evaluatedOn);
     }
 
@@ -82,5 +84,19 @@ internal static class Evaluation
         {
             output.WriteLine(final.PerClass[row].Name.PadRight(width + 2) + string.Join(' ', final.ConfusionMatrix[row].Select(v => v.ToString(c).PadLeft(cell))));
         }
+    }
+
+    private sealed class ScoredRow
+    {
+        public string Label { get; set; } = string.Empty;
+
+        public float[] Score { get; set; } = [];
+
+        public string PredictedLabel { get; set; } = string.Empty;
+    }
+
+    private sealed class KeyRow
+    {
+        public string Label { get; set; } = string.Empty;
     }
 }

@@ -8,7 +8,7 @@ namespace MLNetCnn.Cli.Commands;
 /// <summary>The column a saved model scores: image paths (text), encoded bytes, or a pixel vector of C x N x N.</summary>
 internal sealed record ModelInput(string Column, DataViewType Type, int Channels, int Size)
 {
-    /// <summary>The label column <see cref="Build"/> adds when it is given labels (text, keyed afterwards on the model's classes).</summary>
+    /// <summary>The label column of labelled data, which is never the image column.</summary>
     public const string LabelColumnName = "Label";
 
     public static ModelInput Find(DataViewSchema schema, string modelPath)
@@ -29,18 +29,19 @@ internal sealed record ModelInput(string Column, DataViewType Type, int Channels
             : new ModelInput(found.Name, found.Type, 0, 0);
     }
 
-    /// <summary>The model's input column for decoded images, and a text <see cref="LabelColumnName"/> when <paramref name="labels"/> are given.</summary>
-    public IDataView Build(MLContext mlContext, IReadOnlyList<(string Path, MLImage Image)> images, IReadOnlyList<string>? labels = null)
+    /// <summary>Scores one file at a time on one engine: paths and bytes go to the model as they are; for a pixel model the file is decoded, resized (stretching, as the trainer does for image columns), made grey when it has one channel, and extracted 0..255 channels first.</summary>
+    public FileScorer Scorer(MLContext mlContext, ITransformer model)
     {
-        string Label(int i) => labels?[i] ?? string.Empty;
         if (Type is TextDataViewType)
         {
-            return Load(mlContext, images.Select((img, i) => new PathRow { Path = Path.GetFullPath(img.Path), Label = Label(i) }), labels is not null);
+            var engine = Engine<PathRow>(mlContext, model);
+            return new FileScorer(Names(mlContext, engine), file => engine.Predict(new PathRow { Path = Path.GetFullPath(file) }).Score);
         }
 
         if (Type is VectorDataViewType { ItemType: var item } && item == NumberDataViewType.Byte)
         {
-            return Load(mlContext, images.Select((img, i) => new BytesRow { Bytes = File.ReadAllBytes(img.Path), Label = Label(i) }), labels is not null);
+            var engine = Engine<BytesRow>(mlContext, model);
+            return new FileScorer(Names(mlContext, engine), file => engine.Predict(new BytesRow { Bytes = ImageDecoding.ReadFile(file) }).Score);
         }
 
         if (Size == 0)
@@ -48,10 +49,8 @@ internal sealed record ModelInput(string Column, DataViewType Type, int Channels
             throw new InvalidDataException($"The model's input column '{Column}' is {Type}: neither image paths, encoded bytes nor a square grey or RGB pixel vector.");
         }
 
-        // A pixel model: resize (stretching, as the trainer does for image columns), grey when it has one channel, 0..255 channels first.
-        var decoded = mlContext.Data.LoadFromEnumerable(images.Select((img, i) => new ImageRow { Image = img.Image, Label = Label(i) }));
         const string resized = "mlnetcnn_cli_resized", grey = "mlnetcnn_cli_grey";
-        IEstimator<ITransformer> pipeline = mlContext.Transforms.ResizeImages(resized, Size, Size, nameof(ImageRow.Image), ImageResizingEstimator.ResizingKind.Fill);
+        IEstimator<ITransformer> pipeline = mlContext.Transforms.ResizeImages(resized, Size, Size, ImageDecoding.DecodedColumnName, ImageResizingEstimator.ResizingKind.Fill);
         if (Channels == 1)
         {
             pipeline = pipeline.Append(mlContext.Transforms.ConvertToGrayscale(grey, resized));
@@ -59,43 +58,71 @@ internal sealed record ModelInput(string Column, DataViewType Type, int Channels
 
         var colours = Channels == 1 ? ImagePixelExtractingEstimator.ColorBits.Red : ImagePixelExtractingEstimator.ColorBits.Rgb;
         pipeline = pipeline.Append(mlContext.Transforms.ExtractPixels(Column, Channels == 1 ? grey : resized, colours, interleavePixelColors: false, outputAsFloatArray: true));
-        if (labels is null)
+        var conversion = pipeline.Fit(mlContext.Data.LoadFromEnumerable(Array.Empty<DecodedImageRow>()));
+        var pixels = mlContext.Model.CreatePredictionEngine<DecodedImageRow, ScoreRow>(conversion.Append(model));
+        return new FileScorer(Names(mlContext, pixels), file =>
         {
-            pipeline = pipeline.Append(mlContext.Transforms.DropColumns(LabelColumnName));
-        }
-
-        return pipeline.Fit(decoded).Transform(decoded);
+            using var image = ImageDecoding.DecodeFile(file);
+            return pixels.Predict(new DecodedImageRow { Image = image }).Score;
+        });
     }
 
-    private IDataView Load<TRow>(MLContext mlContext, IEnumerable<TRow> rows, bool withLabels)
+    /// <summary>An engine whose input class's one member is bound to the model's column (engines are never disposed: see the README's known issues).</summary>
+    private PredictionEngine<TRow, ScoreRow> Engine<TRow>(MLContext mlContext, ITransformer model)
         where TRow : class
     {
         var definition = SchemaDefinition.Create(typeof(TRow));
         definition[0].ColumnName = Column;
-        var view = mlContext.Data.LoadFromEnumerable(rows, definition);
-        return withLabels ? view : mlContext.Transforms.DropColumns(LabelColumnName).Fit(view).Transform(view);
+        return mlContext.Model.CreatePredictionEngine<TRow, ScoreRow>(model, inputSchemaDefinition: definition);
+    }
+
+    private static IReadOnlyList<string> Names<TRow>(MLContext mlContext, PredictionEngine<TRow, ScoreRow> engine)
+        where TRow : class => mlContext.CnnServing().GetClassNames(engine.OutputSchema);
+
+    private sealed class ScoreRow
+    {
+        public float[] Score { get; set; } = [];
     }
 
     private sealed class PathRow
     {
         public string Path { get; set; } = string.Empty;
-
-        public string Label { get; set; } = string.Empty;
     }
 
     private sealed class BytesRow
     {
         [VectorType]
         public byte[] Bytes { get; set; } = [];
+    }
+}
 
-        public string Label { get; set; } = string.Empty;
+/// <summary>The class names of a model in score order, and the probabilities it gives one file.</summary>
+internal sealed record FileScorer(IReadOnlyList<string> ClassNames, Func<string, float[]> Score)
+{
+    /// <summary>
+    /// Scores <paramref name="file"/>; a file that does not decode (or that the model refuses) is reported on
+    /// <paramref name="error"/> as skipped, and gives null.
+    /// </summary>
+    public float[]? TryScore(string file, TextWriter error, string command)
+    {
+        try
+        {
+            return Score(file);
+        }
+        catch (Exception e) when (Unwrap(e) is InvalidDataException invalid)
+        {
+            error.WriteLine($"mlnetcnn {command}: skipped: {invalid.Message}");
+            return null;
+        }
     }
 
-    private sealed class ImageRow
+    private static Exception Unwrap(Exception e)
     {
-        [ImageType(1, 1)]
-        public MLImage? Image { get; set; }
+        while (e is not InvalidDataException && e.InnerException is not null)
+        {
+            e = e.InnerException;
+        }
 
-        public string Label { get; set; } = string.Empty;
+        return e;
     }
 }

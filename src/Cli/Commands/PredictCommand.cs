@@ -48,21 +48,28 @@ internal static class PredictCommand
         var mlContext = new MLContext();
         var model = Load(mlContext, modelPath, out var inputSchema);
         using var modelLifetime = model as IDisposable; // deletes ONNX Runtime's temp copy of the graph
-        var input = ModelInput.Find(inputSchema, modelPath);
+        var scorer = ModelInput.Find(inputSchema, modelPath).Scorer(mlContext, model);
 
-        // Decode every file first, so one bad file is reported and skipped rather than stopping the run.
-        var images = Evaluation.Decode(files, context.Error, Spec.Name, out int unreadable);
-        try
+        // One file at a time: memory stays that of one decoded image whatever the folder holds, each line is printed
+        // as soon as it is scored, and a bad file is reported and skipped without stopping the run.
+        int unreadable = 0;
+        var scored = new List<(string Path, string Predicted)>();
+        foreach (string file in files)
         {
-            if (images.Count > 0)
+            if (scorer.TryScore(file, context.Error, Spec.Name) is not { } score)
             {
-                var (predicted, classNames) = Score(mlContext, model, input, images, top, context.Output);
-                ReportAccuracy(images, predicted, classNames, context.Error);
+                unreadable++;
+                continue;
             }
+
+            var best = score.Select((p, k) => (Probability: p, Class: k)).OrderByDescending(s => s.Probability).Take(top).ToList();
+            scored.Add((file, scorer.ClassNames[best[0].Class]));
+            context.Output.WriteLine(file + string.Concat(best.Select(b => string.Create(CultureInfo.InvariantCulture, $"\t{scorer.ClassNames[b.Class]}\t{b.Probability:F4}"))));
         }
-        finally
+
+        if (scored.Count > 0)
         {
-            images.ForEach(i => i.Image.Dispose());
+            ReportAccuracy(scored, scorer.ClassNames, context.Error);
         }
 
         if (files.Count == 0 && missing.Count == 0)
@@ -92,34 +99,17 @@ internal static class PredictCommand
         }
     }
 
-    /// <summary>Prints one line per image and returns each image's most likely class, and the model's classes.</summary>
-    private static (List<string> Predicted, IReadOnlyList<string> ClassNames) Score(MLContext mlContext, ITransformer model, ModelInput input, IReadOnlyList<(string Path, MLImage Image)> images, int top, TextWriter output)
-    {
-        var scored = model.Transform(input.Build(mlContext, images));
-        var classNames = mlContext.CnnServing().GetClassNames(scored.Schema);
-        var predicted = new List<string>();
-        int row = 0;
-        foreach (float[] score in scored.GetColumn<float[]>("Score"))
-        {
-            var best = score.Select((p, k) => (Probability: p, Class: k)).OrderByDescending(s => s.Probability).Take(top).ToList();
-            predicted.Add(classNames[best[0].Class]);
-            output.WriteLine(images[row++].Path + string.Concat(best.Select(b => string.Create(CultureInfo.InvariantCulture, $"\t{classNames[b.Class]}\t{b.Probability:F4}"))));
-        }
-
-        return (predicted, classNames);
-    }
-
     /// <summary>When every image lies in a folder named as a class of the model, the accuracy (on the error writer, so the output stays one line per image).</summary>
-    private static void ReportAccuracy(IReadOnlyList<(string Path, MLImage Image)> images, IReadOnlyList<string> predicted, IReadOnlyList<string> classNames, TextWriter error)
+    private static void ReportAccuracy(IReadOnlyList<(string Path, string Predicted)> scored, IReadOnlyList<string> classNames, TextWriter error)
     {
-        var truth = images.Select(i => Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(i.Path))) ?? string.Empty).ToList();
+        var truth = scored.Select(s => Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(s.Path))) ?? string.Empty).ToList();
         var folders = classNames.Select(ImageFolder.FolderName).ToHashSet(StringComparer.Ordinal);
         if (!truth.All(folders.Contains))
         {
             return;
         }
 
-        int right = truth.Zip(predicted).Count(p => p.First == ImageFolder.FolderName(p.Second));
+        int right = truth.Zip(scored).Count(p => p.First == ImageFolder.FolderName(p.Second.Predicted));
         error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"mlnetcnn predict: accuracy {(double)right / truth.Count:P2} ({right} of {truth.Count} images right; their folder names are the labels)."));
     }
 

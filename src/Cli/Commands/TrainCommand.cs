@@ -3,6 +3,7 @@ using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetCnn.Architectures.Models;
+using MLNetCnn.Architectures.Runtime;
 using MLNetCnn.Cli.CommandLine;
 using MLNetCnn.Cli.Output;
 using MLNetCnn.Estimators;
@@ -11,6 +12,7 @@ using MLNetCnn.Tricks.Precision;
 using MLNetCnn.Tricks.Recipes;
 using MLNetCnn.Tricks.Regularization;
 using MLNetCnn.Serving;
+using MLNetCnn.Tricks.Training;
 
 namespace MLNetCnn.Cli.Commands;
 
@@ -66,9 +68,12 @@ internal static class TrainCommand
             throw new UsageException(e.Message);
         }
 
-        if (settings.Precision == TrainingPrecision.BFloat16 && Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA")?.StartsWith("AVX512", StringComparison.OrdinalIgnoreCase) != true)
+        var precision = PrecisionPolicy.Resolve(settings.Precision, Devices.Resolve(options.Training.Device).type);
+        progress.Line($"Kernels: {KernelSelection.Current}");
+        progress.Line($"Precision: {precision}");
+        if (precision.Warning is { } warning)
         {
-            progress.Line("note: bf16 on the CPU is much slower than fp32 unless the process starts with ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 (see the README).");
+            progress.Line($"warning: {warning}");
         }
 
         progress.Line(string.Create(CultureInfo.InvariantCulture, $"Training {settings.Architecture.Name} (width x{settings.EffectiveWidth}) for {settings.Epochs} epochs, batch {options.BatchSize}, learning rate {options.LearningRate:G4} ({settings.Recipe} recipe)."));
@@ -90,7 +95,7 @@ internal static class TrainCommand
         var report = new TrainingReport(
             context.CommandLine,
             started,
-            new RunSettings(settings.Architecture.Name, settings.EffectiveWidth, data.Shape.ToString(), settings.Recipe, options.Epoch, options.BatchSize, options.LearningRate, options.Training.LabelSmoothing, options.Training.Mixup?.Alpha, options.Training.Precision.ToString(), options.Training.Seed),
+            new RunSettings(settings.Architecture.Name, settings.EffectiveWidth, data.Shape.ToString(), settings.Recipe, options.Epoch, options.BatchSize, options.LearningRate, options.Training.LabelSmoothing, options.Training.Mixup?.Alpha, precision.ToString(), options.Training.Seed, KernelSelection.Current.ToString()),
             data.Summary,
             model.TrainingHistory.Select(EpochRecord.From).ToList(),
             final,
@@ -133,15 +138,9 @@ internal static class TrainCommand
     /// <summary>The final metrics on a labelled test folder keyed by the model's classes (the same scoring as <c>evaluate</c>).</summary>
     private static FinalMetrics EvaluateTestFolder(MLContext mlContext, ITransformer model, TrainingData data, string folder, CommandContext context)
     {
-        var (images, labels) = Evaluation.LabelledFolder(mlContext, folder, data.ClassNames, context.Error, Spec.Name);
-        try
-        {
-            return Evaluation.Run(mlContext, model, ModelInput.Find(data.Train.Schema, folder), data.ClassNames, images, labels, $"test folder {Path.GetFullPath(folder)}");
-        }
-        finally
-        {
-            images.ForEach(i => i.Image.Dispose());
-        }
+        var (paths, labels) = Evaluation.LabelledFolder(mlContext, folder, data.ClassNames, context.Error, Spec.Name);
+        var scorer = ModelInput.Find(data.Train.Schema, "the trained model").Scorer(mlContext, model);
+        return Evaluation.Run(mlContext, scorer, paths, labels, context.Error, Spec.Name, $"test folder {Path.GetFullPath(folder)}");
     }
 
     private static void WriteReport(string output, TrainingReport report)

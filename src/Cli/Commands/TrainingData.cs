@@ -63,6 +63,12 @@ internal sealed record TrainingData(IDataView Train, IDataView HeldOut, string F
             throw new InvalidDataException($"--data '{settings.Data}': {trainCount} training and {heldOutCount} held-out images; both need at least one (add images or change --validation-fraction).");
         }
 
+        var trainClasses = train.GetColumn<uint>(ImageData.LabelColumnName).Distinct().Select(k => classNames[(int)k - 1]).ToList();
+        if (trainClasses.Count < 2)
+        {
+            throw new InvalidDataException($"--data '{settings.Data}': the {trainCount} training images left by --validation-fraction {settings.ValidationFraction.ToString(CultureInfo.InvariantCulture)}{(settings.Limit is { } n ? $" and --limit {n}" : string.Empty)} all belong to class '{trainClasses.Single()}'; a classifier needs at least two (add images to the other classes or lower --validation-fraction).");
+        }
+
         var summary = new DataSummary(settings.Data, description, classNames, trainCount, heldOutCount, heldOutName);
         return new TrainingData(train, heldOut, featureColumn, shape, classNames, summary);
     }

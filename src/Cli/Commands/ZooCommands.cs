@@ -1,5 +1,6 @@
 using System.Globalization;
 using MLNetCnn.Architectures.Cost;
+using MLNetCnn.Architectures.Graph;
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Cli.CommandLine;
 using TorchSharp;
@@ -101,7 +102,7 @@ internal static class ZooCommands
             using var model = config.Create(options);
             return ModelCost.Measure(model);
         }
-        catch (ArgumentException e)
+        catch (ArgumentException e) when (e is not InputTooSmallException)
         {
             throw new UsageException($"{name} cannot be built with these options: {e.Message}");
         }

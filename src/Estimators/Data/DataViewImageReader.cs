@@ -64,9 +64,15 @@ internal static class DataViewImageReader
         DataViewSchema.Column? label = labelColumnName is null ? null : data.Schema[labelColumnName];
         var features = data.Schema[featureColumnName];
         int size = shape.Size;
-        long? known = data.GetRowCount();
-        var pixels = new float[(known ?? 1024) * size];
-        var labels = new int[known ?? 1024];
+        long maxRows = Array.MaxLength / size;
+        long capacity = data.GetRowCount() ?? Math.Clamp((64L << 20) / size, 1, 1024); // unknown: about 256 MB of pixels to start, then doubling
+        if (capacity > maxRows)
+        {
+            throw TooMany(role, capacity, shape, maxRows);
+        }
+
+        var pixels = new float[capacity * size];
+        var labels = new int[capacity];
         int count = 0;
         var classesSeen = new HashSet<int>();
 
@@ -80,8 +86,14 @@ internal static class DataViewImageReader
             {
                 if (count == labels.Length)
                 {
-                    Array.Resize(ref labels, count * 2);
-                    Array.Resize(ref pixels, count * 2 * size);
+                    if (count >= maxRows)
+                    {
+                        throw TooMany(role, count + 1L, shape, maxRows);
+                    }
+
+                    long grown = Math.Min(Math.Max(2L * count, 1), maxRows);
+                    Array.Resize(ref labels, (int)grown);
+                    Array.Resize(ref pixels, (int)(grown * size));
                 }
 
                 getLabel(ref key);
@@ -124,6 +136,9 @@ internal static class DataViewImageReader
         Array.Resize(ref pixels, count * size);
         return new ImageDataset(pixels, labels, shape, numClasses);
     }
+
+    private static InvalidOperationException TooMany(string role, long rows, ImageShape shape, long maxRows) =>
+        new($"The {role} data holds at least {rows} images of {shape}; one array holds at most {maxRows} of them ({Array.MaxLength} values). Use a smaller ImageShape or fewer images.");
 
     private static int IndexOfNonFinite(ReadOnlySpan<float> values)
     {

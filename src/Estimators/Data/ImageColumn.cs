@@ -34,7 +34,7 @@ internal sealed record ImageColumn(IDataView Data, string PixelColumn, ImageShap
         }
 
         var shape = declared?.Validate("ImageShape") ?? DefaultImageShape;
-        var conversion = ImageInput.Conversion(mlContext, column, kind, shape.Channels, shape.Height, shape.Width).Fit(input);
+        var conversion = ImageInput.Conversion(mlContext, input, column, kind, shape.Channels, shape.Height, shape.Width);
         return new ImageColumn(conversion.Transform(input), ImageInput.PixelColumnName, shape, conversion);
     }
 

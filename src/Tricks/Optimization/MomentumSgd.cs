@@ -123,8 +123,7 @@ public sealed class MomentumSgd : IDisposable
                 writer.Write(buffer is not null);
                 if (buffer is not null)
                 {
-                    using var cpu = buffer.cpu();
-                    cpu.Save(writer);
+                    Training.TensorRecord.Write(writer, buffer);
                 }
             }
         }
@@ -155,14 +154,9 @@ public sealed class MomentumSgd : IDisposable
                 _momentumBuffers[g][i] = null;
                 if (reader.ReadBoolean())
                 {
-                    var parameter = Groups[g].Parameters[i];
-                    using var loaded = Tensor.Load(reader);
-                    if (!loaded.shape.SequenceEqual(parameter.shape))
-                    {
-                        throw new InvalidDataException($"The saved momentum of parameter {i} in group {g} has shape [{string.Join(", ", loaded.shape)}]; the parameter has [{string.Join(", ", parameter.shape)}].");
-                    }
-
-                    _momentumBuffers[g][i] = loaded.to(parameter.dtype, parameter.device).DetachFromDisposeScope();
+                    var buffer = zeros_like(Groups[g].Parameters[i]).DetachFromDisposeScope();
+                    _momentumBuffers[g][i] = buffer;
+                    Training.TensorRecord.ReadInto(reader, buffer, $"The saved momentum of parameter {i} in group {g}");
                 }
             }
         }

@@ -1,3 +1,5 @@
+using MLNetCnn.Architectures.Runtime;
+using MLNetCnn.Tricks.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -5,21 +7,32 @@ using static TorchSharp.torch;
 namespace MLNetCnn.Tricks.Precision;
 
 /// <summary>
-/// Mixed precision without autocast (TorchSharp has none): the weights and biases of every convolution
-/// and linear layer are replaced by low-precision copies for the forward and backward passes, while
-/// float32 master copies are what the optimizer updates. Batch-norm layers keep their float32
-/// parameters (libtorch normalizes low-precision inputs with float32 statistics), so their parameters
-/// are their own masters. In float32 mode the model's parameters are the masters and nothing is copied.
+/// The training copies of a model's parameters, the one place where layers get other parameters for the
+/// duration of training. Mixed precision without autocast (TorchSharp has none): the weights and biases of
+/// every convolution and linear layer are replaced by low-precision copies for the forward and backward
+/// passes, while float32 master copies are what the optimizer updates. Batch-norm layers keep their float32
+/// parameters (libtorch normalizes low-precision inputs with float32 statistics), so their parameters are
+/// their own masters. In float32 mode the model's parameters are the masters. With the channels-last
+/// layout, convolution weights the layers compute with are channels-last copies (in float32 they are the
+/// masters). <see cref="Detach"/> gives the layers plain float32, channels-first parameters back.
 /// </summary>
 public sealed class MasterWeights : IDisposable
 {
     private readonly List<Entry> _entries = new();
     private bool _detached;
 
-    /// <summary>Takes over the parameters of <paramref name="model"/> for training at <paramref name="precision"/>.</summary>
-    public MasterWeights(nn.Module model, TrainingPrecision precision)
+    /// <summary>Takes over the parameters of <paramref name="model"/> for training at <paramref name="precision"/>, convolution weights in <paramref name="layout"/>.</summary>
+    /// <exception cref="ArgumentException"><paramref name="precision"/> or <paramref name="layout"/> is Auto (resolve it first).</exception>
+    public MasterWeights(nn.Module model, TrainingPrecision precision, TensorLayout layout = TensorLayout.ChannelsFirst)
     {
+        ArgumentNullException.ThrowIfNull(model);
+        if (precision == TrainingPrecision.Auto || layout == TensorLayout.Auto)
+        {
+            throw new ArgumentException($"Resolve Auto before taking over the weights (PrecisionPolicy, TensorLayouts); got {precision}, {layout}.");
+        }
+
         Precision = precision;
+        Layout = layout;
         ComputeType = precision switch
         {
             TrainingPrecision.BFloat16 => ScalarType.BFloat16,
@@ -27,36 +40,38 @@ public sealed class MasterWeights : IDisposable
             _ => ScalarType.Float32,
         };
 
-        var lowPrecisionLayers = new Dictionary<string, nn.Module>(StringComparer.Ordinal);
-        if (ComputeType != ScalarType.Float32)
-        {
-            foreach (var (name, module) in model.named_modules())
-            {
-                if (module is Convolution or Linear)
-                {
-                    lowPrecisionLayers[name] = module;
-                }
-            }
-        }
-
+        var layers = model.named_modules().Where(m => m.module is Convolution or Linear).ToDictionary(m => m.name, m => m.module, StringComparer.Ordinal);
         foreach (var (name, parameter) in model.named_parameters().ToList())
         {
             int dot = name.LastIndexOf('.');
             string owner = dot < 0 ? string.Empty : name[..dot];
             string field = name[(dot + 1)..];
-            if (lowPrecisionLayers.TryGetValue(owner, out var layer) && field is "weight" or "bias")
+            bool relaid = layout == TensorLayout.ChannelsLast && parameter.ndim == 4;
+            if (!layers.TryGetValue(owner, out var layer) || field is not ("weight" or "bias") || (ComputeType == ScalarType.Float32 && !relaid))
             {
-                var master = new Parameter(parameter.detach().clone(), parameter.requires_grad);
-                var low = new Parameter(parameter.detach().to(ComputeType), parameter.requires_grad);
-                SetParameter(layer, field, low); // the setter disposes the float32 original; the master is a copy
-                _entries.Add(new Entry(name, master, layer, field, low));
+                _entries.Add(new Entry(name, parameter, null, field, null));
+                continue;
+            }
+
+            using var computed = relaid ? MemoryLayout.ToChannelsLast(parameter.detach()) : parameter.detach().alias();
+            if (ComputeType == ScalarType.Float32)
+            {
+                var master = new Parameter(computed.clone(), parameter.requires_grad); // channels-last float32: its own master
+                SetParameter(layer, field, master); // the setter disposes the original
+                _entries.Add(new Entry(name, master, layer, field, null));
             }
             else
             {
-                _entries.Add(new Entry(name, parameter, null, field, null));
+                var master = new Parameter(parameter.detach().clone(), parameter.requires_grad);
+                var low = new Parameter(computed.to(ComputeType), parameter.requires_grad);
+                SetParameter(layer, field, low); // the setter disposes the float32 original; the master is a copy
+                _entries.Add(new Entry(name, master, layer, field, low));
             }
         }
     }
+
+    /// <summary>The memory layout of the convolution weights the layers compute with.</summary>
+    public TensorLayout Layout { get; }
 
     /// <summary>The precision the layers compute in.</summary>
     public TrainingPrecision Precision { get; }
@@ -149,7 +164,9 @@ public sealed class MasterWeights : IDisposable
         _detached = true;
         foreach (var e in _entries.Where(e => e.Layer is not null))
         {
-            SetParameter(e.Layer!, e.Field, new Parameter(e.Master.detach().clone(), e.Master.requires_grad));
+            using var master = e.Master.detach();
+            using var plain = master.contiguous(); // channels-first again (an alias when it already is)
+            SetParameter(e.Layer!, e.Field, new Parameter(plain.clone(), e.Master.requires_grad));
         }
     }
 

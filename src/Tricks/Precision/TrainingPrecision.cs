@@ -11,11 +11,19 @@ public enum TrainingPrecision
     Float32,
 
     /// <summary>
-    /// bfloat16 compute with float32 master weights: the CPU mode (fast on CPUs with AVX-512 BF16 or AMX when
-    /// oneDNN may use them; see the README on <c>ONEDNN_MAX_CPU_ISA</c>). bfloat16 has float32's range, so no loss scaling.
+    /// bfloat16 compute with float32 master weights. Fast only on CPUs that compute bfloat16 natively
+    /// (AVX512_BF16 or AMX); elsewhere oneDNN falls back to reference code, many times slower than float32
+    /// (<see cref="PrecisionPolicy"/> warns, naming the cost measured on the host). bfloat16 has float32's
+    /// range, so no loss scaling.
     /// </summary>
     BFloat16,
 
     /// <summary>float16 compute with float32 master weights and dynamic loss scaling: the CUDA mode.</summary>
     Float16,
+
+    /// <summary>
+    /// The fastest precision the device runs natively: float16 (with loss scaling) on CUDA, bfloat16 on a
+    /// CPU with native bfloat16 whose kernels passed the kernel probe, float32 elsewhere. The default.
+    /// </summary>
+    Auto,
 }

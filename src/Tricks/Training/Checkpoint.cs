@@ -1,6 +1,7 @@
+using System.Security.Cryptography;
+using MLNetCnn.Architectures.Weights;
 using MLNetCnn.Tricks.Precision;
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace MLNetCnn.Tricks.Training;
@@ -15,14 +16,24 @@ internal sealed record CheckpointState(int Epoch, long Step, double LossScale, I
 /// <summary>
 /// The end-of-epoch checkpoint: float32 master weights and buffers by state_dict name, the optimizer's
 /// momentum state, the step counter and the history. Random state needs no saving: every random draw
-/// of a step is seeded from (seed, step) and every shuffle from (seed, epoch). Written to a temporary
-/// file and renamed, so an interruption never leaves a torn checkpoint.
+/// of a step is seeded from (seed, step) and every shuffle from (seed, epoch).
 /// </summary>
+/// <remarks>
+/// Integrity: the file ends with a SHA-256 of everything before it, checked before anything is read; it is
+/// written to a temporary file, flushed to disk and renamed, and the checkpoint it replaces is kept as
+/// <see cref="PreviousFileName"/>. A resume from a damaged checkpoint (a torn write, a bad disk, a truncated
+/// copy) falls back to the previous one and says so in the log, or fails naming the files; it never
+/// continues from damaged weights. Counts and tensor sizes are checked against the model and the bytes left
+/// in the file before anything is allocated.
+/// </remarks>
 internal static class Checkpoint
 {
     public const string FileName = "checkpoint.bin";
+    public const string PreviousFileName = "checkpoint.prev.bin";
     private const string Magic = "MLNetCnn.Checkpoint";
-    private const int Version = 2; // 2: the library's own optimizer state
+    private const int Version = 3; // 3: SHA-256 trailer, tensors as checked records
+    private const int DigestBytes = 32;
+    private const int HistoryRecordBytes = (4 * 2) + (8 * 7);
 
     public static string PathIn(string directory) => Path.Combine(directory, FileName);
 
@@ -31,48 +42,137 @@ internal static class Checkpoint
         Directory.CreateDirectory(directory);
         string path = PathIn(directory);
         string temporary = path + ".tmp";
-        using (var stream = File.Create(temporary))
-        using (var writer = new BinaryWriter(stream))
+        using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.ReadWrite, FileShare.None))
         {
-            writer.Write(Magic);
-            writer.Write(Version);
-            writer.Write(state.Epoch);
-            writer.Write(state.Step);
-            writer.Write(state.LossScale);
-            writer.Write(state.History.Count);
-            foreach (var m in state.History)
+            using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
             {
-                writer.Write(m.Epoch);
-                writer.Write(m.Epochs);
-                writer.Write(m.TrainLoss);
-                writer.Write(m.TrainAccuracy);
-                writer.Write(m.ValidationLoss ?? double.NaN);
-                writer.Write(m.ValidationAccuracy ?? double.NaN);
-                writer.Write(m.LearningRate);
-                writer.Write(m.Elapsed.Ticks);
-                writer.Write(m.ImagesPerSecond);
+                writer.Write(Magic);
+                writer.Write(Version);
+                writer.Write(state.Epoch);
+                writer.Write(state.Step);
+                writer.Write(state.LossScale);
+                writer.Write(state.History.Count);
+                foreach (var m in state.History)
+                {
+                    writer.Write(m.Epoch);
+                    writer.Write(m.Epochs);
+                    writer.Write(m.TrainLoss);
+                    writer.Write(m.TrainAccuracy);
+                    writer.Write(m.ValidationLoss ?? double.NaN);
+                    writer.Write(m.ValidationAccuracy ?? double.NaN);
+                    writer.Write(m.LearningRate);
+                    writer.Write(m.Elapsed.Ticks);
+                    writer.Write(m.ImagesPerSecond);
+                }
+
+                var tensors = Tensors(masters, model);
+                writer.Write(tensors.Count);
+                foreach (var (name, t) in tensors)
+                {
+                    writer.Write(name);
+                    TensorRecord.Write(writer, t);
+                }
+
+                optimizer.Save(writer);
             }
 
-            var tensors = Tensors(masters, model);
-            writer.Write(tensors.Count);
-            foreach (var (name, t) in tensors)
-            {
-                writer.Write(name);
-                using var cpu = t.detach().cpu();
-                cpu.Save(writer);
-            }
+            stream.Position = 0;
+            var digest = SHA256.HashData(stream);
+            stream.Write(digest);
+            stream.Flush(flushToDisk: true);
+        }
 
-            optimizer.Save(writer);
+        string previous = Path.Combine(directory, PreviousFileName);
+        if (File.Exists(path))
+        {
+            File.Move(path, previous, overwrite: true);
         }
 
         File.Move(temporary, path, overwrite: true);
     }
 
-    public static CheckpointState Load(string directory, MasterWeights masters, nn.Module model, Optimization.MomentumSgd optimizer)
+    /// <summary>
+    /// Restores the newest intact checkpoint in <paramref name="directory"/>: <see cref="FileName"/>, or
+    /// <see cref="PreviousFileName"/> when the newest is damaged (logged). Null when there is none.
+    /// </summary>
+    /// <exception cref="InvalidDataException">Every checkpoint present is damaged, or belongs to another model; the message names each file.</exception>
+    public static CheckpointState? Resume(string directory, MasterWeights masters, nn.Module model, Optimization.MomentumSgd optimizer, Action<string>? log)
     {
-        string path = PathIn(directory);
-        using var stream = File.OpenRead(path);
-        using var reader = new BinaryReader(stream);
+        var candidates = new[] { PathIn(directory), Path.Combine(directory, PreviousFileName) }.Where(File.Exists).ToList();
+        var damaged = new List<string>();
+        foreach (string path in candidates)
+        {
+            try
+            {
+                var state = Load(path, masters, model, optimizer);
+                log?.Invoke(FormattableString.Invariant($"resumed from {path} after epoch {state.Epoch} (step {state.Step})"));
+                return state;
+            }
+            catch (InvalidDataException e)
+            {
+                damaged.Add(e.Message);
+                log?.Invoke($"not resuming from {path}: {e.Message}");
+            }
+        }
+
+        return damaged.Count == 0 ? null : throw new InvalidDataException($"No intact checkpoint to resume from: {string.Join(" ", damaged)} Delete the checkpoint folder or train without Resume.");
+    }
+
+    /// <summary>Verifies the checksum of <paramref name="path"/>, then restores the model, its masters and the optimizer from it.</summary>
+    /// <exception cref="InvalidDataException">Damaged, truncated, of another version, or written for another model; the message names the file.</exception>
+    public static CheckpointState Load(string path, MasterWeights masters, nn.Module model, Optimization.MomentumSgd optimizer)
+    {
+        try
+        {
+            using var stream = File.OpenRead(path);
+            long payload = Verify(stream, path);
+            stream.Position = 0;
+            using var reader = new BinaryReader(new BoundedStream(stream, payload));
+            var state = Read(reader, path, masters, model, optimizer);
+            if (stream.Position != payload)
+            {
+                throw new InvalidDataException($"Checkpoint '{path}' has {payload - stream.Position} bytes after its contents.");
+            }
+
+            masters.MastersToLayers();
+            return state;
+        }
+        catch (Exception e) when (e is not InvalidDataException && UntrustedFile.IsMalformed(e))
+        {
+            throw new InvalidDataException($"Checkpoint '{path}' is damaged: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Checks the trailing SHA-256 and returns the length of what it covers.</summary>
+    private static long Verify(FileStream stream, string path)
+    {
+        long payload = stream.Length - DigestBytes;
+        if (payload <= 0)
+        {
+            throw new InvalidDataException($"Checkpoint '{path}' is damaged: {stream.Length} bytes, too short to be a checkpoint (truncated?).");
+        }
+
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[1 << 20];
+        for (long left = payload; left > 0;)
+        {
+            int read = stream.Read(buffer, 0, (int)Math.Min(buffer.Length, left));
+            hash.AppendData(buffer, 0, read);
+            left -= read;
+        }
+
+        Span<byte> stored = stackalloc byte[DigestBytes];
+        stream.ReadExactly(stored);
+        if (!hash.GetHashAndReset().AsSpan().SequenceEqual(stored))
+        {
+            throw new InvalidDataException($"Checkpoint '{path}' is damaged: its SHA-256 does not match its contents (a torn write, a bad copy or a truncated file; or written by a version before checksums).");
+        }
+
+        return payload;
+    }
+
+    private static CheckpointState Read(BinaryReader reader, string path, MasterWeights masters, nn.Module model, Optimization.MomentumSgd optimizer)
+    {
         if (reader.ReadString() != Magic || reader.ReadInt32() is var version && version != Version)
         {
             throw new InvalidDataException($"'{path}' is not a version-{Version} MLNetCnn checkpoint.");
@@ -82,6 +182,11 @@ internal static class Checkpoint
         long step = reader.ReadInt64();
         double lossScale = reader.ReadDouble();
         int count = reader.ReadInt32();
+        if (count < 0 || (long)count * HistoryRecordBytes > reader.BaseStream.Length - reader.BaseStream.Position)
+        {
+            throw new InvalidDataException($"Checkpoint '{path}' declares {count} history records, more than its remaining {reader.BaseStream.Length - reader.BaseStream.Position} bytes hold.");
+        }
+
         var history = new List<EpochMetrics>(count);
         for (int i = 0; i < count; i++)
         {
@@ -104,28 +209,18 @@ internal static class Checkpoint
             throw new InvalidDataException($"Checkpoint '{path}' holds {stored} tensors but the model has {tensors.Count}: it was written for another architecture.");
         }
 
-        using (no_grad())
+        for (int i = 0; i < stored; i++)
         {
-            for (int i = 0; i < stored; i++)
+            string name = reader.ReadString();
+            if (!tensors.TryGetValue(name, out var target))
             {
-                string name = reader.ReadString();
-                if (!tensors.TryGetValue(name, out var target))
-                {
-                    throw new InvalidDataException($"Checkpoint '{path}' has tensor '{name}', which the model lacks: it was written for another architecture.");
-                }
-
-                using var loaded = TensorExtensionMethods.Load(reader);
-                if (!loaded.shape.SequenceEqual(target.shape))
-                {
-                    throw new InvalidDataException($"Checkpoint tensor '{name}' has shape [{string.Join(", ", loaded.shape)}]; the model expects [{string.Join(", ", target.shape)}].");
-                }
-
-                target.copy_(loaded);
+                throw new InvalidDataException($"Checkpoint '{path}' has tensor '{name}', which the model lacks: it was written for another architecture.");
             }
+
+            TensorRecord.ReadInto(reader, target, $"Checkpoint '{path}', tensor '{name}'");
         }
 
         optimizer.Load(reader);
-        masters.MastersToLayers();
         return new CheckpointState(epoch, step, lossScale, history);
     }
 
@@ -135,5 +230,94 @@ internal static class Checkpoint
         var list = masters.Masters.Select(m => (m.Name, (Tensor)m.Parameter)).ToList();
         list.AddRange(model.named_buffers().Select(b => ("buffer:" + b.name, b.buffer)));
         return list;
+    }
+
+    /// <summary>A read-only view of the first <c>length</c> bytes of a stream (the checkpoint without its digest).</summary>
+    private sealed class BoundedStream(Stream inner, long length) : Stream
+    {
+        public override bool CanRead => true;
+
+        public override bool CanSeek => true;
+
+        public override bool CanWrite => false;
+
+        public override long Length => length;
+
+        public override long Position
+        {
+            get => inner.Position;
+            set => inner.Position = value;
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer) => inner.Read(buffer[..(int)Math.Min(buffer.Length, Math.Max(0, length - inner.Position))]);
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void Flush()
+        {
+        }
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}
+
+/// <summary>
+/// One tensor in a checkpoint: dtype, shape, then its bytes (contiguous, little-endian as in memory; a channels-last
+/// tensor, see <see cref="TensorLayout.ChannelsLast"/>, is made contiguous first). Reading checks dtype and shape
+/// against the tensor it fills before reading a byte, so a damaged size never allocates, and copies into the target
+/// whatever its layout.
+/// </summary>
+internal static class TensorRecord
+{
+    public static void Write(BinaryWriter writer, Tensor tensor)
+    {
+        using var cpu = tensor.detach().cpu().contiguous();
+        writer.Write((int)cpu.dtype);
+        writer.Write((int)cpu.dim());
+        foreach (long d in cpu.shape)
+        {
+            writer.Write(d);
+        }
+
+        writer.Flush();
+        using var flat = cpu.view(-1);
+        const long Chunk = 1 << 24;
+        for (long start = 0; start < flat.shape[0]; start += Chunk)
+        {
+            using var part = flat.narrow(0, start, Math.Min(Chunk, flat.shape[0] - start));
+            writer.BaseStream.Write(part.bytes);
+        }
+    }
+
+    /// <summary>Reads a record into <paramref name="target"/> (any device); <paramref name="what"/> names it in errors.</summary>
+    /// <exception cref="InvalidDataException">The record's dtype or shape is not the target's, or the stream ends first.</exception>
+    public static void ReadInto(BinaryReader reader, Tensor target, string what)
+    {
+        var type = (ScalarType)reader.ReadInt32();
+        int rank = reader.ReadInt32();
+        if (type != target.dtype || rank != target.dim())
+        {
+            throw new InvalidDataException($"{what}: stored as {type} of rank {rank}; expected {target.dtype} of shape [{string.Join(", ", target.shape)}].");
+        }
+
+        var shape = new long[rank];
+        for (int i = 0; i < rank; i++)
+        {
+            shape[i] = reader.ReadInt64();
+        }
+
+        if (!shape.SequenceEqual(target.shape))
+        {
+            throw new InvalidDataException($"{what}: stored with shape [{string.Join(", ", shape)}]; expected [{string.Join(", ", target.shape)}].");
+        }
+
+        using var loaded = empty(shape, type);
+        UntrustedFile.Fill(loaded, reader.BaseStream);
+        using var noGrad = no_grad();
+        target.copy_(loaded);
     }
 }

@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
+using MLNetCnn.Architectures.Runtime;
 using MLNetCnn.Architectures.Models;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -55,18 +57,33 @@ public sealed class ClassifierTrainer
             throw new ArgumentException("EarlyStoppingCriteria needs validation data: pass a validation set, or set ValidationFraction to hold out part of the training images.");
         }
 
+        // The input-size check 'summary' makes: a layer that cannot run at this size is an InputTooSmallException now,
+        // not a libtorch error mid-step. The normalization in front changes no shape; the network's own layer names
+        // make the message the one 'summary' prints.
+        Architectures.Cost.ModelCost.Measure(model is NormalizedClassifier normalized ? normalized.Network : model);
+
         if (_options.Distillation is { Teacher: null } && train.TeacherLogits is null)
         {
             throw new ArgumentException("Distillation needs a teacher: set DistillationOptions.Teacher, or give training data that carries teacher logits (a soft-target column).");
         }
 
         var device = Devices.Resolve(_options.Device);
-        if (_options.Precision == Precision.TrainingPrecision.Float16 && device.type != DeviceType.CUDA)
+        var precision = Precision.PrecisionPolicy.Resolve(_options.Precision, device.type);
+        var layout = TensorLayouts.Resolve(_options.Layout, device.type, precision.Effective);
+        var options = _options with { Precision = precision.Effective, Layout = layout };
+        _log?.Invoke($"kernels: {KernelSelection.Current}");
+        if (device.type == DeviceType.CPU)
         {
-            throw new NotSupportedException("Float16 training needs a CUDA device; on the CPU use TrainingPrecision.BFloat16.");
+            _log?.Invoke($"memory: {NativeHeap.KeepFreedMemory()}");
         }
 
-        if (_options.ZeroGamma)
+        _log?.Invoke($"precision: {precision}; layout: {layout}");
+        if (precision.Warning is { } warning && Warned.TryAdd(warning, true))
+        {
+            _log?.Invoke($"warning: {warning}");
+        }
+
+        if (options.ZeroGamma)
         {
             Initialization.ZeroGamma.Apply(model);
         }
@@ -79,23 +96,21 @@ public sealed class ClassifierTrainer
         }
 
         model.to(device);
-        int stepsPerEpoch = (train.Count + _options.BatchSize - 1) / _options.BatchSize;
-        long totalSteps = (long)stepsPerEpoch * _options.Epochs;
+        int stepsPerEpoch = (train.Count + options.BatchSize - 1) / options.BatchSize;
+        long totalSteps = (long)stepsPerEpoch * options.Epochs;
         var history = new List<EpochMetrics>();
-        using var masters = new Precision.MasterWeights(model, _options.Precision);
+        using var masters = new Precision.MasterWeights(model, options.Precision, options.Layout);
         try
         {
-            using var optimizer = Optimization.SgdFactory.Create(masters.Masters, _options.LearningRate, _options.Momentum, _options.Nesterov, _options.WeightDecay, _options.NoBiasDecay);
-            using var stepper = new TrainingStep(model, _options, masters, optimizer, device);
+            using var optimizer = Optimization.SgdFactory.Create(masters.Masters, options.LearningRate, options.Momentum, options.Nesterov, options.WeightDecay, options.NoBiasDecay);
+            using var stepper = new TrainingStep(model, options, masters, optimizer, device);
             using var best = _options.EarlyStoppingCriteria is { } stopping ? new BestEpoch(stopping, masters, model) : null;
             long step = 0;
             int firstEpoch = 1;
-            if (_options.Resume && File.Exists(Checkpoint.PathIn(_options.CheckpointDirectory!)))
+            if (_options.Resume && Checkpoint.Resume(_options.CheckpointDirectory!, masters, model, optimizer, _log) is { } state)
             {
-                var state = Checkpoint.Load(_options.CheckpointDirectory!, masters, model, optimizer);
                 (firstEpoch, step) = (state.Epoch + 1, state.Step);
                 history.AddRange(state.History);
-                _log?.Invoke(FormattableString.Invariant($"resumed from {Checkpoint.PathIn(_options.CheckpointDirectory!)} after epoch {state.Epoch} (step {step})"));
             }
 
             for (int epoch = firstEpoch; epoch <= _options.Epochs; epoch++)
@@ -137,6 +152,9 @@ public sealed class ClassifierTrainer
 
         return history;
     }
+
+    /// <summary>Warnings already logged in this process (each is logged once).</summary>
+    internal static ConcurrentDictionary<string, bool> Warned { get; } = new(StringComparer.Ordinal);
 
     /// <summary>
     /// The shuffle seed of an epoch: the same in every process (<c>HashCode.Combine</c>, used before,

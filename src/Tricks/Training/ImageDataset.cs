@@ -124,7 +124,14 @@ public sealed class ImageDataset
         return teacher is null ? subset : subset.WithTeacherLogits(teacher);
     }
 
-    /// <summary>Per-channel mean and standard deviation over all images.</summary>
+    /// <summary>
+    /// Largest pixel magnitude <see cref="ChannelStatistics"/> accepts: far above any image unit (0..255, 0..1,
+    /// 16-bit 0..65535, standardized values), far below where one pixel could swamp the statistics of all others.
+    /// </summary>
+    public const float MaxPixelMagnitude = 1e6f;
+
+    /// <summary>Per-channel mean and standard deviation over all images, accumulated in double.</summary>
+    /// <exception cref="InvalidDataException">A pixel's magnitude exceeds <see cref="MaxPixelMagnitude"/>; the message names the row, channel and value.</exception>
     public (float[] Mean, float[] Std) ChannelStatistics()
     {
         int c = Shape.Channels;
@@ -138,6 +145,11 @@ public sealed class ImageDataset
                 var span = Pixels.AsSpan(((i * c) + ch) * plane, plane);
                 foreach (float v in span)
                 {
+                    if (!(Math.Abs(v) <= MaxPixelMagnitude))
+                    {
+                        throw new InvalidDataException(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"Image at row {i}, channel {ch} has the pixel value {v}, beyond +-{MaxPixelMagnitude:G}; the mean and standard deviation baked into the model would be ruined by it (the other images would normalize to about 0). Check the image column's units."));
+                    }
+
                     sum[ch] += v;
                     sumSq[ch] += (double)v * v;
                 }

@@ -65,8 +65,15 @@ public sealed record TrainerOptions
     /// <summary>Knowledge distillation, or null for none.</summary>
     public DistillationOptions? Distillation { get; init; }
 
-    /// <summary>Arithmetic of the forward and backward passes (float32, or bfloat16 / float16 with float32 master weights).</summary>
-    public TrainingPrecision Precision { get; init; } = TrainingPrecision.Float32;
+    /// <summary>
+    /// Arithmetic of the forward and backward passes: <see cref="TrainingPrecision.Auto"/> (the default) takes the
+    /// fastest precision the device runs natively (see <see cref="PrecisionPolicy"/>); float32, or bfloat16 /
+    /// float16 with float32 master weights, on request.
+    /// </summary>
+    public TrainingPrecision Precision { get; init; } = TrainingPrecision.Auto;
+
+    /// <summary>Memory layout of activations and convolution weights in training (<see cref="TensorLayout.Auto"/>: channels-last on the CPU).</summary>
+    public TensorLayout Layout { get; init; } = TensorLayout.Auto;
 
     /// <summary>Add the auxiliary classifiers' losses (GoogLeNet 0.3 per head, Inception v3 0.4) when the model has them.</summary>
     public bool AuxiliaryLoss { get; init; } = true;

@@ -81,6 +81,11 @@ internal sealed class TrainingStep : IDisposable
         }
 
         var input = x.to(_masters.ComputeType);
+        if (_masters.Layout == TensorLayout.ChannelsLast)
+        {
+            input = MemoryLayout.ToChannelsLast(input);
+        }
+
         var heads = _options.AuxiliaryLoss && _model is IAuxiliaryHeads auxiliary
             ? auxiliary.ForwardWithAuxiliary(input)
             : new[] { new WeightedLogits(_model.forward(input), 1) };

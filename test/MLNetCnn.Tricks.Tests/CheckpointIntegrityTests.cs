@@ -1,0 +1,102 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using MLNetCnn.Tricks.Training;
+
+namespace MLNetCnn.Tricks.Tests;
+
+/// <summary>
+/// Issue 11, row 6: a checkpoint carries a SHA-256 of its contents. A damaged one is never resumed from: the run
+/// falls back to the previous good checkpoint and says so, or stops with an error naming the file; a corrupted
+/// count is an error, not an <see cref="OutOfMemoryException"/>.
+/// </summary>
+[TestClass]
+public sealed class CheckpointIntegrityTests
+{
+    private static readonly TrainerOptions Options = new()
+    {
+        Epochs = 3,
+        BatchSize = 16,
+        Seed = 3,
+        Device = ComputeDevice.Cpu,
+    };
+
+    private string _directory = string.Empty;
+
+    [TestInitialize]
+    public void CreateFolder() => _directory = Directory.CreateTempSubdirectory("mlnetcnn-checkpoint-").FullName;
+
+    [TestCleanup]
+    public void DeleteFolder() => Directory.Delete(_directory, recursive: true);
+
+    private string Current => Path.Combine(_directory, "checkpoint.bin");
+
+    private string Previous => Path.Combine(_directory, "checkpoint.prev.bin");
+
+    [TestMethod]
+    public void ADamagedCheckpointFallsBackToThePreviousOneAndSaysSo()
+    {
+        var data = Fixtures.Halves(64, seed: 4);
+        using var straight = Fixtures.TinyResNet(4);
+        new ClassifierTrainer(Options).Fit(straight, data);
+
+        StopAfterEpoch(2, data);
+        Assert.IsTrue(File.Exists(Previous), "the epoch-1 checkpoint is kept beside the epoch-2 one");
+        Overwrite(Current, at: new FileInfo(Current).Length / 2, count: 4096);
+
+        using var resumed = Fixtures.TinyResNet(99);
+        var lines = new List<string>();
+        var history = new ClassifierTrainer(Options with { CheckpointDirectory = _directory, Resume = true }, log: lines.Add).Fit(resumed, data);
+        string log = string.Join('\n', lines);
+        Assert.IsTrue(lines.Any(l => l.Contains(Current, StringComparison.Ordinal) && l.Contains("damaged", StringComparison.Ordinal)), log);
+        Assert.IsTrue(lines.Any(l => l.Contains(Previous, StringComparison.Ordinal) && l.Contains("after epoch 1", StringComparison.Ordinal)), log);
+        Assert.AreEqual(3, history.Count);
+        CollectionAssert.AreEqual(Fixtures.State(straight), Fixtures.State(resumed), "the run repeated epoch 2 from the good checkpoint and ended where the uninterrupted one did");
+    }
+
+    [TestMethod]
+    public void ATruncatedCheckpointWithNoGoodPreviousOneIsRefusedNamingIt()
+    {
+        var data = Fixtures.Halves(32, seed: 5);
+        StopAfterEpoch(1, data);
+        Assert.IsFalse(File.Exists(Previous));
+        var bytes = File.ReadAllBytes(Current);
+        File.WriteAllBytes(Current, bytes[..(bytes.Length * 2 / 3)]);
+
+        using var model = Fixtures.TinyResNet(1);
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => new ClassifierTrainer(Options with { CheckpointDirectory = _directory, Resume = true }).Fit(model, data));
+        StringAssert.Contains(e.Message, Current);
+    }
+
+    [TestMethod]
+    public void ACorruptedCountIsAnErrorNotAnOutOfMemory()
+    {
+        // Layout: the magic string (1 + 19 bytes), version, epoch (ints), step (long), loss scale (double), then the
+        // history count. The count is set to int.MaxValue and the trailing SHA-256 recomputed, as a crafted file would.
+        var data = Fixtures.Halves(32, seed: 6);
+        StopAfterEpoch(1, data);
+        var bytes = File.ReadAllBytes(Current);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(20 + 4 + 4 + 8 + 8), int.MaxValue);
+        SHA256.HashData(bytes.AsSpan(0, bytes.Length - 32), bytes.AsSpan(bytes.Length - 32));
+        File.WriteAllBytes(Current, bytes);
+
+        using var model = Fixtures.TinyResNet(1);
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => new ClassifierTrainer(Options with { CheckpointDirectory = _directory, Resume = true }).Fit(model, data));
+        StringAssert.Contains(e.Message, Current);
+        StringAssert.Contains(e.Message, "history");
+    }
+
+    private void StopAfterEpoch(int epoch, MLNetCnn.Tricks.Training.ImageDataset data)
+    {
+        using var model = Fixtures.TinyResNet(4);
+        using var stop = new CancellationTokenSource();
+        Assert.ThrowsExactly<OperationCanceledException>(() =>
+            new ClassifierTrainer(Options with { CheckpointDirectory = _directory }, m => { if (m.Epoch == epoch) { stop.Cancel(); } }).Fit(model, data, cancellationToken: stop.Token));
+    }
+
+    private static void Overwrite(string path, long at, int count)
+    {
+        var bytes = File.ReadAllBytes(path);
+        new Random(7).NextBytes(bytes.AsSpan((int)at, count));
+        File.WriteAllBytes(path, bytes);
+    }
+}

@@ -1,0 +1,85 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+using System.Text;
+
+namespace MLNetCnn.TestSupport;
+
+/// <summary>
+/// Hostile image files for tests, written byte by byte: a PNG whose header declares any size while its data
+/// holds only a few rows (the decompression bomb of issue 11: a hundred bytes that ask for gigabytes), and a
+/// valid PNG cut short. Linked into the test projects that need them.
+/// </summary>
+internal static class CraftedImages
+{
+    private static readonly byte[] Signature = [137, 80, 78, 71, 13, 10, 26, 10];
+
+    /// <summary>A grey 8-bit PNG declaring <paramref name="width"/> x <paramref name="height"/> with <paramref name="rows"/> rows of data (all of them: a complete file).</summary>
+    public static byte[] Png(int width, int height, int rows = 1)
+    {
+        using var file = new MemoryStream();
+        file.Write(Signature);
+        var header = new byte[13];
+        BinaryPrimitives.WriteInt32BigEndian(header, width);
+        BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(4), height);
+        header[8] = 8; // bit depth; colour type 0 (grey), deflate, no filter, no interlace
+        Chunk(file, "IHDR", header);
+        using (var compressed = new MemoryStream())
+        {
+            using (var deflate = new ZLibStream(compressed, CompressionLevel.SmallestSize, leaveOpen: true))
+            {
+                var row = new byte[1 + width];
+                for (int y = 0; y < rows; y++)
+                {
+                    for (int x = 1; x < row.Length; x++)
+                    {
+                        row[x] = (byte)((x * 7) + (y * 13));
+                    }
+
+                    deflate.Write(row);
+                }
+            }
+
+            Chunk(file, "IDAT", compressed.ToArray());
+        }
+
+        if (rows == height)
+        {
+            Chunk(file, "IEND", []);
+        }
+
+        return file.ToArray();
+    }
+
+    /// <summary>A complete <paramref name="size"/> x <paramref name="size"/> PNG with its second half cut off.</summary>
+    public static byte[] TruncatedPng(int size = 32)
+    {
+        var png = Png(size, size, rows: size);
+        return png[..(png.Length / 2)];
+    }
+
+    private static void Chunk(Stream file, string type, byte[] data)
+    {
+        Span<byte> word = stackalloc byte[4];
+        BinaryPrimitives.WriteInt32BigEndian(word, data.Length);
+        file.Write(word);
+        byte[] typeAndData = [.. Encoding.ASCII.GetBytes(type), .. data];
+        file.Write(typeAndData);
+        BinaryPrimitives.WriteUInt32BigEndian(word, Crc32(typeAndData));
+        file.Write(word);
+    }
+
+    private static uint Crc32(byte[] bytes)
+    {
+        uint crc = 0xFFFFFFFF;
+        foreach (byte b in bytes)
+        {
+            crc ^= b;
+            for (int k = 0; k < 8; k++)
+            {
+                crc = (crc & 1) != 0 ? 0xEDB88320 ^ (crc >> 1) : crc >> 1;
+            }
+        }
+
+        return ~crc;
+    }
+}
