@@ -76,18 +76,13 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
             throw new ArgumentException($"Feature column '{featureColumn}' must be a known-size vector of Single (pixels), an image (LoadImages), a vector of Byte (LoadRawImageBytes) or text (image paths); found {features.Kind} of {features.ItemType}.");
         }
 
+        // Score is a vector of known size (the class count, which the data decides), as ML.NET's trainers promise it.
         var added = new DataViewSchema.Builder();
-        added.AddColumn(ServingPipeline.ScoreColumnName, new VectorDataViewType(NumberDataViewType.Single));
+        added.AddColumn(ServingPipeline.ScoreColumnName, new VectorDataViewType(NumberDataViewType.Single, 2));
         var keyValues = new DataViewSchema.Annotations.Builder();
         keyValues.Add("KeyValues", new VectorDataViewType(TextDataViewType.Instance, 2), (ref VBuffer<ReadOnlyMemory<char>> v) => v = default);
         added.AddColumn(ServingPipeline.PredictedLabelColumnName, new KeyDataViewType(typeof(uint), 2), keyValues.ToAnnotations());
-        var result = inputSchema.ToDictionary(c => c.Name);
-        foreach (var column in SchemaShapes.FromSchema(added.ToSchema()))
-        {
-            result[column.Name] = column;
-        }
-
-        return new SchemaShape(result.Values);
+        return SchemaShapes.WithColumns(inputSchema, added.ToSchema());
     }
 
     /// <summary>Trains on <paramref name="input"/> and returns the trained transformer.</summary>

@@ -97,15 +97,10 @@ public sealed class ImageFeaturizerEstimator : IEstimator<ImageFeaturizerTransfo
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
         FeatureColumns.Resolve(_options.FeatureColumnName, inputSchema.Select(c => (c.Name, c.ItemType, c.Kind == SchemaShape.Column.VectorKind.Scalar)));
+        // The embedding is a vector of known size (the backbone's feature count).
         var added = new DataViewSchema.Builder();
-        added.AddColumn(_options.OutputColumnName, new VectorDataViewType(NumberDataViewType.Single));
-        var result = inputSchema.ToDictionary(c => c.Name);
-        foreach (var column in SchemaShapes.FromSchema(added.ToSchema()))
-        {
-            result[column.Name] = column;
-        }
-
-        return new SchemaShape(result.Values);
+        added.AddColumn(_options.OutputColumnName, new VectorDataViewType(NumberDataViewType.Single, 1));
+        return SchemaShapes.WithColumns(inputSchema, added.ToSchema());
     }
 
     /// <summary>Builds the backbone with its initial weights and exports its embedding.</summary>
