@@ -11,7 +11,7 @@ namespace MLNetCnn.Architectures.Models;
 /// <para><b>Width.</b> <see cref="Width"/> is the one channel multiplier of a network, relative to its
 /// family's base table. Where a family publishes widths of its own (MobileNet's alpha, EfficientNet's
 /// beta^phi, ShuffleNet v1's scale factor s) those rows set this same property, so nothing multiplies on top
-/// of it: <c>MobileNetV1Config.Alpha050 with { Width = 0.25 }</c> is MobileNet v1 at alpha 0.25.
+/// of it: <c>MobileNetV1Config.For(alpha: 0.5) with { Width = 0.25 }</c> is MobileNet v1 at alpha 0.25.
 /// ShuffleNet v2's sizes are channel tables rather than multipliers (x2.0 also widens conv5), so there Width
 /// scales the row's table.</para>
 /// </remarks>
