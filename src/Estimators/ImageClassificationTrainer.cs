@@ -13,6 +13,7 @@ using MLNetCnn.Tricks.Distillation;
 using MLNetCnn.Tricks.Precision;
 using MLNetCnn.Tricks.Regularization;
 using MLNetCnn.Tricks.Schedules;
+using MLNetCnn.Tricks.Data;
 using MLNetCnn.Tricks.Training;
 
 namespace MLNetCnn.Estimators;
@@ -99,45 +100,37 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
         var kind = column is { } c ? ImageInput.Classify(c.Type) : ImageColumnKind.Pixels;
         if (kind == ImageColumnKind.Pixels)
         {
-            return Fit(input, _options.FeatureColumnName, ResolveShape(input.Schema), conversion: null);
+            return Fit(input, new ImageColumnPlan(kind, _options.FeatureColumnName, _options.FeatureColumnName, Conversion: null, ResolveShape(input.Schema)));
         }
 
         // Image, path or bytes column: decode, resize and extract in the pipeline, in training and in the saved model.
         var shape = _options.ImageShape?.Validate(nameof(Options.ImageShape)) ?? DefaultImageShape;
         var conversion = ImageInput.Conversion(_mlContext, input, _options.FeatureColumnName, kind, shape);
-        return Fit(conversion.Transform(input), ImageInput.PixelColumnName, shape, conversion);
+        return Fit(input, new ImageColumnPlan(kind, _options.FeatureColumnName, ImageInput.PixelColumnName, conversion, shape));
     }
 
     /// <summary>Image shape used for image, path and bytes columns when <see cref="Options.ImageShape"/> is null.</summary>
     public static ImageShape DefaultImageShape { get; } = new(3, 224, 224);
 
-    private ImageClassificationTransformer Fit(IDataView input, string featureColumn, ImageShape shape, ITransformer? conversion)
+    private ImageClassificationTransformer Fit(IDataView input, ImageColumnPlan plan)
     {
         var o = _options;
+        var shape = plan.Shape;
         if (shape.Height != shape.Width)
         {
             throw new ArgumentException($"Image shape {shape}: only square images are supported; resize in the pipeline first.");
         }
 
-        var (numClasses, classNames) = DataViewImageReader.CheckSchema(input.Schema, o.LabelColumnName, featureColumn, shape);
+        var converted = plan.Conversion?.Transform(input) ?? input;
+        var (numClasses, classNames) = DataViewImageReader.CheckSchema(converted.Schema, o.LabelColumnName, plan.PixelColumn, shape);
         using var channel = _host.Start("Training");
-        var train = DataViewImageReader.Read(input, o.LabelColumnName, featureColumn, shape, numClasses, "training");
-        if (o.TeacherScoreColumnName is { } teacherColumn)
-        {
-            train = train.WithTeacherLogits(TeacherScores.ReadLogits(input, teacherColumn, numClasses, train.Count));
-        }
-        ImageDataset? validation = null;
-        if (o.ValidationSet is { } validationData)
-        {
-            var validationSet = conversion?.Transform(validationData) ?? validationData;
-            var (validationClasses, _) = DataViewImageReader.CheckSchema(validationSet.Schema, o.LabelColumnName, featureColumn, shape);
-            if (validationClasses != numClasses)
-            {
-                throw new ArgumentException($"Validation label column '{o.LabelColumnName}' has {validationClasses} classes; the training data has {numClasses}.");
-            }
-
-            validation = DataViewImageReader.Read(validationSet, o.LabelColumnName, featureColumn, shape, numClasses, "validation");
-        }
+        var trainerOptions = o.ToTrainerOptions();
+        using var trainImages = DataViewImageSource.Read(_mlContext, input, plan, o.LabelColumnName, numClasses, "training", trainerOptions.Data, o.CancellationToken);
+        var train = o.TeacherScoreColumnName is { } teacherColumn
+            ? trainImages.WithTeacherLogits(TeacherScores.ReadLogits(input, teacherColumn, numClasses, trainImages.Count))
+            : trainImages;
+        using var validation = o.ValidationSet is { } validationData ? ReadValidation(validationData, plan, numClasses, trainerOptions.Data) : null;
+        channel.Info(MessageSensitivity.None, $"training data: {DataViewImageSource.Describe(train)}{(validation is null ? string.Empty : $"; validation data: {DataViewImageSource.Describe(validation)}")}");
 
         // Starting weights: read first, because weights this library saved carry their input normalization.
         Dictionary<string, TorchSharp.torch.Tensor>? initial = null;
@@ -164,7 +157,6 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
             WidthMultiplier = o.WidthMultiplier,
         };
         using var model = new NormalizedClassifier(ModelRegistry.Create(o.Arch, architecture), new InputNormalization(mean, std));
-        var trainerOptions = o.ToTrainerOptions();
         if (initial is not null)
         {
             var report = PretrainedWeights.Load(model, initial);
@@ -202,8 +194,8 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
             [WeightsMetadata.Mean] = JsonSerializer.Serialize(mean),
             [WeightsMetadata.Std] = JsonSerializer.Serialize(std),
         };
-        byte[] onnx = OnnxExporter.Export(model, new OnnxExportOptions { InputName = featureColumn, OutputName = ServingPipeline.ScoreColumnName, Metadata = metadata });
-        var serving = ServingPipeline.Build(_mlContext, onnx, featureColumn, classNames, input, o.GpuDeviceId ?? _mlContext.GpuDeviceId, o.FallbackToCpu ?? _mlContext.FallbackToCpu, prefix: conversion);
+        byte[] onnx = OnnxExporter.Export(model, new OnnxExportOptions { InputName = plan.PixelColumn, OutputName = ServingPipeline.ScoreColumnName, Metadata = metadata });
+        var serving = ServingPipeline.Build(_mlContext, onnx, plan.PixelColumn, classNames, converted, o.GpuDeviceId ?? _mlContext.GpuDeviceId, o.FallbackToCpu ?? _mlContext.FallbackToCpu, prefix: plan.Conversion);
 
         var weights = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu().clone().DetachFromDisposeScope(), StringComparer.Ordinal);
         var weightsMetadata = new Dictionary<string, string>(metadata)
@@ -212,6 +204,18 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
             [WeightsMetadata.SmallInputStem] = architecture.SmallInputStem ? "true" : "false",
         };
         return new ImageClassificationTransformer(serving, onnx, classNames, o.Arch, history, weights, weightsMetadata);
+    }
+
+    private IImageSource ReadValidation(IDataView validationData, ImageColumnPlan plan, int numClasses, DataOptions data)
+    {
+        var converted = plan.Conversion?.Transform(validationData) ?? validationData;
+        var (validationClasses, _) = DataViewImageReader.CheckSchema(converted.Schema, _options.LabelColumnName, plan.PixelColumn, plan.Shape);
+        if (validationClasses != numClasses)
+        {
+            throw new ArgumentException($"Validation label column '{_options.LabelColumnName}' has {validationClasses} classes; the training data has {numClasses}.");
+        }
+
+        return DataViewImageSource.Read(_mlContext, validationData, plan, _options.LabelColumnName, numClasses, "validation", data, _options.CancellationToken);
     }
 
     private ImageShape ResolveShape(DataViewSchema schema)
@@ -348,6 +352,15 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
         /// <summary>Training device.</summary>
         public ComputeDevice Device { get; set; } = ComputeDevice.Auto;
 
+        /// <summary>
+        /// How the training and validation images are held: in memory (uint8 where they are 0..255 integers)
+        /// when they fit <see cref="DataOptions.MemoryBudgetBytes"/>, streamed otherwise (image files decoded
+        /// in parallel ahead of each step, other columns written once to a temporary file); the optional
+        /// cache of decoded images; and what an unreadable image does (skipped and counted, or
+        /// <see cref="DataOptions.Strict"/>). The choice never changes the trained weights.
+        /// </summary>
+        public DataOptions Data { get; set; } = new();
+
         /// <summary>Data evaluated after every epoch (same columns as the training data).</summary>
         public IDataView? ValidationSet { get; set; }
 
@@ -413,6 +426,7 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
             Resume = recipe.Resume,
             Seed = recipe.Seed,
             Device = recipe.Device,
+            Data = recipe.Data,
         };
 
         internal Options Clone()
@@ -444,6 +458,7 @@ public sealed class ImageClassificationTrainer : IEstimator<ImageClassificationT
             Schedule = LearningRateScheduler ?? new CosineSchedule(),
             Seed = Seed,
             Device = Device,
+            Data = Data,
         };
     }
 }
