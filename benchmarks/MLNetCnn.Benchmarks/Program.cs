@@ -10,10 +10,11 @@
 //   ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 dotnet run -c Release --project benchmarks/MLNetCnn.Benchmarks -- tricks-ablation [--epochs 1] [--seeds 1,2]
 //
 //   dotnet run -c Release --project benchmarks/MLNetCnn.Benchmarks -- vs-pytorch [--models small,resnet18,mobilenet_v2] [--repeats 3] [--threads 2]
+//   dotnet run -c Release --project benchmarks/MLNetCnn.Benchmarks -- streaming [--images 100000] [--steps 6]
 //   dotnet run -c Release --project benchmarks/MLNetCnn.Benchmarks -- read-weights <file>
 //
 // precision and tricks-ablation: see TrickBenchmarks.cs. serving: see ServingBenchmarks.cs. vs-pytorch: see VsPyTorch.cs.
-// read-weights: peak memory of reading one (hostile) weights file; see UntrustedInputBenchmarks.cs.
+// streaming: see StreamingBenchmarks.cs. read-weights: peak memory of reading one (hostile) weights file; see UntrustedInputBenchmarks.cs.
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
@@ -46,6 +47,16 @@ if (args.Length > 0 && args[0] == "vs-pytorch")
     return VsPyTorch.Run(options);
 }
 
+if (args.Length > 0 && args[0] == "streaming")
+{
+    return StreamingBenchmarks.Run(options);
+}
+
+if (args.Length > 0 && args[0] == StreamingBenchmarks.ChildCommand)
+{
+    return StreamingBenchmarks.RunChild(options);
+}
+
 if (args.Length > 0 && args[0] == "read-weights")
 {
     return UntrustedInputBenchmarks.ReadWeights(args[1..]);
@@ -58,7 +69,7 @@ if (args.Length > 0 && args[0] == "tricks-ablation")
 
 if (args.Length == 0 || args[0] != "fit-overhead")
 {
-    Console.Error.WriteLine("usage: fit-overhead [--epochs N] [--repeats N] [--batch N] | vs-pytorch [--models small,resnet18,mobilenet_v2] [--repeats N] [--threads N] [--python PATH] | precision [--model small|NAME] [--repeats N] | tricks-ablation [--epochs N] [--seeds 1,2] | serving [--model NAME] [--width W] [--size S] [--images N] [--repeats N]");
+    Console.Error.WriteLine("usage: fit-overhead [--epochs N] [--repeats N] [--batch N] | vs-pytorch [--models small,resnet18,mobilenet_v2] [--repeats N] [--threads N] [--python PATH] | precision [--model small|NAME] [--repeats N] | tricks-ablation [--epochs N] [--seeds 1,2] | serving [--model NAME] [--width W] [--size S] [--images N] [--repeats N] | streaming [--images N] [--steps N] [--batch N] [--model NAME] [--size S]");
     return 2;
 }
 
@@ -157,8 +168,8 @@ double TimeHandLoop()
 double TimeTrainer()
 {
     manual_seed(1);
-    var dataset = new MLNetCnn.Tricks.Training.ImageDataset(pixels, labels.Select(l => (int)l).ToArray(), FashionMnist.ImageShape, 10);
-    var (mean, std) = dataset.ChannelStatistics();
+    var dataset = new MLNetCnn.Tricks.Data.ImageDataset(pixels, labels.Select(l => (int)l).ToArray(), FashionMnist.ImageShape, 10);
+    var (mean, std) = MLNetCnn.Tricks.Data.ImageSources.ChannelStatistics(dataset);
     using var network = new NormalizedClassifier(
         (ModelRegistry.Get("resnet18").Config with { Width = widthMultiplier }).Create(new ArchitectureOptions { NumClasses = 10, InputChannels = 1, InputSize = 28, SmallInputStem = true }),
         new InputNormalization(mean, std));

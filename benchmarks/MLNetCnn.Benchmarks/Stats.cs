@@ -8,3 +8,11 @@ internal static class Stats
         return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
     }
 }
+
+/// <summary>The benchmarks' command-line options.</summary>
+internal static class Arguments
+{
+    /// <summary>The integer option <paramref name="name"/>, or <paramref name="fallback"/>.</summary>
+    public static int Int(IReadOnlyDictionary<string, string> options, string name, int fallback) =>
+        options.TryGetValue(name, out var v) ? int.Parse(v, System.Globalization.CultureInfo.InvariantCulture) : fallback;
+}

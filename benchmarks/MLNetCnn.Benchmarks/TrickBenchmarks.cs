@@ -8,6 +8,7 @@ using MLNetCnn.Tricks.Precision;
 using MLNetCnn.Tricks.Recipes;
 using MLNetCnn.Tricks.Regularization;
 using MLNetCnn.Tricks.Schedules;
+using MLNetCnn.Tricks.Data;
 using MLNetCnn.Tricks.Training;
 using static TorchSharp.torch;
 
@@ -22,7 +23,7 @@ internal static class TrickBenchmarks
     public static int Precision(IReadOnlyDictionary<string, string> options)
     {
         string model = options.GetValueOrDefault("model", "small");
-        int repeats = Int(options, "repeats", 2);
+        int repeats = Arguments.Int(options, "repeats", 2);
         (Func<ImageClassifier> Create, ImageDataset data, int batch, string label) setup;
         if (model == "small")
         {
@@ -31,8 +32,8 @@ internal static class TrickBenchmarks
         }
         else
         {
-            int steps = Int(options, "steps", 6);
-            int batch = Int(options, "batch", 32);
+            int steps = Arguments.Int(options, "steps", 6);
+            int batch = Arguments.Int(options, "batch", 32);
             var shape = new ImageShape(3, 224, 224);
             var random = new Random(1);
             var pixels = new float[(long)steps * batch * shape.Size];
@@ -70,8 +71,8 @@ internal static class TrickBenchmarks
 
     public static int Ablation(IReadOnlyDictionary<string, string> options)
     {
-        int epochs = Int(options, "epochs", 1);
-        int batch = Int(options, "batch", 128);
+        int epochs = Arguments.Int(options, "epochs", 1);
+        int batch = Arguments.Int(options, "batch", 128);
         var seeds = options.GetValueOrDefault("seeds", "1,2").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
         var train = Load(FashionMnistSplit.Train, FashionMnistSource.Full);
         var test = Load(FashionMnistSplit.Test, FashionMnistSource.Full);
@@ -94,7 +95,7 @@ internal static class TrickBenchmarks
 
         Console.WriteLine("| setup | test accuracy % (mean ± spread over seeds) | per seed | train img/s |");
         Console.WriteLine("|---|---|---|---|");
-        int first = Int(options, "from-row", 1);
+        int first = Arguments.Int(options, "from-row", 1);
         foreach (var (name, recipe) in rows.Skip(first - 1))
         {
             var accuracies = new List<double>();
@@ -130,7 +131,4 @@ internal static class TrickBenchmarks
         var rows = ml.Data.CreateEnumerable<Row>(FashionMnist.Load(ml, split, source), reuseRowObject: false).ToList();
         return new ImageDataset(rows.SelectMany(r => r.Features).ToArray(), rows.Select(r => (int)r.Label - 1).ToArray(), FashionMnist.ImageShape, 10);
     }
-
-    private static int Int(IReadOnlyDictionary<string, string> options, string name, int fallback) =>
-        options.TryGetValue(name, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
 }

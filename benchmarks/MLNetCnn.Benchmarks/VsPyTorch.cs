@@ -8,6 +8,7 @@ using MLNetCnn.Architectures.Models;
 using MLNetCnn.Architectures.Runtime;
 using MLNetCnn.Estimators;
 using MLNetCnn.Estimators.Data;
+using MLNetCnn.Tricks.Data;
 using MLNetCnn.Tricks.Precision;
 using MLNetCnn.Tricks.Schedules;
 using MLNetCnn.Tricks.Training;

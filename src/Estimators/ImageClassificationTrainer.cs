@@ -8,6 +8,7 @@ using MLNetCnn.Architectures.Onnx;
 using MLNetCnn.Architectures.Weights;
 using MLNetCnn.Estimators.Data;
 using MLNetCnn.Serving;
+using MLNetCnn.Tricks.Data;
 using MLNetCnn.Tricks.Distillation;
 using MLNetCnn.Tricks.Training;
 
@@ -91,24 +92,26 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         ArgumentNullException.ThrowIfNull(input);
         var o = _options;
         using var channel = _host.Start("Training");
-        var images = ImageColumn.Prepare(_mlContext, input, o.FeatureColumnName, o.ImageShape, message => channel.Info(MessageSensitivity.None, message));
-        var (shape, featureColumn) = (images.Shape, images.PixelColumn);
+        var plan = ImageColumn.Prepare(_mlContext, input, o.FeatureColumnName, o.ImageShape, message => channel.Info(MessageSensitivity.None, message));
+        var (shape, featureColumn, converted) = (plan.Shape, plan.PixelColumn, plan.Apply(input));
         if (shape.Height != shape.Width)
         {
             throw new ArgumentException($"Image shape {shape}: only square images are supported; resize in the pipeline first.");
         }
 
-        var (numClasses, classNames) = DataViewImageReader.CheckSchema(images.Data.Schema, o.LabelColumnName, featureColumn, shape);
-        var train = DataViewImageReader.Read(images.Data, o.LabelColumnName, featureColumn, shape, numClasses, "training");
+        var (numClasses, classNames) = DataViewImageReader.CheckSchema(converted.Schema, o.LabelColumnName, featureColumn, shape);
         var training = o.Training;
+        using var trainImages = DataViewImageSource.Read(_mlContext, input, plan, o.LabelColumnName, numClasses, "training", training.Data, o.CancellationToken);
+        var train = trainImages;
         if (o.SoftTargetColumnName is { } softTargets)
         {
-            train = train.WithTeacherLogits(SoftTargets.ReadLogits(images.Data, softTargets, numClasses, train.Count));
+            train = trainImages.WithTeacherLogits(SoftTargets.ReadLogits(input, softTargets, numClasses, trainImages.Count));
             training = training.Distillation is null ? training with { Distillation = new DistillationOptions() } : training;
         }
 
-        var validation = o.ValidationSet is { } validationData ? ReadValidation(validationData, images.Conversion, featureColumn, shape, numClasses) : null;
-        var (initial, mean, std) = StartingPoint(o.InitialWeights, o.Mean, o.Std, shape, train.ChannelStatistics);
+        using var validation = o.ValidationSet is { } validationData ? ReadValidation(validationData, plan, numClasses, training.Data) : null;
+        channel.Info(MessageSensitivity.None, $"training data: {DataViewImageSource.Describe(train)}{(validation is null ? string.Empty : $"; validation data: {DataViewImageSource.Describe(validation)}")}");
+        var (initial, mean, std) = StartingPoint(o.InitialWeights, o.Mean, o.Std, shape, () => train.ChannelStatistics());
         var config = o.ResolvedArchitecture;
         channel.Info(MessageSensitivity.None, $"{config.Name} (width {config.Width}): {train.Count} training images of {shape}, {numClasses} classes{(validation is null ? string.Empty : $", {validation.Count} validation images")}.");
 
@@ -128,7 +131,7 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
 
         var trainer = new ClassifierTrainer(training, o.MetricsCallback, message => channel.Info(MessageSensitivity.None, message), o.ProgressCallback);
         var history = trainer.Fit(model, train, validation, o.CancellationToken);
-        return ImageClassificationTransformer.Create(_mlContext, model, config, architecture, classNames, featureColumn, images.Conversion, images.Data, history, o.GpuDeviceId ?? _mlContext.GpuDeviceId, o.FallbackToCpu ?? _mlContext.FallbackToCpu);
+        return ImageClassificationTransformer.Create(_mlContext, model, config, architecture, classNames, featureColumn, plan.Conversion, converted, history, o.GpuDeviceId ?? _mlContext.GpuDeviceId, o.FallbackToCpu ?? _mlContext.FallbackToCpu);
     }
 
     /// <summary>
@@ -180,15 +183,15 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         }
     }
 
-    private ImageDataset ReadValidation(IDataView validationData, ITransformer? conversion, string featureColumn, ImageShape shape, int numClasses)
+    private IImageSource ReadValidation(IDataView validationData, ImageColumnPlan plan, int numClasses, DataOptions data)
     {
-        var validationSet = conversion?.Transform(validationData) ?? validationData;
-        var (validationClasses, _) = DataViewImageReader.CheckSchema(validationSet.Schema, _options.LabelColumnName, featureColumn, shape);
+        var converted = plan.Apply(validationData);
+        var (validationClasses, _) = DataViewImageReader.CheckSchema(converted.Schema, _options.LabelColumnName, plan.PixelColumn, plan.Shape);
         if (validationClasses != numClasses)
         {
             throw new ArgumentException($"Validation label column '{_options.LabelColumnName}' has {validationClasses} classes; the training data has {numClasses}.");
         }
 
-        return DataViewImageReader.Read(validationSet, _options.LabelColumnName, featureColumn, shape, numClasses, "validation");
+        return DataViewImageSource.Read(_mlContext, validationData, plan, _options.LabelColumnName, numClasses, "validation", data, _options.CancellationToken);
     }
 }

@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using MLNetCnn.Architectures.Families;
 using MLNetCnn.Architectures.Models;
+using MLNetCnn.Tricks.Data;
 using MLNetCnn.Tricks.Schedules;
 using MLNetCnn.Tricks.Training;
 using MLNetCnn.Serving;
@@ -31,7 +32,7 @@ public sealed partial class ImageClassificationTrainer
     /// <c>with</c> expressions change; the other members are what only the ML.NET face needs (validation data,
     /// callbacks, GPU scoring). <see cref="Epoch"/>, <see cref="BatchSize"/>, <see cref="LearningRate"/>,
     /// <see cref="LearningRateScheduler"/>, <see cref="EarlyStoppingCriteria"/> and <see cref="ValidationSetFraction"/>
-    /// keep ML.NET's image-trainer names and read and write <see cref="Training"/>. The trainer copies the
+    /// keep ML.NET's image-trainer names and, with <see cref="Data"/>, read and write <see cref="Training"/>. The trainer copies the
     /// options; changing them later has no effect on it.
     /// </summary>
     public sealed class Options
@@ -122,6 +123,18 @@ public sealed partial class ImageClassificationTrainer
         {
             get => Training.Schedule;
             set => Training = Training with { Schedule = value };
+        }
+
+        /// <summary>
+        /// How the training images are held: decoded once into memory (uint8 where the pixels are 0..255 integers)
+        /// when they fit <see cref="DataOptions.MemoryBudgetBytes"/>, streamed otherwise, and what an unreadable image
+        /// does (<see cref="DataOptions.Strict"/>); <see cref="TrainerOptions.Data"/> of <see cref="Training"/>. The
+        /// choice never changes the trained weights.
+        /// </summary>
+        public DataOptions Data
+        {
+            get => Training.Data;
+            set => Training = Training with { Data = value };
         }
 
         /// <summary>Early stopping on the validation metric, ending with the best epoch's weights (<see cref="TrainerOptions.EarlyStoppingCriteria"/> of <see cref="Training"/>).</summary>

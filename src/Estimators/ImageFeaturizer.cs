@@ -7,6 +7,7 @@ using MLNetCnn.Architectures.Layers;
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Architectures.Onnx;
 using MLNetCnn.Estimators.Data;
+using MLNetCnn.Tricks.Data;
 using MLNetCnn.Serving;
 
 namespace MLNetCnn.Estimators;
@@ -109,9 +110,10 @@ public sealed class ImageFeaturizerEstimator : IEstimator<ImageFeaturizerTransfo
         ArgumentNullException.ThrowIfNull(input);
         var o = _options;
         using var channel = _host.Start("Featurizer");
-        var images = ImageColumn.Prepare(_mlContext, input, o.FeatureColumnName, o.ImageShape, message => channel.Info(MessageSensitivity.None, message));
-        var shape = images.Shape;
-        var (initial, mean, std) = ImageClassificationTrainer.StartingPoint(o.InitialWeights, o.Mean, o.Std, shape, () => DataViewImageReader.ReadPixels(images.Data, images.PixelColumn, shape).ChannelStatistics());
+        var plan = ImageColumn.Prepare(_mlContext, input, o.FeatureColumnName, o.ImageShape, message => channel.Info(MessageSensitivity.None, message));
+        var (shape, converted) = (plan.Shape, plan.Apply(input));
+        DataViewImageReader.CheckFeatureColumn(converted.Schema, plan.PixelColumn, shape);
+        var (initial, mean, std) = ImageClassificationTrainer.StartingPoint(o.InitialWeights, o.Mean, o.Std, shape, () => Statistics(input, plan));
         var config = o.WidthMultiplier is { } width ? o.Architecture with { Width = width } : o.Architecture;
         TorchSharp.torch.random.manual_seed(o.Seed);
         var architecture = new ArchitectureOptions { NumClasses = 2, InputChannels = shape.Channels, InputSize = shape.Height, SmallInputStem = o.SmallInputStem ?? shape.Height < 64 };
@@ -122,7 +124,14 @@ public sealed class ImageFeaturizerEstimator : IEstimator<ImageFeaturizerTransfo
         }
 
         model.eval();
-        return ImageFeaturizerTransformer.Create(_mlContext, model, config.Name, images.PixelColumn, o.OutputColumnName, images.Conversion, images.Data, o.GpuDeviceId ?? _mlContext.GpuDeviceId, o.FallbackToCpu ?? _mlContext.FallbackToCpu);
+        return ImageFeaturizerTransformer.Create(_mlContext, model, config.Name, plan.PixelColumn, o.OutputColumnName, plan.Conversion, converted, o.GpuDeviceId ?? _mlContext.GpuDeviceId, o.FallbackToCpu ?? _mlContext.FallbackToCpu);
+    }
+
+    /// <summary>The input normalization from the images themselves (no labels: every image counts as class 0 of 2).</summary>
+    private (float[] Mean, float[] Std) Statistics(IDataView input, ImageColumnPlan plan)
+    {
+        using var images = DataViewImageSource.Read(_mlContext, input, plan, labelColumnName: null, numClasses: 2, "featurizer", new DataOptions(), CancellationToken.None);
+        return images.ChannelStatistics();
     }
 
     /// <summary>What the featurizer is built from.</summary>

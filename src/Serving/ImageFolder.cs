@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
@@ -24,7 +25,7 @@ public static class ImageFolder
     /// <param name="mlContext">The ML.NET context.</param>
     /// <param name="root">Folder holding one sub-folder per class.</param>
     /// <param name="skipUnreadable">Leave out files that do not decode (reported in <see cref="ImageFolderData.Skipped"/>) instead of failing.</param>
-    /// <param name="progress">Called with (files checked, files in total) while decoding.</param>
+    /// <param name="progress">Called with (files checked, files in total) while decoding (from several threads, one call at a time).</param>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
     /// <exception cref="InvalidDataException">Fewer than two class folders hold images, or (without <paramref name="skipUnreadable"/>) a file does not decode; the message names it.</exception>
     public static ImageFolderData Load(MLContext mlContext, string root, bool skipUnreadable = false, Action<int, int>? progress = null)
@@ -51,7 +52,7 @@ public static class ImageFolder
     /// <param name="root">Folder holding one sub-folder per class present.</param>
     /// <param name="classNames">The model's class names, in score order.</param>
     /// <param name="skipUnreadable">Leave out files that do not decode instead of failing.</param>
-    /// <param name="progress">Called with (files checked, files in total) while decoding.</param>
+    /// <param name="progress">Called with (files checked, files in total) while decoding (from several threads, one call at a time).</param>
     /// <exception cref="InvalidDataException">A sub-folder names no class of the model (the message names it and lists the model's classes), or no folder holds an image.</exception>
     public static ImageFolderData LoadLabelled(MLContext mlContext, string root, IReadOnlyList<string> classNames, bool skipUnreadable = false, Action<int, int>? progress = null)
     {
@@ -145,23 +146,42 @@ public static class ImageFolder
                 .Select(f => (f, name)));
         }
 
-        var rows = new List<Row>(files.Count);
-        var skipped = new List<string>();
-        for (int i = 0; i < files.Count; i++)
+        // Every file is decoded once to check it, on all cores; results stay in file order, and without
+        // skipUnreadable the first bad file in that order is the one reported.
+        var errors = new InvalidDataException?[files.Count];
+        int checkedFiles = 0;
+        var reporting = new object();
+        Parallel.For(0, files.Count, (i, loop) =>
         {
             try
             {
                 using var image = ImageDecoding.DecodeFile(files[i].Path);
-                rows.Add(new Row { ImagePath = files[i].Path, Label = files[i].Class });
             }
-            catch (InvalidDataException e) when (skipUnreadable)
+            catch (InvalidDataException e)
             {
-                skipped.Add(e.Message);
+                errors[i] = e;
+                if (!skipUnreadable)
+                {
+                    loop.Break();
+                }
             }
 
-            progress?.Invoke(i + 1, files.Count);
+            if (progress is not null)
+            {
+                lock (reporting)
+                {
+                    progress(++checkedFiles, files.Count);
+                }
+            }
+        });
+
+        if (!skipUnreadable && errors.FirstOrDefault(e => e is not null) is { } first)
+        {
+            ExceptionDispatchInfo.Throw(first);
         }
 
+        var rows = files.Where((_, i) => errors[i] is null).Select(f => new Row { ImagePath = f.Path, Label = f.Class }).ToList();
+        var skipped = errors.OfType<InvalidDataException>().Select(e => e.Message).ToList();
         return (rows, skipped);
     }
 

@@ -2,6 +2,8 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Estimators.Data;
+using MLNetCnn.Serving;
+using MLNetCnn.Tricks.Data;
 
 namespace MLNetCnn.Estimators.Tests;
 
@@ -161,9 +163,13 @@ public sealed class BadInputTests
         var rows = Rows(2, size).Select(r => r); // a lazy sequence: the data view cannot know its row count
         var data = TestData.Build(_ml, rows, size, TwoClasses);
         Assert.IsNull(data.GetRowCount());
-        var dataset = DataViewImageReader.Read(data, "Label", "Features", new ImageShape(3, 1024, 1024), 2, "training");
-        Assert.AreEqual(2, dataset.Count);
-        Assert.AreEqual(2L * size, dataset.Pixels.LongLength);
+        var shape = new ImageShape(3, 1024, 1024);
+        var plan = new ImageColumnPlan(ImageColumnKind.Pixels, "Features", "Features", Conversion: null, shape);
+        using var source = DataViewImageSource.Read(_ml, data, plan, "Label", 2, "training", new DataOptions { Mode = DataMode.InMemory }, CancellationToken.None);
+        Assert.AreEqual(2, source.Count);
+        var second = new byte[size];
+        source.ReadImage(1, second);
+        Assert.AreEqual((1 + size - 1) % 255, second[^1]);
     }
 
     [TestMethod]

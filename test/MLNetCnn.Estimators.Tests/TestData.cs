@@ -57,6 +57,22 @@ internal static class TestData
         public uint Label { get; set; }
     }
 
+    /// <summary>Copies the files under <paramref name="from"/> to <paramref name="to"/>, replacing what was there.</summary>
+    public static void CopyFolder(string from, string to)
+    {
+        if (Directory.Exists(to))
+        {
+            Directory.Delete(to, recursive: true);
+        }
+
+        foreach (string file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
+        {
+            string target = Path.Combine(to, Path.GetRelativePath(from, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+    }
+
     private sealed class NameRow
     {
         public string Label { get; set; } = string.Empty;

@@ -75,7 +75,7 @@ public sealed class UntrustedImageTests
     public void TheFolderLoaderSkipsBombsAndTruncatedFilesAndNamesThem()
     {
         string folder = Path.Combine(Root, "hostile-folder");
-        CopyFolder(Path.Combine(Root, "folder"), folder);
+        TestData.CopyFolder(Path.Combine(Root, "folder"), folder);
         File.Copy(_bomb, Path.Combine(folder, "dark", "bomb.png"));
         File.Copy(_truncated, Path.Combine(folder, "light", "cut.png"));
         var ml = new MLContext();
@@ -233,15 +233,6 @@ public sealed class UntrustedImageTests
         return e;
     }
 
-    private static void CopyFolder(string from, string to)
-    {
-        foreach (string file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
-        {
-            string target = Path.Combine(to, Path.GetRelativePath(from, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-        }
-    }
 
     private sealed class PathRow
     {

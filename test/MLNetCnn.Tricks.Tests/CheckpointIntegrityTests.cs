@@ -85,7 +85,7 @@ public sealed class CheckpointIntegrityTests
         StringAssert.Contains(e.Message, "history");
     }
 
-    private void StopAfterEpoch(int epoch, MLNetCnn.Tricks.Training.ImageDataset data)
+    private void StopAfterEpoch(int epoch, MLNetCnn.Tricks.Data.ImageDataset data)
     {
         using var model = Fixtures.TinyResNet(4);
         using var stop = new CancellationTokenSource();

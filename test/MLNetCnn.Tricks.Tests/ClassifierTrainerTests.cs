@@ -2,6 +2,7 @@ using System.Diagnostics;
 using MLNetCnn.Architectures.Families;
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Tricks.Schedules;
+using MLNetCnn.Tricks.Data;
 using MLNetCnn.Tricks.Training;
 using static TorchSharp.torch;
 

@@ -1,4 +1,5 @@
 using MLNetCnn.Architectures.Models;
+using MLNetCnn.Tricks.Data;
 using MLNetCnn.Tricks.Training;
 
 namespace MLNetCnn.Tricks.Tests;
@@ -61,7 +62,7 @@ public sealed class EarlyStoppingTests
         new Random(4).Shuffle(labels);
         var shape = new ImageShape(1, 2, 2);
         var pixels = Enumerable.Range(0, labels.Length * shape.Size).Select(i => (float)(i / shape.Size)).ToArray(); // pixel value = row index
-        var data = new ImageDataset(pixels, labels, shape, counts.Length);
+        using var data = new ImageDataset(pixels, labels, shape, counts.Length);
 
         var (train, validation) = data.StratifiedSplit(0.2, seed: 3);
         Assert.AreEqual(data.Count, train.Count + validation.Count);
@@ -72,11 +73,18 @@ public sealed class EarlyStoppingTests
             Assert.IsTrue(Math.Abs(heldOut - (0.2 * counts[c])) <= 1, $"class {c}: {heldOut} held out of {counts[c]}");
         }
 
-        // Rows move whole (pixels with their labels), each row lands on one side, and the seed decides which.
-        var rows = train.Pixels.Where((_, i) => i % shape.Size == 0).Concat(validation.Pixels.Where((_, i) => i % shape.Size == 0)).Select(v => (int)v).Order().ToList();
-        CollectionAssert.AreEqual(Enumerable.Range(0, data.Count).ToList(), rows);
-        Assert.IsTrue(validation.Labels.Select((l, i) => l == labels[(int)validation.Pixels[i * shape.Size]]).All(x => x));
-        CollectionAssert.AreEqual(validation.Pixels, data.StratifiedSplit(0.2, seed: 3).Validation.Pixels);
-        CollectionAssert.AreNotEqual(validation.Pixels, data.StratifiedSplit(0.2, seed: 4).Validation.Pixels);
+        // Every row lands on one side, with its label, in the source's order; the seed decides which.
+        CollectionAssert.AreEqual(Enumerable.Range(0, data.Count).ToList(), train.Rows.Concat(validation.Rows).Order().ToList());
+        Assert.IsTrue(train.Rows.SequenceEqual(train.Rows.Order()) && validation.Rows.SequenceEqual(validation.Rows.Order()), "both parts keep the source's row order");
+        Assert.IsTrue(validation.Rows.Select((r, i) => validation.Labels[i] == labels[r]).All(x => x), "labels travel with their rows");
+        var image = new byte[shape.Size * sizeof(float)];
+        for (int i = 0; i < validation.Count; i++)
+        {
+            validation.ReadImage(i, image);
+            Assert.AreEqual(validation.Rows[i], (int)BitConverter.ToSingle(image, 0), $"subset row {i} reads its source row");
+        }
+
+        CollectionAssert.AreEqual(validation.Rows.ToList(), data.StratifiedSplit(0.2, seed: 3).Validation.Rows.ToList());
+        CollectionAssert.AreNotEqual(validation.Rows.ToList(), data.StratifiedSplit(0.2, seed: 4).Validation.Rows.ToList());
     }
 }

@@ -1,5 +1,6 @@
 using MLNetCnn.Architectures.Families;
 using MLNetCnn.Architectures.Models;
+using MLNetCnn.Tricks.Data;
 using MLNetCnn.Tricks.Training;
 using static TorchSharp.torch;
 
@@ -27,6 +28,21 @@ internal static class Fixtures
         }
 
         return new ImageDataset(pixels, labels, Shape, 2);
+    }
+
+    /// <summary>The same two classes as uint8 pixels (0..255 integers), as a decoder would produce them.</summary>
+    public static (byte[] Pixels, int[] Labels) HalvesBytes(int count, int seed)
+    {
+        var random = new Random(seed);
+        var pixels = new byte[count * Shape.Size];
+        var labels = Enumerable.Range(0, count).Select(i => i % 2).ToArray();
+        for (int i = 0; i < pixels.Length; i++)
+        {
+            bool top = i % Shape.Size < Shape.Size / 2;
+            pixels[i] = (byte)((top == (labels[i / Shape.Size] == 0) ? 180 : 30) + random.Next(60));
+        }
+
+        return (pixels, labels);
     }
 
     public static ImageClassifier TinyResNet(int seed)

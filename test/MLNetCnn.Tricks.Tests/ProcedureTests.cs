@@ -8,6 +8,7 @@ using MLNetCnn.Tricks.Precision;
 using MLNetCnn.Tricks.Recipes;
 using MLNetCnn.Tricks.Regularization;
 using MLNetCnn.Tricks.Schedules;
+using MLNetCnn.Tricks.Data;
 using MLNetCnn.Tricks.Training;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -5,12 +5,8 @@ using MLNetCnn.Serving;
 
 namespace MLNetCnn.Estimators.Data;
 
-/// <summary>An image column made ready for the network: the pixel column, its shape, and the ML.NET steps that made it (none for pixels).</summary>
-/// <param name="Data">The data with the pixel column.</param>
-/// <param name="PixelColumn">The pixel column (the user's for pixel vectors, else the conversion's).</param>
-/// <param name="Shape">Shape of one image.</param>
-/// <param name="Conversion">Decode, resize and extract (ML.NET's own transforms), saved in front of the model; null for pixel vectors.</param>
-internal sealed record ImageColumn(IDataView Data, string PixelColumn, ImageShape Shape, ITransformer? Conversion)
+/// <summary>Finding the trainer's image column and planning its conversion to pixels.</summary>
+internal static class ImageColumn
 {
     /// <summary>Image shape used for image, path and bytes columns when none is declared.</summary>
     public static ImageShape DefaultImageShape { get; } = new(3, 224, 224);
@@ -19,7 +15,7 @@ internal sealed record ImageColumn(IDataView Data, string PixelColumn, ImageShap
     /// Finds the image column (<see cref="FeatureColumns.Resolve"/>) and, for images, paths or bytes, fits the conversion
     /// to <paramref name="declared"/> (or <see cref="DefaultImageShape"/>); a pixel vector's shape is declared or inferred.
     /// </summary>
-    public static ImageColumn Prepare(MLContext mlContext, IDataView input, string requested, ImageShape? declared, Action<string>? log)
+    public static ImageColumnPlan Prepare(MLContext mlContext, IDataView input, string requested, ImageShape? declared, Action<string>? log)
     {
         string column = FeatureColumns.Resolve(requested, input.Schema.Select(c => (c.Name, c.Type is VectorDataViewType v ? v.ItemType : c.Type, c.Type is not VectorDataViewType)));
         if (column != requested)
@@ -30,12 +26,12 @@ internal sealed record ImageColumn(IDataView Data, string PixelColumn, ImageShap
         var kind = ImageInput.Classify(input.Schema[column].Type);
         if (kind == ImageColumnKind.Pixels)
         {
-            return new ImageColumn(input, column, declared?.Validate("ImageShape") ?? InferShape(input.Schema, column), null);
+            return new ImageColumnPlan(kind, column, column, Conversion: null, declared?.Validate("ImageShape") ?? InferShape(input.Schema, column));
         }
 
         var shape = declared?.Validate("ImageShape") ?? DefaultImageShape;
         var conversion = ImageInput.Conversion(mlContext, input, column, kind, shape.Channels, shape.Height, shape.Width);
-        return new ImageColumn(conversion.Transform(input), ImageInput.PixelColumnName, shape, conversion);
+        return new ImageColumnPlan(kind, column, ImageInput.PixelColumnName, conversion, shape);
     }
 
     /// <summary>A square grey or RGB image from a pixel vector's size.</summary>

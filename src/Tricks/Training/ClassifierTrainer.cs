@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using MLNetCnn.Architectures.Runtime;
 using MLNetCnn.Architectures.Models;
+using MLNetCnn.Tricks.Data;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -10,8 +11,9 @@ namespace MLNetCnn.Tricks.Training;
 
 /// <summary>
 /// Trains an <see cref="ImageClassifier"/> with SGD + momentum on a soft-target cross-entropy, with the
-/// tricks of <see cref="TrainerOptions"/> composed per step (see there for the order). Batches are
-/// gathered ahead on a background thread; each step runs in its own dispose scope so memory stays flat.
+/// tricks of <see cref="TrainerOptions"/> composed per step (see there for the order). Batches of any
+/// <see cref="IImageSource"/> (in memory or streamed) are read ahead on background threads into a
+/// bounded queue; each step runs in its own dispose scope so memory stays flat.
 /// </summary>
 public sealed class ClassifierTrainer
 {
@@ -36,9 +38,9 @@ public sealed class ClassifierTrainer
     /// <summary>
     /// Trains <paramref name="model"/> in place and returns the per-epoch history (including epochs
     /// restored from a checkpoint). The model ends in eval mode, in float32, on the CPU; if training
-    /// throws, it keeps the weights of the last good step.
+    /// throws, it keeps the weights of the last good step. The sources stay the caller's to dispose.
     /// </summary>
-    public IReadOnlyList<EpochMetrics> Fit(ImageClassifier model, ImageDataset train, ImageDataset? validation = null, CancellationToken cancellationToken = default)
+    public IReadOnlyList<EpochMetrics> Fit(ImageClassifier model, IImageSource train, IImageSource? validation = null, CancellationToken cancellationToken = default)
     {
         CheckShape(model, train, "training");
         if (validation is null && _options.ValidationFraction > 0)
@@ -96,7 +98,7 @@ public sealed class ClassifierTrainer
         }
 
         model.to(device);
-        int stepsPerEpoch = (train.Count + options.BatchSize - 1) / options.BatchSize;
+        int stepsPerEpoch = (int)(((long)train.Count + options.BatchSize - 1) / options.BatchSize);
         long totalSteps = (long)stepsPerEpoch * options.Epochs;
         var history = new List<EpochMetrics>();
         using var masters = new Precision.MasterWeights(model, options.Precision, options.Layout);
@@ -113,11 +115,13 @@ public sealed class ClassifierTrainer
                 history.AddRange(state.History);
             }
 
+            // An image that stops decoding after it was read in this run is skipped (unless Strict); one that never read is an error.
+            var read = _options.Data.Strict ? default : (Train: new RowsRead(train.Count), Validation: validation is null ? null : new RowsRead(validation.Count));
             for (int epoch = firstEpoch; epoch <= _options.Epochs; epoch++)
             {
                 bool frozen = epoch <= _options.FreezeEpochs;
                 Freeze(model, masters, optimizer, frozenNames, frozen);
-                var metrics = RunEpoch(model, train, validation, stepper, device, epoch, stepsPerEpoch, totalSteps, ref step, cancellationToken, frozenNames, frozen);
+                var metrics = RunEpoch(model, train, validation, read, stepper, device, epoch, stepsPerEpoch, totalSteps, ref step, cancellationToken, frozenNames, frozen);
                 history.Add(metrics);
                 if (_options.CheckpointDirectory is { } directory)
                 {
@@ -197,7 +201,7 @@ public sealed class ClassifierTrainer
         }
     }
 
-    private EpochMetrics RunEpoch(ImageClassifier model, ImageDataset train, ImageDataset? validation, TrainingStep stepper, Device device, int epoch, int stepsPerEpoch, long totalSteps, ref long step, CancellationToken cancellationToken, IReadOnlySet<string>? frozenNames, bool frozen)
+    private EpochMetrics RunEpoch(ImageClassifier model, IImageSource train, IImageSource? validation, (RowsRead? Train, RowsRead? Validation) read, TrainingStep stepper, Device device, int epoch, int stepsPerEpoch, long totalSteps, ref long step, CancellationToken cancellationToken, IReadOnlySet<string>? frozenNames, bool frozen)
     {
         model.train();
         if (frozen && frozenNames is { } names)
@@ -217,19 +221,24 @@ public sealed class ClassifierTrainer
         double lossSum = 0;
         long seen = 0;
         long counted = 0;
+        var skipped = new List<SkippedImage>();
 
         // Accumulated on the device and read once per epoch: one host sync per step (the loss) is enough.
         using var correct = zeros(1, dtype: ScalarType.Int64, device: device);
         double rate = 0;
         int logEvery = Math.Max(1, stepsPerEpoch / 10);
         var clock = Stopwatch.StartNew();
-        using (var prefetcher = new BatchPrefetcher(train, order, _options.BatchSize, dropLast: false))
+        try
         {
+            using var prefetcher = new BatchPrefetcher(train, order, _options.BatchSize, _options.Data.PrefetchBatches, read.Train, cancellationToken);
             foreach (var batch in prefetcher.Batches)
             {
-                if (cancellationToken.IsCancellationRequested)
+                using var lease = batch; // hands its pixel array back once the step's tensors are gone
+                cancellationToken.ThrowIfCancellationRequested();
+                skipped.AddRange(batch.Skipped);
+                if (batch.Count == 0)
                 {
-                    throw new OperationCanceledException(FormattableString.Invariant($"Training was cancelled in epoch {epoch}, after {step} completed step(s)."), cancellationToken);
+                    continue; // every image of the batch was unreadable
                 }
 
                 rate = _options.Schedule.Rate(_options.LearningRate, step, totalSteps, stepsPerEpoch);
@@ -246,7 +255,7 @@ public sealed class ClassifierTrainer
                 if (_onProgress is not null || logLine)
                 {
                     double perSecond = seen / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
-                    var progress = new TrainingProgress(epoch, _options.Epochs, seen, train.Count, lossSum / Math.Max(1, counted), perSecond, TimeSpan.FromSeconds((train.Count - seen) / perSecond));
+                    var progress = new TrainingProgress(epoch, _options.Epochs, seen + skipped.Count, train.Count, lossSum / Math.Max(1, counted), perSecond, TimeSpan.FromSeconds((train.Count - seen - skipped.Count) / perSecond));
                     _onProgress?.Invoke(progress);
                     if (logLine)
                     {
@@ -255,57 +264,45 @@ public sealed class ClassifierTrainer
                 }
             }
         }
-
-        clock.Stop();
-        (double Loss, double Accuracy)? val = validation is null ? null : Evaluate(model, validation, device);
-        return new EpochMetrics(epoch, _options.Epochs, lossSum / Math.Max(1, counted), (double)correct.item<long>() / seen, val?.Loss, val?.Accuracy, rate, clock.Elapsed, seen / clock.Elapsed.TotalSeconds);
-    }
-
-    /// <summary>Mean cross-entropy and accuracy of <paramref name="model"/> on <paramref name="data"/>, in eval mode.</summary>
-    public static (double Loss, double Accuracy) Evaluate(ImageClassifier model, ImageDataset data, Device? device = null, int batchSize = 256)
-    {
-        var d = device ?? CPU;
-        bool wasTraining = model.training;
-        model.eval();
-        double lossSum = 0;
-        long correct = 0;
-        var s = data.Shape;
-        var order = Enumerable.Range(0, data.Count).ToArray();
-        var computeType = ComputeType(model);
-        using (no_grad())
-        using (var prefetcher = new BatchPrefetcher(data, order, batchSize, dropLast: false))
+        catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested)
         {
-            foreach (var batch in prefetcher.Batches)
-            {
-                using var scope = NewDisposeScope();
-                var x = from_array(batch.Pixels).reshape(batch.Count, s.Channels, s.Height, s.Width).to(d).to(computeType);
-                var y = from_array(batch.Labels).to(d);
-                var logits = model.forward(x).to(ScalarType.Float32);
-                lossSum += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();
-                correct += logits.argmax(1).eq(y).sum().item<long>();
-            }
+            throw new OperationCanceledException(FormattableString.Invariant($"Training was cancelled in epoch {epoch}, after {step} completed step(s)."), e, cancellationToken);
         }
 
-        model.train(wasTraining);
-        return (lossSum / data.Count, (double)correct / data.Count);
+        clock.Stop();
+        if (seen == 0)
+        {
+            throw new InvalidDataException($"Epoch {epoch}: none of the {train.Count} training images could be read; the first: {skipped.FirstOrDefault().Reason}");
+        }
+
+        LogSkipped(skipped, $"epoch {epoch}/{_options.Epochs}");
+        (double Loss, double Accuracy)? val = validation is null ? null : Evaluate(model, validation, device, 256, _options.Data.PrefetchBatches, read.Validation, message => LogSkipped(message, $"epoch {epoch}/{_options.Epochs} validation"));
+        return new EpochMetrics(epoch, _options.Epochs, lossSum / Math.Max(1, counted), (double)correct.item<long>() / Math.Max(1, seen), val?.Loss, val?.Accuracy, rate, clock.Elapsed, seen / clock.Elapsed.TotalSeconds)
+        {
+            SkippedImages = skipped.Count,
+        };
     }
 
-    /// <summary>Softmax probabilities [N x classes], row-major, in eval mode on the CPU.</summary>
-    public static float[] PredictProbabilities(ImageClassifier model, ImageDataset data, int batchSize = 256)
+    /// <summary>Mean cross-entropy and accuracy of <paramref name="model"/> on <paramref name="data"/>, in eval mode. Every image must be readable.</summary>
+    public static (double Loss, double Accuracy) Evaluate(ImageClassifier model, IImageSource data, Device? device = null, int batchSize = 256) =>
+        Evaluate(model, data, device ?? CPU, batchSize, prefetch: 2, skippable: null, onSkipped: null);
+
+    /// <summary>Softmax probabilities [N x classes], row-major, in eval mode on the CPU. Every image must be readable.</summary>
+    public static float[] PredictProbabilities(ImageClassifier model, IImageSource data, int batchSize = 256)
     {
         model.eval();
         var s = data.Shape;
         var result = new float[(long)data.Count * model.NumClasses];
-        int offset = 0;
+        int offset = 0; // within one array
         var order = Enumerable.Range(0, data.Count).ToArray();
         using (no_grad())
-        using (var prefetcher = new BatchPrefetcher(data, order, batchSize, dropLast: false))
+        using (var prefetcher = new BatchPrefetcher(data, order, batchSize, capacity: 2, skippable: null))
         {
             foreach (var batch in prefetcher.Batches)
             {
+                using var lease = batch;
                 using var scope = NewDisposeScope();
-                var x = from_array(batch.Pixels).reshape(batch.Count, s.Channels, s.Height, s.Width);
-                var p = nn.functional.softmax(model.forward(x), 1).contiguous();
+                var p = nn.functional.softmax(model.forward(batch.Images(s, CPU)), 1).contiguous();
                 p.data<float>().CopyTo(result, offset);
                 offset += batch.Count * model.NumClasses;
             }
@@ -314,11 +311,61 @@ public sealed class ClassifierTrainer
         return result;
     }
 
+    private static (double Loss, double Accuracy) Evaluate(ImageClassifier model, IImageSource data, Device device, int batchSize, int prefetch, RowsRead? skippable, Action<List<SkippedImage>>? onSkipped)
+    {
+        bool wasTraining = model.training;
+        model.eval();
+        double lossSum = 0;
+        long correct = 0;
+        long evaluated = 0;
+        var skipped = new List<SkippedImage>();
+        var order = Enumerable.Range(0, data.Count).ToArray();
+        var computeType = ComputeType(model);
+        using (no_grad())
+        using (var prefetcher = new BatchPrefetcher(data, order, batchSize, prefetch, skippable))
+        {
+            foreach (var batch in prefetcher.Batches)
+            {
+                using var lease = batch;
+                skipped.AddRange(batch.Skipped);
+                if (batch.Count == 0)
+                {
+                    continue;
+                }
+
+                using var scope = NewDisposeScope();
+                var x = batch.Images(data.Shape, device).to(computeType);
+                var y = from_array(batch.Labels).to(device);
+                var logits = model.forward(x).to(ScalarType.Float32);
+                lossSum += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();
+                correct += logits.argmax(1).eq(y).sum().item<long>();
+                evaluated += batch.Count;
+            }
+        }
+
+        model.train(wasTraining);
+        onSkipped?.Invoke(skipped);
+        if (evaluated == 0)
+        {
+            throw new InvalidDataException($"None of the {data.Count} evaluation images could be read; the first: {skipped.FirstOrDefault().Reason}");
+        }
+
+        return (lossSum / evaluated, (double)correct / evaluated);
+    }
+
+    private void LogSkipped(List<SkippedImage> skipped, string where)
+    {
+        if (skipped.Count > 0)
+        {
+            _log?.Invoke(FormattableString.Invariant($"{where}: skipped {skipped.Count} unreadable image(s): {string.Join("; ", skipped.Take(3).Select(x => x.Reason))}{(skipped.Count > 3 ? "; ..." : string.Empty)}"));
+        }
+    }
+
     /// <summary>The dtype the model's layers compute in (bfloat16 or float16 while mixed-precision training runs).</summary>
     private static ScalarType ComputeType(ImageClassifier model) =>
         model.modules().Select(m => m switch { TorchSharp.Modules.Convolution c => c.weight?.dtype, TorchSharp.Modules.Linear l => l.weight?.dtype, _ => null }).FirstOrDefault(t => t is not null) ?? ScalarType.Float32;
 
-    private static void CheckShape(ImageClassifier model, ImageDataset data, string what)
+    private static void CheckShape(ImageClassifier model, IImageSource data, string what)
     {
         if (data.Shape != model.InputShape)
         {

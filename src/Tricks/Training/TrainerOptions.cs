@@ -1,4 +1,5 @@
 using MLNetCnn.Tricks.Augmentation;
+using MLNetCnn.Tricks.Data;
 using MLNetCnn.Tricks.Distillation;
 using MLNetCnn.Tricks.Precision;
 using MLNetCnn.Tricks.Regularization;
@@ -118,6 +119,13 @@ public sealed record TrainerOptions
     /// <summary>Device to train on.</summary>
     public ComputeDevice Device { get; init; } = ComputeDevice.Auto;
 
+    /// <summary>
+    /// How training data is held and read. The trainer uses <see cref="DataOptions.PrefetchBatches"/> and
+    /// <see cref="DataOptions.Strict"/>; the rest chooses the source (<see cref="ImageSources.FromDecoder"/>,
+    /// and the ML.NET estimator).
+    /// </summary>
+    public DataOptions Data { get; init; } = new();
+
     /// <summary>Throws when a value is out of range.</summary>
     public TrainerOptions Validate()
     {
@@ -170,6 +178,7 @@ public sealed record TrainerOptions
         }
 
         EarlyStoppingCriteria?.Validate();
+        Data.Validate();
         if (Resume && CheckpointDirectory is null)
         {
             throw new ArgumentException("Resume needs a CheckpointDirectory.", nameof(Resume));
@@ -197,12 +206,16 @@ public sealed record EpochMetrics(int Epoch, int Epochs, double TrainLoss, doubl
     /// </summary>
     public bool Restored { get; init; }
 
+    /// <summary>Training images left out of this epoch because they could not be read (see <see cref="DataOptions.Strict"/>; not kept in checkpoints).</summary>
+    public int SkippedImages { get; init; }
+
     /// <inheritdoc/>
     public override string ToString()
     {
         var c = System.Globalization.CultureInfo.InvariantCulture;
         string validation = ValidationLoss is { } vl ? string.Format(c, ", val loss {0:F4}, val acc {1:P2}", vl, ValidationAccuracy) : string.Empty;
-        return string.Format(c, "epoch {0}/{1}: loss {2:F4}, acc {3:P2}{4}, lr {5:G3}, {6:F1}s, {7:F0} img/s", Epoch, Epochs, TrainLoss, TrainAccuracy, validation, LearningRate, Elapsed.TotalSeconds, ImagesPerSecond);
+        string skipped = SkippedImages > 0 ? string.Format(c, ", {0} unreadable image(s) skipped", SkippedImages) : string.Empty;
+        return string.Format(c, "epoch {0}/{1}: loss {2:F4}, acc {3:P2}{4}, lr {5:G3}, {6:F1}s, {7:F0} img/s{8}", Epoch, Epochs, TrainLoss, TrainAccuracy, validation, LearningRate, Elapsed.TotalSeconds, ImagesPerSecond, skipped);
     }
 }
 

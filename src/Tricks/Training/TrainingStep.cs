@@ -1,6 +1,7 @@
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Architectures.Runtime;
 using MLNetCnn.Tricks.Augmentation;
+using MLNetCnn.Tricks.Data;
 using MLNetCnn.Tricks.Losses;
 using MLNetCnn.Tricks.Precision;
 using MLNetCnn.Tricks.Regularization;
@@ -52,7 +53,7 @@ internal sealed class TrainingStep : IDisposable
         SaveBuffers();
 
         using var scope = NewDisposeScope();
-        var x = from_array(batch.Pixels).reshape(batch.Count, s.Channels, s.Height, s.Width).to(_device);
+        var x = batch.Images(s, _device);
         if (_augmenter is not null)
         {
             x = _augmenter.Apply(x, seed ^ 0x5DEECE66DL);

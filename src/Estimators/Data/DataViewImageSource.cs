@@ -1,0 +1,289 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNetCnn.Architectures.Models;
+using MLNetCnn.Serving;
+using MLNetCnn.Tricks.Data;
+
+namespace MLNetCnn.Estimators.Data;
+
+/// <summary>The trainer's image column: its kind, and the fitted conversion to pixels for image columns.</summary>
+/// <param name="Kind">Pixels, path, bytes or MLImage.</param>
+/// <param name="ImageColumn">The user's column.</param>
+/// <param name="PixelColumn">The pixel column the model reads (the user's column for pixels, <see cref="ImageInput.PixelColumnName"/> otherwise).</param>
+/// <param name="Conversion">Decode, resize, extract (null for pixel columns): the same transformer the saved model starts with.</param>
+/// <param name="Shape">Shape of one image.</param>
+internal sealed record ImageColumnPlan(ImageColumnKind Kind, string ImageColumn, string PixelColumn, ITransformer? Conversion, ImageShape Shape)
+{
+    /// <summary><paramref name="data"/> with the pixel column (converted lazily, as ML.NET transforms do).</summary>
+    public IDataView Apply(IDataView data) => Conversion?.Transform(data) ?? data;
+}
+
+/// <summary>
+/// Reads an <see cref="IDataView"/> as an <see cref="IImageSource"/> without materializing it beyond what
+/// <see cref="DataOptions"/> allows. A first pass reads the labels (and, for a path column, the paths;
+/// ML.NET computes only the columns a cursor asks for, so no image is decoded there). Then:
+/// <list type="bullet">
+/// <item>a path column is decoded on demand, in parallel, by the same conversion transformer the saved
+/// model starts with (one <see cref="PredictionEngine{TSrc, TDst}"/> per decoding thread), into memory
+/// when it fits the budget, streamed otherwise;</item>
+/// <item>bytes, MLImage and pixel columns cannot be read in a shuffled order, so one sequential cursor
+/// pass writes their pixels (uint8 where they are 0..255 integers) to memory or, past the budget, to a
+/// temporary file that every epoch then reads in its own order.</item>
+/// </list>
+/// Every value is checked on the way, so bad input becomes a clear error, never a native crash.
+/// </summary>
+internal static class DataViewImageSource
+{
+    /// <summary>
+    /// Reads <paramref name="data"/> (the user's view, before the conversion). Without a label column (the
+    /// featurizer's statistics) every image is class 0 of <paramref name="numClasses"/>.
+    /// </summary>
+    public static IImageSource Read(MLContext mlContext, IDataView data, ImageColumnPlan plan, string? labelColumnName, int numClasses, string role, DataOptions options, CancellationToken cancellationToken)
+    {
+        var (labels, paths) = ReadLabels(data, labelColumnName, plan.Kind == ImageColumnKind.Path ? plan.ImageColumn : null, numClasses, role);
+        if (plan.Kind == ImageColumnKind.Path)
+        {
+            var decoder = new PathDecoder(mlContext, plan);
+            return ImageSources.FromDecoder(plan.Shape, labels, numClasses, (row, pixels) => decoder.Decode(paths![row], pixels), options, cancellationToken);
+        }
+
+        var view = plan.Apply(data);
+        return plan.Kind == ImageColumnKind.Pixels
+            ? ReadPixels(view, plan, labels, numClasses, role, options, ImagePixelType.Byte, cancellationToken)
+                ?? ReadPixels(view, plan, labels, numClasses, role, options, ImagePixelType.Single, cancellationToken)!
+            : ReadPixels(view, plan, labels, numClasses, role, options, ImagePixelType.Byte, cancellationToken)!;
+    }
+
+    /// <summary>How a source holds its images, for the log.</summary>
+    public static string Describe(IImageSource source) => source switch
+    {
+        ImageDataset { OnDisk: true } d => FormattableString.Invariant($"{d.Count} images of {d.Shape} in a temporary file ({d.StoredBytes >> 20} MB, {d.PixelType}), read back each epoch on {d.ReadParallelism} thread(s)"),
+        ImageDataset d => FormattableString.Invariant($"{d.Count} images of {d.Shape} in memory ({d.StoredBytes >> 20} MB, {d.PixelType})"),
+        StreamingImageSource s => FormattableString.Invariant($"{s.Count} images of {s.Shape} streamed: decoded on {s.ReadParallelism} thread(s){(s.CachePath is { } cache ? $", cached in {Path.GetDirectoryName(cache)}" : ", not cached")}"),
+        _ => FormattableString.Invariant($"{source.Count} images of {source.Shape}"),
+    };
+
+    private static (int[] Labels, string[]? Paths) ReadLabels(IDataView data, string? labelColumnName, string? pathColumnName, int numClasses, string role)
+    {
+        DataViewSchema.Column? label = labelColumnName is null ? null : data.Schema[labelColumnName];
+        var columns = new List<DataViewSchema.Column>();
+        if (label is { } l)
+        {
+            columns.Add(l);
+        }
+
+        if (pathColumnName is not null)
+        {
+            columns.Add(data.Schema[pathColumnName]);
+        }
+
+        var labels = new List<int>();
+        var paths = pathColumnName is null ? null : new List<string>();
+        var classesSeen = new HashSet<int>();
+        using (var cursor = data.GetRowCursor(columns))
+        {
+            ValueGetter<uint> getLabel = label is { } labelColumn ? cursor.GetGetter<uint>(labelColumn) : (ref uint value) => value = 1;
+            var getPath = pathColumnName is null ? null : cursor.GetGetter<ReadOnlyMemory<char>>(columns[^1]);
+            uint key = 0;
+            ReadOnlyMemory<char> path = default;
+            while (cursor.MoveNext())
+            {
+                getLabel(ref key);
+                if (key == 0 || key > numClasses)
+                {
+                    throw new InvalidOperationException($"{role} data, row {labels.Count}: label column '{labelColumnName}' has a missing or out-of-range key ({key}); expected 1..{numClasses}.");
+                }
+
+                labels.Add((int)key - 1);
+                classesSeen.Add((int)key - 1);
+                if (getPath is not null)
+                {
+                    getPath(ref path);
+                    paths!.Add(path.ToString());
+                }
+            }
+        }
+
+        if (labels.Count == 0)
+        {
+            throw new InvalidOperationException($"The {role} data view has no rows.");
+        }
+
+        if (role == "training" && classesSeen.Count < 2)
+        {
+            throw new InvalidOperationException($"Label column '{labelColumnName}' holds a single class in the {role} data ({labels.Count} rows, all class index {classesSeen.Single()}); a classifier needs at least 2.");
+        }
+
+        return (labels.ToArray(), paths?.ToArray());
+    }
+
+    /// <summary>One cursor pass writing every row's pixels; null when <paramref name="type"/> is uint8 and a value is not a 0..255 integer.</summary>
+    private static ImageDataset? ReadPixels(IDataView view, ImageColumnPlan plan, int[] labels, int numClasses, string role, DataOptions options, ImagePixelType type, CancellationToken cancellationToken)
+    {
+        var shape = plan.Shape;
+        int size = shape.Size;
+        long bytes = (long)labels.Length * size * (type == ImagePixelType.Byte ? 1 : sizeof(float));
+        string? directory = options.KeepsInMemory(bytes) ? null : options.FileDirectory;
+        var dataset = ImageDataset.Allocate(labels, shape, numClasses, type, directory, options.DecodeParallelism);
+        try
+        {
+            var column = view.Schema[plan.PixelColumn];
+            var rowBytes = new byte[size];
+            using (var cursor = view.GetRowCursor(new[] { column }))
+            {
+                var getPixels = cursor.GetGetter<VBuffer<float>>(column);
+                VBuffer<float> buffer = default;
+                int row = 0;
+                for (; cursor.MoveNext(); row++)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    if (row >= labels.Length)
+                    {
+                        throw new InvalidOperationException($"The {role} data view gave more rows on a second read than the {labels.Length} of the first; it must give the same rows every time it is read.");
+                    }
+
+                    try
+                    {
+                        getPixels(ref buffer);
+                    }
+                    catch (Exception e) when (Unreadable(e) is { } unreadable)
+                    {
+                        throw new InvalidDataException($"{role} data, row {row}: {unreadable.Message}", unreadable);
+                    }
+
+                    var values = CheckRow(buffer, plan, row, role);
+                    if (type == ImagePixelType.Single)
+                    {
+                        dataset.WriteImage(row, values);
+                    }
+                    else if (ImageSources.TryConvertToBytes(values, rowBytes))
+                    {
+                        dataset.WriteImage(row, rowBytes);
+                    }
+                    else
+                    {
+                        dataset.Dispose();
+                        return null;
+                    }
+                }
+
+                if (row != labels.Length)
+                {
+                    throw new InvalidOperationException($"The {role} data view gave {row} rows on a second read and {labels.Length} on the first; it must give the same rows every time it is read.");
+                }
+            }
+
+            return dataset;
+        }
+        catch
+        {
+            dataset.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The <see cref="InvalidDataException"/> of an image that cannot be read, as thrown by the decoders or wrapped by ML.NET.</summary>
+    private static InvalidDataException? Unreadable(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+        {
+            if (e is InvalidDataException unreadable)
+            {
+                return unreadable;
+            }
+        }
+
+        return null;
+    }
+
+    private static ReadOnlySpan<float> CheckRow(in VBuffer<float> buffer, ImageColumnPlan plan, int row, string role)
+    {
+        if (buffer.Length != plan.Shape.Size)
+        {
+            throw new InvalidOperationException($"{role} data, row {row}: feature column '{plan.PixelColumn}' has {buffer.Length} values; the image shape {plan.Shape} needs {plan.Shape.Size}.");
+        }
+
+        var values = buffer.GetValues();
+        if (values.Length != buffer.Length)
+        {
+            var dense = new float[buffer.Length];
+            buffer.CopyTo(dense);
+            values = dense;
+        }
+
+        for (int i = 0; i < values.Length; i++)
+        {
+            if (!float.IsFinite(values[i]))
+            {
+                throw new InvalidOperationException($"{role} data, row {row}: feature column '{plan.PixelColumn}' has a non-finite pixel ({values[i]}) at index {i}; pixels must be finite numbers.");
+            }
+        }
+
+        return values;
+    }
+
+    /// <summary>
+    /// Decodes image files with the model's own conversion (the same transformer object the saved model
+    /// starts with), one prediction engine per thread, so training sees exactly the pixels serving will.
+    /// </summary>
+    private sealed class PathDecoder
+    {
+        private readonly System.Collections.Concurrent.ConcurrentBag<(PredictionEngine<PathRow, PixelRow> Engine, PixelRow Output)> _engines = new();
+        private readonly Func<PredictionEngine<PathRow, PixelRow>> _create;
+        private readonly object _creating = new();
+
+        public PathDecoder(MLContext mlContext, ImageColumnPlan plan)
+        {
+            var input = SchemaDefinition.Create(typeof(PathRow));
+            input[nameof(PathRow.Path)].ColumnName = plan.ImageColumn;
+            var output = SchemaDefinition.Create(typeof(PixelRow));
+            var pixels = output[nameof(PixelRow.Pixels)];
+            pixels.ColumnName = ImageInput.PixelColumnName;
+            pixels.ColumnType = new VectorDataViewType(NumberDataViewType.Single, plan.Shape.Size);
+            _create = () => mlContext.Model.CreatePredictionEngine<PathRow, PixelRow>(plan.Conversion!, ignoreMissingColumns: true, input, output);
+        }
+
+        public void Decode(string path, Span<byte> pixels)
+        {
+            if (!_engines.TryTake(out var lease))
+            {
+                lock (_creating)
+                {
+                    lease = (_create(), new PixelRow());
+                }
+            }
+
+            try
+            {
+                var output = lease.Output;
+                try
+                {
+                    lease.Engine.Predict(new PathRow { Path = path }, ref output);
+                }
+                catch (Exception e) when (e is not InvalidDataException && Unreadable(e) is { } unreadable)
+                {
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(unreadable);
+                }
+
+                if (!ImageSources.TryConvertToBytes(output.Pixels, pixels))
+                {
+                    throw new InvalidOperationException($"Image '{path}': the conversion produced pixel values outside 0..255 integers.");
+                }
+            }
+            finally
+            {
+                _engines.Add(lease);
+            }
+        }
+    }
+
+    private sealed class PathRow
+    {
+        public string Path { get; set; } = string.Empty;
+    }
+
+    private sealed class PixelRow
+    {
+        public float[] Pixels { get; set; } = Array.Empty<float>();
+    }
+}
