@@ -13,6 +13,7 @@ using Microsoft.ML.Data;
 using MLNetCnn.Estimators;
 using MLNetCnn.Estimators.Data;
 using MLNetCnn.Tricks.Augmentation;
+using MLNetCnn.Tricks.Training;
 
 var arguments = ParseArguments(args);
 string data = arguments.GetValueOrDefault("data", "embedded");
@@ -47,13 +48,16 @@ var pipeline = mlContext.Cnn().ImageClassification(new ImageClassificationTraine
     Arch = arguments.GetValueOrDefault("arch", "resnet18"),
     WidthMultiplier = double.Parse(arguments.GetValueOrDefault("width", "0.25"), CultureInfo.InvariantCulture),
     ImageShape = FashionMnist.ImageShape,
-    Epoch = epochs,
-    BatchSize = int.Parse(arguments.GetValueOrDefault("batch", "64"), CultureInfo.InvariantCulture),
-    LearningRate = double.Parse(arguments.GetValueOrDefault("lr", "0.05"), CultureInfo.InvariantCulture),
-    Seed = int.Parse(arguments.GetValueOrDefault("seed", "1"), CultureInfo.InvariantCulture),
+    Training = new TrainerOptions
+    {
+        Epochs = epochs,
+        BatchSize = int.Parse(arguments.GetValueOrDefault("batch", "64"), CultureInfo.InvariantCulture),
+        LearningRate = double.Parse(arguments.GetValueOrDefault("lr", "0.05"), CultureInfo.InvariantCulture),
+        Seed = int.Parse(arguments.GetValueOrDefault("seed", "1"), CultureInfo.InvariantCulture),
+        Augmentation = Augmentation(arguments.GetValueOrDefault("augment", "none")),
+        LabelSmoothing = double.Parse(arguments.GetValueOrDefault("label-smoothing", "0"), CultureInfo.InvariantCulture),
+    },
     ValidationSet = test,
-    Augmentation = Augmentation(arguments.GetValueOrDefault("augment", "none")),
-    LabelSmoothing = double.Parse(arguments.GetValueOrDefault("label-smoothing", "0"), CultureInfo.InvariantCulture),
 });
 
 Console.WriteLine($"Training for {epochs} epochs...");
