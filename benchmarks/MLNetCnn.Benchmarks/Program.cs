@@ -132,7 +132,7 @@ double TimeHandLoop()
     float mean = pixels.Average();
     float std = (float)Math.Sqrt(pixels.Average(p => (p - mean) * (double)(p - mean)));
     using var network = new NormalizedClassifier(
-        ModelRegistry.Create("resnet18", new ArchitectureOptions { NumClasses = 10, InputChannels = 1, InputSize = 28, SmallInputStem = true, WidthMultiplier = widthMultiplier }),
+        (ModelRegistry.Get("resnet18").Config with { Width = widthMultiplier }).Create(new ArchitectureOptions { NumClasses = 10, InputChannels = 1, InputSize = 28, SmallInputStem = true }),
         new InputNormalization(new[] { mean }, new[] { std }));
     using var optimizer = optim.SGD(network.parameters(), learningRate, 0.9, 0, 5e-4);
     using var x = tensor(pixels).reshape(n, 1, 28, 28);
@@ -171,7 +171,7 @@ double TimeTrainer()
     var dataset = new MLNetCnn.Tricks.Data.ImageDataset(pixels, labels.Select(l => (int)l).ToArray(), FashionMnist.ImageShape, 10);
     var (mean, std) = MLNetCnn.Tricks.Data.ImageSources.ChannelStatistics(dataset);
     using var network = new NormalizedClassifier(
-        ModelRegistry.Create("resnet18", new ArchitectureOptions { NumClasses = 10, InputChannels = 1, InputSize = 28, SmallInputStem = true, WidthMultiplier = widthMultiplier }),
+        (ModelRegistry.Get("resnet18").Config with { Width = widthMultiplier }).Create(new ArchitectureOptions { NumClasses = 10, InputChannels = 1, InputSize = 28, SmallInputStem = true }),
         new InputNormalization(mean, std));
     var trainer = new MLNetCnn.Tricks.Training.ClassifierTrainer(new MLNetCnn.Tricks.Training.TrainerOptions { Epochs = epochs, BatchSize = batch, LearningRate = learningRate, Schedule = new MLNetCnn.Tricks.Schedules.CosineSchedule() });
     var clock = Stopwatch.StartNew();

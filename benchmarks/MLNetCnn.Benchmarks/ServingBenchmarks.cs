@@ -18,7 +18,7 @@ using MLNetCnn.Architectures.Layers;
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Architectures.Onnx;
 using MLNetCnn.Estimators.Data;
-using MLNetCnn.Estimators.Serving;
+using MLNetCnn.Serving;
 using static TorchSharp.torch;
 
 internal static class ServingBenchmarks
@@ -36,7 +36,7 @@ internal static class ServingBenchmarks
 
         manual_seed(1);
         using var model = new NormalizedClassifier(
-            ModelRegistry.Create(arch, new ArchitectureOptions { NumClasses = 10, InputChannels = shape.Channels, InputSize = size, SmallInputStem = size < 64, WidthMultiplier = width }),
+            (ModelRegistry.Get(arch).Config with { Width = width }).Create(new ArchitectureOptions { NumClasses = 10, InputChannels = shape.Channels, InputSize = size, SmallInputStem = size < 64 }),
             new InputNormalization(Enumerable.Repeat(120f, shape.Channels).ToArray(), Enumerable.Repeat(60f, shape.Channels).ToArray()));
         model.eval();
         byte[] onnx = OnnxExporter.Export(model, new OnnxExportOptions { InputName = "Features", OutputName = ServingPipeline.ScoreColumnName });

@@ -23,6 +23,7 @@ using Microsoft.ML;
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Estimators;
 using MLNetCnn.Estimators.Data;
+using MLNetCnn.Serving;
 using MLNetCnn.Tricks.Data;
 using MLNetCnn.Tricks.Training;
 using SkiaSharp;

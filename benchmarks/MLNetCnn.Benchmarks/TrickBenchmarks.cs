@@ -121,7 +121,7 @@ internal static class TrickBenchmarks
     {
         var (mean, std) = data.ChannelStatistics();
         return new NormalizedClassifier(
-            ModelRegistry.Create("resnet18", new ArchitectureOptions { NumClasses = 10, InputChannels = 1, InputSize = 28, SmallInputStem = true, WidthMultiplier = 0.25 }),
+            (ModelRegistry.Get("resnet18").Config with { Width = 0.25 }).Create(new ArchitectureOptions { NumClasses = 10, InputChannels = 1, InputSize = 28, SmallInputStem = true }),
             new InputNormalization(mean, std));
     }
 

@@ -92,7 +92,7 @@ internal static class VsPyTorch
             var rows = ml.Data.CreateEnumerable<Row>(view, reuseRowObject: false).ToList();
             var data = new ImageDataset(rows.SelectMany(r => r.Features).ToArray(), rows.Select(r => (int)r.Label - 1).ToArray(), FashionMnist.ImageShape, 10);
             return new Setup("small", "resnet18 x0.25, small-input stem, 1x28x28, embedded Fashion-MNIST", "small", FashionMnist.ImageShape, 10, 128,
-                () => Network("resnet18", data, new ArchitectureOptions { NumClasses = 10, InputChannels = 1, InputSize = 28, SmallInputStem = true, WidthMultiplier = 0.25 }), data, view);
+                () => Network(ModelRegistry.Get("resnet18").Config with { Width = 0.25 }, data, new ArchitectureOptions { NumClasses = 10, InputChannels = 1, InputSize = 28, SmallInputStem = true }), data, view);
         }
 
         var shape = new ImageShape(3, 224, 224);
@@ -108,14 +108,14 @@ internal static class VsPyTorch
         var columns = Enumerable.Range(0, images224).Select(i => new Row224 { Features = pixels.AsSpan(i * shape.Size, shape.Size).ToArray(), Label = (uint)labels[i] + 1 });
         var view224 = ml.Data.LoadFromEnumerable(columns, SchemaDefinition.Create(typeof(Row224)));
         return new Setup(name, $"{name} (published widths), 3x224x224 random images", name, shape, 1000, 16,
-            () => Network(name, random224, new ArchitectureOptions { NumClasses = 1000, InputChannels = 3, InputSize = 224 }), random224, view224);
+            () => Network(ModelRegistry.Get(name).Config, random224, new ArchitectureOptions { NumClasses = 1000, InputChannels = 3, InputSize = 224 }), random224, view224);
     }
 
-    private static ImageClassifier Network(string arch, ImageDataset data, ArchitectureOptions options)
+    private static ImageClassifier Network(ArchitectureConfig config, ImageDataset data, ArchitectureOptions options)
     {
         manual_seed(1);
         var (mean, std) = data.ChannelStatistics();
-        return new NormalizedClassifier(ModelRegistry.Create(arch, options), new InputNormalization(mean, std));
+        return new NormalizedClassifier(config.Create(options), new InputNormalization(mean, std));
     }
 
     private static TrainerOptions Procedure(Setup setup) => new()
@@ -139,7 +139,7 @@ internal static class VsPyTorch
     {
         var ml = new MLContext(seed: 1);
         var procedure = Procedure(setup);
-        var options = ImageClassificationTrainer.Options.FromRecipe(procedure);
+        var options = new ImageClassificationTrainer.Options { Training = procedure };
         options.Arch = setup.Name == "small" ? "resnet18" : setup.Name;
         options.WidthMultiplier = setup.Name == "small" ? 0.25 : 1.0;
         options.ImageShape = setup.Shape;

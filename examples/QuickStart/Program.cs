@@ -2,16 +2,18 @@
 // with ML.NET's metrics, save model.zip and model.onnx, reload the zip and predict a few images.
 //
 //   dotnet run --project examples/QuickStart                       # embedded subset, a few minutes on 2 cores
-//   dotnet run --project examples/QuickStart -- --data full --epochs 12   # the full 60k/10k set (apt-get install dataset-fashion-mnist)
+//   dotnet run --project examples/QuickStart -- --data full --epochs 4 --batch 128 --lr 0.1   # full 60k/10k set: ~93 % in ~6 min on 2 cores (apt-get install dataset-fashion-mnist)
 //
 // Options: --data embedded|full|auto|<folder with the IDX files>  --epochs N  --arch NAME  --width W
-//          --batch N  --lr X  --seed N  --out DIR
+//          --batch N  --lr X  --seed N  --out DIR  --augment none|flip-crop  --label-smoothing E
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetCnn.Estimators;
 using MLNetCnn.Estimators.Data;
+using MLNetCnn.Tricks.Augmentation;
+using MLNetCnn.Tricks.Training;
 
 var arguments = ParseArguments(args);
 string data = arguments.GetValueOrDefault("data", "embedded");
@@ -46,10 +48,15 @@ var pipeline = mlContext.Cnn().ImageClassification(new ImageClassificationTraine
     Arch = arguments.GetValueOrDefault("arch", "resnet18"),
     WidthMultiplier = double.Parse(arguments.GetValueOrDefault("width", "0.25"), CultureInfo.InvariantCulture),
     ImageShape = FashionMnist.ImageShape,
-    Epoch = epochs,
-    BatchSize = int.Parse(arguments.GetValueOrDefault("batch", "64"), CultureInfo.InvariantCulture),
-    LearningRate = double.Parse(arguments.GetValueOrDefault("lr", "0.05"), CultureInfo.InvariantCulture),
-    Seed = int.Parse(arguments.GetValueOrDefault("seed", "1"), CultureInfo.InvariantCulture),
+    Training = new TrainerOptions
+    {
+        Epochs = epochs,
+        BatchSize = int.Parse(arguments.GetValueOrDefault("batch", "64"), CultureInfo.InvariantCulture),
+        LearningRate = double.Parse(arguments.GetValueOrDefault("lr", "0.05"), CultureInfo.InvariantCulture),
+        Seed = int.Parse(arguments.GetValueOrDefault("seed", "1"), CultureInfo.InvariantCulture),
+        Augmentation = Augmentation(arguments.GetValueOrDefault("augment", "none")),
+        LabelSmoothing = double.Parse(arguments.GetValueOrDefault("label-smoothing", "0"), CultureInfo.InvariantCulture),
+    },
     ValidationSet = test,
 });
 
@@ -80,6 +87,15 @@ foreach (var image in mlContext.Data.CreateEnumerable<FashionImage>(test, reuseR
     var prediction = engine.Predict(image);
     Console.WriteLine($"  actual {FashionMnist.ClassNames[(int)image.Label - 1],-12} predicted {classNames[(int)prediction.PredictedLabel - 1],-12} p={prediction.Score.Max():F3}");
 }
+
+// flip-crop: a mirror image half of the time and a random crop of 70 to 100 % of the image resized back to 28 x 28,
+// drawn afresh every epoch (training only; evaluation and the saved model see the images as they are).
+static AugmentationOptions? Augmentation(string name) => name switch
+{
+    "none" => null,
+    "flip-crop" => new AugmentationOptions { HorizontalFlipProbability = 0.5, RandomResizedCrop = true, MinArea = 0.7 },
+    _ => throw new ArgumentException($"--augment takes none or flip-crop, found '{name}'."),
+};
 
 static Dictionary<string, string> ParseArguments(string[] args)
 {

@@ -1,8 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using MLNetCnn.Estimators;
-using MLNetCnn.Estimators.Data;
-using MLNetCnn.Estimators.Serving;
+using MLNetCnn.Serving;
 
 namespace MLNetCnn.Examples.ServingApi;
 
@@ -10,7 +8,7 @@ namespace MLNetCnn.Examples.ServingApi;
 /// An ASP.NET Core service for a model trained on an encoded-image column named <c>ImageBytes</c>:
 /// <c>POST /predict</c> with the image file as the body (any content type) answers
 /// <c>{ "label": ..., "scores": [{ "label": ..., "probability": ... }] }</c>. Engines come from a
-/// <see cref="PredictionEnginePool{TData, TPrediction}"/>. Bad requests get 4xx answers, never a 5xx: an empty
+/// <see cref="ScoringEnginePool{TData, TPrediction}"/>. Bad requests get 4xx answers, never a 5xx: an empty
 /// body, one that is not an image or is truncated 400; a body over <see cref="MaxImageBytes"/>, or an image whose
 /// header declares more pixels than <see cref="ImageDecodeLimit"/> allows (a decompression bomb), 413.
 /// </summary>
@@ -115,7 +113,7 @@ public static class ServingApp
 /// <summary>The loaded model behind a pool of engines, plus its class names.</summary>
 public sealed class ImageClassifierService : IDisposable
 {
-    private readonly PredictionEnginePool<ImageBytesInput, ImagePrediction> _pool;
+    private readonly ScoringEnginePool<ImageBytesInput, ImagePrediction> _pool;
     private readonly ITransformer _model;
     private readonly SemaphoreSlim _slots;
     private readonly IdleMemoryTrim _trim = new();
@@ -126,14 +124,14 @@ public sealed class ImageClassifierService : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(maxConcurrentPredictions, 1);
         if (!File.Exists(modelPath))
         {
-            throw new FileNotFoundException($"Model '{Path.GetFullPath(modelPath)}' not found; train one with --train-demo-model <path>.", modelPath);
+            throw new FileNotFoundException($"Model '{Path.GetFullPath(modelPath)}' not found; train one with 'dotnet run --project examples/ServingApi.DemoModel -- <path>'.", modelPath);
         }
 
         var mlContext = new MLContext();
-        _model = mlContext.Cnn().LoadModel(modelPath, out _);
-        _pool = new PredictionEnginePool<ImageBytesInput, ImagePrediction>(mlContext, _model, maximumRetained: maxConcurrentPredictions);
+        _model = mlContext.CnnServing().LoadModel(modelPath, out _);
+        _pool = mlContext.CnnServing().CreatePool<ImageBytesInput, ImagePrediction>(_model, maximumRetained: maxConcurrentPredictions);
         _slots = new SemaphoreSlim(maxConcurrentPredictions);
-        ClassNames = mlContext.Cnn().GetClassNames(_pool.OutputSchema);
+        ClassNames = mlContext.CnnServing().GetClassNames(_pool.OutputSchema);
     }
 
     /// <summary>Class names in score order.</summary>

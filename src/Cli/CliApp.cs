@@ -6,7 +6,7 @@ using MLNetCnn.Tricks.Training;
 namespace MLNetCnn.Cli;
 
 /// <summary>
-/// The <c>mlnetcnn</c> command line: <c>train</c>, <c>predict</c>, <c>summary</c> and <c>list</c>.
+/// The <c>mlnetcnn</c> command line: <c>train</c>, <c>predict</c>, <c>evaluate</c>, <c>summary</c> and <c>list</c>.
 /// </summary>
 /// <remarks>
 /// Exit codes: 0 success; 1 a missing or unreadable file or folder, bad data, or a failed run; 2 a bad
@@ -23,6 +23,7 @@ public static class CliApp
     [
         (TrainCommand.Spec, TrainCommand.Run),
         (PredictCommand.Spec, PredictCommand.Run),
+        (EvaluateCommand.Spec, EvaluateCommand.Run),
         (ZooCommands.SummarySpec, ZooCommands.Summary),
         (ZooCommands.ListSpec, ZooCommands.List),
     ];

@@ -1,7 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetCnn.Architectures.Models;
-using MLNetCnn.Estimators.Serving;
+using MLNetCnn.Serving;
 
 namespace MLNetCnn.Estimators;
 
@@ -21,16 +21,25 @@ public sealed class CnnCatalog
     {
         _mlContext = mlContext;
         _mlContext.ComponentCatalog.RegisterAssembly(typeof(ScoreArgMax).Assembly);
+        Trainers = new CnnTrainers(mlContext);
     }
 
-    /// <summary>Creates an image-classification trainer with the common settings.</summary>
+    /// <summary>One typed trainer per architecture family: <c>mlContext.Cnn().Trainers.ResNet(ResNetConfig.ResNet50)</c>.</summary>
+    public CnnTrainers Trainers { get; }
+
+    /// <summary>Creates an image-classification trainer for a registered architecture name, with the common settings.</summary>
     /// <param name="labelColumnName">Key-typed label column.</param>
-    /// <param name="featureColumnName">Float-vector image column (C x H x W, channels first).</param>
-    /// <param name="arch">Registered architecture name, e.g. "resnet18".</param>
+    /// <param name="featureColumnName">Image column: pixels (vector of Single), MLImage, bytes or file paths; an image folder's <c>ImagePath</c> is found by itself.</param>
+    /// <param name="arch">Registered architecture name, e.g. "resnet18" (<c>ModelRegistry.Names</c>); the typed entries are on <see cref="Trainers"/>.</param>
     /// <param name="epoch">Passes over the data.</param>
     /// <param name="batchSize">Images per step.</param>
     /// <param name="learningRate">Peak learning rate (cosine decay).</param>
     /// <param name="imageShape">Shape of one image; null infers a square grey or RGB image.</param>
+    /// <inheritdoc cref="ImageClassificationTrainer" path="/remarks"/>
+    /// <example><code language="csharp">
+    /// var trainer = mlContext.Cnn().ImageClassification(arch: "mobilenet_v2", featureColumnName: "ImagePath", imageShape: new ImageShape(3, 96, 96));
+    /// using var model = trainer.Fit(ImageFolder.Load(mlContext, "photos").Data);
+    /// </code></example>
     public ImageClassificationTrainer ImageClassification(
         string labelColumnName = "Label",
         string featureColumnName = "Features",
@@ -51,84 +60,47 @@ public sealed class CnnCatalog
         });
 
     /// <summary>Creates an image-classification trainer from full options.</summary>
+    /// <param name="options">The options; the trainer copies them.</param>
+    /// <inheritdoc cref="ImageClassificationTrainer" path="/remarks"/>
+    /// <example><code language="csharp">
+    /// var trainer = mlContext.Cnn().ImageClassification(new ImageClassificationTrainer.Options
+    /// {
+    ///     Architecture = ResNetConfig.ResNet18 with { Width = 0.25 },
+    ///     Training = TrainingRecipes.BagOfTricks(epochs: 8, batchSize: 128),
+    ///     EarlyStoppingCriteria = new EarlyStopping { Patience = 3 },
+    ///     ValidationSetFraction = 0.1,
+    /// });
+    /// </code></example>
     public ImageClassificationTrainer ImageClassification(ImageClassificationTrainer.Options options) => new(_mlContext, options);
 
-    /// <summary>Loads a model saved with <c>mlContext.Model.Save</c>, registering what its scoring chain needs.</summary>
-    /// <remarks>
-    /// The zip is checked first: every ONNX graph in it must load in ONNX Runtime (a damaged one is reported naming
-    /// the zip, before ML.NET copies it to a temporary file it would leave behind), and the graph must score as many
-    /// classes as the model has class names.
-    /// </remarks>
-    /// <exception cref="InvalidDataException">The file is not a model zip, a graph is damaged, or the class counts differ; the message names the file.</exception>
-    public ITransformer LoadModel(string path, out DataViewSchema inputSchema)
-    {
-        ArgumentNullException.ThrowIfNull(path);
-        using var file = File.OpenRead(path);
-        return LoadModel(file, path, out inputSchema);
-    }
-
-    /// <summary>Loads a model from a stream, with the checks of <see cref="LoadModel(string, out DataViewSchema)"/>.</summary>
-    /// <exception cref="InvalidDataException">The stream is not a model zip, a graph is damaged, or the class counts differ.</exception>
-    public ITransformer LoadModel(Stream stream, out DataViewSchema inputSchema)
-    {
-        ArgumentNullException.ThrowIfNull(stream);
-        if (stream.CanSeek)
-        {
-            return LoadModel(stream, "the model stream", out inputSchema);
-        }
-
-        using var copy = new MemoryStream();
-        stream.CopyTo(copy);
-        copy.Position = 0;
-        return LoadModel(copy, "the model stream", out inputSchema);
-    }
-
-    private ITransformer LoadModel(Stream zip, string source, out DataViewSchema inputSchema)
-    {
-        long start = zip.Position;
-        int? width = ModelIntegrity.CheckGraphs(zip, source);
-        zip.Position = start;
-        var model = _mlContext.Model.Load(zip, out inputSchema);
-        ModelIntegrity.CheckClassCount(model, width, source);
-        return model;
-    }
-
     /// <summary>
-    /// The class names of a trained or loaded classifier in score order: <c>Score[i]</c> is the probability of
-    /// the i-th name, and <c>PredictedLabel</c> key <c>k</c> is name <c>k - 1</c>.
+    /// A featurizer from an architecture and its initial weights, without training: adds the backbone's embedding (a
+    /// vector of Single) for ML.NET's classic trainers. From a trained model, use <see cref="ImageClassificationTransformer.CreateFeaturizer"/>.
     /// </summary>
-    /// <param name="model">A model from <see cref="ImageClassificationTrainer"/> or <see cref="LoadModel(string, out DataViewSchema)"/>.</param>
-    /// <param name="inputSchema">The schema the model scores (the one <see cref="LoadModel(string, out DataViewSchema)"/> returns).</param>
-    public IReadOnlyList<string> GetClassNames(ITransformer model, DataViewSchema inputSchema)
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(inputSchema);
-        return GetClassNames(model.GetOutputSchema(inputSchema));
-    }
+    /// <param name="options">Architecture, weights, columns.</param>
+    /// <example><code language="csharp">
+    /// var featurizer = mlContext.Cnn().ImageFeaturizer(new ImageFeaturizerEstimator.Options
+    /// {
+    ///     Architecture = ResNetConfig.ResNet50,
+    ///     InitialWeights = "/models/resnet50-0676ba61.pth",
+    ///     FeatureColumnName = "ImagePath",
+    ///     ImageShape = new ImageShape(3, 224, 224),
+    ///     Mean = [123.675f, 116.28f, 103.53f],
+    ///     Std = [58.395f, 57.12f, 57.375f],
+    /// });
+    /// var pipeline = featurizer.Append(mlContext.MulticlassClassification.Trainers.SdcaMaximumEntropy(featureColumnName: "Embedding"));
+    /// </code></example>
+    public ImageFeaturizerEstimator ImageFeaturizer(ImageFeaturizerEstimator.Options options) => new(_mlContext, options);
 
-    /// <summary>
-    /// The class names in score order, read from the key values of the <c>PredictedLabel</c> column of a scored
-    /// schema (a transformed <see cref="IDataView"/>'s, or a <c>PredictionEngine</c>'s <c>OutputSchema</c>).
-    /// </summary>
-    /// <exception cref="InvalidDataException">The <c>Score</c> column has another width than there are names.</exception>
-    public IReadOnlyList<string> GetClassNames(DataViewSchema outputSchema)
-    {
-        ArgumentNullException.ThrowIfNull(outputSchema);
-        const string column = ServingPipeline.PredictedLabelColumnName;
-        if (outputSchema.GetColumnOrNull(column) is not { } predicted)
-        {
-            throw new ArgumentException($"The schema has no '{column}' column (columns: {string.Join(", ", outputSchema.Where(c => !c.IsHidden).Select(c => c.Name))}); pass the output schema of an MLNetCnn image classifier.", nameof(outputSchema));
-        }
+    /// <inheritdoc cref="CnnServingCatalog.LoadModel(string, out DataViewSchema)"/>
+    public ITransformer LoadModel(string path, out DataViewSchema inputSchema) => _mlContext.CnnServing().LoadModel(path, out inputSchema);
 
-        if (!predicted.HasKeyValues())
-        {
-            throw new ArgumentException($"Column '{column}' ({predicted.Type}) has no key values to name the classes; expected the key column of an MLNetCnn image classifier.", nameof(outputSchema));
-        }
+    /// <inheritdoc cref="CnnServingCatalog.LoadModel(Stream, out DataViewSchema)"/>
+    public ITransformer LoadModel(Stream stream, out DataViewSchema inputSchema) => _mlContext.CnnServing().LoadModel(stream, out inputSchema);
 
-        VBuffer<ReadOnlyMemory<char>> names = default;
-        predicted.GetKeyValues(ref names);
-        var list = names.DenseValues().Select(n => n.ToString()).ToList();
-        ModelIntegrity.CheckClassCount(outputSchema, list.Count);
-        return list;
-    }
+    /// <inheritdoc cref="CnnServingCatalog.GetClassNames(ITransformer, DataViewSchema)"/>
+    public IReadOnlyList<string> GetClassNames(ITransformer model, DataViewSchema inputSchema) => _mlContext.CnnServing().GetClassNames(model, inputSchema);
+
+    /// <inheritdoc cref="CnnServingCatalog.GetClassNames(DataViewSchema)"/>
+    public IReadOnlyList<string> GetClassNames(DataViewSchema outputSchema) => _mlContext.CnnServing().GetClassNames(outputSchema);
 }

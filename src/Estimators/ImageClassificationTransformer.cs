@@ -1,7 +1,11 @@
+using System.Text.Json;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using MLNetCnn.Architectures.Layers;
+using MLNetCnn.Architectures.Models;
+using MLNetCnn.Architectures.Onnx;
 using MLNetCnn.Architectures.Weights;
-using MLNetCnn.Estimators.Serving;
+using MLNetCnn.Serving;
 using MLNetCnn.Tricks.Training;
 
 namespace MLNetCnn.Estimators;
@@ -19,9 +23,11 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable
     private readonly byte[] _onnx;
     private readonly Dictionary<string, TorchSharp.torch.Tensor> _weights;
     private readonly IReadOnlyDictionary<string, string> _weightsMetadata;
+    private readonly Backbone _backbone;
 
-    internal ImageClassificationTransformer(ServingModel serving, byte[] onnx, IReadOnlyList<string> classNames, string architecture, IReadOnlyList<EpochMetrics> history, Dictionary<string, TorchSharp.torch.Tensor> weights, IReadOnlyDictionary<string, string> weightsMetadata)
+    private ImageClassificationTransformer(ServingModel serving, byte[] onnx, IReadOnlyList<string> classNames, ArchitectureConfig architecture, IReadOnlyList<EpochMetrics> history, Dictionary<string, TorchSharp.torch.Tensor> weights, IReadOnlyDictionary<string, string> weightsMetadata, Backbone backbone)
     {
+        _backbone = backbone;
         _serving = serving;
         _onnx = onnx;
         _weights = weights;
@@ -34,10 +40,10 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable
     /// <summary>Class names in score order (the training label's key values).</summary>
     public IReadOnlyList<string> ClassNames { get; }
 
-    /// <summary>Registered architecture name the model was built from.</summary>
-    public string Architecture { get; }
+    /// <summary>The architecture the model was built from (its <see cref="ArchitectureConfig.Name"/> is the registered name).</summary>
+    public ArchitectureConfig Architecture { get; }
 
-    /// <summary>Per-epoch metrics of the training run.</summary>
+    /// <summary>Per-epoch metrics of the training run (the epoch whose weights were kept is marked <see cref="EpochMetrics.Restored"/> when early stopping ran).</summary>
     public IReadOnlyList<EpochMetrics> TrainingHistory { get; }
 
     /// <inheritdoc/>
@@ -59,6 +65,30 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable
     /// </summary>
     public void SaveWeights(string path) => SafeTensors.Write(path, _weights, _weightsMetadata);
 
+    /// <summary>
+    /// A featurizer from this model's trained backbone: it takes the same input column and adds the embedding (the
+    /// global average of the last feature map, a vector of Single) as <paramref name="outputColumnName"/>, for ML.NET's
+    /// classic trainers or similarity search. The head is left out; the graph comes from the same block definitions.
+    /// </summary>
+    /// <param name="outputColumnName">The embedding column.</param>
+    public ImageFeaturizerTransformer CreateFeaturizer(string outputColumnName = "Embedding")
+    {
+        ObjectDisposedException.ThrowIf(_weights.Count == 0, this);
+        var b = _backbone;
+        using var model = new NormalizedClassifier(Architecture.Create(b.Options), new InputNormalization(b.Mean, b.Std));
+        using (TorchSharp.torch.no_grad())
+        {
+            var state = model.state_dict();
+            foreach (var (key, value) in _weights)
+            {
+                state[key].copy_(value);
+            }
+        }
+
+        model.eval();
+        return ImageFeaturizerTransformer.Create(b.MLContext, model, Architecture.Name, b.PixelColumn, outputColumnName, b.Conversion, b.SchemaSource, b.GpuDeviceId, b.FallbackToCpu);
+    }
+
     /// <inheritdoc/>
     public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => _serving.Chain.GetOutputSchema(inputSchema);
 
@@ -66,7 +96,7 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => _serving.Chain.GetRowToRowMapper(inputSchema);
 
     /// <inheritdoc/>
-    public IDataView Transform(IDataView input) => _serving.Chain.Transform(input);
+    public IDataView Transform(IDataView input) => ScoringErrors.NameTheInput(_serving.Chain.Transform(input));
 
     /// <inheritdoc/>
     void ICanSaveModel.Save(ModelSaveContext ctx) => _serving.Chain.Save(ctx);
@@ -82,4 +112,31 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable
 
         _weights.Clear();
     }
+
+    /// <summary>Exports a trained network and builds its serving chain behind <paramref name="conversion"/> (the image-decoding steps, when any).</summary>
+    internal static ImageClassificationTransformer Create(MLContext mlContext, NormalizedClassifier model, ArchitectureConfig config, ArchitectureOptions architecture, IReadOnlyList<string> classNames, string featureColumn, ITransformer? conversion, IDataView schemaSource, IReadOnlyList<EpochMetrics> history, int? gpuDeviceId, bool fallbackToCpu)
+    {
+        var shape = model.InputShape;
+        var metadata = new Dictionary<string, string>
+        {
+            [WeightsMetadata.Architecture] = config.Name,
+            [WeightsMetadata.ClassNames] = JsonSerializer.Serialize(classNames),
+            [WeightsMetadata.InputShape] = JsonSerializer.Serialize(new[] { shape.Channels, shape.Height, shape.Width }),
+            [WeightsMetadata.Mean] = JsonSerializer.Serialize(model.Normalization.Mean),
+            [WeightsMetadata.Std] = JsonSerializer.Serialize(model.Normalization.Std),
+        };
+        byte[] onnx = OnnxExporter.Export(model, new OnnxExportOptions { InputName = featureColumn, OutputName = ServingPipeline.ScoreColumnName, Metadata = metadata });
+        var serving = ServingPipeline.Build(mlContext, onnx, featureColumn, classNames, schemaSource, gpuDeviceId, fallbackToCpu, prefix: conversion);
+        var weights = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu().clone().DetachFromDisposeScope(), StringComparer.Ordinal);
+        var weightsMetadata = new Dictionary<string, string>(metadata)
+        {
+            [WeightsMetadata.WidthMultiplier] = config.Width.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            [WeightsMetadata.SmallInputStem] = architecture.SmallInputStem ? "true" : "false",
+        };
+        var backbone = new Backbone(mlContext, architecture, model.Normalization.Mean.ToArray(), model.Normalization.Std.ToArray(), featureColumn, conversion, schemaSource, gpuDeviceId, fallbackToCpu);
+        return new ImageClassificationTransformer(serving, onnx, classNames, config, history, weights, weightsMetadata, backbone);
+    }
+
+    /// <summary>What rebuilding the trained network for a featurizer takes besides the config and weights.</summary>
+    private sealed record Backbone(MLContext MLContext, ArchitectureOptions Options, float[] Mean, float[] Std, string PixelColumn, ITransformer? Conversion, IDataView SchemaSource, int? GpuDeviceId, bool FallbackToCpu);
 }

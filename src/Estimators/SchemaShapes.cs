@@ -14,4 +14,16 @@ internal static class SchemaShapes
         ?? throw new MissingMethodException("Microsoft.ML changed: SchemaShape.Create(DataViewSchema) not found.");
 
     public static SchemaShape FromSchema(DataViewSchema schema) => (SchemaShape)Create.Invoke(null, new object[] { schema })!;
+
+    /// <summary><paramref name="input"/> with the columns of <paramref name="added"/> (replacing those of the same name).</summary>
+    public static SchemaShape WithColumns(SchemaShape input, DataViewSchema added)
+    {
+        var result = input.ToDictionary(c => c.Name);
+        foreach (var column in FromSchema(added))
+        {
+            result[column.Name] = column;
+        }
+
+        return new SchemaShape(result.Values);
+    }
 }

@@ -1,4 +1,5 @@
 using MLNetCnn.Architectures.Cost;
+using MLNetCnn.Architectures.Families;
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Architectures.Onnx;
 using TorchSharp;
@@ -49,7 +50,7 @@ public sealed class RegistryContractTests
     public void CostRowsCoverEveryParameterOfTheEvalGraph(string name)
     {
         var definition = ModelRegistry.Get(name);
-        using var model = definition.Create(new ArchitectureOptions { InputSize = Math.Max(64, definition.MinInputSize), NumClasses = 7, WidthMultiplier = TestSupport.QuickWidth(name) });
+        using var model = TestSupport.Scaled(definition, TestSupport.QuickWidth(name)).Create(new ArchitectureOptions { InputSize = Math.Max(64, definition.MinInputSize), NumClasses = 7 });
         var cost = ModelCost.Measure(model);
         long auxiliary = TestSupport.AuxiliaryParameters(model);
         Assert.AreEqual(cost.Parameters - auxiliary, cost.Layers.Sum(l => l.Parameters), "every parameter outside the auxiliary heads belongs to exactly one costed layer");
@@ -78,7 +79,7 @@ public sealed class RegistryContractTests
     [DynamicData(nameof(AllModels))]
     public void TrainModeForwardBackwardGivesEveryParameterAGradient(string name)
     {
-        using var model = ModelRegistry.Create(name, new ArchitectureOptions { InputSize = 32, NumClasses = 10, SmallInputStem = true, WidthMultiplier = TestSupport.TrainWidth(name) });
+        using var model = TestSupport.Scaled(ModelRegistry.Get(name), TestSupport.TrainWidth(name)).Create(new ArchitectureOptions { InputSize = 32, NumClasses = 10, SmallInputStem = true });
         model.train();
         using var scope = NewDisposeScope();
         var generator = new TorchSharp.torch.Generator(5);
@@ -107,7 +108,7 @@ public sealed class RegistryContractTests
     [DynamicData(nameof(AllModels))]
     public void GreyTwentyEightByTwentyEightTenClassesRuns(string name)
     {
-        using var model = ModelRegistry.Create(name, new ArchitectureOptions { InputSize = 28, InputChannels = 1, NumClasses = 10, SmallInputStem = true, WidthMultiplier = TestSupport.QuickWidth(name) });
+        using var model = TestSupport.Scaled(ModelRegistry.Get(name), TestSupport.QuickWidth(name)).Create(new ArchitectureOptions { InputSize = 28, InputChannels = 1, NumClasses = 10, SmallInputStem = true });
         var logits = TestSupport.TorchEval(model, TestSupport.RandomInput(2 * 784, seed: 3), batch: 2);
         Assert.AreEqual(20, logits.Length);
         Assert.IsTrue(logits.All(float.IsFinite), $"{name}: non-finite logits");
@@ -119,7 +120,7 @@ public sealed class RegistryContractTests
     public void AuxiliaryHeadsAreAbsentFromTheExportedGraph(string name)
     {
         var definition = ModelRegistry.Get(name);
-        using var model = definition.Create(new ArchitectureOptions { InputSize = definition.MinInputSize, NumClasses = 10, WidthMultiplier = TestSupport.QuickWidth(name) });
+        using var model = TestSupport.Scaled(definition, TestSupport.QuickWidth(name)).Create(new ArchitectureOptions { InputSize = definition.MinInputSize, NumClasses = 10 });
         var initializers = OnnxExporter.Build(model).Initializers.Select(t => t.Name).ToHashSet();
         var missing = model.named_parameters().Select(p => p.name).Where(k => !initializers.Contains(k)).ToList();
         var heads = model is IAuxiliaryHeads aux ? aux.AuxiliaryHeadNames : Array.Empty<string>();
@@ -132,13 +133,13 @@ public sealed class RegistryContractTests
     private static void AssertOnnxParity(ModelDefinition definition, int size, double widthMultiplier)
     {
         string name = definition.Name;
-        using var model = definition.Create(new ArchitectureOptions { InputSize = size, WidthMultiplier = widthMultiplier });
+        using var model = TestSupport.Scaled(definition, widthMultiplier).Create(new ArchitectureOptions { InputSize = size });
         TestSupport.RandomizeBatchNorm(model, seed: 7);
         const int batch = 2;
         var input = TestSupport.RandomInput(batch * model.InputShape.Size, seed: 11);
 
         var expected = TestSupport.TorchEval(model, input, batch);
-        var onnx = OnnxExporter.Export(model, new OnnxExportOptions { Softmax = false });
+        var onnx = OnnxExporter.Export(model, new OnnxExportOptions { Output = OnnxOutput.Logits });
         var actual = TestSupport.OnnxRun(onnx, input, batch, model.InputShape.Size);
 
         float diff = TestSupport.MaxAbsDiff(expected, actual);
@@ -148,7 +149,7 @@ public sealed class RegistryContractTests
     [TestMethod]
     public void ExportedScoreIsSoftmaxOfTheLogitsWithDynamicBatch()
     {
-        using var model = ModelRegistry.Create("resnet18", new ArchitectureOptions { InputSize = 28, InputChannels = 1, NumClasses = 10, SmallInputStem = true, WidthMultiplier = 0.25 });
+        using var model = (ResNetConfig.ResNet18 with { Width = 0.25 }).Create(new ArchitectureOptions { InputSize = 28, InputChannels = 1, NumClasses = 10, SmallInputStem = true });
         TestSupport.RandomizeBatchNorm(model, seed: 3);
         var onnx = OnnxExporter.Export(model);
         foreach (int batch in new[] { 1, 5 })

@@ -61,6 +61,9 @@ internal static class TestSupport
     /// </summary>
     public static double QuickWidth(string name) => ModelRegistry.Get(name).Reference is { Parameters: > 40_000_000 } ? 0.25 : 1.0;
 
+    /// <summary>The row of <paramref name="definition"/> at <paramref name="factor"/> times its own width.</summary>
+    public static ArchitectureConfig Scaled(ModelDefinition definition, double factor) => definition.Config with { Width = definition.Config.Width * factor };
+
     /// <summary>
     /// Width for the train-mode test: a quarter (the same modules and parameter names with fewer channels).
     /// On this machine's virtual CPU (no cache sizes reported) libtorch's backward through full-width

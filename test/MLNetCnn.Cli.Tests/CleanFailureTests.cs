@@ -12,20 +12,21 @@ public sealed class CleanFailureTests
     public static void Cleanup() => Cli.DeleteTempFolders();
 
     [TestMethod]
-    public void AValidationSplitThatLeavesOneClassIsOneLineAndExitOne()
+    public void ALimitThatLeavesOneClassIsOneLineAndExitOne()
     {
-        // 16 images of one class and 1 of the other: with seed 5 the single disc lands in the held-out half.
+        // 40 images of one class and 1 of the other. The split is stratified, so the single disc stays in training
+        // (21 images); --limit 10 then takes a random 10 of them, and with seed 1 the disc is not among them.
         string data = Cli.TempFolder("lopsided");
-        GeneratedImages.Write(data, perClass: 16, seed: 2);
+        GeneratedImages.Write(data, perClass: 40, seed: 2);
         Directory.Delete(Path.Combine(data, "stripes"), recursive: true);
         foreach (string file in Directory.GetFiles(Path.Combine(data, "discs")).Skip(1))
         {
             File.Delete(file);
         }
 
-        var result = Cli.Run("train", "--data", data, "--output", Cli.TempFolder("lopsided-run"), "--validation-fraction", "0.5", "--seed", "5", "--image-size", "16", "--width", "0.25", "--epochs", "1");
+        var result = Cli.Run("train", "--data", data, "--output", Cli.TempFolder("lopsided-run"), "--validation-fraction", "0.5", "--limit", "10", "--seed", "1", "--image-size", "16", "--width", "0.25", "--epochs", "1");
         Assert.AreEqual(1, result.ExitCode, result.ToString());
-        StringAssert.Contains(result.Error, "--validation-fraction", result.ToString());
+        StringAssert.Contains(result.Error, "--limit", result.ToString());
         AssertOneLine(result);
     }
 

@@ -4,6 +4,7 @@ using Microsoft.ML.Data;
 using MLNetCnn.Estimators;
 using MLNetCnn.Estimators.Data;
 using SkiaSharp;
+using MLNetCnn.Serving;
 
 namespace MLNetCnn.Cli.Tests;
 
@@ -108,6 +109,7 @@ public sealed class TrainOnFolderTests
         var perClass = final.GetProperty("perClass").EnumerateArray().ToList();
         CollectionAssert.AreEqual(GeneratedImages.ClassNames, perClass.Select(c => c.GetProperty("name").GetString()).ToArray());
         Assert.AreEqual(heldOut, perClass.Sum(c => c.GetProperty("count").GetInt32()));
+        CollectionAssert.AreEqual(new[] { 6, 6, 6 }, perClass.Select(c => c.GetProperty("count").GetInt32()).ToArray(), "the validation split holds out 20 % of each class");
         var matrix = final.GetProperty("confusionMatrix").EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetInt32()).ToArray()).ToArray();
         Assert.AreEqual(3, matrix.Length);
         Assert.AreEqual(heldOut, matrix.Sum(r => r.Sum()));
@@ -132,6 +134,70 @@ public sealed class TrainOnFolderTests
         Assert.IsTrue(predictions.All(p => GeneratedImages.ClassNames.Contains(p.Label)), string.Join('\n', predictions));
         int right = predictions.Count(p => Path.GetFileName(Path.GetDirectoryName(p.Path)) == p.Label);
         Assert.IsTrue(right > 63, $"{right} of 90 right (chance 30)");
+        var result = Cli.Run("predict", "--model", Path.Combine(_output, "model.zip"), _images);
+        StringAssert.Contains(result.Error, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"accuracy {right / 90.0:P2} ({right} of 90 images right; their folder names are the labels)"));
+    }
+
+    [TestMethod]
+    public void EvaluatePrintsAccuracyPerClassFiguresAndTheConfusionMatrix()
+    {
+        var ml = new MLContext();
+        var model = ml.CnnServing().LoadModel(Path.Combine(_output, "model.zip"), out _);
+        var expected = ml.MulticlassClassification.Evaluate(model.Transform(ImageFolder.Load(ml, _images).Data));
+        ((IDisposable)model).Dispose();
+
+        var result = Cli.Run("evaluate", "--model", Path.Combine(_output, "model.zip"), "--data", _images);
+        Assert.AreEqual(0, result.ExitCode, result.ToString());
+        StringAssert.Contains(result.Output, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"Accuracy {expected.MicroAccuracy:P2} (macro {expected.MacroAccuracy:P2}"));
+        StringAssert.Contains(result.Output, "on 90 images of 3 of the model's 3 classes");
+        StringAssert.Contains(result.Output, "Confusion matrix (rows: actual class, columns: predicted class):");
+        var lines = result.Output.Split('\n');
+        foreach (string name in GeneratedImages.ClassNames)
+        {
+            var row = lines.Last(l => l.StartsWith(name, StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            Assert.AreEqual(30, row.Skip(1).Sum(int.Parse), $"confusion row of {name}: {string.Join(' ', row)}");
+        }
+    }
+
+    [TestMethod]
+    public void EvaluateKeysAFolderOfSomeClassesOnTheModelsClassesAndNamesAnUnknownOne()
+    {
+        // Only the second class: the figures must be those of that class's 30 images, scored against the model's classes.
+        string some = Cli.TempFolder("some-classes");
+        string second = GeneratedImages.ClassNames[1];
+        Directory.CreateDirectory(Path.Combine(some, second));
+        foreach (string file in Directory.GetFiles(Path.Combine(_images, second)))
+        {
+            File.Copy(file, Path.Combine(some, second, Path.GetFileName(file)));
+        }
+
+        var predictions = Cli.Predictions(Cli.Run("predict", "--model", Path.Combine(_output, "model.zip"), Path.Combine(_images, second)));
+        int right = predictions.Count(p => p.Label == second);
+        var result = Cli.Run("evaluate", "--model", Path.Combine(_output, "model.zip"), "--data", some);
+        Assert.AreEqual(0, result.ExitCode, result.ToString());
+        StringAssert.Contains(result.Output, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"Accuracy {right / 30.0:P2}"));
+        StringAssert.Contains(result.Output, "on 30 images of 1 of the model's 3 classes");
+
+        Directory.CreateDirectory(Path.Combine(some, "triangles"));
+        File.Copy(Directory.GetFiles(Path.Combine(_images, second))[0], Path.Combine(some, "triangles", "t.png"));
+        var unknown = Cli.Run("evaluate", "--model", Path.Combine(_output, "model.zip"), "--data", some);
+        Assert.AreEqual(1, unknown.ExitCode, unknown.ToString());
+        StringAssert.Contains(unknown.Error, "'triangles' that names no class of the model; its classes are: " + string.Join(", ", GeneratedImages.ClassNames));
+    }
+
+    [TestMethod]
+    public void TrainWithATestFolderReportsItsFiguresAsTheFinalOnes()
+    {
+        string images = Cli.TempFolder("small-shapes");
+        string output = Cli.TempFolder("small-shapes-run");
+        GeneratedImages.Write(images, perClass: 8, seed: 11);
+        var run = Cli.Run("train", "--data", images, "--test-data", _images, "--output", output, "--epochs", "1", "--image-size", "16", "--width", "0.25", "--batch", "8", "--seed", "3");
+        Assert.AreEqual(0, run.ExitCode, run.ToString());
+        StringAssert.Contains(run.Output, "Test accuracy");
+        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "metrics.json")));
+        var final = json.RootElement.GetProperty("final");
+        Assert.AreEqual(90, final.GetProperty("images").GetInt32(), "the test folder's 90 images, not the 6 held out");
+        StringAssert.StartsWith(final.GetProperty("evaluatedOn").GetString(), "test folder ");
     }
 
     [TestMethod]

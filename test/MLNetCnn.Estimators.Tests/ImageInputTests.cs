@@ -3,6 +3,7 @@ using Microsoft.ML.Data;
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Estimators.Data;
 using SkiaSharp;
+using MLNetCnn.Serving;
 
 namespace MLNetCnn.Estimators.Tests;
 
@@ -74,6 +75,22 @@ public sealed class ImageInputTests
     }
 
     [TestMethod]
+    public void TheShortOverloadFindsAnImageFoldersPathColumnAndATypoGetsAHint()
+    {
+        var ml = new MLContext(seed: 1);
+        var folder = ImageFolder.Load(ml, Path.Combine(Root, "test"));
+        var data = ml.Data.TakeRows(folder.Data, 40);
+        var trainer = ml.Cnn().ImageClassification(arch: "squeezenet1_1", epoch: 1, batchSize: 20, imageShape: new ImageShape(1, 28, 28));
+        Assert.IsTrue(trainer.GetOutputSchema(SchemaShapes.FromSchema(data.Schema)).Any(c => c.Name == "Score"));
+        using var model = trainer.Fit(data);
+        Assert.AreEqual(40, model.Transform(data).GetColumn<float[]>("Score").Count());
+
+        var typo = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Cnn().ImageClassification(featureColumnName: "Image").Fit(data));
+        StringAssert.Contains(typo.Message, "Feature column 'Image' not found");
+        StringAssert.Contains(typo.Message, "featureColumnName: \"ImagePath\"");
+    }
+
+    [TestMethod]
     public void RawBytesAndMLImageColumnsTrainAndScoreTheirOwnColumnKind()
     {
         var ml = new MLContext(seed: 2);
@@ -121,7 +138,7 @@ public sealed class ImageInputTests
         Assert.AreEqual(12, data.ImageCount);
         foreach (var shape in new[] { new ImageShape(3, 24, 24), new ImageShape(1, 16, 16) })
         {
-            var conversion = ImageInput.Conversion(ml, data.Data, ImageFolder.ImagePathColumnName, ImageColumnKind.Path, shape);
+            var conversion = ImageInput.Conversion(ml, data.Data, ImageFolder.ImagePathColumnName, ImageColumnKind.Path, shape.Channels, shape.Height, shape.Width);
             var pixels = conversion.Transform(data.Data).GetColumn<float[]>(ImageInput.PixelColumnName).ToList();
             Assert.IsTrue(pixels.All(p => p.Length == shape.Size), $"{shape}: every image has {shape.Size} values");
             // Rows: blue/0.png .. blue/5.bmp, red/0.png .. red/5.bmp; red/2.bmp and red/3.png are plain red.

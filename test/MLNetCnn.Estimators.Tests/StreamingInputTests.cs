@@ -2,6 +2,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Estimators.Data;
+using MLNetCnn.Serving;
 using MLNetCnn.Tricks.Data;
 using MLNetCnn.Tricks.Training;
 using SkiaSharp;
@@ -106,7 +107,7 @@ public sealed class StreamingInputTests
         {
             foreach (var (data, column, kind) in new[] { (folder.Data, ImageFolder.ImagePathColumnName, ImageColumnKind.Path), (bytes, "ImageBytes", ImageColumnKind.Bytes) })
             {
-                var conversion = ImageInput.Conversion(ml, data, column, kind, shape);
+                var conversion = ImageInput.Conversion(ml, data, column, kind, shape.Channels, shape.Height, shape.Width);
                 var expected = conversion.Transform(data).GetColumn<float[]>(ImageInput.PixelColumnName).ToArray();
                 var plan = new ImageColumnPlan(kind, column, ImageInput.PixelColumnName, conversion, shape);
                 using var source = DataViewImageSource.Read(ml, data, plan, "Label", folder.ClassNames.Count, "training", new DataOptions { Mode = DataMode.Streaming, DecodeParallelism = 2 }, default);
@@ -191,9 +192,7 @@ public sealed class StreamingInputTests
         ImageShape = new ImageShape(3, 32, 32),
         Arch = "resnet18",
         WidthMultiplier = 0.25,
-        Epoch = 2,
-        BatchSize = 16,
-        Seed = 3,
+        Training = new TrainerOptions { Epochs = 2, BatchSize = 16, Seed = 3 },
     };
 
     /// <summary><paramref name="ml"/>, with the trainer's log lines going to <paramref name="lines"/>.</summary>

@@ -33,7 +33,7 @@ public sealed class TransferLearningTests
         // them (the new data's statistics differ), were restored.
         var resume = ImageClassificationTrainerTests.SmallOptions();
         resume.InitialWeights = weights;
-        resume.FreezeBackboneEpochs = 1;
+        resume.Training = resume.Training with { FreezeEpochs = 1 };
         resume.LearningRate = 1e-9;
         using var restored = ml.Cnn().ImageClassification(resume).Fit(more);
         var expected = original.Transform(test).GetColumn<float[]>("Score").ToList();
@@ -78,14 +78,14 @@ public sealed class TransferLearningTests
         var test = ml.Data.SkipRows(all, 1200);
         var options = ImageClassificationTrainerTests.SmallOptions(epochs: 3);
         options.InitialWeights = weights;
-        options.FreezeBackboneEpochs = 1;
+        options.Training = options.Training with { FreezeEpochs = 1 };
         using var tuned = ml.Cnn().ImageClassification(options).Fit(train);
         Assert.AreEqual(10, tuned.ClassNames.Count);
         lock (log)
         {
             string loaded = log.Single(l => l.StartsWith("initial weights", StringComparison.Ordinal));
             StringAssert.Contains(loaded, "network.fc.weight: [5, ");
-            Assert.IsTrue(log.Any(l => l.Contains("backbone frozen for 1 epoch(s)", StringComparison.Ordinal) && l.Contains("fc.weight, fc.bias", StringComparison.Ordinal)), string.Join('\n', log));
+            Assert.IsTrue(log.Any(l => l.Contains("backbone frozen for 1 epoch(s)", StringComparison.Ordinal) && l.Contains("(network.fc.weight, network.fc.bias) trains", StringComparison.Ordinal)), string.Join('\n', log));
         }
 
         double accuracy = ml.MulticlassClassification.Evaluate(tuned.Transform(test)).MicroAccuracy;

@@ -30,13 +30,14 @@ public sealed class TricksPipelineTests
         var all = TestData.FashionSubset(ml, 2000, seed: 7);
         var train = ml.Data.TakeRows(all, 1500);
         var test = ml.Data.SkipRows(all, 1500);
-        var options = Small(ImageClassificationTrainer.Options.FromRecipe(TrainingRecipes.BagOfTricks(epochs: 4, batchSize: 32, mixup: true) with { Precision = TrainingPrecision.Float32 }));
+        var options = Small(new ImageClassificationTrainer.Options { Training = TrainingRecipes.BagOfTricks(epochs: 4, batchSize: 32, mixup: true) with { Precision = TrainingPrecision.Float32 } });
         Assert.AreEqual(0.0125, options.LearningRate, 1e-12); // 0.1 x 32 / 256
         options.LearningRate = 0.05; // a short run on 1,500 images needs a larger rate than the linear rule gives
-        options.Augmentation = new AugmentationOptions { RandomResizedCrop = true, MinArea = 0.8, HorizontalFlipProbability = 0.5, Brightness = 0.1 };
-        Assert.IsTrue(options.Nesterov && options.NoBiasDecay && options.ZeroGamma);
-        Assert.AreEqual(0.1, options.LabelSmoothing);
-        Assert.AreEqual(0.2, options.Mixup!.Alpha);
+        options.Training = options.Training with { Augmentation = new AugmentationOptions { RandomResizedCrop = true, MinArea = 0.8, HorizontalFlipProbability = 0.5, Brightness = 0.1 } };
+        Assert.IsTrue(options.Training.Nesterov && options.Training.NoBiasDecay && options.Training.ZeroGamma);
+        Assert.AreEqual(0.1, options.Training.LabelSmoothing);
+        Assert.AreEqual(0.2, options.Training.Mixup!.Alpha);
+        Assert.AreEqual(4, options.Epoch, "the ML.NET names read the one TrainerOptions");
         using var model = ml.Cnn().ImageClassification(options).Fit(train);
         var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
         Assert.IsTrue(metrics.MicroAccuracy > 0.45, $"accuracy {metrics.MicroAccuracy:P1} with the recipe (chance is 10 %)");
@@ -58,13 +59,13 @@ public sealed class TricksPipelineTests
         var withTeacher = ml.Transforms.CopyColumns("TeacherScore", "Score").Fit(teacher.Transform(train)).Transform(teacher.Transform(train));
         withTeacher = ml.Transforms.DropColumns("Score", "PredictedLabel").Fit(withTeacher).Transform(withTeacher);
         var options = ImageClassificationTrainerTests.SmallOptions(epochs: 2);
-        options.TeacherScoreColumnName = "TeacherScore";
-        options.Distillation = new DistillationOptions { Temperature = 4, HardLabelWeight = 0.5 };
+        options.SoftTargetColumnName = "TeacherScore";
+        options.Training = options.Training with { Distillation = new DistillationOptions { Temperature = 4, HardLabelWeight = 0.5 } };
         using var student = ml.Cnn().ImageClassification(options).Fit(withTeacher);
         var metrics = ml.MulticlassClassification.Evaluate(student.Transform(test));
         Assert.IsTrue(metrics.MicroAccuracy > 0.6, $"student accuracy {metrics.MicroAccuracy:P1}");
 
-        options.TeacherScoreColumnName = "Features";
+        options.SoftTargetColumnName = "Features";
         var e = Assert.ThrowsExactly<InvalidOperationException>(() => ml.Cnn().ImageClassification(options).Fit(withTeacher));
         StringAssert.Contains(e.Message, "'Features'");
         StringAssert.Contains(e.Message, "10 classes");

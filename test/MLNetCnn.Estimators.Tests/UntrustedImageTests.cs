@@ -2,6 +2,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Estimators.Data;
+using MLNetCnn.Serving;
 using MLNetCnn.TestSupport;
 using SkiaSharp;
 
@@ -220,7 +221,7 @@ public sealed class UntrustedImageTests
     }
 
     private static IDataView Keyed(MLContext ml, IEnumerable<PathRow> rows) =>
-        ImageData.KeyedLabels(ml, ml.Data.LoadFromEnumerable(rows.ToList()), Classes);
+        ImageFolder.KeyedLabels(ml, ml.Data.LoadFromEnumerable(rows.ToList()), Classes);
 
     private static Exception Unwrap(Exception e)
     {

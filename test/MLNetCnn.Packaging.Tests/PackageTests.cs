@@ -1,5 +1,4 @@
 using System.IO.Compression;
-using System.Security;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using System.Xml.Linq;
@@ -9,7 +8,7 @@ using System.Xml.Linq;
 namespace MLNetCnn.Packaging.Tests;
 
 /// <summary>
-/// Packs the three library projects under src/ into a fresh folder, checks what the library packages declare, and
+/// Packs the four library projects under src/ into a fresh folder, checks what the library packages declare, and
 /// restores MLNetCnn.Estimators from that folder into a new console project outside the repository
 /// (none of the repository's Directory.Build.* or central versions apply there), which trains one step,
 /// scores and prints its accuracy. Packing builds the libraries in Release: about two minutes on 2 cores.
@@ -17,7 +16,7 @@ namespace MLNetCnn.Packaging.Tests;
 [TestClass]
 public sealed class PackageTests
 {
-    private static readonly string[] Libraries = ["MLNetCnn.Architectures", "MLNetCnn.Tricks", "MLNetCnn.Estimators"];
+    private static readonly string[] Libraries = ["MLNetCnn.Architectures", "MLNetCnn.Tricks", "MLNetCnn.Serving", "MLNetCnn.Estimators"];
     private static readonly TimeSpan PackTimeout = TimeSpan.FromMinutes(10);
     private static readonly TimeSpan RunTimeout = TimeSpan.FromMinutes(10);
 
@@ -110,54 +109,34 @@ public sealed class PackageTests
     [TestMethod]
     public void AFreshProjectOutsideTheRepositoryRestoresEstimatorsTrainsAndScores()
     {
-        string consumer = Directory.CreateTempSubdirectory("mlnetcnn-consumer-").FullName;
-        try
+        using var consumer = ConsumerProject.Create(_repo, $"""<PackageReference Include="MLNetCnn.Estimators" Version="{_version}" />""", _feed);
+
+        // The load fix must replace the output's copy of libLibTorchSharp.so rather than write through the hard link
+        // into the NuGet cache, which the hash below checks.
+        string cachedNative = Path.Combine(GlobalPackagesFolder(), "torchsharp", "0.107.0", "runtimes", "linux-x64", "native", "libLibTorchSharp.so");
+        string? before = File.Exists(cachedNative) ? Sha256(cachedNative) : null;
+        var run = consumer.Run(RunTimeout);
+
+        Assert.AreEqual(0, run.ExitCode, run.ToString());
+        if (OperatingSystem.IsLinux())
         {
-            Assert.IsFalse(consumer.StartsWith(_repo, StringComparison.Ordinal), $"{consumer} must lie outside {_repo}");
-            // MSBuild stops looking upwards at the first of these, whatever lies above the temp folder.
-            foreach (string file in new[] { "Directory.Build.props", "Directory.Build.targets", "Directory.Packages.props" })
-            {
-                File.WriteAllText(Path.Combine(consumer, file), "<Project />\n");
-            }
-
-            File.WriteAllText(Path.Combine(consumer, "nuget.config"), NuGetConfig(consumer));
-            File.WriteAllText(Path.Combine(consumer, "Consumer.csproj"), $"""
-                <Project Sdk="Microsoft.NET.Sdk">
-                  <PropertyGroup>
-                    <OutputType>Exe</OutputType>
-                    <TargetFramework>net10.0</TargetFramework>
-                    <ImplicitUsings>enable</ImplicitUsings>
-                    <Nullable>enable</Nullable>
-                  </PropertyGroup>
-                  <ItemGroup>
-                    <PackageReference Include="MLNetCnn.Estimators" Version="{_version}" />
-                  </ItemGroup>
-                </Project>
-                """);
-            File.Copy(Path.Combine(AppContext.BaseDirectory, "Consumer", "Program.cs"), Path.Combine(consumer, "Program.cs"));
-
-            // Hard links, as the repository's own build uses (Directory.Build.props): the consumer's output
-            // then costs no disk, and the load fix must replace its copy of libLibTorchSharp.so rather than
-            // write through the link into the NuGet cache, which the hash below checks.
-            string cachedNative = Path.Combine(GlobalPackagesFolder(), "torchsharp", "0.107.0", "runtimes", "linux-x64", "native", "libLibTorchSharp.so");
-            string? before = File.Exists(cachedNative) ? Sha256(cachedNative) : null;
-            var run = DotnetCli.Run(consumer, RunTimeout, "run", "--disable-build-servers", "-p:CreateHardLinksForCopyLocalIfPossible=true");
-
-            Assert.AreEqual(0, run.ExitCode, run.ToString());
-            if (OperatingSystem.IsLinux())
-            {
-                Assert.IsTrue(File.Exists(cachedNative), $"restore puts TorchSharp's native library at {cachedNative}");
-                Assert.AreEqual(before ?? Sha256(cachedNative), Sha256(cachedNative), "the load fix changed the NuGet cache's libLibTorchSharp.so");
-            }
-
-            StringAssert.Matches(run.Output, new Regex(@"^MLNetCnn package consumer: trained one step, scored 32 images, accuracy [01]\.\d{3}$", RegexOptions.Multiline), run.ToString());
-            string imports = File.ReadAllText(Path.Combine(consumer, "obj", "Consumer.csproj.nuget.g.targets"));
-            StringAssert.Contains(imports, "buildTransitive/MLNetCnn.Architectures.targets", "the TorchSharp load fix reaches a project that references only MLNetCnn.Estimators");
+            Assert.IsTrue(File.Exists(cachedNative), $"restore puts TorchSharp's native library at {cachedNative}");
+            Assert.AreEqual(before ?? Sha256(cachedNative), Sha256(cachedNative), "the load fix changed the NuGet cache's libLibTorchSharp.so");
         }
-        finally
-        {
-            Directory.Delete(consumer, recursive: true);
-        }
+
+        StringAssert.Matches(run.Output, new Regex(@"^MLNetCnn package consumer: trained one step, scored 32 images, accuracy [01]\.\d{3}$", RegexOptions.Multiline), run.ToString());
+        string imports = File.ReadAllText(Path.Combine(consumer.Folder, "obj", "Consumer.csproj.nuget.g.targets"));
+        StringAssert.Contains(imports, "buildTransitive/MLNetCnn.Architectures.targets", "the TorchSharp load fix reaches a project that references only MLNetCnn.Estimators");
+    }
+
+    [TestMethod]
+    public void TheServingPackageDependsOnNeitherTorchSharpNorTheTrainingLibraries()
+    {
+        var dependencies = Nuspec("MLNetCnn.Serving").Descendants().Where(e => e.Name.LocalName == "dependency").Select(d => d.Attribute("id")!.Value).ToList();
+        Assert.IsTrue(dependencies.Contains("Microsoft.ML.OnnxTransformer"), string.Join(", ", dependencies));
+        CollectionAssert.AreEqual(new List<string>(), dependencies.Where(d => d.Contains("Torch", StringComparison.OrdinalIgnoreCase) || d.StartsWith("MLNetCnn.", StringComparison.Ordinal)).ToList());
+        var estimators = Nuspec("MLNetCnn.Estimators").Descendants().Where(e => e.Name.LocalName == "dependency").Select(d => d.Attribute("id")!.Value).ToList();
+        CollectionAssert.IsSubsetOf(new[] { "MLNetCnn.Serving", "MLNetCnn.Tricks" }, estimators);
     }
 
     private static string GlobalPackagesFolder()
@@ -170,30 +149,6 @@ public sealed class PackageTests
     {
         using var stream = File.OpenRead(path);
         return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(stream));
-    }
-
-    /// <summary>The local feed first, then every source the machine has enabled (nuget.org unless configured otherwise).</summary>
-    private static string NuGetConfig(string consumer)
-    {
-        var list = DotnetCli.Run(consumer, TimeSpan.FromMinutes(1), "nuget", "list", "source", "--format", "short");
-        Assert.AreEqual(0, list.ExitCode, list.ToString());
-        var sources = list.Output.Split('\n').Select(l => l.Trim()).Where(l => l.StartsWith("E ", StringComparison.Ordinal)).Select(l => l[2..].Trim()).ToList();
-        if (sources.Count == 0)
-        {
-            sources.Add("https://api.nuget.org/v3/index.json");
-        }
-
-        var adds = sources.Select((s, i) => $"""    <add key="machine{i}" value="{SecurityElement.Escape(s)}" />""");
-        return $"""
-            <?xml version="1.0" encoding="utf-8"?>
-            <configuration>
-              <packageSources>
-                <clear />
-                <add key="local" value="{SecurityElement.Escape(_feed)}" />
-            {string.Join('\n', adds)}
-              </packageSources>
-            </configuration>
-            """;
     }
 
     private static IEnumerable<JsonElement> Items(JsonElement items, string type) =>
@@ -226,7 +181,7 @@ public sealed class PackageTests
         return found[0];
     }
 
-    private static string FindRepositoryRoot()
+    internal static string FindRepositoryRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {

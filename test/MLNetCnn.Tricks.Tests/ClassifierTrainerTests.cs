@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using MLNetCnn.Architectures.Families;
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Tricks.Schedules;
 using MLNetCnn.Tricks.Data;
@@ -81,7 +82,7 @@ public sealed class ClassifierTrainerTests
         // 8-channel 3x3 convolutions hit a wrong oneDNN AVX-512 kernel on our build machines unless the
         // library's OneDnnIsa guard limits oneDNN (26 of 30 steps had NaN gradients without it).
         manual_seed(1);
-        using var model = ModelRegistry.Create("resnet18", new ArchitectureOptions { NumClasses = 10, InputChannels = 1, InputSize = 28, SmallInputStem = true, WidthMultiplier = 0.125 });
+        using var model = (ResNetConfig.ResNet18 with { Width = 0.125 }).Create(new ArchitectureOptions { NumClasses = 10, InputChannels = 1, InputSize = 28, SmallInputStem = true });
         using var optimizer = optim.SGD(model.parameters(), 0.05, 0.9);
         model.train();
         for (int step = 0; step < 20; step++)

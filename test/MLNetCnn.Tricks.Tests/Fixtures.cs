@@ -1,3 +1,4 @@
+using MLNetCnn.Architectures.Families;
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Tricks.Data;
 using MLNetCnn.Tricks.Training;
@@ -47,7 +48,7 @@ internal static class Fixtures
     public static ImageClassifier TinyResNet(int seed)
     {
         manual_seed(seed);
-        return ModelRegistry.Create("resnet18", new ArchitectureOptions { NumClasses = 2, InputChannels = 1, InputSize = 8, SmallInputStem = true, WidthMultiplier = 0.25 });
+        return (ResNetConfig.ResNet18 with { Width = 0.25 }).Create(new ArchitectureOptions { NumClasses = 2, InputChannels = 1, InputSize = 8, SmallInputStem = true });
     }
 
     /// <summary>Every parameter and buffer as one float array, in state_dict order.</summary>

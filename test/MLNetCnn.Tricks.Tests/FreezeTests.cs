@@ -43,9 +43,21 @@ public sealed class FreezeTests
     }
 
     [TestMethod]
-    public void FreezeEpochsWithoutParametersIsRefused()
+    public void FreezeEpochsWithoutNamesFreezesEverythingButTheModelsHead()
     {
-        var error = Assert.ThrowsExactly<ArgumentException>(() => new TrainerOptions { FreezeEpochs = 2 }.Validate());
+        var train = Fixtures.Halves(64, seed: 5);
+        using var model = Fixtures.TinyResNet(7);
+        var before = State(model);
+        new ClassifierTrainer(new TrainerOptions { Epochs = 1, BatchSize = 16, LearningRate = 0.1, FreezeEpochs = 1, Device = ComputeDevice.Cpu }).Fit(model, train);
+        var after = State(model);
+        CollectionAssert.AreEquivalent(new[] { "fc.weight", "fc.bias" }, model.HeadParameterNames.ToList());
+        foreach (var (key, value) in before.Where(kv => !kv.Key.EndsWith("num_batches_tracked", StringComparison.Ordinal)))
+        {
+            bool head = model.HeadParameterNames.Contains(key);
+            Assert.AreEqual(!head, value.SequenceEqual(after[key]), head ? $"head {key} did not train" : $"backbone {key} changed");
+        }
+
+        var error = Assert.ThrowsExactly<ArgumentException>(() => new TrainerOptions { FreezeEpochs = 2, FrozenParameters = new HashSet<string>() }.Validate());
         StringAssert.Contains(error.Message, "FrozenParameters");
     }
 

@@ -1,4 +1,5 @@
 using MLNetCnn.Architectures.Layers;
+using MLNetCnn.Architectures.Families;
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Tricks.Distillation;
 using MLNetCnn.Tricks.Initialization;
@@ -28,7 +29,7 @@ public sealed class ProcedureTests
     public void ZeroGammaMakesEveryResidualBlockTheIdentity(string name)
     {
         manual_seed(1);
-        using var model = ModelRegistry.Create(name, new ArchitectureOptions { NumClasses = 10, InputSize = 64, WidthMultiplier = 0.5 });
+        using var model = (ModelRegistry.Get(name).Config with { Width = 0.5 }).Create(new ArchitectureOptions { NumClasses = 10, InputSize = 64 });
         Assert.IsTrue(ZeroGamma.Apply(model) > 0);
         model.eval();
         int identities = 0;
@@ -169,7 +170,7 @@ public sealed class ProcedureTests
         Dictionary<string, Tensor> Gradients(TrainingPrecision precision)
         {
             manual_seed(9);
-            var model = ModelRegistry.Create("resnet18", new ArchitectureOptions { NumClasses = 10, InputSize = 16, SmallInputStem = true, WidthMultiplier = 0.25 });
+            var model = (ResNetConfig.ResNet18 with { Width = 0.25 }).Create(new ArchitectureOptions { NumClasses = 10, InputSize = 16, SmallInputStem = true });
             model.train();
             using var masters = new MasterWeights(model, precision);
             var logits = model.forward(x.to(masters.ComputeType)).to(ScalarType.Float32);
@@ -234,7 +235,7 @@ public sealed class ProcedureTests
         bool AuxiliaryWeightsMoved(bool auxiliaryLoss)
         {
             manual_seed(2);
-            using var model = ModelRegistry.Create("googlenet", new ArchitectureOptions { NumClasses = 2, InputSize = 32, SmallInputStem = true, WidthMultiplier = 0.25 });
+            using var model = (GoogLeNetConfig.Default with { Width = 0.25 }).Create(new ArchitectureOptions { NumClasses = 2, InputSize = 32, SmallInputStem = true });
             var aux = (IAuxiliaryHeads)model;
             Assert.AreEqual(2, aux.AuxiliaryHeadNames.Count);
             var before = model.named_parameters().Where(p => p.name.StartsWith("aux", StringComparison.Ordinal)).ToDictionary(p => p.name, p => p.parameter.detach().clone());

@@ -76,7 +76,7 @@ public sealed class StreamingDataTests
 
         // The trainer takes it: one step, then cancel.
         TorchSharp.torch.manual_seed(1);
-        using var model = ModelRegistry.Create("resnet18", new ArchitectureOptions { NumClasses = 2, InputSize = 224, WidthMultiplier = 0.25 });
+        using var model = (ModelRegistry.Get("resnet18").Config with { Width = 0.25 }).Create(new ArchitectureOptions { NumClasses = 2, InputSize = 224 });
         using var cancel = new CancellationTokenSource();
         var progress = new List<TrainingProgress>();
         var trainer = new ClassifierTrainer(new TrainerOptions { Epochs = 1, BatchSize = 2, Device = ComputeDevice.Cpu }, onProgress: p => { progress.Add(p); cancel.Cancel(); });

@@ -7,6 +7,22 @@ using static TorchSharp.torch;
 
 namespace MLNetCnn.Architectures.Families;
 
+/// <summary>GoogLeNet as data: with or without the auxiliary classifiers (<see cref="ArchitectureConfig.Width"/> scales every module).</summary>
+public sealed record GoogLeNetConfig : ArchitectureConfig
+{
+    /// <summary>The published network, with its two auxiliary classifiers.</summary>
+    public static GoogLeNetConfig Default { get; } = new();
+
+    /// <summary>Build the training-only auxiliary classifiers on 4a and 4d.</summary>
+    public bool AuxiliaryHeads { get; init; } = true;
+
+    /// <inheritdoc/>
+    public override string Family => "GoogLeNet";
+
+    /// <inheritdoc/>
+    protected override ImageClassifier Build(ArchitectureOptions options) => new GoogLeNet(this, options);
+}
+
 /// <summary>
 /// GoogLeNet / Inception v1 (Szegedy et al., "Going Deeper with Convolutions", 2014, Table 1), with batch
 /// norm as in torchvision, written out literally. Nine <see cref="InceptionModule"/>s; two auxiliary
@@ -37,17 +53,17 @@ public sealed class GoogLeNet : ImageClassifier, IAuxiliaryHeads
     private readonly MaxPool2d maxpool4;
     private readonly InceptionModule inception5a;
     private readonly InceptionModule inception5b;
-    private readonly GoogLeNetAux? aux1;
-    private readonly GoogLeNetAux? aux2;
     private readonly AdaptiveAvgPool2d avgpool;
     private readonly Dropout dropout;
-    private readonly Linear fc;
+    private GoogLeNetAux? aux1;
+    private GoogLeNetAux? aux2;
+    private Linear fc;
 
     /// <summary>Builds GoogLeNet, with or without its auxiliary heads.</summary>
-    public GoogLeNet(bool auxiliaryHeads, ArchitectureOptions options)
+    public GoogLeNet(GoogLeNetConfig config, ArchitectureOptions options)
         : base(nameof(GoogLeNet), options.InputShape(224), options.NumClasses)
     {
-        int W(int c) => Math.Max(1, (int)Math.Round(c * options.WidthMultiplier));
+        int W(int c) => config.Scaled(c);
         InceptionModule I(int i, int c1, int c3r, int c3, int c5r, int c5, int pool) => new(W(i), W(c1), W(c3r), W(c3), W(c5r), W(c5), W(pool));
         bool small = options.SmallInputStem;
 
@@ -67,15 +83,16 @@ public sealed class GoogLeNet : ImageClassifier, IAuxiliaryHeads
         maxpool4 = nn.MaxPool2d(2, stride: 2, ceil_mode: true);                                   // N x 832 x 7 x 7
         inception5a = I(832, 256, 160, 320, 32, 128, 128);
         inception5b = I(832, 384, 192, 384, 48, 128, 128);                                        // N x 1024 x 7 x 7
-        if (auxiliaryHeads)
+        avgpool = nn.AdaptiveAvgPool2d(1);
+        dropout = nn.Dropout(0.2);
+        NumFeatures = W(1024);
+        if (config.AuxiliaryHeads)
         {
             aux1 = new GoogLeNetAux(W(512), options.NumClasses);
             aux2 = new GoogLeNetAux(W(528), options.NumClasses);
         }
 
-        avgpool = nn.AdaptiveAvgPool2d(1);
-        dropout = nn.Dropout(0.2);
-        fc = nn.Linear(W(1024), options.NumClasses);
+        fc = nn.Linear(NumFeatures, options.NumClasses);
         RegisterComponents();
         Init.KaimingConvUnitNorm(this);
     }
@@ -84,19 +101,29 @@ public sealed class GoogLeNet : ImageClassifier, IAuxiliaryHeads
     public IReadOnlyList<string> AuxiliaryHeadNames => aux1 is null ? Array.Empty<string>() : new[] { nameof(aux1), nameof(aux2) };
 
     /// <inheritdoc/>
-    public override Tensor forward(Tensor input) => Run(input, auxiliary: null);
+    public override IReadOnlyList<string> HeadModuleNames => aux1 is null ? [nameof(fc)] : [nameof(fc), nameof(aux1), nameof(aux2)];
+
+    /// <inheritdoc/>
+    public override Tensor ForwardFeatures(Tensor input) => Features(input, auxiliary: null);
+
+    /// <inheritdoc/>
+    public override Tensor ForwardHead(Tensor features)
+    {
+        using var scope = NewDisposeScope();
+        return fc.forward(dropout.forward(avgpool.forward(features).flatten(1))).MoveToOuterDisposeScope();
+    }
 
     /// <inheritdoc/>
     public IReadOnlyList<WeightedLogits> ForwardWithAuxiliary(Tensor input)
     {
         var auxiliary = new List<WeightedLogits>();
-        var logits = Run(input, training && aux1 is not null ? auxiliary : null);
-        auxiliary.Insert(0, new WeightedLogits(logits, 1.0));
+        using var features = Features(input, training && aux1 is not null ? auxiliary : null);
+        auxiliary.Insert(0, new WeightedLogits(ForwardHead(features), 1.0));
         return auxiliary;
     }
 
     /// <inheritdoc/>
-    public override GraphValue Emit(GraphBuilder graph, GraphValue input)
+    public override GraphValue EmitFeatures(GraphBuilder graph, GraphValue input)
     {
         var x = graph.Apply(maxpool1, graph.Apply(conv1, input));
         x = graph.Apply(maxpool2, graph.Apply(conv3, graph.Apply(conv2, x)));
@@ -106,11 +133,25 @@ public sealed class GoogLeNet : ImageClassifier, IAuxiliaryHeads
             x = graph.Apply(module, x);
         }
 
-        x = graph.Apply(inception5b, graph.Apply(inception5a, graph.Apply(maxpool4, x)));
-        return graph.Apply(fc, graph.Flatten(graph.Apply(avgpool, x)));
+        return graph.Apply(inception5b, graph.Apply(inception5a, graph.Apply(maxpool4, x)));
     }
 
-    private Tensor Run(Tensor input, List<WeightedLogits>? auxiliary)
+    /// <inheritdoc/>
+    public override GraphValue EmitHead(GraphBuilder graph, GraphValue features) => graph.Apply(fc, graph.Flatten(graph.Apply(avgpool, features)));
+
+    /// <inheritdoc/>
+    protected override void ReplaceHead(int numClasses)
+    {
+        fc = ReplaceChild(nameof(fc), nn.Linear(NumFeatures, numClasses));
+        if (aux1 is not null && aux2 is not null)
+        {
+            aux1 = ReplaceChild(nameof(aux1), aux1.WithClasses(numClasses));
+            aux2 = ReplaceChild(nameof(aux2), aux2.WithClasses(numClasses));
+        }
+    }
+
+    /// <summary>The trunk up to inception5b; with <paramref name="auxiliary"/>, also the auxiliary heads' logits (weight 0.3 each).</summary>
+    private Tensor Features(Tensor input, List<WeightedLogits>? auxiliary)
     {
         using var scope = NewDisposeScope();
         var x = maxpool1.forward(conv1.forward(input));
@@ -122,14 +163,13 @@ public sealed class GoogLeNet : ImageClassifier, IAuxiliaryHeads
         Tensor? a2 = auxiliary is null ? null : aux2!.forward(x);
         x = maxpool4.forward(inception4e.forward(x));
         x = inception5b.forward(inception5a.forward(x));
-        var logits = fc.forward(dropout.forward(avgpool.forward(x).flatten(1)));
         if (auxiliary is not null)
         {
             auxiliary.Add(new WeightedLogits(a1!.MoveToOuterDisposeScope(), AuxiliaryLossWeight));
             auxiliary.Add(new WeightedLogits(a2!.MoveToOuterDisposeScope(), AuxiliaryLossWeight));
         }
 
-        return logits.MoveToOuterDisposeScope();
+        return x.MoveToOuterDisposeScope();
     }
 }
 
@@ -174,16 +214,26 @@ public sealed class GoogLeNetAux : nn.Module<Tensor, Tensor>
     private readonly Linear fc1;
     private readonly Linear fc2;
     private readonly Dropout dropout;
+    private readonly int inChannels;
 
     /// <summary>Creates the head.</summary>
     public GoogLeNetAux(int inChannels, int numClasses)
         : base(nameof(GoogLeNetAux))
     {
+        this.inChannels = inChannels;
         conv = new BasicConv2d(inChannels, 128, 1);
         fc1 = nn.Linear(2048, 1024);
         fc2 = nn.Linear(1024, numClasses);
         dropout = nn.Dropout(0.7);
         RegisterComponents();
+    }
+
+    /// <summary>A fresh head of the same input width for <paramref name="numClasses"/> classes, initialized as the network initializes it.</summary>
+    public GoogLeNetAux WithClasses(int numClasses)
+    {
+        var head = new GoogLeNetAux(inChannels, numClasses);
+        Init.KaimingConvUnitNorm(head);
+        return head;
     }
 
     /// <inheritdoc/>
@@ -196,7 +246,7 @@ public sealed class GoogLeNetAux : nn.Module<Tensor, Tensor>
     }
 }
 
-/// <summary>GoogLeNet rows.</summary>
+/// <summary>GoogLeNet registry rows (<see cref="GoogLeNetConfig"/>).</summary>
 public static class GoogLeNetVariants
 {
     /// <summary>Registry rows for the GoogLeNet family.</summary>
@@ -204,8 +254,8 @@ public static class GoogLeNetVariants
     {
         get
         {
-            yield return new("googlenet", "GoogLeNet", 224, options => new GoogLeNet(auxiliaryHeads: true, options), new(13_004_888, 1.498, 0, "COMP"));
-            yield return new("googlenet_no_aux", "GoogLeNet", 224, options => new GoogLeNet(auxiliaryHeads: false, options), new(6_624_904, 1.498, 0, "TV"));
+            yield return new("googlenet", GoogLeNetConfig.Default, new(13_004_888, 1.498, 0, "COMP"));
+            yield return new("googlenet_no_aux", GoogLeNetConfig.Default with { AuxiliaryHeads = false }, new(6_624_904, 1.498, 0, "TV"));
         }
     }
 }

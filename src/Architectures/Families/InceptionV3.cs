@@ -7,6 +7,28 @@ using static TorchSharp.torch;
 
 namespace MLNetCnn.Architectures.Families;
 
+/// <summary>Inception v3 as data: with or without the auxiliary classifier. Its factorized modules exist at the published widths only, so <see cref="ArchitectureConfig.Width"/> must be 1.</summary>
+public sealed record InceptionV3Config : ArchitectureConfig
+{
+    /// <summary>The published network, with its auxiliary classifier.</summary>
+    public static InceptionV3Config Default { get; } = new();
+
+    /// <summary>Build the training-only auxiliary classifier on the 17x17 grid.</summary>
+    public bool AuxiliaryHead { get; init; } = true;
+
+    /// <inheritdoc/>
+    public override string Family => "InceptionV3";
+
+    /// <inheritdoc/>
+    public override int NativeInputSize => 299;
+
+    /// <inheritdoc/>
+    public override int MinInputSize => 75;
+
+    /// <inheritdoc/>
+    protected override ImageClassifier Build(ArchitectureOptions options) => new InceptionV3(this, options);
+}
+
 /// <summary>
 /// Inception v3 (Szegedy et al., "Rethinking the Inception Architecture for Computer Vision", 2015,
 /// Table 1), written out literally: a conv stem, three 35x35 modules with 5x5 factorized into 3x3s
@@ -39,21 +61,21 @@ public sealed class InceptionV3 : ImageClassifier, IAuxiliaryHeads
     private readonly InceptionC Mixed_6c;
     private readonly InceptionC Mixed_6d;
     private readonly InceptionC Mixed_6e;
-    private readonly InceptionV3Aux? AuxLogits;
+    private InceptionV3Aux? AuxLogits;
     private readonly InceptionD Mixed_7a;
     private readonly InceptionE Mixed_7b;
     private readonly InceptionE Mixed_7c;
     private readonly AdaptiveAvgPool2d avgpool;
     private readonly Dropout dropout;
-    private readonly Linear fc;
+    private Linear fc;
 
     /// <summary>Builds Inception v3, with or without its auxiliary classifier.</summary>
-    public InceptionV3(bool auxiliaryHead, ArchitectureOptions options)
+    public InceptionV3(InceptionV3Config config, ArchitectureOptions options)
         : base(nameof(InceptionV3), options.InputShape(299), options.NumClasses)
     {
-        if (options.WidthMultiplier != 1.0)
+        if (config.Width != 1.0)
         {
-            throw new ArgumentException("Inception v3's factorized modules are written for the published widths; WidthMultiplier must be 1.", nameof(options));
+            throw new ArgumentException($"Inception v3's factorized modules are written for the published widths; Width must be 1, found {config.Width}.", nameof(config));
         }
 
         bool small = options.SmallInputStem;
@@ -73,7 +95,7 @@ public sealed class InceptionV3 : ImageClassifier, IAuxiliaryHeads
         Mixed_6c = new InceptionC(768, channels7x7: 160);
         Mixed_6d = new InceptionC(768, channels7x7: 160);
         Mixed_6e = new InceptionC(768, channels7x7: 192);                                                   // N x 768 x 17 x 17
-        if (auxiliaryHead)
+        if (config.AuxiliaryHead)
         {
             AuxLogits = new InceptionV3Aux(768, options.NumClasses, adaptivePool: small);
         }
@@ -83,7 +105,8 @@ public sealed class InceptionV3 : ImageClassifier, IAuxiliaryHeads
         Mixed_7c = new InceptionE(2048);                                                                    // N x 2048 x 8 x 8
         avgpool = nn.AdaptiveAvgPool2d(1);
         dropout = nn.Dropout(0.5);
-        fc = nn.Linear(2048, options.NumClasses);
+        NumFeatures = 2048;
+        fc = nn.Linear(NumFeatures, options.NumClasses);
         RegisterComponents();
         Init.KaimingConvUnitNorm(this);
     }
@@ -92,32 +115,42 @@ public sealed class InceptionV3 : ImageClassifier, IAuxiliaryHeads
     public IReadOnlyList<string> AuxiliaryHeadNames => AuxLogits is null ? Array.Empty<string>() : new[] { nameof(AuxLogits) };
 
     /// <inheritdoc/>
-    public override Tensor forward(Tensor input) => Run(input, auxiliary: null);
+    public override IReadOnlyList<string> HeadModuleNames => AuxLogits is null ? [nameof(fc)] : [nameof(fc), nameof(AuxLogits)];
+
+    /// <inheritdoc/>
+    public override Tensor ForwardFeatures(Tensor input) => Features(input, auxiliary: null);
+
+    /// <inheritdoc/>
+    public override Tensor ForwardHead(Tensor features)
+    {
+        using var scope = NewDisposeScope();
+        return fc.forward(dropout.forward(avgpool.forward(features).flatten(1))).MoveToOuterDisposeScope();
+    }
 
     /// <inheritdoc/>
     public IReadOnlyList<WeightedLogits> ForwardWithAuxiliary(Tensor input)
     {
         var auxiliary = new List<WeightedLogits>();
-        var logits = Run(input, training && AuxLogits is not null ? auxiliary : null);
-        auxiliary.Insert(0, new WeightedLogits(logits, 1.0));
+        using var features = Features(input, training && AuxLogits is not null ? auxiliary : null);
+        auxiliary.Insert(0, new WeightedLogits(ForwardHead(features), 1.0));
         return auxiliary;
     }
 
     /// <inheritdoc/>
-    public override GraphValue Emit(GraphBuilder graph, GraphValue input)
+    public override GraphValue EmitFeatures(GraphBuilder graph, GraphValue input) =>
+        Trunk.Concat(Top).Aggregate(input, (x, module) => graph.Apply(module, x));
+
+    /// <inheritdoc/>
+    public override GraphValue EmitHead(GraphBuilder graph, GraphValue features) => graph.Apply(fc, graph.Flatten(graph.Apply(avgpool, features)));
+
+    /// <inheritdoc/>
+    protected override void ReplaceHead(int numClasses)
     {
-        var x = input;
-        foreach (var module in Trunk)
+        fc = ReplaceChild(nameof(fc), nn.Linear(NumFeatures, numClasses));
+        if (AuxLogits is not null)
         {
-            x = graph.Apply(module, x);
+            AuxLogits = ReplaceChild(nameof(AuxLogits), AuxLogits.WithClasses(numClasses));
         }
-
-        foreach (var module in Head)
-        {
-            x = graph.Apply(module, x);
-        }
-
-        return graph.Apply(fc, graph.Flatten(graph.Apply(avgpool, x)));
     }
 
     /// <summary>Everything up to the 17x17 output that feeds the auxiliary classifier.</summary>
@@ -127,32 +160,24 @@ public sealed class InceptionV3 : ImageClassifier, IAuxiliaryHeads
         Mixed_5b, Mixed_5c, Mixed_5d, Mixed_6a, Mixed_6b, Mixed_6c, Mixed_6d, Mixed_6e,
     };
 
-    private nn.Module<Tensor, Tensor>[] Head => new nn.Module<Tensor, Tensor>[] { Mixed_7a, Mixed_7b, Mixed_7c };
+    /// <summary>The 8x8 modules after the auxiliary classifier's tap.</summary>
+    private nn.Module<Tensor, Tensor>[] Top => new nn.Module<Tensor, Tensor>[] { Mixed_7a, Mixed_7b, Mixed_7c };
 
-    private Tensor Run(Tensor input, List<WeightedLogits>? auxiliary)
+    /// <summary>The last feature map; with <paramref name="auxiliary"/>, also the auxiliary logits (weight 0.4).</summary>
+    private Tensor Features(Tensor input, List<WeightedLogits>? auxiliary)
     {
         using var scope = NewDisposeScope();
-        var x = input;
-        foreach (var module in Trunk)
-        {
-            x = module.forward(x);
-        }
-
+        var x = Trunk.Aggregate(input, (v, module) => module.forward(v));
         if (auxiliary is not null)
         {
             auxiliary.Add(new WeightedLogits(AuxLogits!.forward(x).MoveToOuterDisposeScope(), AuxiliaryLossWeight));
         }
 
-        foreach (var module in Head)
-        {
-            x = module.forward(x);
-        }
-
-        return fc.forward(dropout.forward(avgpool.forward(x).flatten(1))).MoveToOuterDisposeScope();
+        return Top.Aggregate(x, (v, module) => module.forward(v)).MoveToOuterDisposeScope();
     }
 }
 
-/// <summary>Inception v3 rows.</summary>
+/// <summary>Inception v3 registry rows (<see cref="InceptionV3Config"/>).</summary>
 public static class InceptionV3Variants
 {
     /// <summary>Registry rows for the Inception v3 family.</summary>
@@ -160,8 +185,8 @@ public static class InceptionV3Variants
     {
         get
         {
-            yield return new("inception_v3", "InceptionV3", 299, options => new InceptionV3(auxiliaryHead: true, options), new(27_161_264, 5.713, 0, "TV")) { MinInputSize = 75 };
-            yield return new("inception_v3_no_aux", "InceptionV3", 299, options => new InceptionV3(auxiliaryHead: false, options), new(23_834_568, 5.713, 0, "COMP, TIMM")) { MinInputSize = 75 };
+            yield return new("inception_v3", InceptionV3Config.Default, new(27_161_264, 5.713, 0, "TV"));
+            yield return new("inception_v3_no_aux", InceptionV3Config.Default with { AuxiliaryHead = false }, new(23_834_568, 5.713, 0, "COMP, TIMM"));
         }
     }
 }

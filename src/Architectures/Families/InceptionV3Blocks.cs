@@ -251,16 +251,26 @@ public sealed class InceptionV3Aux : nn.Module<Tensor, Tensor>
     private readonly BasicConv2d conv1;
     private readonly Linear fc;
     private readonly bool adaptivePool;
+    private readonly int inChannels;
 
     /// <summary>Creates the head; <paramref name="adaptivePool"/> replaces the 5x5/3 pool by an adaptive pool to 5x5 (small inputs).</summary>
     public InceptionV3Aux(int inChannels, int numClasses, bool adaptivePool)
         : base(nameof(InceptionV3Aux))
     {
+        this.inChannels = inChannels;
         conv0 = new BasicConv2d(inChannels, 128, 1);
         conv1 = new BasicConv2d(128, 768, 5);
         fc = nn.Linear(768, numClasses);
         this.adaptivePool = adaptivePool;
         RegisterComponents();
+    }
+
+    /// <summary>A fresh head of the same input width and pooling for <paramref name="numClasses"/> classes, initialized as the network initializes it.</summary>
+    public InceptionV3Aux WithClasses(int numClasses)
+    {
+        var head = new InceptionV3Aux(inChannels, numClasses, adaptivePool);
+        Init.KaimingConvUnitNorm(head);
+        return head;
     }
 
     /// <inheritdoc/>

@@ -14,6 +14,42 @@ namespace MLNetCnn.Architectures.Families;
 public sealed record MobileNetV1Layer(int Channels, int Stride);
 
 /// <summary>
+/// MobileNet v1 as data: the layer table, the width multiplier alpha (<see cref="ArchitectureConfig.Width"/>,
+/// section 4.2) and the resolution multiplier rho as the native input size (section 4.3).
+/// </summary>
+public sealed record MobileNetV1Config : ArchitectureConfig
+{
+    /// <summary>The paper's Table 1 after the stem.</summary>
+    public static IReadOnlyList<MobileNetV1Layer> Table1 { get; } =
+    [
+        new(64, 1), new(128, 2), new(128, 1), new(256, 2), new(256, 1), new(512, 2),
+        new(512, 1), new(512, 1), new(512, 1), new(512, 1), new(512, 1),
+        new(1024, 2), new(1024, 1),
+    ];
+
+    /// <summary>alpha 1.0 at 224.</summary>
+    public static MobileNetV1Config Default { get; } = new();
+
+    /// <summary>Depthwise separable layers after the stem (default: <see cref="Table1"/>).</summary>
+    public IReadOnlyList<MobileNetV1Layer> Layers { get; init; } = Table1;
+
+    /// <summary>Input resolution (the paper's 224, 192, 160 or 128; any size works): the native input size.</summary>
+    public int Resolution { get; init; } = 224;
+
+    /// <inheritdoc/>
+    public override string Family => "MobileNetV1";
+
+    /// <inheritdoc/>
+    public override int NativeInputSize => Resolution;
+
+    /// <summary>MobileNet v1 with width multiplier <paramref name="alpha"/> at <paramref name="resolution"/>.</summary>
+    public static MobileNetV1Config For(double alpha, int resolution = 224) => Default with { Width = alpha, Resolution = resolution };
+
+    /// <inheritdoc/>
+    protected override ImageClassifier Build(ArchitectureOptions options) => new MobileNetV1(this, options);
+}
+
+/// <summary>
 /// MobileNet v1 (Howard et al., "MobileNets: Efficient Convolutional Neural Networks for Mobile Vision
 /// Applications", 2017, Table 1): a 3x3 stride-2 stem and thirteen depthwise separable layers
 /// (<see cref="DepthwiseSeparable.WithNorms"/>), global pooling and a linear classifier. The width
@@ -27,19 +63,19 @@ public sealed class MobileNetV1 : ImageClassifier
 {
     private readonly Sequential features;
     private readonly AdaptiveAvgPool2d avgpool;
-    private readonly Linear classifier;
+    private Linear classifier;
 
-    /// <summary>Builds a MobileNet v1 with width multiplier <paramref name="alpha"/> (times <see cref="ArchitectureOptions.WidthMultiplier"/>).</summary>
-    public MobileNetV1(double alpha, ArchitectureOptions options)
-        : base(nameof(MobileNetV1), options.InputShape(224), options.NumClasses)
+    /// <summary>Builds a MobileNet v1.</summary>
+    public MobileNetV1(MobileNetV1Config config, ArchitectureOptions options)
+        : base(nameof(MobileNetV1), options.InputShape(config.Resolution), options.NumClasses)
     {
-        double a = alpha * options.WidthMultiplier;
+        double a = config.Width;
         int input = Channels.MakeDivisible(32 * a);
         var layers = new List<nn.Module<Tensor, Tensor>>
         {
             ConvNormAct.Create(options.InputChannels, input, 3, stride: options.SmallInputStem ? 1 : 2),
         };
-        foreach (var layer in Layers)
+        foreach (var layer in config.Layers)
         {
             int output = Channels.MakeDivisible(layer.Channels * a);
             layers.Add(DepthwiseSeparable.WithNorms(input, output, layer.Stride));
@@ -47,28 +83,33 @@ public sealed class MobileNetV1 : ImageClassifier
         }
 
         features = nn.Sequential(layers.Select((m, i) => (i.ToString(CultureInfo.InvariantCulture), m)));
+        NumFeatures = input;
         avgpool = nn.AdaptiveAvgPool2d(1);
         classifier = nn.Linear(input, options.NumClasses);
         RegisterComponents();
         Init.KaimingConvUnitNorm(this);
     }
 
-    /// <summary>The paper's Table 1 after the stem.</summary>
-    public static IReadOnlyList<MobileNetV1Layer> Layers { get; } = new MobileNetV1Layer[]
-    {
-        new(64, 1), new(128, 2), new(128, 1), new(256, 2), new(256, 1), new(512, 2),
-        new(512, 1), new(512, 1), new(512, 1), new(512, 1), new(512, 1),
-        new(1024, 2), new(1024, 1),
-    };
+    /// <inheritdoc/>
+    public override IReadOnlyList<string> HeadModuleNames { get; } = [nameof(classifier)];
 
     /// <inheritdoc/>
-    public override Tensor forward(Tensor input) => PooledClassifier.Forward(features, avgpool, classifier, input);
+    public override Tensor ForwardFeatures(Tensor input) => features.forward(input);
 
     /// <inheritdoc/>
-    public override GraphValue Emit(GraphBuilder graph, GraphValue input) => PooledClassifier.Emit(graph, features, avgpool, classifier, input);
+    public override Tensor ForwardHead(Tensor features) => PooledClassifier.Forward(avgpool, classifier, features);
+
+    /// <inheritdoc/>
+    public override GraphValue EmitFeatures(GraphBuilder graph, GraphValue input) => graph.Apply(features, input);
+
+    /// <inheritdoc/>
+    public override GraphValue EmitHead(GraphBuilder graph, GraphValue features) => PooledClassifier.Emit(graph, avgpool, classifier, features);
+
+    /// <inheritdoc/>
+    protected override void ReplaceHead(int numClasses) => classifier = ReplaceChild(nameof(classifier), nn.Linear(NumFeatures, numClasses));
 }
 
-/// <summary>MobileNet v1 rows: TF-slim's table of alpha x resolution, named as there (<c>mobilenet_v1_0.75_160</c>).</summary>
+/// <summary>MobileNet v1 registry rows: TF-slim's table of alpha x resolution, named as there (<c>mobilenet_v1_0.75_160</c>).</summary>
 public static class MobileNetV1Variants
 {
     /// <summary>Registry rows for the MobileNet v1 family.</summary>
@@ -92,17 +133,16 @@ public static class MobileNetV1Variants
             {
                 for (int r = 0; r < resolutions.Length; r++)
                 {
-                    double alpha = row.Alpha;
-                    string name = string.Create(CultureInfo.InvariantCulture, $"mobilenet_v1_{alpha:0.0#}_{resolutions[r]}");
+                    string name = string.Create(CultureInfo.InvariantCulture, $"mobilenet_v1_{row.Alpha:0.0#}_{resolutions[r]}");
                     ReferenceFigures? reference = null;
                     if (row.Macs[r] is { } macs)
                     {
                         // Figures in whole millions: half a unit of the last digit is the source's own precision.
                         double tolerance = row.Tolerance == 0 ? 0 : Math.Max(row.Tolerance, 0.5 / macs);
-                        reference = new(row.Params, macs / 1000.0, tolerance, alpha == 0.75 ? "PAPER" : "SLIM, PAPER, COMP on TIMM");
+                        reference = new(row.Params, macs / 1000.0, tolerance, row.Alpha == 0.75 ? "PAPER" : "SLIM, PAPER, COMP on TIMM");
                     }
 
-                    yield return new ModelDefinition(name, "MobileNetV1", resolutions[r], options => new MobileNetV1(alpha, options), reference);
+                    yield return new ModelDefinition(name, MobileNetV1Config.For(row.Alpha, resolutions[r]), reference);
                 }
             }
         }

@@ -18,27 +18,17 @@ public enum ResNetBlock
     Bottleneck,
 }
 
-/// <summary>Stem variants.</summary>
-public enum ResNetStem
+/// <summary>The Bag of Tricks tweaks (He et al., 2018, section 4, Figure 2), cumulative as in the paper's Table 5.</summary>
+public enum ResNetVariant
 {
-    /// <summary>7x7 stride-2 conv, then 3x3 stride-2 max pool (the paper's stem): 224 becomes 56.</summary>
-    Standard,
+    /// <summary>ResNet-B: the downsampling stride in the bottleneck's 3x3 (torchvision's layout); 7x7 stride-2 stem, 1x1 strided shortcut.</summary>
+    B,
 
-    /// <summary>ResNet-C (Bag of Tricks): three 3x3 convs (stem/2, stem/2, stem width; the first with stride 2), then max pool.</summary>
-    Deep,
+    /// <summary>ResNet-C: B plus the deep stem, three 3x3 convs (stem/2, stem/2, stem width; the first with stride 2), then max pool.</summary>
+    C,
 
-    /// <summary>For 28x28 or 32x32 inputs: one 3x3 stride-1 conv and no max pool, so the last stage still sees 4x4.</summary>
-    SmallInput,
-}
-
-/// <summary>How a stage's first block matches the shortcut to a new shape.</summary>
-public enum ResNetDownsample
-{
-    /// <summary>1x1 conv with the stage stride (ResNet-B shortcut).</summary>
-    Conv,
-
-    /// <summary>ResNet-D: 2x2 stride-2 average pool, then a stride-1 1x1 conv, so no activations are skipped.</summary>
-    AveragePool,
+    /// <summary>ResNet-D: C plus a 2x2 stride-2 average pool before a stride-1 1x1 shortcut conv, so no activations are skipped (timm's "d" models).</summary>
+    D,
 }
 
 /// <summary>Where a residual unit puts its normalization and activation.</summary>
@@ -55,33 +45,64 @@ public enum ResNetUnit
     PreActivation,
 }
 
-/// <summary>A ResNet variant as data.</summary>
+/// <summary>A ResNet as data: block type and depth per stage (paper Table 1), the Bag of Tricks variant and the unit layout.</summary>
 /// <param name="Block">Block type.</param>
 /// <param name="Layers">Blocks per stage, e.g. (2, 2, 2, 2) for ResNet-18.</param>
-public sealed record ResNetConfig(ResNetBlock Block, IReadOnlyList<int> Layers)
+public sealed record ResNetConfig(ResNetBlock Block, IReadOnlyList<int> Layers) : ArchitectureConfig
 {
-    /// <summary>Stem type.</summary>
-    public ResNetStem Stem { get; init; } = ResNetStem.Standard;
+    /// <summary>ResNet-18: basic blocks (2, 2, 2, 2).</summary>
+    public static ResNetConfig ResNet18 { get; } = new(ResNetBlock.Basic, [2, 2, 2, 2]);
 
-    /// <summary>Shortcut type for downsampling blocks.</summary>
-    public ResNetDownsample Downsample { get; init; } = ResNetDownsample.Conv;
+    /// <summary>ResNet-34: basic blocks (3, 4, 6, 3).</summary>
+    public static ResNetConfig ResNet34 { get; } = new(ResNetBlock.Basic, [3, 4, 6, 3]);
+
+    /// <summary>ResNet-50: bottlenecks (3, 4, 6, 3).</summary>
+    public static ResNetConfig ResNet50 { get; } = new(ResNetBlock.Bottleneck, [3, 4, 6, 3]);
+
+    /// <summary>ResNet-101: bottlenecks (3, 4, 23, 3).</summary>
+    public static ResNetConfig ResNet101 { get; } = new(ResNetBlock.Bottleneck, [3, 4, 23, 3]);
+
+    /// <summary>ResNet-152: bottlenecks (3, 8, 36, 3).</summary>
+    public static ResNetConfig ResNet152 { get; } = new(ResNetBlock.Bottleneck, [3, 8, 36, 3]);
+
+    /// <summary>Bag of Tricks variant (B is torchvision's layout).</summary>
+    public ResNetVariant Variant { get; init; } = ResNetVariant.B;
 
     /// <summary>Residual unit layout.</summary>
     public ResNetUnit Unit { get; init; } = ResNetUnit.PostActivation;
 
-    /// <summary>Width of the first stage before the multiplier (64 in the paper).</summary>
+    /// <summary>Width of the first stage before <see cref="ArchitectureConfig.Width"/> (64 in the paper).</summary>
     public int BaseWidth { get; init; } = 64;
+
+    /// <inheritdoc/>
+    public override string Family => "ResNet";
+
+    /// <summary>The published row of depth 18, 34, 50, 101 or 152.</summary>
+    public static ResNetConfig ForDepth(int depth) => depth switch
+    {
+        18 => ResNet18,
+        34 => ResNet34,
+        50 => ResNet50,
+        101 => ResNet101,
+        152 => ResNet152,
+        _ => throw new ArgumentOutOfRangeException(nameof(depth), depth, "ResNet depth must be 18, 34, 50, 101 or 152 (or give a ResNetConfig with your own stage depths)."),
+    };
+
+    /// <inheritdoc/>
+    protected override ImageClassifier Build(ArchitectureOptions options) => new ResNet(this, options);
 }
 
 /// <summary>
 /// ResNet (He et al., "Deep Residual Learning for Image Recognition", 2015; Table 1) with the Bag of
 /// Tricks tweaks (He et al., 2018, section 4): ResNet-B puts the stride in the bottleneck's 3x3 (this is
-/// torchvision's layout and always on), ResNet-C is <see cref="ResNetStem.Deep"/>, ResNet-D is
-/// <see cref="ResNetDownsample.AveragePool"/>, and <see cref="ResNetUnit.PreActivation"/> gives the
+/// torchvision's layout and always on), ResNet-C adds the deep stem and ResNet-D the average-pool shortcut
+/// (<see cref="ResNetVariant"/>), and <see cref="ResNetUnit.PreActivation"/> gives the
 /// pre-activation ResNet (<see cref="PreActBasicBlock"/>, <see cref="PreActBottleneckBlock"/>). Module names
 /// follow torchvision's state_dict keys (<c>conv1</c>, <c>bn1</c>, <c>layer1.0.conv1</c>,
 /// <c>layer2.0.downsample.0</c>, <c>fc</c>); the pre-activation model keeps them, without <c>bn1</c>
 /// and with a final <c>norm</c>.
+/// <para>Small inputs (<see cref="ArchitectureOptions.SmallInputStem"/>): one 3x3 stride-1 conv and no max pool,
+/// so a 28x28 or 32x32 input still reaches the last stage at 4x4.</para>
 /// </summary>
 public sealed class ResNet : ImageClassifier
 {
@@ -95,7 +116,7 @@ public sealed class ResNet : ImageClassifier
     private readonly Sequential layer4;
     private readonly BatchNorm2d? norm;
     private readonly AdaptiveAvgPool2d avgpool;
-    private readonly Linear fc;
+    private Linear fc;
 
     /// <summary>Builds a ResNet from a variant row and the common options.</summary>
     public ResNet(ResNetConfig config, ArchitectureOptions options)
@@ -106,15 +127,15 @@ public sealed class ResNet : ImageClassifier
             throw new ArgumentException($"A ResNet needs 4 stages of at least one block; found ({string.Join(", ", config.Layers)}).", nameof(config));
         }
 
-        var stem = options.SmallInputStem ? ResNetStem.SmallInput : config.Stem;
-        int width = Math.Max(1, (int)Math.Round(config.BaseWidth * options.WidthMultiplier));
+        var stem = options.SmallInputStem ? Stem.SmallInput : config.Variant == ResNetVariant.B ? Stem.Standard : Stem.Deep;
+        int width = Math.Max(1, (int)Math.Round(config.BaseWidth * config.Width));
         int expansion = config.Block == ResNetBlock.Bottleneck ? 4 : 1;
         int c = options.InputChannels;
 
         conv1 = stem switch
         {
-            ResNetStem.Standard => nn.Conv2d(c, width, 7, stride: 2, padding: 3, bias: false),
-            ResNetStem.SmallInput => nn.Conv2d(c, width, 3, stride: 1, padding: 1, bias: false),
+            Stem.Standard => nn.Conv2d(c, width, 7, stride: 2, padding: 3, bias: false),
+            Stem.SmallInput => nn.Conv2d(c, width, 3, stride: 1, padding: 1, bias: false),
             _ => nn.Sequential(
                 ("0", nn.Conv2d(c, width / 2, 3, stride: 2, padding: 1, bias: false)),
                 ("1", new BatchNorm2d(width / 2)),
@@ -127,32 +148,49 @@ public sealed class ResNet : ImageClassifier
         bool preActivation = config.Unit == ResNetUnit.PreActivation;
         bn1 = preActivation ? null : new BatchNorm2d(width);
         relu = nn.ReLU(inplace: true);
-        maxpool = stem == ResNetStem.SmallInput ? nn.Identity() : nn.MaxPool2d(3, stride: 2, padding: 1);
+        maxpool = stem == Stem.SmallInput ? nn.Identity() : nn.MaxPool2d(3, stride: 2, padding: 1);
 
         int inplanes = width;
         layer1 = MakeStage(config, ref inplanes, width, config.Layers[0], stride: 1);
         layer2 = MakeStage(config, ref inplanes, width * 2, config.Layers[1], stride: 2);
         layer3 = MakeStage(config, ref inplanes, width * 4, config.Layers[2], stride: 2);
         layer4 = MakeStage(config, ref inplanes, width * 8, config.Layers[3], stride: 2);
-        norm = preActivation ? new BatchNorm2d(width * 8 * expansion) : null;
+        NumFeatures = width * 8 * expansion;
+        norm = preActivation ? new BatchNorm2d(NumFeatures) : null;
         avgpool = nn.AdaptiveAvgPool2d(1);
-        fc = nn.Linear(width * 8 * expansion, options.NumClasses);
+        fc = nn.Linear(NumFeatures, options.NumClasses);
         RegisterComponents();
         Init.KaimingConvUnitNorm(this);
     }
 
+    private enum Stem
+    {
+        Standard,
+        Deep,
+        SmallInput,
+    }
+
     /// <inheritdoc/>
-    public override Tensor forward(Tensor input)
+    public override IReadOnlyList<string> HeadModuleNames { get; } = [nameof(fc)];
+
+    /// <inheritdoc/>
+    public override Tensor ForwardFeatures(Tensor input)
     {
         var x = conv1.forward(input);
         x = maxpool.forward(bn1 is null ? x : relu.forward(bn1.forward(x)));
         x = layer4.forward(layer3.forward(layer2.forward(layer1.forward(x))));
-        x = norm is null ? x : relu.forward(norm.forward(x));
-        return fc.forward(avgpool.forward(x).flatten(1));
+        return norm is null ? x : relu.forward(norm.forward(x));
     }
 
     /// <inheritdoc/>
-    public override GraphValue Emit(GraphBuilder graph, GraphValue input)
+    public override Tensor ForwardHead(Tensor features)
+    {
+        using var pooled = avgpool.forward(features);
+        return fc.forward(pooled.flatten(1));
+    }
+
+    /// <inheritdoc/>
+    public override GraphValue EmitFeatures(GraphBuilder graph, GraphValue input)
     {
         var x = graph.Apply(conv1, input);
         x = graph.Apply(maxpool, bn1 is null ? x : graph.Apply(relu, graph.Apply(bn1, x)));
@@ -161,9 +199,14 @@ public sealed class ResNet : ImageClassifier
             x = graph.Apply(stage, x);
         }
 
-        x = norm is null ? x : graph.Apply(relu, graph.Apply(norm, x));
-        return graph.Apply(fc, graph.Flatten(graph.Apply(avgpool, x)));
+        return norm is null ? x : graph.Apply(relu, graph.Apply(norm, x));
     }
+
+    /// <inheritdoc/>
+    public override GraphValue EmitHead(GraphBuilder graph, GraphValue features) => graph.Apply(fc, graph.Flatten(graph.Apply(avgpool, features)));
+
+    /// <inheritdoc/>
+    protected override void ReplaceHead(int numClasses) => fc = ReplaceChild(nameof(fc), nn.Linear(NumFeatures, numClasses));
 
     private static Sequential MakeStage(ResNetConfig config, ref int inplanes, int planes, int blocks, int stride)
     {
@@ -173,7 +216,7 @@ public sealed class ResNet : ImageClassifier
         {
             downsample = config.Unit == ResNetUnit.PreActivation
                 ? PreActivationDownsample(config, inplanes, planes * expansion, stride)
-                : config.Downsample == ResNetDownsample.AveragePool
+                : config.Variant == ResNetVariant.D
                 ? nn.Sequential(
                     ("0", stride == 1 ? nn.Identity() : nn.AvgPool2d(2, stride: 2, ceil_mode: true, count_include_pad: false)),
                     ("1", nn.Conv2d(inplanes, planes * expansion, 1, stride: 1, bias: false)),
@@ -203,7 +246,7 @@ public sealed class ResNet : ImageClassifier
 
     /// <summary>Pre-activation shortcut: the block's first BN-ReLU feeds it, so it needs no norm of its own.</summary>
     private static Sequential PreActivationDownsample(ResNetConfig config, int inChannels, int outChannels, int stride) =>
-        config.Downsample == ResNetDownsample.AveragePool
+        config.Variant == ResNetVariant.D
             ? nn.Sequential(
                 ("0", stride == 1 ? nn.Identity() : nn.AvgPool2d(2, stride: 2, ceil_mode: true, count_include_pad: false)),
                 ("1", nn.Conv2d(inChannels, outChannels, 1, stride: 1, bias: false)))

@@ -11,11 +11,40 @@ using static TorchSharp.torch;
 namespace MLNetCnn.Architectures.Families;
 
 /// <summary>
+/// ShuffleNet v1 as data: the group count g, which picks the stage widths (paper Table 1), and the scale
+/// factor s of "ShuffleNet s x" (section 4.1.1) as <see cref="ArchitectureConfig.Width"/>.
+/// </summary>
+/// <param name="Groups">Groups of the pointwise group convolutions: 1, 2, 3, 4 or 8.</param>
+public sealed record ShuffleNetV1Config(int Groups) : ArchitectureConfig
+{
+    /// <summary>g = 1.</summary>
+    public static ShuffleNetV1Config G1 { get; } = new(1);
+
+    /// <summary>g = 2.</summary>
+    public static ShuffleNetV1Config G2 { get; } = new(2);
+
+    /// <summary>g = 3 (the paper's usual choice).</summary>
+    public static ShuffleNetV1Config G3 { get; } = new(3);
+
+    /// <summary>g = 4.</summary>
+    public static ShuffleNetV1Config G4 { get; } = new(4);
+
+    /// <summary>g = 8.</summary>
+    public static ShuffleNetV1Config G8 { get; } = new(8);
+
+    /// <inheritdoc/>
+    public override string Family => "ShuffleNetV1";
+
+    /// <inheritdoc/>
+    protected override ImageClassifier Build(ArchitectureOptions options) => new ShuffleNetV1(this, options);
+}
+
+/// <summary>
 /// ShuffleNet v1 (Zhang et al., "ShuffleNet: An Extremely Efficient Convolutional Neural Network for
 /// Mobile Devices", 2017, Table 1): a 3x3 stride-2 conv to 24 channels, a max pool, three stages (4, 8, 4
 /// units) of <see cref="ShuffleNetV1Unit"/>s, global pooling and a bias-free linear classifier. The group
 /// count g picks the stage widths (g = 1: 144/288/576 ... g = 8: 384/768/1536); the scale factor s
-/// (section 4.1.1, "ShuffleNet s x") is <see cref="ArchitectureOptions.WidthMultiplier"/>, rounded so every
+/// (section 4.1.1, "ShuffleNet s x") is <see cref="ArchitectureConfig.Width"/>, rounded so every
 /// group convolution divides evenly. No torchvision model exists; names follow the authors' code
 /// (megvii-model/ShuffleNet-Series: <c>first_conv.0</c>, <c>features.0.branch_main_1.0</c>, <c>classifier.0</c>).
 /// <para>Small inputs: the stem, the max pool and three stride-2 stages divide the input by 32.
@@ -28,28 +57,30 @@ public sealed class ShuffleNetV1 : ImageClassifier
     private readonly nn.Module<Tensor, Tensor> maxpool;
     private readonly Sequential features;
     private readonly AdaptiveAvgPool2d globalpool;
-    private readonly Sequential classifier;
+    private Sequential classifier;
 
-    /// <summary>Builds ShuffleNet v1 with <paramref name="groups"/> groups.</summary>
-    public ShuffleNetV1(int groups, ArchitectureOptions options)
+    /// <summary>Builds ShuffleNet v1.</summary>
+    public ShuffleNetV1(ShuffleNetV1Config config, ArchitectureOptions options)
         : base(nameof(ShuffleNetV1), options.InputShape(224), options.NumClasses)
     {
+        int groups = config.Groups;
+        double scale = config.Width;
         if (!StageChannels.TryGetValue(groups, out var widths))
         {
-            throw new ArgumentOutOfRangeException(nameof(groups), groups, $"ShuffleNet v1 is defined for groups {string.Join(", ", StageChannels.Keys)}.");
+            throw new ArgumentOutOfRangeException(nameof(config), groups, $"ShuffleNet v1 is defined for groups {string.Join(", ", StageChannels.Keys)}.");
         }
 
         // Units divide widths by 4 (bottleneck) and by g (group convs): round stages to multiples of 4g and
         // the stem to a multiple of g, so that a strided unit's branch (output minus input) divides by g too.
         int unit = 4 * groups;
-        int input = Math.Max(groups, (int)Math.Round(24 * options.WidthMultiplier / groups) * groups);
+        int input = Math.Max(groups, (int)Math.Round(24 * scale / groups) * groups);
         first_conv = ConvNormAct.Create(options.InputChannels, input, 3, stride: options.SmallInputStem ? 1 : 2);
         maxpool = options.SmallInputStem ? nn.Identity() : nn.MaxPool2d(3, stride: 2, padding: 1);
         int[] repeats = { 4, 8, 4 };
         var units = new List<nn.Module<Tensor, Tensor>>();
         for (int s = 0; s < 3; s++)
         {
-            int output = Math.Max(unit, (int)Math.Round(widths[s] * options.WidthMultiplier / unit) * unit);
+            int output = Math.Max(unit, (int)Math.Round(widths[s] * scale / unit) * unit);
             for (int i = 0; i < repeats[s]; i++)
             {
                 units.Add(new ShuffleNetV1Unit(input, output, groups, stride: i == 0 ? 2 : 1, firstGroup: s == 0 && i == 0));
@@ -58,6 +89,7 @@ public sealed class ShuffleNetV1 : ImageClassifier
         }
 
         features = nn.Sequential(units.Select((m, i) => (i.ToString(CultureInfo.InvariantCulture), m)));
+        NumFeatures = input;
         globalpool = nn.AdaptiveAvgPool2d(1);
         classifier = nn.Sequential(("0", nn.Linear(input, options.NumClasses, hasBias: false)));
         RegisterComponents();
@@ -75,15 +107,27 @@ public sealed class ShuffleNetV1 : ImageClassifier
     };
 
     /// <inheritdoc/>
-    public override Tensor forward(Tensor input)
+    public override IReadOnlyList<string> HeadModuleNames { get; } = [nameof(classifier)];
+
+    /// <inheritdoc/>
+    public override Tensor ForwardFeatures(Tensor input)
     {
         using var x = maxpool.forward(first_conv.forward(input));
-        return PooledClassifier.Forward(features, globalpool, classifier, x);
+        return features.forward(x);
     }
 
     /// <inheritdoc/>
-    public override GraphValue Emit(GraphBuilder graph, GraphValue input) =>
-        PooledClassifier.Emit(graph, features, globalpool, classifier, graph.Apply(maxpool, graph.Apply(first_conv, input)));
+    public override Tensor ForwardHead(Tensor features) => PooledClassifier.Forward(globalpool, classifier, features);
+
+    /// <inheritdoc/>
+    public override GraphValue EmitFeatures(GraphBuilder graph, GraphValue input) =>
+        graph.Apply(features, graph.Apply(maxpool, graph.Apply(first_conv, input)));
+
+    /// <inheritdoc/>
+    public override GraphValue EmitHead(GraphBuilder graph, GraphValue features) => PooledClassifier.Emit(graph, globalpool, classifier, features);
+
+    /// <inheritdoc/>
+    protected override void ReplaceHead(int numClasses) => classifier = ReplaceInSequence(nameof(classifier), 0, nn.Linear(NumFeatures, numClasses, hasBias: false));
 }
 
 /// <summary>
@@ -161,14 +205,14 @@ public static class ShuffleNetV1Variants
     {
         get
         {
-            yield return Row(1, new(1_530_936, 0.143, 0.02, "PAPER MACs, COMP params on MEGVII"));
-            yield return Row(2, new(1_732_848, 0.140, 0.02, "PAPER MACs, COMP params on MEGVII"));
-            yield return Row(3, new(1_864_728, 0.137, 0.02, "PAPER MACs, COMP params on MEGVII"));
-            yield return Row(4, new(1_967_344, 0.133, 0.02, "PAPER MACs, COMP params on MEGVII"));
-            yield return Row(8, new(2_433_768, 0.137, 0.02, "PAPER MACs, COMP params on MEGVII"));
+            yield return Row(ShuffleNetV1Config.G1, new(1_530_936, 0.143, 0.02, "PAPER MACs, COMP params on MEGVII"));
+            yield return Row(ShuffleNetV1Config.G2, new(1_732_848, 0.140, 0.02, "PAPER MACs, COMP params on MEGVII"));
+            yield return Row(ShuffleNetV1Config.G3, new(1_864_728, 0.137, 0.02, "PAPER MACs, COMP params on MEGVII"));
+            yield return Row(ShuffleNetV1Config.G4, new(1_967_344, 0.133, 0.02, "PAPER MACs, COMP params on MEGVII"));
+            yield return Row(ShuffleNetV1Config.G8, new(2_433_768, 0.137, 0.02, "PAPER MACs, COMP params on MEGVII"));
         }
     }
 
-    private static ModelDefinition Row(int groups, ReferenceFigures reference) =>
-        new(string.Create(CultureInfo.InvariantCulture, $"shufflenet_v1_g{groups}"), "ShuffleNetV1", 224, options => new ShuffleNetV1(groups, options), reference);
+    private static ModelDefinition Row(ShuffleNetV1Config config, ReferenceFigures reference) =>
+        new(string.Create(CultureInfo.InvariantCulture, $"shufflenet_v1_g{config.Groups}"), config, reference);
 }

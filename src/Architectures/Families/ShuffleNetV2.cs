@@ -9,13 +9,36 @@ using static TorchSharp.torch;
 
 namespace MLNetCnn.Architectures.Families;
 
-/// <summary>A ShuffleNet v2 size (paper Table 5): output channels of stages 2-4 and of conv5.</summary>
+/// <summary>
+/// A ShuffleNet v2 size (paper Table 5) as data: output channels of stages 2-4 and of conv5.
+/// <see cref="ArchitectureConfig.Width"/> scales the stage table (the sizes are tables, not multipliers: x2.0 also widens conv5).
+/// </summary>
 /// <param name="StageChannels">Output channels of stages 2, 3 and 4.</param>
 /// <param name="FinalChannels">Output channels of conv5 (1024, or 2048 for x2.0).</param>
-public sealed record ShuffleNetV2Config(IReadOnlyList<int> StageChannels, int FinalChannels)
+public sealed record ShuffleNetV2Config(IReadOnlyList<int> StageChannels, int FinalChannels) : ArchitectureConfig
 {
+    private static IReadOnlyList<int> DefaultRepeats { get; } = [4, 8, 4];
+
+    /// <summary>ShuffleNet v2 0.5x.</summary>
+    public static ShuffleNetV2Config X0_5 { get; } = new([48, 96, 192], 1024);
+
+    /// <summary>ShuffleNet v2 1.0x.</summary>
+    public static ShuffleNetV2Config X1_0 { get; } = new([116, 232, 464], 1024);
+
+    /// <summary>ShuffleNet v2 1.5x.</summary>
+    public static ShuffleNetV2Config X1_5 { get; } = new([176, 352, 704], 1024);
+
+    /// <summary>ShuffleNet v2 2.0x.</summary>
+    public static ShuffleNetV2Config X2_0 { get; } = new([244, 488, 976], 2048);
+
     /// <summary>Blocks per stage (4, 8, 4 in the paper).</summary>
-    public IReadOnlyList<int> Repeats { get; init; } = new[] { 4, 8, 4 };
+    public IReadOnlyList<int> Repeats { get; init; } = DefaultRepeats;
+
+    /// <inheritdoc/>
+    public override string Family => "ShuffleNetV2";
+
+    /// <inheritdoc/>
+    protected override ImageClassifier Build(ArchitectureOptions options) => new ShuffleNetV2(this, options);
 }
 
 /// <summary>
@@ -37,13 +60,13 @@ public sealed class ShuffleNetV2 : ImageClassifier
     private readonly Sequential stage4;
     private readonly Sequential conv5;
     private readonly AdaptiveAvgPool2d avgpool;
-    private readonly Linear fc;
+    private Linear fc;
 
     /// <summary>Builds a ShuffleNet v2.</summary>
     public ShuffleNetV2(ShuffleNetV2Config config, ArchitectureOptions options)
         : base(nameof(ShuffleNetV2), options.InputShape(224), options.NumClasses)
     {
-        int W(int c) => Math.Max(2, (int)Math.Round(c * options.WidthMultiplier / 2) * 2);
+        int W(int c) => Math.Max(2, (int)Math.Round(c * config.Width / 2) * 2);
         int input = W(24);
         conv1 = ConvNormAct.Create(options.InputChannels, input, 3, stride: options.SmallInputStem ? 1 : 2);
         maxpool = options.SmallInputStem ? nn.Identity() : nn.MaxPool2d(3, stride: 2, padding: 1);
@@ -63,27 +86,37 @@ public sealed class ShuffleNetV2 : ImageClassifier
 
         (stage2, stage3, stage4) = (stages[0], stages[1], stages[2]);
         conv5 = ConvNormAct.Create(input, config.FinalChannels, 1);
+        NumFeatures = config.FinalChannels;
         avgpool = nn.AdaptiveAvgPool2d(1);
         fc = nn.Linear(config.FinalChannels, options.NumClasses);
         RegisterComponents();
     }
 
     /// <inheritdoc/>
-    public override Tensor forward(Tensor input)
+    public override IReadOnlyList<string> HeadModuleNames { get; } = [nameof(fc)];
+
+    /// <inheritdoc/>
+    public override Tensor ForwardFeatures(Tensor input)
     {
         var x = maxpool.forward(conv1.forward(input));
-        x = conv5.forward(stage4.forward(stage3.forward(stage2.forward(x))));
-        using var pooled = avgpool.forward(x);
-        return fc.forward(pooled.flatten(1));
+        return conv5.forward(stage4.forward(stage3.forward(stage2.forward(x))));
     }
 
     /// <inheritdoc/>
-    public override GraphValue Emit(GraphBuilder graph, GraphValue input)
+    public override Tensor ForwardHead(Tensor features) => PooledClassifier.Forward(avgpool, fc, features);
+
+    /// <inheritdoc/>
+    public override GraphValue EmitFeatures(GraphBuilder graph, GraphValue input)
     {
         var x = graph.Apply(maxpool, graph.Apply(conv1, input));
-        x = graph.Apply(conv5, graph.Apply(stage4, graph.Apply(stage3, graph.Apply(stage2, x))));
-        return graph.Apply(fc, graph.Flatten(graph.Apply(avgpool, x)));
+        return graph.Apply(conv5, graph.Apply(stage4, graph.Apply(stage3, graph.Apply(stage2, x))));
     }
+
+    /// <inheritdoc/>
+    public override GraphValue EmitHead(GraphBuilder graph, GraphValue features) => PooledClassifier.Emit(graph, avgpool, fc, features);
+
+    /// <inheritdoc/>
+    protected override void ReplaceHead(int numClasses) => fc = ReplaceChild(nameof(fc), nn.Linear(NumFeatures, numClasses));
 }
 
 /// <summary>
@@ -169,13 +202,10 @@ public static class ShuffleNetV2Variants
     {
         get
         {
-            yield return Row("shufflenet_v2_x0_5", new(new[] { 48, 96, 192 }, 1024), new(1_366_792, 0.0405, 0, "TV"));
-            yield return Row("shufflenet_v2_x1_0", new(new[] { 116, 232, 464 }, 1024), new(2_278_604, 0.1449, 0, "TV"));
-            yield return Row("shufflenet_v2_x1_5", new(new[] { 176, 352, 704 }, 1024), new(3_503_624, 0.2958, 0, "TV"));
-            yield return Row("shufflenet_v2_x2_0", new(new[] { 244, 488, 976 }, 2048), new(7_393_996, 0.5833, 0, "TV"));
+            yield return new("shufflenet_v2_x0_5", ShuffleNetV2Config.X0_5, new(1_366_792, 0.0405, 0, "TV"));
+            yield return new("shufflenet_v2_x1_0", ShuffleNetV2Config.X1_0, new(2_278_604, 0.1449, 0, "TV"));
+            yield return new("shufflenet_v2_x1_5", ShuffleNetV2Config.X1_5, new(3_503_624, 0.2958, 0, "TV"));
+            yield return new("shufflenet_v2_x2_0", ShuffleNetV2Config.X2_0, new(7_393_996, 0.5833, 0, "TV"));
         }
     }
-
-    private static ModelDefinition Row(string name, ShuffleNetV2Config config, ReferenceFigures reference) =>
-        new(name, "ShuffleNetV2", 224, options => new ShuffleNetV2(config, options), reference);
 }

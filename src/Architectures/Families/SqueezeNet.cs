@@ -17,6 +17,23 @@ public enum SqueezeNetVersion
     V1_1,
 }
 
+/// <summary>SqueezeNet as data: the version (<see cref="ArchitectureConfig.Width"/> scales every fire module).</summary>
+/// <param name="Version">1.0 (the paper) or 1.1.</param>
+public sealed record SqueezeNetConfig(SqueezeNetVersion Version) : ArchitectureConfig
+{
+    /// <summary>SqueezeNet 1.0.</summary>
+    public static SqueezeNetConfig V1_0 { get; } = new(SqueezeNetVersion.V1_0);
+
+    /// <summary>SqueezeNet 1.1.</summary>
+    public static SqueezeNetConfig V1_1 { get; } = new(SqueezeNetVersion.V1_1);
+
+    /// <inheritdoc/>
+    public override string Family => "SqueezeNet";
+
+    /// <inheritdoc/>
+    protected override ImageClassifier Build(ArchitectureOptions options) => new SqueezeNet(this, options);
+}
+
 /// <summary>
 /// SqueezeNet (Iandola et al., "SqueezeNet: AlexNet-level accuracy with 50x fewer parameters", 2016):
 /// a conv stem, eight <see cref="Fire"/> modules with max pools between them, and a 1x1 conv
@@ -29,17 +46,17 @@ public enum SqueezeNetVersion
 public sealed class SqueezeNet : ImageClassifier
 {
     private readonly Sequential features;
-    private readonly Sequential classifier;
+    private Sequential classifier;
 
     /// <summary>Builds a SqueezeNet.</summary>
-    public SqueezeNet(SqueezeNetVersion version, ArchitectureOptions options)
+    public SqueezeNet(SqueezeNetConfig config, ArchitectureOptions options)
         : base(nameof(SqueezeNet), options.InputShape(224), options.NumClasses)
     {
         int stride = options.SmallInputStem ? 1 : 2;
-        int W(int c) => Math.Max(1, (int)Math.Round(c * options.WidthMultiplier));
+        int W(int c) => config.Scaled(c);
         Fire F(int inplanes, int squeeze, int expand) => new(W(inplanes), W(squeeze), W(expand), W(expand));
         nn.Module<Tensor, Tensor> Pool() => nn.MaxPool2d(3, stride: 2, ceil_mode: true);
-        features = version == SqueezeNetVersion.V1_0
+        features = config.Version == SqueezeNetVersion.V1_0
             ? nn.Sequential(
                 ("0", nn.Conv2d(options.InputChannels, W(96), 7, stride: stride)),
                 ("1", nn.ReLU(inplace: true)),
@@ -68,7 +85,8 @@ public sealed class SqueezeNet : ImageClassifier
                 ("10", F(384, 48, 192)),
                 ("11", F(384, 64, 256)),
                 ("12", F(512, 64, 256)));
-        var finalConv = nn.Conv2d(2 * W(256), options.NumClasses, 1);
+        NumFeatures = 2 * W(256);
+        var finalConv = FinalConv(NumFeatures, options.NumClasses);
         classifier = nn.Sequential(
             ("0", nn.Dropout(0.5)),
             ("1", finalConv),
@@ -78,34 +96,47 @@ public sealed class SqueezeNet : ImageClassifier
         InitWeights(finalConv);
     }
 
+    /// <summary>The final 1x1 conv, not the sequence around it: dropout, ReLU and pooling hold no weights.</summary>
+    public override IReadOnlyList<string> HeadModuleNames { get; } = [$"{nameof(classifier)}.1"];
+
     /// <inheritdoc/>
-    public override Tensor forward(Tensor input)
+    public override Tensor ForwardFeatures(Tensor input) => features.forward(input);
+
+    /// <inheritdoc/>
+    public override Tensor ForwardHead(Tensor features)
     {
-        using var x = classifier.forward(features.forward(input));
+        using var x = classifier.forward(features);
         return x.flatten(1);
     }
 
     /// <inheritdoc/>
-    public override GraphValue Emit(GraphBuilder graph, GraphValue input) =>
-        graph.Flatten(graph.Apply(classifier, graph.Apply(features, input)));
+    public override GraphValue EmitFeatures(GraphBuilder graph, GraphValue input) => graph.Apply(features, input);
 
-    /// <summary>torchvision's init: Kaiming-uniform convs, N(0, 0.01) for the final conv, zero biases.</summary>
+    /// <inheritdoc/>
+    public override GraphValue EmitHead(GraphBuilder graph, GraphValue features) => graph.Flatten(graph.Apply(classifier, features));
+
+    /// <inheritdoc/>
+    protected override void ReplaceHead(int numClasses) => classifier = ReplaceInSequence(nameof(classifier), 1, FinalConv(NumFeatures, numClasses));
+
+    /// <summary>The final conv with torchvision's init: N(0, 0.01) weights, zero bias.</summary>
+    private static Conv2d FinalConv(int inChannels, int numClasses)
+    {
+        var conv = nn.Conv2d(inChannels, numClasses, 1);
+        using var noGrad = no_grad();
+        nn.init.normal_(conv.weight, 0, 0.01);
+        nn.init.zeros_(conv.bias!);
+        return conv;
+    }
+
+    /// <summary>torchvision's init: Kaiming-uniform convs with zero biases, except the final conv (<see cref="FinalConv"/>).</summary>
     private void InitWeights(Conv2d finalConv)
     {
         using var noGrad = no_grad();
         foreach (var (_, module) in named_modules())
         {
-            if (module is Conv2d conv)
+            if (module is Conv2d conv && !ReferenceEquals(conv, finalConv))
             {
-                if (ReferenceEquals(conv, finalConv))
-                {
-                    nn.init.normal_(conv.weight, 0, 0.01);
-                }
-                else
-                {
-                    nn.init.kaiming_uniform_(conv.weight);
-                }
-
+                nn.init.kaiming_uniform_(conv.weight);
                 nn.init.zeros_(conv.bias!);
             }
         }

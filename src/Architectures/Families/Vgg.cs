@@ -25,10 +25,49 @@ public enum VggNormalization
 /// <param name="Kernels">Kernel size per convolution (3, or 1 for the 1x1 layers of config C).</param>
 public sealed record VggStage(int Channels, IReadOnlyList<int> Kernels);
 
-/// <summary>A VGG configuration (paper Table 1) as data.</summary>
+/// <summary>A VGG configuration (paper Table 1) as data; the rows are the paper's configurations A to E.</summary>
 /// <param name="Stages">The five stages.</param>
 /// <param name="Normalization">Normalization variant.</param>
-public sealed record VggConfig(IReadOnlyList<VggStage> Stages, VggNormalization Normalization = VggNormalization.None);
+public sealed record VggConfig(IReadOnlyList<VggStage> Stages, VggNormalization Normalization = VggNormalization.None) : ArchitectureConfig
+{
+    /// <summary>Config A, 11 weight layers (VGG-11).</summary>
+    public static VggConfig A { get; } = Table([3], [3], [3, 3], [3, 3], [3, 3]);
+
+    /// <summary>Config B, 13 weight layers (VGG-13).</summary>
+    public static VggConfig B { get; } = Table([3, 3], [3, 3], [3, 3], [3, 3], [3, 3]);
+
+    /// <summary>Config C, 16 weight layers, the last of stages 3-5 a 1x1 convolution.</summary>
+    public static VggConfig C { get; } = Table([3, 3], [3, 3], [3, 3, 1], [3, 3, 1], [3, 3, 1]);
+
+    /// <summary>Config D, 16 weight layers (VGG-16).</summary>
+    public static VggConfig D { get; } = Table([3, 3], [3, 3], [3, 3, 3], [3, 3, 3], [3, 3, 3]);
+
+    /// <summary>Config E, 19 weight layers (VGG-19).</summary>
+    public static VggConfig E { get; } = Table([3, 3], [3, 3], [3, 3, 3, 3], [3, 3, 3, 3], [3, 3, 3, 3]);
+
+    /// <inheritdoc/>
+    public override string Family => "VGG";
+
+    /// <summary>The configuration of depth 11 (A), 13 (B), 16 (D) or 19 (E), with batch norm when <paramref name="batchNorm"/>.</summary>
+    public static VggConfig ForDepth(int depth, bool batchNorm = false)
+    {
+        var config = depth switch
+        {
+            11 => A,
+            13 => B,
+            16 => D,
+            19 => E,
+            _ => throw new ArgumentOutOfRangeException(nameof(depth), depth, "VGG depth must be 11, 13, 16 or 19 (config C is VggConfig.C)."),
+        };
+        return batchNorm ? config with { Normalization = VggNormalization.BatchNorm } : config;
+    }
+
+    /// <inheritdoc/>
+    protected override ImageClassifier Build(ArchitectureOptions options) => new Vgg(this, options);
+
+    private static VggConfig Table(params int[][] kernels) =>
+        new(kernels.Select((k, i) => new VggStage(Math.Min(64 << i, 512), k)).ToArray());
+}
 
 /// <summary>
 /// VGG (Simonyan and Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition",
@@ -44,7 +83,7 @@ public sealed class Vgg : ImageClassifier
 {
     private readonly Sequential features;
     private readonly AdaptiveAvgPool2d avgpool;
-    private readonly Sequential classifier;
+    private Sequential classifier;
 
     /// <summary>Builds a VGG from a configuration row and the common options.</summary>
     public Vgg(VggConfig config, ArchitectureOptions options)
@@ -60,7 +99,7 @@ public sealed class Vgg : ImageClassifier
         for (int s = 0; s < config.Stages.Count; s++)
         {
             var stage = config.Stages[s];
-            int width = Math.Max(1, (int)Math.Round(stage.Channels * options.WidthMultiplier));
+            int width = config.Scaled(stage.Channels);
             foreach (int kernel in stage.Kernels)
             {
                 layers.Add(nn.Conv2d(channels, width, kernel, padding: kernel / 2));
@@ -83,8 +122,9 @@ public sealed class Vgg : ImageClassifier
         }
 
         features = nn.Sequential(layers.Select((m, i) => (i.ToString(System.Globalization.CultureInfo.InvariantCulture), m)));
+        NumFeatures = channels;
         avgpool = nn.AdaptiveAvgPool2d(new long[] { 7, 7 });
-        int hidden = Math.Max(1, (int)Math.Round(4096 * options.WidthMultiplier));
+        int hidden = config.Scaled(4096);
         classifier = nn.Sequential(
             ("0", nn.Linear(channels * 7 * 7, hidden)),
             ("1", nn.ReLU(inplace: true)),
@@ -99,8 +139,25 @@ public sealed class Vgg : ImageClassifier
     }
 
     /// <inheritdoc/>
-    public override Tensor forward(Tensor input) => PooledClassifier.Forward(features, avgpool, classifier, input);
+    public override IReadOnlyList<string> HeadModuleNames { get; } = [$"{nameof(classifier)}.6"];
 
     /// <inheritdoc/>
-    public override GraphValue Emit(GraphBuilder graph, GraphValue input) => PooledClassifier.Emit(graph, features, avgpool, classifier, input);
+    public override Tensor ForwardFeatures(Tensor input) => features.forward(input);
+
+    /// <inheritdoc/>
+    public override Tensor ForwardHead(Tensor features) => PooledClassifier.Forward(avgpool, classifier, features);
+
+    /// <inheritdoc/>
+    public override GraphValue EmitFeatures(GraphBuilder graph, GraphValue input) => graph.Apply(features, input);
+
+    /// <inheritdoc/>
+    public override GraphValue EmitHead(GraphBuilder graph, GraphValue features) => PooledClassifier.Emit(graph, avgpool, classifier, features);
+
+    /// <summary>Only the last layer depends on the class count; the 4096-wide layers keep their weights.</summary>
+    protected override void ReplaceHead(int numClasses)
+    {
+        var last = nn.Linear(((Linear)classifier.named_children().Last().module).in_features, numClasses);
+        Init.NormalLinear(last, 0.01);
+        classifier = ReplaceInSequence(nameof(classifier), 6, last);
+    }
 }

@@ -9,6 +9,22 @@ using static TorchSharp.torch;
 
 namespace MLNetCnn.Architectures.Families;
 
+/// <summary>Xception as data: one published network (<see cref="ArchitectureConfig.Width"/> scales every layer).</summary>
+public sealed record XceptionConfig : ArchitectureConfig
+{
+    /// <summary>The published network.</summary>
+    public static XceptionConfig Default { get; } = new();
+
+    /// <inheritdoc/>
+    public override string Family => "Xception";
+
+    /// <inheritdoc/>
+    public override int NativeInputSize => 299;
+
+    /// <inheritdoc/>
+    protected override ImageClassifier Build(ArchitectureOptions options) => new Xception(this, options);
+}
+
 /// <summary>
 /// Xception (Chollet, "Xception: Deep Learning with Depthwise Separable Convolutions", 2017, Figure 5),
 /// written out literally: the entry flow (two convs, then blocks 1-3 down to 19x19 at 728 channels), the
@@ -47,13 +63,13 @@ public sealed class Xception : ImageClassifier
     private readonly ReLU act4;
     private readonly AdaptiveAvgPool2d global_pool;
     private readonly Dropout dropout;
-    private readonly Linear fc;
+    private Linear fc;
 
     /// <summary>Builds Xception.</summary>
-    public Xception(ArchitectureOptions options)
+    public Xception(XceptionConfig config, ArchitectureOptions options)
         : base(nameof(Xception), options.InputShape(299), options.NumClasses)
     {
-        int W(int c) => Math.Max(1, (int)Math.Round(c * options.WidthMultiplier));
+        int W(int c) => config.Scaled(c);
 
         // Entry flow.
         conv1 = nn.Conv2d(options.InputChannels, W(32), 3, stride: options.SmallInputStem ? 1 : 2, bias: false); // N x 32 x 149 x 149
@@ -86,29 +102,44 @@ public sealed class Xception : ImageClassifier
         act4 = nn.ReLU(inplace: true);
         global_pool = nn.AdaptiveAvgPool2d(1);
         dropout = nn.Dropout(0.5);
-        fc = nn.Linear(W(2048), options.NumClasses);
+        NumFeatures = W(2048);
+        fc = nn.Linear(NumFeatures, options.NumClasses);
         RegisterComponents();
         Init.KaimingConvUnitNorm(this);
     }
+
+    /// <inheritdoc/>
+    public override IReadOnlyList<string> HeadModuleNames { get; } = [nameof(fc)];
 
     private nn.Module<Tensor, Tensor>[] Body => new nn.Module<Tensor, Tensor>[]
     {
         conv1, bn1, act1, conv2, bn2, act2,
         block1, block2, block3, block4, block5, block6, block7, block8, block9, block10, block11, block12,
-        conv3, bn3, act3, conv4, bn4, act4, global_pool,
+        conv3, bn3, act3, conv4, bn4, act4,
     };
 
     /// <inheritdoc/>
-    public override Tensor forward(Tensor input)
+    public override Tensor ForwardFeatures(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var x = Body.Aggregate(input, (v, m) => m.forward(v));
-        return fc.forward(dropout.forward(x.flatten(1))).MoveToOuterDisposeScope();
+        return Body.Aggregate(input, (v, m) => m.forward(v)).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc/>
-    public override GraphValue Emit(GraphBuilder graph, GraphValue input) =>
-        graph.Apply(fc, graph.Flatten(Body.Aggregate(input, (v, m) => graph.Apply(m, v))));
+    public override Tensor ForwardHead(Tensor features)
+    {
+        using var scope = NewDisposeScope();
+        return fc.forward(dropout.forward(global_pool.forward(features).flatten(1))).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc/>
+    public override GraphValue EmitFeatures(GraphBuilder graph, GraphValue input) => Body.Aggregate(input, (v, m) => graph.Apply(m, v));
+
+    /// <inheritdoc/>
+    public override GraphValue EmitHead(GraphBuilder graph, GraphValue features) => graph.Apply(fc, graph.Flatten(graph.Apply(global_pool, features)));
+
+    /// <inheritdoc/>
+    protected override void ReplaceHead(int numClasses) => fc = ReplaceChild(nameof(fc), nn.Linear(NumFeatures, numClasses));
 }
 
 /// <summary>
@@ -186,7 +217,7 @@ public sealed class XceptionBlock : nn.Module<Tensor, Tensor>, IGraphEmitter, IZ
     }
 }
 
-/// <summary>Xception rows.</summary>
+/// <summary>Xception registry rows (<see cref="XceptionConfig"/>).</summary>
 public static class XceptionVariants
 {
     /// <summary>Registry rows for the Xception family.</summary>
@@ -194,7 +225,7 @@ public static class XceptionVariants
     {
         get
         {
-            yield return new("xception", "Xception", 299, options => new Xception(options), new(22_855_952, 8.357, 0, "PAPER, COMP on TIMM"));
+            yield return new("xception", XceptionConfig.Default, new(22_855_952, 8.357, 0, "PAPER, COMP on TIMM"));
         }
     }
 }

@@ -1,3 +1,4 @@
+using MLNetCnn.Architectures.Models;
 using MLNetCnn.Architectures.Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -39,30 +40,49 @@ public sealed class GraphBuilder
     /// <summary>Emits <paramref name="root"/> as the top-level module (its children get unprefixed names).</summary>
     public GraphValue Run(nn.Module root, GraphValue input) => ApplyAt(root, string.Empty, input);
 
+    /// <summary>Emits the embedding of <paramref name="model"/> (<see cref="ImageClassifier.EmitEmbedding"/>) as the top-level module.</summary>
+    public GraphValue RunEmbedding(ImageClassifier model, GraphValue input)
+    {
+        _scope.Push((model, string.Empty));
+        try
+        {
+            return model.EmitEmbedding(this, input);
+        }
+        finally
+        {
+            _scope.Pop();
+        }
+    }
+
     /// <summary>
     /// Emits a direct child of the module currently being emitted; its name is looked up among the
     /// parent's registered children, so graph names always match state_dict keys.
     /// </summary>
     public GraphValue Apply(nn.Module child, GraphValue input)
     {
-        var (parent, path) = _scope.Peek();
-        string? name = null;
-        foreach (var (childName, module) in parent.named_children())
-        {
-            if (ReferenceEquals(module, child))
-            {
-                name = childName;
-                break;
-            }
-        }
-
-        if (name is null)
-        {
-            throw new InvalidOperationException($"Module '{child.GetName()}' is not a registered child of '{(path.Length == 0 ? parent.GetName() : path)}'. Call RegisterComponents() in the constructor.");
-        }
-
-        return ApplyAt(child, Join(path, name), input);
+        return ApplyAt(child, Join(CurrentPath, ChildName(child)), input);
     }
+
+    /// <summary>
+    /// Emits a direct child of the module currently being emitted with <paramref name="emit"/> instead of the
+    /// child's own description, under the child's name (a wrapper emitting only the features of the network it wraps).
+    /// </summary>
+    public GraphValue Within(nn.Module child, GraphValue input, Func<GraphValue, GraphValue> emit)
+    {
+        string path = Join(CurrentPath, ChildName(child));
+        _scope.Push((child, path));
+        try
+        {
+            return emit(input);
+        }
+        finally
+        {
+            _scope.Pop();
+        }
+    }
+
+    /// <summary>Global average pooling of a [C, H, W] value to [C, 1, 1] (the embedding of a feature map).</summary>
+    public GraphValue GlobalAveragePool(GraphValue x) => Node("GlobalAveragePool", "global_pool", new[] { x.Name }, new[] { x.Shape[0], 1L, 1L });
 
     /// <summary>Element-wise sum of two values of the same shape (residual connections).</summary>
     public GraphValue Add(GraphValue a, GraphValue b)
@@ -158,6 +178,20 @@ public sealed class GraphBuilder
         string name = UniqueName(Join(CurrentPath, suffix));
         _nodes.Add(new OnnxNode(opType, name, inputs, new[] { name }, attributes));
         return new GraphValue(name, outputShape.ToArray());
+    }
+
+    private string ChildName(nn.Module child)
+    {
+        var (parent, path) = _scope.Peek();
+        foreach (var (childName, module) in parent.named_children())
+        {
+            if (ReferenceEquals(module, child))
+            {
+                return childName;
+            }
+        }
+
+        throw new InvalidOperationException($"Module '{child.GetName()}' is not a registered child of '{(path.Length == 0 ? parent.GetName() : path)}'. Call RegisterComponents() in the constructor.");
     }
 
     private string CurrentPath => _scope.Count == 0 ? string.Empty : _scope.Peek().Path;

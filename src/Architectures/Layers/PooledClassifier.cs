@@ -5,19 +5,19 @@ using static TorchSharp.torch;
 namespace MLNetCnn.Architectures.Layers;
 
 /// <summary>
-/// The tail most families share: features, pooling, flatten, classifier; read once for the forward pass
-/// and once for the graph, so the families that end this way write neither by hand.
+/// The head most families share: pooling, flatten, classifier; read once for the forward pass and once for
+/// the graph, so the families that end this way write neither by hand.
 /// </summary>
 public static class PooledClassifier
 {
-    /// <summary>Runs features, pool, flatten and classifier.</summary>
-    public static Tensor Forward(nn.Module<Tensor, Tensor> features, nn.Module<Tensor, Tensor> pool, nn.Module<Tensor, Tensor> classifier, Tensor input)
+    /// <summary>Runs pool, flatten and classifier on a feature map.</summary>
+    public static Tensor Forward(nn.Module<Tensor, Tensor> pool, nn.Module<Tensor, Tensor> classifier, Tensor features)
     {
-        using var x = pool.forward(features.forward(input));
+        using var x = pool.forward(features);
         return classifier.forward(x.flatten(1));
     }
 
-    /// <summary>Emits features, pool, flatten and classifier (all direct children of the module being emitted).</summary>
-    public static GraphValue Emit(GraphBuilder graph, nn.Module<Tensor, Tensor> features, nn.Module<Tensor, Tensor> pool, nn.Module<Tensor, Tensor> classifier, GraphValue input) =>
-        graph.Apply(classifier, graph.Flatten(graph.Apply(pool, graph.Apply(features, input))));
+    /// <summary>Emits pool, flatten and classifier (both direct children of the module being emitted).</summary>
+    public static GraphValue Emit(GraphBuilder graph, nn.Module<Tensor, Tensor> pool, nn.Module<Tensor, Tensor> classifier, GraphValue features) =>
+        graph.Apply(classifier, graph.Flatten(graph.Apply(pool, features)));
 }

@@ -1,6 +1,9 @@
 namespace MLNetCnn.Architectures.Models;
 
-/// <summary>What every registered architecture accepts, whatever its family.</summary>
+/// <summary>
+/// What every architecture accepts besides its family's <see cref="ArchitectureConfig"/>: the task (class
+/// count, input channels and size) and the small-input stem. The width belongs to the config.
+/// </summary>
 public sealed record ArchitectureOptions
 {
     /// <summary>Number of output classes (1000 for the ImageNet layouts).</summary>
@@ -18,9 +21,6 @@ public sealed record ArchitectureOptions
     /// most others: a stride-1 stem and no stem max pool; VGG: no last max pool).
     /// </summary>
     public bool SmallInputStem { get; init; }
-
-    /// <summary>Channel width multiplier applied to every stage (1.0 = published widths).</summary>
-    public double WidthMultiplier { get; init; } = 1.0;
 
     /// <summary>Validates the options and returns the input shape, using <paramref name="nativeSize"/> when <see cref="InputSize"/> is null.</summary>
     public ImageShape InputShape(int nativeSize)
@@ -46,11 +46,6 @@ public sealed record ArchitectureOptions
         if (InputSize is < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(InputSize), InputSize, "Input size must be positive.");
-        }
-
-        if (!(WidthMultiplier > 0 && double.IsFinite(WidthMultiplier)))
-        {
-            throw new ArgumentOutOfRangeException(nameof(WidthMultiplier), WidthMultiplier, "Width multiplier must be a positive finite number.");
         }
 
         return this;

@@ -10,21 +10,23 @@ namespace MLNetCnn.Architectures.Models;
 /// <param name="Source">Where the figure comes from (see shared/reference/architectures.md).</param>
 public sealed record ReferenceFigures(long Parameters, double GigaMacs, double Tolerance, string Source);
 
-/// <summary>A registered architecture: name, family, native input size, factory and reference figures.</summary>
-public sealed record ModelDefinition(string Name, string Family, int NativeInputSize, Func<ArchitectureOptions, ImageClassifier> Factory, ReferenceFigures? Reference = null)
+/// <summary>A registered architecture: a name for a family's typed config row, and its reference figures.</summary>
+/// <param name="Name">Registered name, e.g. "resnet50d".</param>
+/// <param name="Config">The row (<c>ResNetConfig.ResNet50 with { Variant = ResNetVariant.D }</c>).</param>
+/// <param name="Reference">Published figures, when there are any.</param>
+public sealed record ModelDefinition(string Name, ArchitectureConfig Config, ReferenceFigures? Reference = null)
 {
-    /// <summary>
-    /// The smallest input the published stem accepts (without <see cref="ArchitectureOptions.SmallInputStem"/>);
-    /// tests run the quick checks at this size.
-    /// </summary>
-    public int MinInputSize { get; init; } = 32;
+    /// <summary>Family name, e.g. "ResNet".</summary>
+    public string Family => Config.Family;
+
+    /// <summary>The native input resolution.</summary>
+    public int NativeInputSize => Config.NativeInputSize;
+
+    /// <summary>The smallest input the published stem accepts (without <see cref="ArchitectureOptions.SmallInputStem"/>); tests run the quick checks at this size.</summary>
+    public int MinInputSize => Config.MinInputSize;
 
     /// <summary>Builds the model; a null input size means the native one.</summary>
-    public ImageClassifier Create(ArchitectureOptions? options = null)
-    {
-        var o = (options ?? new ArchitectureOptions()).Validate();
-        return Factory(o.InputSize is null ? o with { InputSize = NativeInputSize } : o);
-    }
+    public ImageClassifier Create(ArchitectureOptions? options = null) => Config.Create(options);
 }
 
 /// <summary>The one source of truth for architecture names. Tests iterate it, so registering a model puts it under test.</summary>
@@ -80,6 +82,10 @@ public static class ModelRegistry
         var nearest = Models.Keys.OrderBy(k => EditDistance(k.ToLowerInvariant(), name.ToLowerInvariant())).ThenBy(k => k, StringComparer.Ordinal).Take(3);
         throw new KeyNotFoundException($"Unknown architecture '{name}'. Did you mean: {string.Join(", ", nearest)}? Registered: {string.Join(", ", Names)}.");
     }
+
+    /// <summary>The registered name whose row equals <paramref name="config"/>, or null.</summary>
+    public static string? NameOf(ArchitectureConfig config) =>
+        Models.Values.Where(d => d.Config.Equals(config)).Select(d => d.Name).Order(StringComparer.Ordinal).FirstOrDefault();
 
     /// <summary>Creates a registered model.</summary>
     public static ImageClassifier Create(string name, ArchitectureOptions? options = null) => Get(name).Create(options);

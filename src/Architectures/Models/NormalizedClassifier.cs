@@ -25,6 +25,7 @@ public sealed class NormalizedClassifier : ImageClassifier, IAuxiliaryHeads
 
         this.network = network;
         normalize = normalization;
+        NumFeatures = network.NumFeatures;
         RegisterComponents();
     }
 
@@ -35,15 +36,21 @@ public sealed class NormalizedClassifier : ImageClassifier, IAuxiliaryHeads
     public InputNormalization Normalization => normalize;
 
     /// <inheritdoc/>
-    public override Tensor forward(Tensor input)
+    public override IReadOnlyList<string> HeadModuleNames => network.HeadModuleNames.Select(n => $"{nameof(network)}.{n}").ToList();
+
+    /// <inheritdoc/>
+    public override Tensor ForwardFeatures(Tensor input)
     {
         using var normalized = normalize.forward(input);
-        return network.forward(normalized);
+        return network.ForwardFeatures(normalized);
     }
 
     /// <inheritdoc/>
+    public override Tensor ForwardHead(Tensor features) => network.ForwardHead(features);
+
+    /// <inheritdoc/>
     public IReadOnlyList<string> AuxiliaryHeadNames =>
-        network is IAuxiliaryHeads heads ? heads.AuxiliaryHeadNames.Select(n => $"network.{n}").ToList() : Array.Empty<string>();
+        network is IAuxiliaryHeads heads ? heads.AuxiliaryHeadNames.Select(n => $"{nameof(network)}.{n}").ToList() : Array.Empty<string>();
 
     /// <inheritdoc/>
     public IReadOnlyList<WeightedLogits> ForwardWithAuxiliary(Tensor input)
@@ -53,6 +60,13 @@ public sealed class NormalizedClassifier : ImageClassifier, IAuxiliaryHeads
     }
 
     /// <inheritdoc/>
-    public override GraphValue Emit(GraphBuilder graph, GraphValue input) =>
-        graph.Apply(network, graph.Apply(normalize, input));
+    public override GraphValue EmitFeatures(GraphBuilder graph, GraphValue input) =>
+        graph.Within(network, graph.Apply(normalize, input), x => network.EmitFeatures(graph, x));
+
+    /// <inheritdoc/>
+    public override GraphValue EmitHead(GraphBuilder graph, GraphValue features) =>
+        graph.Within(network, features, x => network.EmitHead(graph, x));
+
+    /// <inheritdoc/>
+    protected override void ReplaceHead(int numClasses) => network.ResetClassifier(numClasses);
 }

@@ -15,17 +15,36 @@ public sealed record OnnxExportOptions
     /// <summary>Input is a flat [N, C*H*W] vector (ML.NET vector columns); otherwise [N, C, H, W].</summary>
     public bool FlatInput { get; init; } = true;
 
-    /// <summary>Output softmax probabilities (true) or raw logits (false).</summary>
-    public bool Softmax { get; init; } = true;
+    /// <summary>What the graph outputs: class probabilities (the default), logits, or the embedding.</summary>
+    public OnnxOutput Output { get; init; } = OnnxOutput.Probabilities;
 
     /// <summary>Metadata stored in the model (class names, normalization, ...).</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
 }
 
+/// <summary>What an exported graph computes.</summary>
+public enum OnnxOutput
+{
+    /// <summary>Softmax probabilities [N, classes].</summary>
+    Probabilities,
+
+    /// <summary>Raw logits [N, classes].</summary>
+    Logits,
+
+    /// <summary>
+    /// The embedding [N, features]: the global average of the last feature map (<see cref="ImageClassifier.ForwardEmbedding"/>),
+    /// the same block definitions without the head, for a featurizer.
+    /// </summary>
+    Embedding,
+}
+
 /// <summary>Exports a model to ONNX from its own block definitions (see <see cref="IGraphEmitter"/>), with a dynamic batch dimension.</summary>
 public static class OnnxExporter
 {
-    /// <summary>Builds the ONNX model for <paramref name="model"/> (eval semantics: batch norm uses running statistics, dropout is off, auxiliary heads are left out).</summary>
+    /// <summary>
+    /// Builds the ONNX model for <paramref name="model"/> (eval semantics: batch norm uses running statistics,
+    /// dropout is off, auxiliary heads are left out); with <see cref="OnnxOutput.Embedding"/>, the features graph only.
+    /// </summary>
     public static OnnxModel Build(ImageClassifier model, OnnxExportOptions? options = null)
     {
         var o = options ?? new OnnxExportOptions();
@@ -44,12 +63,12 @@ public static class OnnxExporter
             input = new OnnxValueInfo(o.InputName, OnnxElementType.Float, new long?[] { null, s.Channels, s.Height, s.Width });
         }
 
-        var logits = graph.Run(model, image);
+        var result = o.Output == OnnxOutput.Embedding ? graph.RunEmbedding(model, image) : graph.Run(model, image);
         var outputs = new List<OnnxNode>(graph.Nodes)
         {
-            o.Softmax
-                ? new OnnxNode("Softmax", o.OutputName, new[] { logits.Name }, new[] { o.OutputName }, new[] { new OnnxAttribute("axis", Int: -1) })
-                : new OnnxNode("Identity", o.OutputName, new[] { logits.Name }, new[] { o.OutputName }, Array.Empty<OnnxAttribute>()),
+            o.Output == OnnxOutput.Probabilities
+                ? new OnnxNode("Softmax", o.OutputName, new[] { result.Name }, new[] { o.OutputName }, new[] { new OnnxAttribute("axis", Int: -1) })
+                : new OnnxNode("Identity", o.OutputName, new[] { result.Name }, new[] { o.OutputName }, Array.Empty<OnnxAttribute>()),
         };
 
         return new OnnxModel
@@ -58,7 +77,7 @@ public static class OnnxExporter
             Nodes = outputs,
             Initializers = graph.Initializers,
             Inputs = new[] { input },
-            Outputs = new[] { new OnnxValueInfo(o.OutputName, OnnxElementType.Float, new long?[] { null, logits.Shape[0] }) },
+            Outputs = new[] { new OnnxValueInfo(o.OutputName, OnnxElementType.Float, new long?[] { null, result.Shape[0] }) },
             Metadata = o.Metadata,
         };
     }

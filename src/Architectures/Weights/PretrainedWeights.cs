@@ -94,26 +94,6 @@ public static class PretrainedWeights
         return new WeightLoadReport(loaded, adapted, skipped, missing, unused);
     }
 
-    /// <summary>
-    /// The parameters of <paramref name="network"/> that depend on the class count (the classifier, and
-    /// auxiliary heads): found by building <paramref name="architecture"/> with one more class and
-    /// comparing shapes.
-    /// </summary>
-    /// <param name="network">The model, built as <paramref name="architecture"/> with <paramref name="options"/>.</param>
-    /// <param name="architecture">Its registered name.</param>
-    /// <param name="options">The options it was built with.</param>
-    public static IReadOnlySet<string> HeadParameterNames(ImageClassifier network, string architecture, ArchitectureOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(network);
-        ArgumentNullException.ThrowIfNull(options);
-        using var wider = ModelRegistry.Create(architecture, options with { NumClasses = network.NumClasses + 1 });
-        var widerShapes = wider.named_parameters().ToDictionary(p => p.name, p => p.parameter.shape, StringComparer.Ordinal);
-        return network.named_parameters()
-            .Where(p => !widerShapes.TryGetValue(p.name, out var shape) || !shape.SequenceEqual(p.parameter.shape))
-            .Select(p => p.name)
-            .ToHashSet(StringComparer.Ordinal);
-    }
-
     private static bool IsGreyFromRgb(Tensor source, Tensor target) =>
         source.dim() == 4 && target.dim() == 4 && source.shape[1] == 3 && target.shape[1] == 1
         && source.shape[0] == target.shape[0] && source.shape[2] == target.shape[2] && source.shape[3] == target.shape[3];

@@ -5,6 +5,7 @@ using Microsoft.ML.Transforms.Image;
 using MLNetCnn.Cli.CommandLine;
 using MLNetCnn.Estimators;
 using MLNetCnn.Estimators.Data;
+using MLNetCnn.Serving;
 
 namespace MLNetCnn.Cli.Commands;
 
@@ -44,11 +45,6 @@ internal static class PredictCommand
             context.Error.WriteLine($"mlnetcnn predict: '{path}' does not exist.");
         }
 
-        if (!File.Exists(modelPath))
-        {
-            throw new FileNotFoundException($"--model: '{modelPath}' does not exist; train one with 'mlnetcnn train'.", modelPath);
-        }
-
         var mlContext = new MLContext();
         var model = Load(mlContext, modelPath, out var inputSchema);
         using var modelLifetime = model as IDisposable; // deletes ONNX Runtime's temp copy of the graph
@@ -57,22 +53,23 @@ internal static class PredictCommand
         // One file at a time: memory stays that of one decoded image whatever the folder holds, each line is printed
         // as soon as it is scored, and a bad file is reported and skipped without stopping the run.
         int unreadable = 0;
+        var scored = new List<(string Path, string Predicted)>();
         foreach (string file in files)
         {
-            float[] score;
-            try
+            if (scorer.TryScore(file, context.Error, Spec.Name) is not { } score)
             {
-                score = scorer.Score(file);
-            }
-            catch (Exception e) when (Unwrap(e) is InvalidDataException invalid)
-            {
-                context.Error.WriteLine($"mlnetcnn predict: skipped: {invalid.Message}");
                 unreadable++;
                 continue;
             }
 
-            var best = score.Select((p, k) => (Probability: p, Class: k)).OrderByDescending(s => s.Probability).Take(top);
+            var best = score.Select((p, k) => (Probability: p, Class: k)).OrderByDescending(s => s.Probability).Take(top).ToList();
+            scored.Add((file, scorer.ClassNames[best[0].Class]));
             context.Output.WriteLine(file + string.Concat(best.Select(b => string.Create(CultureInfo.InvariantCulture, $"\t{scorer.ClassNames[b.Class]}\t{b.Probability:F4}"))));
+        }
+
+        if (scored.Count > 0)
+        {
+            ReportAccuracy(scored, scorer.ClassNames, context.Error);
         }
 
         if (files.Count == 0 && missing.Count == 0)
@@ -84,26 +81,36 @@ internal static class PredictCommand
         return missing.Count + unreadable > 0 ? 1 : 0;
     }
 
-    private static Exception Unwrap(Exception e)
+    /// <summary>Loads a model.zip with the serving package; a file that is not one is a user error naming it.</summary>
+    public static ITransformer Load(MLContext mlContext, string modelPath, out DataViewSchema inputSchema)
     {
-        while (e is not InvalidDataException && e.InnerException is not null)
+        if (!File.Exists(modelPath))
         {
-            e = e.InnerException;
+            throw new FileNotFoundException($"--model: '{modelPath}' does not exist; train one with 'mlnetcnn train'.", modelPath);
         }
 
-        return e;
-    }
-
-    private static ITransformer Load(MLContext mlContext, string modelPath, out DataViewSchema inputSchema)
-    {
         try
         {
-            return mlContext.Cnn().LoadModel(modelPath, out inputSchema);
+            return mlContext.CnnServing().LoadModel(modelPath, out inputSchema);
         }
         catch (Exception e) when (e is InvalidDataException or FormatException or InvalidOperationException or IOException)
         {
             throw new InvalidDataException($"--model: '{modelPath}' is not a model saved by 'mlnetcnn train' or ML.NET ({e.Message})", e);
         }
+    }
+
+    /// <summary>When every image lies in a folder named as a class of the model, the accuracy (on the error writer, so the output stays one line per image).</summary>
+    private static void ReportAccuracy(IReadOnlyList<(string Path, string Predicted)> scored, IReadOnlyList<string> classNames, TextWriter error)
+    {
+        var truth = scored.Select(s => Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(s.Path))) ?? string.Empty).ToList();
+        var folders = classNames.Select(ImageFolder.FolderName).ToHashSet(StringComparer.Ordinal);
+        if (!truth.All(folders.Contains))
+        {
+            return;
+        }
+
+        int right = truth.Zip(scored).Count(p => p.First == ImageFolder.FolderName(p.Second.Predicted));
+        error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"mlnetcnn predict: accuracy {(double)right / truth.Count:P2} ({right} of {truth.Count} images right; their folder names are the labels)."));
     }
 
     private static List<string> FindImages(IEnumerable<string> paths, out List<string> missing)
@@ -129,96 +136,5 @@ internal static class PredictCommand
         }
 
         return files;
-    }
-
-    /// <summary>The column a saved model scores: image paths (text), encoded bytes, or a pixel vector of C x N x N.</summary>
-    private sealed record ModelInput(string Column, DataViewType Type, int Channels, int Size)
-    {
-        public static ModelInput Find(DataViewSchema schema, string modelPath)
-        {
-            var columns = schema.Where(c => !c.IsHidden && c.Name != ImageData.LabelColumnName).Cast<DataViewSchema.Column?>().ToList();
-            var column = columns.FirstOrDefault(c => c!.Value.Name == ImageFolder.ImagePathColumnName && c.Value.Type is TextDataViewType)
-                ?? columns.FirstOrDefault(c => c!.Value.Type is TextDataViewType or VectorDataViewType { ItemType: NumberDataViewType });
-            if (column is not { } found)
-            {
-                throw new InvalidDataException($"Model '{modelPath}' takes no image column this command can build (image paths, encoded bytes or a pixel vector); its input columns: {string.Join(", ", schema.Select(c => $"{c.Name} ({c.Type})"))}.");
-            }
-
-            int size = found.Type is VectorDataViewType { ItemType: var item, Size: > 0 and var length } && item == NumberDataViewType.Single ? length : 0;
-            int grey = (int)Math.Round(Math.Sqrt(size));
-            int colour = (int)Math.Round(Math.Sqrt(size / 3.0));
-            return grey * grey == size ? new ModelInput(found.Name, found.Type, 1, grey)
-                : 3 * colour * colour == size ? new ModelInput(found.Name, found.Type, 3, colour)
-                : new ModelInput(found.Name, found.Type, 0, 0);
-        }
-
-        /// <summary>Scores one file at a time on one engine: paths and bytes go to the model as they are; for a pixel model the file is decoded, resized (stretching, as the trainer does for image columns), made grey when it has one channel, and extracted 0..255 channels first.</summary>
-        public FileScorer Scorer(MLContext mlContext, ITransformer model)
-        {
-            if (Type is TextDataViewType)
-            {
-                var engine = Engine<PathRow>(mlContext, model);
-                return new FileScorer(Names(mlContext, engine), file => engine.Predict(new PathRow { Path = Path.GetFullPath(file) }).Score);
-            }
-
-            if (Type is VectorDataViewType { ItemType: var item } && item == NumberDataViewType.Byte)
-            {
-                var engine = Engine<BytesRow>(mlContext, model);
-                return new FileScorer(Names(mlContext, engine), file => engine.Predict(new BytesRow { Bytes = ImageDecoding.ReadFile(file) }).Score);
-            }
-
-            if (Size == 0)
-            {
-                throw new InvalidDataException($"The model's input column '{Column}' is {Type}: neither image paths, encoded bytes nor a square grey or RGB pixel vector.");
-            }
-
-            const string resized = "mlnetcnn_cli_resized", grey = "mlnetcnn_cli_grey";
-            IEstimator<ITransformer> pipeline = mlContext.Transforms.ResizeImages(resized, Size, Size, ImageDecoding.DecodedColumnName, ImageResizingEstimator.ResizingKind.Fill);
-            if (Channels == 1)
-            {
-                pipeline = pipeline.Append(mlContext.Transforms.ConvertToGrayscale(grey, resized));
-            }
-
-            var colours = Channels == 1 ? ImagePixelExtractingEstimator.ColorBits.Red : ImagePixelExtractingEstimator.ColorBits.Rgb;
-            pipeline = pipeline.Append(mlContext.Transforms.ExtractPixels(Column, Channels == 1 ? grey : resized, colours, interleavePixelColors: false, outputAsFloatArray: true));
-            var conversion = pipeline.Fit(mlContext.Data.LoadFromEnumerable(Array.Empty<DecodedImageRow>()));
-            var pixels = mlContext.Model.CreatePredictionEngine<DecodedImageRow, ScoreRow>(conversion.Append(model));
-            return new FileScorer(Names(mlContext, pixels), file =>
-            {
-                using var image = ImageDecoding.DecodeFile(file);
-                return pixels.Predict(new DecodedImageRow { Image = image }).Score;
-            });
-        }
-
-        /// <summary>An engine whose input class's one member is bound to the model's column (engines are never disposed: see the README's known issues).</summary>
-        private PredictionEngine<TRow, ScoreRow> Engine<TRow>(MLContext mlContext, ITransformer model)
-            where TRow : class
-        {
-            var definition = SchemaDefinition.Create(typeof(TRow));
-            definition[0].ColumnName = Column;
-            return mlContext.Model.CreatePredictionEngine<TRow, ScoreRow>(model, inputSchemaDefinition: definition);
-        }
-
-        private static IReadOnlyList<string> Names<TRow>(MLContext mlContext, PredictionEngine<TRow, ScoreRow> engine)
-            where TRow : class => mlContext.Cnn().GetClassNames(engine.OutputSchema);
-    }
-
-    /// <summary>The class names in score order and the probabilities of one file.</summary>
-    private sealed record FileScorer(IReadOnlyList<string> ClassNames, Func<string, float[]> Score);
-
-    private sealed class ScoreRow
-    {
-        public float[] Score { get; set; } = [];
-    }
-
-    private sealed class PathRow
-    {
-        public string Path { get; set; } = string.Empty;
-    }
-
-    private sealed class BytesRow
-    {
-        [VectorType]
-        public byte[] Bytes { get; set; } = [];
     }
 }

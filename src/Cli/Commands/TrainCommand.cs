@@ -11,6 +11,7 @@ using MLNetCnn.Estimators.Data;
 using MLNetCnn.Tricks.Precision;
 using MLNetCnn.Tricks.Recipes;
 using MLNetCnn.Tricks.Regularization;
+using MLNetCnn.Serving;
 using MLNetCnn.Tricks.Training;
 
 namespace MLNetCnn.Cli.Commands;
@@ -67,7 +68,7 @@ internal static class TrainCommand
             throw new UsageException(e.Message);
         }
 
-        var precision = PrecisionPolicy.Resolve(settings.Precision, Devices.Resolve(options.Device).type);
+        var precision = PrecisionPolicy.Resolve(settings.Precision, Devices.Resolve(options.Training.Device).type);
         progress.Line($"Kernels: {KernelSelection.Current}");
         progress.Line($"Precision: {precision}");
         if (precision.Warning is { } warning)
@@ -75,14 +76,15 @@ internal static class TrainCommand
             progress.Line($"warning: {warning}");
         }
 
-        progress.Line(string.Create(CultureInfo.InvariantCulture, $"Training {settings.Architecture.Name} (width x{settings.Width}) for {settings.Epochs} epochs, batch {options.BatchSize}, learning rate {options.LearningRate:G4} ({settings.Recipe} recipe)."));
+        progress.Line(string.Create(CultureInfo.InvariantCulture, $"Training {settings.Architecture.Name} (width x{settings.EffectiveWidth}) for {settings.Epochs} epochs, batch {options.BatchSize}, learning rate {options.LearningRate:G4} ({settings.Recipe} recipe)."));
         var clock = Stopwatch.StartNew();
         using var model = trainer.Fit(data.Train);
         double trainSeconds = clock.Elapsed.TotalSeconds;
 
         clock.Restart();
-        var metrics = mlContext.MulticlassClassification.Evaluate(model.Transform(data.HeldOut));
-        var final = FinalMetrics.From(metrics, data.ClassNames, data.Summary.HeldOut);
+        var final = settings.TestData is { } testFolder
+            ? EvaluateTestFolder(mlContext, model, data, testFolder, context)
+            : FinalMetrics.From(mlContext.MulticlassClassification.Evaluate(model.Transform(data.HeldOut)), data.ClassNames, data.Summary.HeldOut);
         double evaluateSeconds = clock.Elapsed.TotalSeconds;
 
         clock.Restart();
@@ -93,39 +95,52 @@ internal static class TrainCommand
         var report = new TrainingReport(
             context.CommandLine,
             started,
-            new RunSettings(settings.Architecture.Name, settings.Width, data.Shape.ToString(), settings.Recipe, options.Epoch, options.BatchSize, options.LearningRate, options.LabelSmoothing, options.Mixup?.Alpha, precision.ToString(), options.Seed, KernelSelection.Current.ToString()),
+            new RunSettings(settings.Architecture.Name, settings.EffectiveWidth, data.Shape.ToString(), settings.Recipe, options.Epoch, options.BatchSize, options.LearningRate, options.Training.LabelSmoothing, options.Training.Mixup?.Alpha, precision.ToString(), options.Training.Seed, KernelSelection.Current.ToString()),
             data.Summary,
             model.TrainingHistory.Select(EpochRecord.From).ToList(),
             final,
             new Timing(loadSeconds, trainSeconds, evaluateSeconds, saveSeconds, total.Elapsed.TotalSeconds));
         WriteReport(output, report);
 
-        progress.Line(string.Create(CultureInfo.InvariantCulture, $"Held-out accuracy {final.Accuracy:P2} (macro {final.MacroAccuracy:P2}, log-loss {final.LogLoss:F4}) on {final.Images:N0} images ({final.EvaluatedOn})."));
+        progress.Line(string.Create(CultureInfo.InvariantCulture, $"{(settings.TestData is null ? "Held-out" : "Test")} accuracy {final.Accuracy:P2} (macro {final.MacroAccuracy:P2}, log-loss {final.LogLoss:F4}) on {final.Images:N0} images ({final.EvaluatedOn})."));
         progress.Line(string.Create(CultureInfo.InvariantCulture, $"Wrote {ModelFile}, {OnnxFile}, {MetricsFile}, {LossImage}, {AccuracyImage}, {ConfusionImage} and {ReportFile} to {output} ({total.Elapsed.TotalSeconds:F1} s in all)."));
         return 0;
     }
 
     private static ImageClassificationTrainer.Options TrainerOptions(TrainSettings settings, TrainingData data, ProgressDisplay progress)
     {
-        var options = settings.Recipe switch
+        var recipe = settings.Recipe switch
         {
-            TrainSettings.BaselineRecipe => ImageClassificationTrainer.Options.FromRecipe(TrainingRecipes.Baseline(settings.Epochs, settings.BatchSize)),
-            TrainSettings.BagOfTricksRecipe => ImageClassificationTrainer.Options.FromRecipe(TrainingRecipes.BagOfTricks(settings.Epochs, settings.BatchSize, precision: settings.Precision)),
-            _ => new ImageClassificationTrainer.Options { Epoch = settings.Epochs, BatchSize = settings.BatchSize },
+            TrainSettings.BaselineRecipe => TrainingRecipes.Baseline(settings.Epochs, settings.BatchSize),
+            TrainSettings.BagOfTricksRecipe => TrainingRecipes.BagOfTricks(settings.Epochs, settings.BatchSize, precision: settings.Precision),
+            _ => new Tricks.Training.TrainerOptions { Epochs = settings.Epochs, BatchSize = settings.BatchSize },
         };
-        options.Arch = settings.Architecture.Name;
-        options.WidthMultiplier = settings.Width;
-        options.ImageShape = data.Shape;
-        options.FeatureColumnName = data.FeatureColumn;
-        options.ValidationSet = data.HeldOut;
-        options.Precision = settings.Precision;
-        options.Seed = settings.Seed;
-        options.LearningRate = settings.LearningRate ?? options.LearningRate;
-        options.LabelSmoothing = settings.LabelSmoothing ?? options.LabelSmoothing;
-        options.Mixup = settings.Mixup > 0 ? new MixupOptions { Alpha = settings.Mixup } : options.Mixup;
-        options.MetricsCallback = m => progress.Line(m.ToString());
-        options.ProgressCallback = p => progress.Training(p, validationFollows: true);
-        return options;
+        return new ImageClassificationTrainer.Options
+        {
+            Architecture = settings.Architecture.Config,
+            WidthMultiplier = settings.Width,
+            ImageShape = data.Shape,
+            FeatureColumnName = data.FeatureColumn,
+            ValidationSet = data.HeldOut,
+            Training = recipe with
+            {
+                Precision = settings.Precision,
+                Seed = settings.Seed,
+                LearningRate = settings.LearningRate ?? recipe.LearningRate,
+                LabelSmoothing = settings.LabelSmoothing ?? recipe.LabelSmoothing,
+                Mixup = settings.Mixup > 0 ? new MixupOptions { Alpha = settings.Mixup } : recipe.Mixup,
+            },
+            MetricsCallback = m => progress.Line(m.ToString()),
+            ProgressCallback = p => progress.Training(p, validationFollows: true),
+        };
+    }
+
+    /// <summary>The final metrics on a labelled test folder keyed by the model's classes (the same scoring as <c>evaluate</c>).</summary>
+    private static FinalMetrics EvaluateTestFolder(MLContext mlContext, ITransformer model, TrainingData data, string folder, CommandContext context)
+    {
+        var (paths, labels) = Evaluation.LabelledFolder(mlContext, folder, data.ClassNames, context.Error, Spec.Name);
+        var scorer = ModelInput.Find(data.Train.Schema, "the trained model").Scorer(mlContext, model);
+        return Evaluation.Run(mlContext, scorer, paths, labels, context.Error, Spec.Name, $"test folder {Path.GetFullPath(folder)}");
     }
 
     private static void WriteReport(string output, TrainingReport report)
@@ -149,72 +164,4 @@ internal static class TrainCommand
             yTitle,
             [new("train", report.Epochs.Select(train).ToList(), Charts.Blue), new("validation", report.Epochs.Select(validation).ToList(), Charts.Orange)],
             percent);
-}
-
-/// <summary>Training and held-out data as the trainer reads them.</summary>
-internal sealed record TrainingData(IDataView Train, IDataView HeldOut, string FeatureColumn, ImageShape Shape, IReadOnlyList<string> ClassNames, DataSummary Summary)
-{
-    public static TrainingData Load(MLContext mlContext, TrainSettings settings, ProgressDisplay progress) =>
-        settings.FashionMnist is { } source ? LoadFashionMnist(mlContext, settings, source) : LoadFolder(mlContext, settings, progress);
-
-    private static TrainingData LoadFashionMnist(MLContext mlContext, TrainSettings settings, FashionMnistSource source)
-    {
-        var train = FashionMnist.Load(mlContext, FashionMnistSplit.Train, source);
-        var test = FashionMnist.Load(mlContext, FashionMnistSplit.Test, source);
-        bool full = source == FashionMnistSource.Full || (source == FashionMnistSource.Auto && FashionMnist.IsFullSetInstalled);
-        string description = full ? $"Fashion-MNIST, full set ({FashionMnist.DefaultDirectory})" : "Fashion-MNIST, embedded subset";
-        return Create(mlContext, settings, train, test, "Features", FashionMnist.ImageShape, FashionMnist.ClassNames, description, "test split");
-    }
-
-    private static TrainingData LoadFolder(MLContext mlContext, TrainSettings settings, ProgressDisplay progress)
-    {
-        if (!Directory.Exists(settings.Data))
-        {
-            throw new DirectoryNotFoundException($"--data: folder '{settings.Data}' does not exist. Expected a folder with one sub-folder of images per class, or one of: {string.Join(", ", TrainSettings.FashionMnistNames.Keys)}.");
-        }
-
-        var folder = ImageFolder.Load(mlContext, settings.Data, skipUnreadable: true, progress: progress.Decoding);
-        foreach (string skipped in folder.Skipped.Take(10))
-        {
-            progress.Line("skipped: " + skipped);
-        }
-
-        if (folder.Skipped.Count > 10)
-        {
-            progress.Line($"skipped {folder.Skipped.Count - 10} more unreadable files.");
-        }
-
-        var split = mlContext.Data.TrainTestSplit(folder.Data, testFraction: settings.ValidationFraction, seed: settings.Seed);
-        var shape = new ImageShape(settings.Channels, settings.ImageSize, settings.ImageSize);
-        string heldOut = string.Create(CultureInfo.InvariantCulture, $"validation split ({settings.ValidationFraction:P0})");
-        return Create(mlContext, settings, split.TrainSet, split.TestSet, ImageFolder.ImagePathColumnName, shape, folder.ClassNames, Path.GetFullPath(settings.Data), heldOut);
-    }
-
-    private static TrainingData Create(MLContext mlContext, TrainSettings settings, IDataView train, IDataView heldOut, string featureColumn, ImageShape shape, IReadOnlyList<string> classNames, string description, string heldOutName)
-    {
-        if (settings.Limit is { } limit)
-        {
-            // Cached, so every reader (training, per-epoch validation, final metrics) sees the same subset.
-            train = mlContext.Data.Cache(mlContext.Data.TakeRows(mlContext.Data.ShuffleRows(train, settings.Seed), limit));
-            heldOut = mlContext.Data.Cache(mlContext.Data.TakeRows(mlContext.Data.ShuffleRows(heldOut, settings.Seed), limit));
-        }
-
-        int trainCount = Count(train);
-        int heldOutCount = Count(heldOut);
-        if (trainCount == 0 || heldOutCount == 0)
-        {
-            throw new InvalidDataException($"--data '{settings.Data}': {trainCount} training and {heldOutCount} held-out images; both need at least one (add images or change --validation-fraction).");
-        }
-
-        var trainClasses = train.GetColumn<uint>(ImageData.LabelColumnName).Distinct().Select(k => classNames[(int)k - 1]).ToList();
-        if (trainClasses.Count < 2)
-        {
-            throw new InvalidDataException($"--data '{settings.Data}': the {trainCount} training images left by --validation-fraction {settings.ValidationFraction.ToString(CultureInfo.InvariantCulture)}{(settings.Limit is { } n ? $" and --limit {n}" : string.Empty)} all belong to class '{trainClasses.Single()}'; a classifier needs at least two (add images to the other classes or lower --validation-fraction).");
-        }
-
-        var summary = new DataSummary(settings.Data, description, classNames, trainCount, heldOutCount, heldOutName);
-        return new TrainingData(train, heldOut, featureColumn, shape, classNames, summary);
-    }
-
-    private static int Count(IDataView data) => data.GetColumn<uint>(ImageData.LabelColumnName).Count();
 }

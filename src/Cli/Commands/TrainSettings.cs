@@ -12,7 +12,7 @@ internal sealed record TrainSettings(
     FashionMnistSource? FashionMnist,
     string Output,
     ModelDefinition Architecture,
-    double Width,
+    double? Width,
     int ImageSize,
     int Channels,
     int Epochs,
@@ -24,7 +24,8 @@ internal sealed record TrainSettings(
     TrainingPrecision Precision,
     double ValidationFraction,
     int? Limit,
-    int Seed)
+    int Seed,
+    string? TestData)
 {
     public const string DefaultRecipe = "default";
     public const string BaselineRecipe = "baseline";
@@ -50,7 +51,7 @@ internal sealed record TrainSettings(
         new("data", "<source>", "Folder with one sub-folder of images per class, or fashion-mnist (the full set when installed, else the embedded subset), fashion-mnist-embedded or fashion-mnist-full."),
         new("output", "<dir>", "Folder for the model, metrics, plots and report (created when missing)."),
         new("arch", "<name>", $"Architecture (default {ImageClassificationTrainer.Defaults.Arch}; 'mlnetcnn list' shows all)."),
-        new("width", "<W>", "Channel width multiplier (default 1.0; 0.25 is a small, fast network)."),
+        new("width", "<W>", "Channel width multiplier; it replaces the architecture's own width (MobileNet's alpha included) (default: the architecture's, 1.0 for most; 0.25 is a small, fast network)."),
         new("image-size", "<N>", "Images are resized to N x N pixels (default 28; Fashion-MNIST is 28)."),
         new("channels", "<1|3>", "1 (grey) or 3 (RGB) (default 3 for a folder; Fashion-MNIST is 1)."),
         new("epochs", "<N>", $"Passes over the training data (default {ImageClassificationTrainer.Defaults.Epoch})."),
@@ -60,12 +61,16 @@ internal sealed record TrainSettings(
         new("label-smoothing", "<e>", "Label smoothing epsilon in [0, 1) (default 0, or the recipe's)."),
         new("mixup", "<alpha>", "Mixup with lambda ~ Beta(alpha, alpha), e.g. 0.2 (default 0: off)."),
         new("precision", "<auto|fp32|bf16>", "Training arithmetic (default auto: bf16 where the CPU computes it natively, e.g. AVX512_BF16, fp32 elsewhere)."),
-        new("validation-fraction", "<f>", "Share of a folder's images held out for validation and the final metrics (default 0.2)."),
+        new("validation-fraction", "<f>", "Share of each class of a folder's images held out for validation and the final metrics (default 0.2)."),
         new("limit", "<N>", "Use a random N training and at most N held-out images (quick runs)."),
         new("seed", "<N>", "Seed of initialization, shuffling and the split (default 1)."),
+        new("test-data", "<folder>", "A labelled test folder (sub-folders named as the classes; some may be missing): the final metrics, report and confusion matrix are computed on it instead of the held-out images."),
     ];
 
     public bool IsFolder => FashionMnist is null;
+
+    /// <summary>The width the model is built with: --width, else the architecture's own.</summary>
+    public double EffectiveWidth => Width ?? Architecture.Config.Width;
 
     public static TrainSettings From(Arguments arguments)
     {
@@ -90,7 +95,7 @@ internal sealed record TrainSettings(
             fashionMnist,
             output,
             ZooCommands.Architecture(arguments.Text("arch") ?? ImageClassificationTrainer.Defaults.Arch),
-            arguments.Number("width", 1.0, min: 0, max: 16, minExclusive: true),
+            arguments.Has("width") ? arguments.Number("width", 1.0, min: 0, max: 16, minExclusive: true) : null,
             size ?? 28,
             channels ?? (fashionMnist is null ? 3 : 1),
             arguments.Int("epochs", ImageClassificationTrainer.Defaults.Epoch, min: 1, max: 100_000),
@@ -102,6 +107,7 @@ internal sealed record TrainSettings(
             arguments.Choice("precision", "auto", "auto", "fp32", "bf16") switch { "bf16" => TrainingPrecision.BFloat16, "fp32" => TrainingPrecision.Float32, _ => TrainingPrecision.Auto },
             arguments.Number("validation-fraction", 0.2, min: 0, max: 0.9, minExclusive: true),
             arguments.Has("limit") ? arguments.Int("limit", 0, min: 10) : null,
-            arguments.Int("seed", 1, min: 0));
+            arguments.Int("seed", 1, min: 0),
+            arguments.Text("test-data") is { } test && !Directory.Exists(test) ? throw new DirectoryNotFoundException($"--test-data: folder '{test}' does not exist.") : arguments.Text("test-data"));
     }
 }

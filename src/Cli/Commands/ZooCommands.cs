@@ -24,7 +24,7 @@ internal static class ZooCommands
             new("size", "<N>", "Input height and width (default: the architecture's native size)."),
             new("classes", "<N>", "Output classes (default 1000)."),
             new("channels", "<N>", "Input channels (default 3)."),
-            new("width", "<W>", "Channel width multiplier (default 1.0)."),
+            new("width", "<W>", "Channel width multiplier; it replaces the architecture's own width (default: the architecture's)."),
             new("small-input-stem", "", "Use the small-input stem (default: as 'train' does, below 64 pixels)."),
         ],
         "Example: mlnetcnn summary resnet50");
@@ -35,7 +35,7 @@ internal static class ZooCommands
         var c = CultureInfo.InvariantCulture;
         var rows = ModelRegistry.All.Select(d =>
         {
-            var cost = Measure(d, new ArchitectureOptions());
+            var cost = Measure(d.Name, d.Config, new ArchitectureOptions());
             return new[] { d.Name, d.Family, d.NativeInputSize.ToString(c), cost.Parameters.ToString("N0", c), (cost.Macs / 1e9).ToString("F3", c) };
         }).ToList();
         string[] header = ["name", "family", "input", "params", "GMACs"];
@@ -66,10 +66,10 @@ internal static class ZooCommands
             InputSize = size,
             NumClasses = arguments.Int("classes", 1000, min: 2),
             InputChannels = arguments.Int("channels", 3, min: 1, max: 64),
-            WidthMultiplier = arguments.Number("width", 1.0, min: 0, max: 16, minExclusive: true),
             SmallInputStem = arguments.Has("small-input-stem") ? arguments.Flag("small-input-stem") : size < 64,
         };
-        var cost = Measure(definition, options);
+        var config = arguments.Has("width") ? definition.Config with { Width = arguments.Number("width", 1.0, min: 0, max: 16, minExclusive: true) } : definition.Config;
+        var cost = Measure(definition.Name, config, options);
         context.Output.WriteLine($"{definition.Name} ({definition.Family}), input {options.InputShape(definition.NativeInputSize)}{(options.SmallInputStem ? ", small-input stem" : string.Empty)}");
         context.Output.Write(cost.ToTable());
         return 0;
@@ -93,18 +93,18 @@ internal static class ZooCommands
     /// (the whole zoo takes about a second instead of a minute), and measures it. The default device is
     /// process-wide, which is safe here because a command runs on one thread and trains nothing meanwhile.
     /// </summary>
-    private static ModelCost Measure(ModelDefinition definition, ArchitectureOptions options)
+    private static ModelCost Measure(string name, ArchitectureConfig config, ArchitectureOptions options)
     {
         var previous = torch.get_default_device();
         torch.set_default_device(new torch.Device(DeviceType.META));
         try
         {
-            using var model = definition.Create(options);
+            using var model = config.Create(options);
             return ModelCost.Measure(model);
         }
         catch (ArgumentException e) when (e is not InputTooSmallException)
         {
-            throw new UsageException($"{definition.Name} cannot be built with these options: {e.Message}");
+            throw new UsageException($"{name} cannot be built with these options: {e.Message}");
         }
         finally
         {

@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetCnn.Architectures.Models;
+using MLNetCnn.Serving;
 using MLNetCnn.Tricks.Data;
 
 namespace MLNetCnn.Estimators.Data;
@@ -11,7 +12,11 @@ namespace MLNetCnn.Estimators.Data;
 /// <param name="PixelColumn">The pixel column the model reads (the user's column for pixels, <see cref="ImageInput.PixelColumnName"/> otherwise).</param>
 /// <param name="Conversion">Decode, resize, extract (null for pixel columns): the same transformer the saved model starts with.</param>
 /// <param name="Shape">Shape of one image.</param>
-internal sealed record ImageColumnPlan(ImageColumnKind Kind, string ImageColumn, string PixelColumn, ITransformer? Conversion, ImageShape Shape);
+internal sealed record ImageColumnPlan(ImageColumnKind Kind, string ImageColumn, string PixelColumn, ITransformer? Conversion, ImageShape Shape)
+{
+    /// <summary><paramref name="data"/> with the pixel column (converted lazily, as ML.NET transforms do).</summary>
+    public IDataView Apply(IDataView data) => Conversion?.Transform(data) ?? data;
+}
 
 /// <summary>
 /// Reads an <see cref="IDataView"/> as an <see cref="IImageSource"/> without materializing it beyond what
@@ -29,8 +34,11 @@ internal sealed record ImageColumnPlan(ImageColumnKind Kind, string ImageColumn,
 /// </summary>
 internal static class DataViewImageSource
 {
-    /// <summary>Reads <paramref name="data"/> (the user's view, before the conversion).</summary>
-    public static IImageSource Read(MLContext mlContext, IDataView data, ImageColumnPlan plan, string labelColumnName, int numClasses, string role, DataOptions options, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads <paramref name="data"/> (the user's view, before the conversion). Without a label column (the
+    /// featurizer's statistics) every image is class 0 of <paramref name="numClasses"/>.
+    /// </summary>
+    public static IImageSource Read(MLContext mlContext, IDataView data, ImageColumnPlan plan, string? labelColumnName, int numClasses, string role, DataOptions options, CancellationToken cancellationToken)
     {
         var (labels, paths) = ReadLabels(data, labelColumnName, plan.Kind == ImageColumnKind.Path ? plan.ImageColumn : null, numClasses, role);
         if (plan.Kind == ImageColumnKind.Path)
@@ -39,7 +47,7 @@ internal static class DataViewImageSource
             return ImageSources.FromDecoder(plan.Shape, labels, numClasses, (row, pixels) => decoder.Decode(paths![row], pixels), options, cancellationToken);
         }
 
-        var view = plan.Conversion?.Transform(data) ?? data;
+        var view = plan.Apply(data);
         return plan.Kind == ImageColumnKind.Pixels
             ? ReadPixels(view, plan, labels, numClasses, role, options, ImagePixelType.Byte, cancellationToken)
                 ?? ReadPixels(view, plan, labels, numClasses, role, options, ImagePixelType.Single, cancellationToken)!
@@ -55,10 +63,15 @@ internal static class DataViewImageSource
         _ => FormattableString.Invariant($"{source.Count} images of {source.Shape}"),
     };
 
-    private static (int[] Labels, string[]? Paths) ReadLabels(IDataView data, string labelColumnName, string? pathColumnName, int numClasses, string role)
+    private static (int[] Labels, string[]? Paths) ReadLabels(IDataView data, string? labelColumnName, string? pathColumnName, int numClasses, string role)
     {
-        var label = data.Schema[labelColumnName];
-        var columns = new List<DataViewSchema.Column> { label };
+        DataViewSchema.Column? label = labelColumnName is null ? null : data.Schema[labelColumnName];
+        var columns = new List<DataViewSchema.Column>();
+        if (label is { } l)
+        {
+            columns.Add(l);
+        }
+
         if (pathColumnName is not null)
         {
             columns.Add(data.Schema[pathColumnName]);
@@ -69,8 +82,8 @@ internal static class DataViewImageSource
         var classesSeen = new HashSet<int>();
         using (var cursor = data.GetRowCursor(columns))
         {
-            var getLabel = cursor.GetGetter<uint>(label);
-            var getPath = pathColumnName is null ? null : cursor.GetGetter<ReadOnlyMemory<char>>(columns[1]);
+            ValueGetter<uint> getLabel = label is { } labelColumn ? cursor.GetGetter<uint>(labelColumn) : (ref uint value) => value = 1;
+            var getPath = pathColumnName is null ? null : cursor.GetGetter<ReadOnlyMemory<char>>(columns[^1]);
             uint key = 0;
             ReadOnlyMemory<char> path = default;
             while (cursor.MoveNext())

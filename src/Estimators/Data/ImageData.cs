@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetCnn.Architectures.Models;
+using MLNetCnn.Serving;
 
 namespace MLNetCnn.Estimators.Data;
 
@@ -72,15 +73,7 @@ public static class ImageData
     {
         var schema = SchemaDefinition.Create(typeof(Row));
         schema[nameof(Row.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, size);
-        return KeyedLabels(mlContext, mlContext.Data.LoadFromEnumerable(rows, schema), classNames);
-    }
-
-    /// <summary>Turns the text <c>Label</c> column of <paramref name="view"/> into a key whose values are <paramref name="classNames"/>, in that order.</summary>
-    internal static IDataView KeyedLabels(MLContext mlContext, IDataView view, IReadOnlyList<string> classNames)
-    {
-        // The key's order is the class-index order, whatever order the rows come in.
-        var keys = mlContext.Data.LoadFromEnumerable(classNames.Select(n => new KeyRow { Label = n }));
-        return mlContext.Transforms.Conversion.MapValueToKey(LabelColumnName, keyData: keys).Fit(view).Transform(view);
+        return ImageFolder.KeyedLabels(mlContext, mlContext.Data.LoadFromEnumerable(rows, schema), classNames);
     }
 
     private sealed class Row
@@ -88,10 +81,5 @@ public static class ImageData
         public string Label { get; set; } = string.Empty;
 
         public float[] Features { get; set; } = Array.Empty<float>();
-    }
-
-    private sealed class KeyRow
-    {
-        public string Label { get; set; } = string.Empty;
     }
 }

@@ -50,7 +50,7 @@ public sealed record DistillationOptions
 {
     /// <summary>
     /// The teacher. Leave null when the training data carries teacher scores instead
-    /// (the estimator's <c>TeacherScoreColumnName</c>).
+    /// (the estimator's <c>SoftTargetColumnName</c>).
     /// </summary>
     public ITeacher? Teacher { get; init; }
 

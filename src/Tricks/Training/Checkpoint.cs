@@ -224,7 +224,8 @@ internal static class Checkpoint
         return new CheckpointState(epoch, step, lossScale, history);
     }
 
-    private static List<(string Name, Tensor Tensor)> Tensors(MasterWeights masters, nn.Module model)
+    /// <summary>What a checkpoint (and the best-epoch copy) holds: the float32 masters and every buffer, by name.</summary>
+    internal static List<(string Name, Tensor Tensor)> Tensors(MasterWeights masters, nn.Module model)
     {
         var list = masters.Masters.Select(m => (m.Name, (Tensor)m.Parameter)).ToList();
         list.AddRange(model.named_buffers().Select(b => ("buffer:" + b.name, b.buffer)));

@@ -43,9 +43,20 @@ public sealed class ClassifierTrainer
     public IReadOnlyList<EpochMetrics> Fit(ImageClassifier model, IImageSource train, IImageSource? validation = null, CancellationToken cancellationToken = default)
     {
         CheckShape(model, train, "training");
+        if (validation is null && _options.ValidationFraction > 0)
+        {
+            (train, validation) = train.StratifiedSplit(_options.ValidationFraction, _options.Seed);
+            _log?.Invoke(FormattableString.Invariant($"held out {validation.Count} of {train.Count + validation.Count} images for validation ({_options.ValidationFraction:P0} of each class)"));
+        }
+
         if (validation is not null)
         {
             CheckShape(model, validation, "validation");
+        }
+
+        if (_options.EarlyStoppingCriteria is not null && validation is null)
+        {
+            throw new ArgumentException("EarlyStoppingCriteria needs validation data: pass a validation set, or set ValidationFraction to hold out part of the training images.");
         }
 
         // The input-size check 'summary' makes: a layer that cannot run at this size is an InputTooSmallException now,
@@ -55,7 +66,7 @@ public sealed class ClassifierTrainer
 
         if (_options.Distillation is { Teacher: null } && train.TeacherLogits is null)
         {
-            throw new ArgumentException("Distillation needs a teacher: set DistillationOptions.Teacher, or give training data that carries teacher logits (a teacher score column).");
+            throw new ArgumentException("Distillation needs a teacher: set DistillationOptions.Teacher, or give training data that carries teacher logits (a soft-target column).");
         }
 
         var device = Devices.Resolve(_options.Device);
@@ -79,6 +90,13 @@ public sealed class ClassifierTrainer
             Initialization.ZeroGamma.Apply(model);
         }
 
+        var frozenNames = _options.FreezeEpochs == 0 ? null : _options.FrozenParameters ?? Backbone(model);
+        if (frozenNames is not null)
+        {
+            var trained = model.named_parameters().Select(p => p.name).Where(n => !frozenNames.Contains(n));
+            _log?.Invoke($"{(_options.FrozenParameters is null ? "backbone" : "parameters")} frozen for {_options.FreezeEpochs} epoch(s): {frozenNames.Count} parameters fixed, the rest ({string.Join(", ", trained)}) trains");
+        }
+
         model.to(device);
         int stepsPerEpoch = (int)(((long)train.Count + options.BatchSize - 1) / options.BatchSize);
         long totalSteps = (long)stepsPerEpoch * options.Epochs;
@@ -88,6 +106,7 @@ public sealed class ClassifierTrainer
         {
             using var optimizer = Optimization.SgdFactory.Create(masters.Masters, options.LearningRate, options.Momentum, options.Nesterov, options.WeightDecay, options.NoBiasDecay);
             using var stepper = new TrainingStep(model, options, masters, optimizer, device);
+            using var best = _options.EarlyStoppingCriteria is { } stopping ? new BestEpoch(stopping, masters, model) : null;
             long step = 0;
             int firstEpoch = 1;
             if (_options.Resume && Checkpoint.Resume(_options.CheckpointDirectory!, masters, model, optimizer, _log) is { } state)
@@ -101,8 +120,8 @@ public sealed class ClassifierTrainer
             for (int epoch = firstEpoch; epoch <= _options.Epochs; epoch++)
             {
                 bool frozen = epoch <= _options.FreezeEpochs;
-                Freeze(model, masters, optimizer, frozen);
-                var metrics = RunEpoch(model, train, validation, read, stepper, device, epoch, stepsPerEpoch, totalSteps, ref step, cancellationToken, frozen);
+                Freeze(model, masters, optimizer, frozenNames, frozen);
+                var metrics = RunEpoch(model, train, validation, read, stepper, device, epoch, stepsPerEpoch, totalSteps, ref step, cancellationToken, frozenNames, frozen);
                 history.Add(metrics);
                 if (_options.CheckpointDirectory is { } directory)
                 {
@@ -111,11 +130,25 @@ public sealed class ClassifierTrainer
 
                 _log?.Invoke(metrics.ToString());
                 _onEpoch?.Invoke(metrics);
+                if (best is not null && best.Record(metrics) && epoch < _options.Epochs)
+                {
+                    var criteria = _options.EarlyStoppingCriteria!;
+                    _log?.Invoke(FormattableString.Invariant($"early stopping after epoch {epoch} of {_options.Epochs}: {criteria.Describe(best.Best!)} at epoch {best.Best!.Epoch} was not bettered by {criteria.MinDelta} for {criteria.Patience} epoch(s)"));
+                    break;
+                }
+            }
+
+            if (best?.Best is { } kept)
+            {
+                best.Restore();
+                int index = history.FindLastIndex(m => m.Epoch == kept.Epoch);
+                history[index] = history[index] with { Restored = true };
+                _log?.Invoke(FormattableString.Invariant($"restored the weights of epoch {kept.Epoch}, the best by {_options.EarlyStoppingCriteria!.Describe(kept)}"));
             }
         }
         finally
         {
-            Freeze(model, masters, null, frozen: false);
+            Freeze(model, masters, null, frozenNames, frozen: false);
             masters.Detach();
             model.eval();
             model.to(CPU);
@@ -137,10 +170,17 @@ public sealed class ClassifierTrainer
         return unchecked((int)(mixed >> 32) ^ (int)mixed);
     }
 
-    /// <summary>Holds <see cref="TrainerOptions.FrozenParameters"/> fixed (no gradient, no update) or releases them.</summary>
-    private void Freeze(ImageClassifier model, Precision.MasterWeights masters, Optimization.MomentumSgd? optimizer, bool frozen)
+    /// <summary>Everything but the model's head: what <see cref="TrainerOptions.FreezeEpochs"/> freezes when no names are given.</summary>
+    private static HashSet<string> Backbone(ImageClassifier model)
     {
-        if (_options.FrozenParameters is not { } names)
+        var head = model.HeadParameterNames;
+        return model.named_parameters().Select(p => p.name).Where(n => !head.Contains(n)).ToHashSet(StringComparer.Ordinal);
+    }
+
+    /// <summary>Holds the <paramref name="names"/> parameters fixed (no gradient, no update) or releases them.</summary>
+    private static void Freeze(ImageClassifier model, Precision.MasterWeights masters, Optimization.MomentumSgd? optimizer, IReadOnlySet<string>? names, bool frozen)
+    {
+        if (names is null)
         {
             return;
         }
@@ -161,10 +201,10 @@ public sealed class ClassifierTrainer
         }
     }
 
-    private EpochMetrics RunEpoch(ImageClassifier model, IImageSource train, IImageSource? validation, (RowsRead? Train, RowsRead? Validation) read, TrainingStep stepper, Device device, int epoch, int stepsPerEpoch, long totalSteps, ref long step, CancellationToken cancellationToken, bool frozen)
+    private EpochMetrics RunEpoch(ImageClassifier model, IImageSource train, IImageSource? validation, (RowsRead? Train, RowsRead? Validation) read, TrainingStep stepper, Device device, int epoch, int stepsPerEpoch, long totalSteps, ref long step, CancellationToken cancellationToken, IReadOnlySet<string>? frozenNames, bool frozen)
     {
         model.train();
-        if (frozen && _options.FrozenParameters is { } names)
+        if (frozen && frozenNames is { } names)
         {
             // A frozen part is a fixed feature extractor: its batch norms use, and keep, their running statistics.
             foreach (var (name, module) in model.named_modules())

@@ -87,7 +87,8 @@ public sealed record TrainerOptions
 
     /// <summary>
     /// Names (as in the model's <c>named_parameters</c>) of the parameters to hold fixed for the first
-    /// <see cref="FreezeEpochs"/> epochs, e.g. a pretrained backbone while a new classifier learns.
+    /// <see cref="FreezeEpochs"/> epochs; null freezes the backbone, everything but the model's head
+    /// (<c>ImageClassifier.HeadParameterNames</c>), so a pretrained backbone holds while a new classifier learns.
     /// They get no gradient, no update, no weight decay, and their batch norms keep their running
     /// statistics (eval mode) while frozen.
     /// </summary>
@@ -96,8 +97,21 @@ public sealed record TrainerOptions
     /// <summary>Epochs during which <see cref="FrozenParameters"/> stay fixed (0: never frozen).</summary>
     public int FreezeEpochs { get; init; }
 
-    /// <summary>Learning rate as a function of the step.</summary>
-    public LearningRateSchedule Schedule { get; init; } = new ConstantSchedule();
+    /// <summary>Learning rate as a function of the step (default: cosine decay over the run, no warmup).</summary>
+    public LearningRateSchedule Schedule { get; init; } = new CosineSchedule();
+
+    /// <summary>
+    /// Stop when the validation metric has not improved for a number of epochs, and end with the weights of the
+    /// best epoch (named as ML.NET's image trainer names it); null trains every epoch and keeps the last weights.
+    /// Needs validation data: a validation set given to <c>Fit</c>, or <see cref="ValidationFraction"/>.
+    /// </summary>
+    public EarlyStopping? EarlyStoppingCriteria { get; init; }
+
+    /// <summary>
+    /// When <c>Fit</c> gets no validation set: the share of the training images held out for validation, per
+    /// class (stratified) and seeded by <see cref="Seed"/>; 0 holds out nothing.
+    /// </summary>
+    public double ValidationFraction { get; init; }
 
     /// <summary>Seed for weight initialization and shuffling.</summary>
     public int Seed { get; init; } = 1;
@@ -153,11 +167,17 @@ public sealed record TrainerOptions
             throw new ArgumentOutOfRangeException(nameof(FreezeEpochs), FreezeEpochs, "FreezeEpochs must be non-negative.");
         }
 
-        if (FreezeEpochs > 0 && FrozenParameters is not { Count: > 0 })
+        if (FreezeEpochs > 0 && FrozenParameters is { Count: 0 })
         {
-            throw new ArgumentException("FreezeEpochs needs the FrozenParameters to freeze.", nameof(FreezeEpochs));
+            throw new ArgumentException("FreezeEpochs with an empty FrozenParameters set freezes nothing; leave it null to freeze the backbone.", nameof(FrozenParameters));
         }
 
+        if (ValidationFraction is < 0 or >= 1 || double.IsNaN(ValidationFraction))
+        {
+            throw new ArgumentOutOfRangeException(nameof(ValidationFraction), ValidationFraction, "ValidationFraction must be in [0, 1).");
+        }
+
+        EarlyStoppingCriteria?.Validate();
         Data.Validate();
         if (Resume && CheckpointDirectory is null)
         {
@@ -180,6 +200,12 @@ public sealed record TrainerOptions
 /// <param name="ImagesPerSecond">Training throughput.</param>
 public sealed record EpochMetrics(int Epoch, int Epochs, double TrainLoss, double TrainAccuracy, double? ValidationLoss, double? ValidationAccuracy, double LearningRate, TimeSpan Elapsed, double ImagesPerSecond)
 {
+    /// <summary>
+    /// True for the epoch whose weights the model ended with when <see cref="TrainerOptions.EarlyStoppingCriteria"/>
+    /// restored the best epoch (set in the returned history, after the epoch's callback ran).
+    /// </summary>
+    public bool Restored { get; init; }
+
     /// <summary>Training images left out of this epoch because they could not be read (see <see cref="DataOptions.Strict"/>; not kept in checkpoints).</summary>
     public int SkippedImages { get; init; }
 

@@ -4,20 +4,20 @@ using Microsoft.ML.Data;
 namespace MLNetCnn.Estimators.Data;
 
 /// <summary>
-/// Reads a teacher's per-row scores (for example the <c>Score</c> column of a trained
-/// <see cref="ImageClassificationTransformer"/>, or of <c>ApplyOnnxModel</c> over any ONNX classifier)
-/// as distillation logits. Probabilities (non-negative rows summing to 1) become their logarithm,
-/// which softmax at any temperature treats exactly like logits; other values are taken as logits.
+/// Reads a soft-target column: per-row scores of any transformer (the <c>Score</c> column of a trained
+/// <see cref="ImageClassificationTransformer"/>, <c>ApplyOnnxModel</c> over any ONNX classifier) as
+/// distillation logits. Probabilities (non-negative rows summing to 1) become their logarithm, which softmax
+/// at any temperature treats exactly like logits; other values are taken as logits.
 /// </summary>
-internal static class TeacherScores
+internal static class SoftTargets
 {
     public static float[] ReadLogits(IDataView data, string columnName, int numClasses, int expectedRows)
     {
         var column = data.Schema.GetColumnOrNull(columnName)
-            ?? throw new ArgumentOutOfRangeException(nameof(columnName), $"Teacher score column '{columnName}' not found.");
+            ?? throw new ArgumentOutOfRangeException(nameof(columnName), $"Soft-target column '{columnName}' not found.");
         if (column.Type is not VectorDataViewType { ItemType: NumberDataViewType t } || t != NumberDataViewType.Single)
         {
-            throw new ArgumentException($"Teacher score column '{columnName}' must be a vector of Single with {numClasses} values; found {column.Type}.");
+            throw new ArgumentException($"Soft-target column '{columnName}' must be a vector of Single with {numClasses} values; found {column.Type}.");
         }
 
         var logits = new float[(long)expectedRows * numClasses];
@@ -31,12 +31,12 @@ internal static class TeacherScores
                 getter(ref buffer);
                 if (buffer.Length != numClasses)
                 {
-                    throw new InvalidOperationException($"Teacher score column '{columnName}', row {row}: found {buffer.Length} values; the labels have {numClasses} classes.");
+                    throw new InvalidOperationException($"Soft-target column '{columnName}', row {row}: found {buffer.Length} values; the labels have {numClasses} classes.");
                 }
 
                 if (row >= expectedRows)
                 {
-                    throw new InvalidOperationException($"Teacher score column '{columnName}' has more rows than the {expectedRows} training images.");
+                    throw new InvalidOperationException($"Soft-target column '{columnName}' has more rows than the {expectedRows} training images.");
                 }
 
                 var values = logits.AsSpan(row * numClasses, numClasses);
@@ -47,7 +47,7 @@ internal static class TeacherScores
                 {
                     if (!float.IsFinite(v))
                     {
-                        throw new InvalidOperationException($"Teacher score column '{columnName}', row {row}: non-finite score {v}.");
+                        throw new InvalidOperationException($"Soft-target column '{columnName}', row {row}: non-finite score {v}.");
                     }
 
                     probabilities &= v >= 0;
@@ -68,7 +68,7 @@ internal static class TeacherScores
 
         if (row != expectedRows)
         {
-            throw new InvalidOperationException($"Teacher score column '{columnName}' has {row} rows; the training data has {expectedRows}.");
+            throw new InvalidOperationException($"Soft-target column '{columnName}' has {row} rows; the training data has {expectedRows}.");
         }
 
         return logits;

@@ -5,7 +5,7 @@ using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.Transforms;
 
-namespace MLNetCnn.Estimators.Serving;
+namespace MLNetCnn.Serving;
 
 /// <summary>
 /// Checks a saved model before and after ML.NET loads it. Before: every ONNX graph in the zip must load in ONNX

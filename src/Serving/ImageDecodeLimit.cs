@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace MLNetCnn.Estimators.Data;
+namespace MLNetCnn.Serving;
 
 /// <summary>
 /// The largest image any MLNetCnn decoder accepts: the folder loader, the path and bytes columns of training

@@ -1,7 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace MLNetCnn.Estimators.Serving;
+namespace MLNetCnn.Serving;
 
 /// <summary>
 /// Builds the chain of ML.NET's own transformers that serves a trained model: ONNX Runtime computes
@@ -17,43 +17,47 @@ internal static class ServingPipeline
     public const string PredictedValueColumnName = "PredictedLabelValue";
 
     /// <summary>
-    /// Builds the chain, behind <paramref name="prefix"/> when given (the image-decoding steps). The ONNX
+    /// Builds the classifier's chain, behind <paramref name="prefix"/> when given (the image-decoding steps). The ONNX
     /// bytes go to a file in <c>MLContext.TempFilePath</c> that the returned <see cref="ServingModel"/> owns:
     /// ML.NET 5.0.1's own temporary copy (what <c>ApplyOnnxModel</c> makes from a stream) is not deleted
     /// when the transformer is disposed, so every fitted model left one behind.
     /// </summary>
-    public static ServingModel Build(MLContext mlContext, byte[] onnx, string featureColumnName, IReadOnlyList<string> classNames, IDataView schemaSource, int? gpuDeviceId, bool fallbackToCpu, ITransformer? prefix = null)
+    public static ServingModel Build(MLContext mlContext, byte[] onnx, string featureColumnName, IReadOnlyList<string> classNames, IDataView schemaSource, int? gpuDeviceId, bool fallbackToCpu, ITransformer? prefix = null) =>
+        Build(mlContext, onnx, prefix, gpuDeviceId, fallbackToCpu, modelFile =>
+        {
+            var names = classNames.Select((n, i) => new KeyValuePair<uint, string>((uint)i, n));
+            var keyData = mlContext.Data.LoadFromEnumerable(classNames.Select(n => new ClassName { Value = n }));
+            return mlContext.Transforms.ApplyOnnxModel(new[] { ScoreColumnName }, new[] { featureColumnName }, modelFile, gpuDeviceId, fallbackToCpu)
+                .Append(mlContext.Transforms.CustomMapping<ScoreInput, PredictedIndexOutput>(ScoreArgMax.Map, ScoreArgMax.ContractName))
+                .Append(mlContext.Transforms.Conversion.MapValue(PredictedValueColumnName, names, ScoreArgMax.OutputColumnName))
+                .Append(mlContext.Transforms.Conversion.MapValueToKey(PredictedLabelColumnName, PredictedValueColumnName, keyData: keyData))
+                .Append(mlContext.Transforms.DropColumns(ScoreArgMax.OutputColumnName, PredictedValueColumnName))
+                .Fit(schemaSource);
+        });
+
+    /// <summary>The featurizer's chain: one <c>ApplyOnnxModel</c> from the pixel column to <paramref name="outputColumnName"/>, behind <paramref name="prefix"/>.</summary>
+    public static ServingModel BuildFeaturizer(MLContext mlContext, byte[] onnx, string featureColumnName, string outputColumnName, IDataView schemaSource, int? gpuDeviceId, bool fallbackToCpu, ITransformer? prefix = null) =>
+        Build(mlContext, onnx, prefix, gpuDeviceId, fallbackToCpu, modelFile =>
+            mlContext.Transforms.ApplyOnnxModel(new[] { outputColumnName }, new[] { featureColumnName }, modelFile, gpuDeviceId, fallbackToCpu).Fit(schemaSource));
+
+    private static ServingModel Build(MLContext mlContext, byte[] onnx, ITransformer? prefix, int? gpuDeviceId, bool fallbackToCpu, Func<string, ITransformer> chain)
     {
         string modelFile = Path.Combine(mlContext.TempFilePath, $"mlnetcnn-{Guid.NewGuid():N}.onnx");
         File.WriteAllBytes(modelFile, onnx);
         try
         {
-            var chain = Build(mlContext, modelFile, featureColumnName, classNames, schemaSource, gpuDeviceId, fallbackToCpu);
-            return new ServingModel(prefix is null ? chain : new TransformerChain<ITransformer>(prefix, chain), modelFile);
+            var scoring = chain(modelFile);
+            return new ServingModel(prefix is null ? scoring : new TransformerChain<ITransformer>(prefix, scoring), modelFile);
+        }
+        catch (InvalidOperationException e) when (gpuDeviceId is not null && !fallbackToCpu)
+        {
+            File.Delete(modelFile);
+            throw new InvalidOperationException($"Scoring on GPU {gpuDeviceId} through ONNX Runtime's CUDA provider failed, and FallbackToCpu is false (set it, or MLContext.FallbackToCpu, to score on the CPU instead): {e.Message.Split('\n')[0]}", e);
         }
         catch
         {
             File.Delete(modelFile);
             throw;
-        }
-    }
-
-    private static ITransformer Build(MLContext mlContext, string modelFile, string featureColumnName, IReadOnlyList<string> classNames, IDataView schemaSource, int? gpuDeviceId, bool fallbackToCpu)
-    {
-        try
-        {
-            var names = classNames.Select((n, i) => new KeyValuePair<uint, string>((uint)i, n));
-            var keyData = mlContext.Data.LoadFromEnumerable(classNames.Select(n => new ClassName { Value = n }));
-            var pipeline = mlContext.Transforms.ApplyOnnxModel(new[] { ScoreColumnName }, new[] { featureColumnName }, modelFile, gpuDeviceId, fallbackToCpu)
-                .Append(mlContext.Transforms.CustomMapping<ScoreInput, PredictedIndexOutput>(ScoreArgMax.Map, ScoreArgMax.ContractName))
-                .Append(mlContext.Transforms.Conversion.MapValue(PredictedValueColumnName, names, ScoreArgMax.OutputColumnName))
-                .Append(mlContext.Transforms.Conversion.MapValueToKey(PredictedLabelColumnName, PredictedValueColumnName, keyData: keyData))
-                .Append(mlContext.Transforms.DropColumns(ScoreArgMax.OutputColumnName, PredictedValueColumnName));
-            return pipeline.Fit(schemaSource);
-        }
-        catch (InvalidOperationException e) when (gpuDeviceId is not null && !fallbackToCpu)
-        {
-            throw new InvalidOperationException($"Scoring on GPU {gpuDeviceId} through ONNX Runtime's CUDA provider failed, and FallbackToCpu is false (set it, or MLContext.FallbackToCpu, to score on the CPU instead): {e.Message.Split('\n')[0]}", e);
         }
     }
 

@@ -3,7 +3,7 @@ using Microsoft.ML.Transforms;
 using Microsoft.ML.Transforms.Image;
 using SkiaSharp;
 
-namespace MLNetCnn.Estimators.Data;
+namespace MLNetCnn.Serving;
 
 /// <summary>Input of <see cref="ImageFileDecoder"/>: the path of an image file.</summary>
 public sealed class ImagePathRow

@@ -1,7 +1,7 @@
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms;
 
-namespace MLNetCnn.Estimators.Serving;
+namespace MLNetCnn.Serving;
 
 /// <summary>Input of the arg-max mapping: the probability vector.</summary>
 public sealed class ScoreInput
@@ -22,7 +22,8 @@ public sealed class PredictedIndexOutput
 /// The stateless arg-max step of the serving chain (ML.NET has no built-in vector arg-max transform).
 /// Loading a saved model needs this assembly registered:
 /// <c>mlContext.ComponentCatalog.RegisterAssembly(typeof(ScoreArgMax).Assembly)</c>
-/// (done by <c>mlContext.Cnn()</c> and <c>CnnCatalog.LoadModel</c>).
+/// (done by <c>mlContext.CnnServing()</c>, <c>mlContext.Cnn()</c> and their <c>LoadModel</c>). The contract name is
+/// what a saved model stores, so models saved before this type moved to MLNetCnn.Serving load unchanged.
 /// </summary>
 [CustomMappingFactoryAttribute(ContractName)]
 public sealed class ScoreArgMax : CustomMappingFactory<ScoreInput, PredictedIndexOutput>

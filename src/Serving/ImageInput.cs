@@ -1,9 +1,8 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Image;
-using MLNetCnn.Architectures.Models;
 
-namespace MLNetCnn.Estimators.Data;
+namespace MLNetCnn.Serving;
 
 /// <summary>What the trainer's image column holds.</summary>
 internal enum ImageColumnKind
@@ -49,11 +48,11 @@ internal static class ImageInput
     /// the other rather than as an <c>EstimatorChain</c>: the chain's schema check compares image types by reference,
     /// which an MLImage column of unknown size (from <c>LoadImages</c>) never passes.
     /// </summary>
-    public static ITransformer Conversion(MLContext mlContext, IDataView input, string column, ImageColumnKind kind, ImageShape shape)
+    public static ITransformer Conversion(MLContext mlContext, IDataView input, string column, ImageColumnKind kind, int channels, int height, int width)
     {
-        if (shape.Channels is not (1 or 3))
+        if (channels is not (1 or 3))
         {
-            throw new ArgumentException($"Image column '{column}': the model's image shape {shape} must have 1 (grey) or 3 (RGB) channels.");
+            throw new ArgumentException($"Image column '{column}': the model's image shape {channels}x{height}x{width} must have 1 (grey) or 3 (RGB) channels.");
         }
 
         var steps = new List<IEstimator<ITransformer>>();
@@ -80,16 +79,16 @@ internal static class ImageInput
             dropped.Add(ImageDecoding.DecodedColumnName);
         }
 
-        steps.Add(mlContext.Transforms.ResizeImages(ResizedColumnName, shape.Width, shape.Height, image, ImageResizingEstimator.ResizingKind.Fill));
+        steps.Add(mlContext.Transforms.ResizeImages(ResizedColumnName, width, height, image, ImageResizingEstimator.ResizingKind.Fill));
         string last = ResizedColumnName;
-        if (shape.Channels == 1)
+        if (channels == 1)
         {
             steps.Add(mlContext.Transforms.ConvertToGrayscale(GreyColumnName, ResizedColumnName));
             last = GreyColumnName;
             dropped.Add(GreyColumnName);
         }
 
-        var colours = shape.Channels == 1 ? ImagePixelExtractingEstimator.ColorBits.Red : ImagePixelExtractingEstimator.ColorBits.Rgb;
+        var colours = channels == 1 ? ImagePixelExtractingEstimator.ColorBits.Red : ImagePixelExtractingEstimator.ColorBits.Rgb;
         steps.Add(mlContext.Transforms.ExtractPixels(PixelColumnName, last, colours, ImagePixelExtractingEstimator.ColorsOrder.ARGB, interleavePixelColors: false, scaleImage: 1f, offsetImage: 0f, outputAsFloatArray: true));
         steps.Add(mlContext.Transforms.DropColumns(dropped.ToArray()));
 

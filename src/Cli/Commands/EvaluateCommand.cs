@@ -1,0 +1,50 @@
+using Microsoft.ML;
+using MLNetCnn.Cli.CommandLine;
+using MLNetCnn.Serving;
+
+namespace MLNetCnn.Cli.Commands;
+
+/// <summary><c>evaluate</c>: scores a labelled test folder with a saved model and prints accuracy, a per-class table and the confusion matrix.</summary>
+internal static class EvaluateCommand
+{
+    public static readonly CommandSpec Spec = new(
+        "evaluate",
+        "Score a labelled test folder with a model.zip; print accuracy, per-class figures and the confusion matrix.",
+        "mlnetcnn evaluate --model <model.zip> --data <folder>",
+        [
+            new("model", "<model.zip>", "The ML.NET model to evaluate."),
+            new("data", "<folder>", "A folder with one sub-folder per class, named as the model's classes (some classes may be missing)."),
+        ],
+        """
+        The sub-folders are matched to the model's class names (a class name with '/' matches a folder named with '-'),
+        so a folder holding only some of the classes is scored against the right ones; a sub-folder that names no class
+        of the model is an error that lists the model's classes. Files that do not decode are reported and skipped.
+
+        Example: mlnetcnn evaluate --model runs/photos/model.zip --data photos-test
+        """);
+
+    public static int Run(Arguments arguments, CommandContext context)
+    {
+        string modelPath = arguments.Required("model");
+        string folder = arguments.Required("data");
+        if (arguments.Positionals.Count > 0)
+        {
+            throw new UsageException($"unexpected argument '{arguments.Positionals[0]}' (options are written --name value).");
+        }
+
+        if (!Directory.Exists(folder))
+        {
+            throw new DirectoryNotFoundException($"--data: folder '{folder}' does not exist; expected one sub-folder of images per class.");
+        }
+
+        var mlContext = new MLContext();
+        var model = PredictCommand.Load(mlContext, modelPath, out var inputSchema);
+        using var modelLifetime = model as IDisposable;
+        var classNames = mlContext.CnnServing().GetClassNames(model, inputSchema);
+        var (paths, labels) = Evaluation.LabelledFolder(mlContext, folder, classNames, context.Error, Spec.Name);
+        var scorer = ModelInput.Find(inputSchema, modelPath).Scorer(mlContext, model);
+        var final = Evaluation.Run(mlContext, scorer, paths, labels, context.Error, Spec.Name, $"test folder {Path.GetFullPath(folder)}");
+        Evaluation.Print(final, context.Output);
+        return 0;
+    }
+}

@@ -1,0 +1,102 @@
+using System.Globalization;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNetCnn.Cli.Output;
+using MLNetCnn.Serving;
+
+namespace MLNetCnn.Cli.Commands;
+
+/// <summary>Scoring labelled image files with a model: ML.NET's metrics, keyed on the model's class names, and their printout.</summary>
+internal static class Evaluation
+{
+    /// <summary>
+    /// The labelled images of a test folder (<see cref="ImageFolder.LoadLabelled"/>: sub-folders name classes of the model;
+    /// an unknown one is an error naming it and the model's classes): their paths and class names.
+    /// </summary>
+    public static (List<string> Paths, List<string> Labels) LabelledFolder(MLContext mlContext, string folder, IReadOnlyList<string> classNames, TextWriter error, string command)
+    {
+        var data = ImageFolder.LoadLabelled(mlContext, folder, classNames, skipUnreadable: true);
+        foreach (string skipped in data.Skipped)
+        {
+            error.WriteLine($"mlnetcnn {command}: skipped: {skipped}");
+        }
+
+        var paths = data.Data.GetColumn<string>(ImageFolder.ImagePathColumnName).ToList();
+        var labels = data.Data.GetColumn<uint>(ModelInput.LabelColumnName).Select(k => classNames[(int)k - 1]).ToList();
+        return (paths, labels);
+    }
+
+    /// <summary>
+    /// ML.NET's multiclass metrics of <paramref name="scorer"/>'s model on labelled files, in the model's class order.
+    /// The files are scored one at a time (memory stays that of one decoded image); one that does not decode is
+    /// reported on <paramref name="error"/> and left out.
+    /// </summary>
+    public static FinalMetrics Run(MLContext mlContext, FileScorer scorer, IReadOnlyList<string> paths, IReadOnlyList<string> labels, TextWriter error, string command, string evaluatedOn)
+    {
+        var classNames = scorer.ClassNames;
+        var rows = new List<ScoredRow>();
+        for (int i = 0; i < paths.Count; i++)
+        {
+            if (scorer.TryScore(paths[i], error, command) is { } score)
+            {
+                int best = Array.IndexOf(score, score.Max());
+                rows.Add(new ScoredRow { Label = labels[i], Score = score, PredictedLabel = classNames[best] });
+            }
+        }
+
+        if (rows.Count == 0)
+        {
+            throw new InvalidDataException($"{evaluatedOn}: no image could be scored.");
+        }
+
+        var definition = SchemaDefinition.Create(typeof(ScoredRow));
+        definition[nameof(ScoredRow.Score)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, classNames.Count);
+        var view = mlContext.Data.LoadFromEnumerable(rows, definition);
+        var keys = mlContext.Data.LoadFromEnumerable(classNames.Select(n => new KeyRow { Label = n }));
+        var keyed = mlContext.Transforms.Conversion.MapValueToKey([new InputOutputColumnPair(nameof(ScoredRow.Label)), new InputOutputColumnPair(nameof(ScoredRow.PredictedLabel))], keyData: keys).Fit(view).Transform(view);
+        var metrics = mlContext.MulticlassClassification.Evaluate(keyed, labelColumnName: nameof(ScoredRow.Label));
+        return FinalMetrics.From(metrics, classNames, evaluatedOn);
+    }
+
+    /// <summary>Accuracy, a per-class table (classes without images shown as such) and the confusion matrix with class names.</summary>
+    public static void Print(FinalMetrics final, TextWriter output)
+    {
+        var c = CultureInfo.InvariantCulture;
+        int present = final.PerClass.Count(p => p.Count > 0);
+        output.WriteLine(string.Create(c, $"Accuracy {final.Accuracy:P2} (macro {final.MacroAccuracy:P2}, log-loss {final.LogLoss:F4}) on {final.Images:N0} images of {present} of the model's {final.PerClass.Count} classes ({final.EvaluatedOn})."));
+        output.WriteLine();
+        int width = Math.Max(5, final.PerClass.Max(p => p.Name.Length));
+        output.WriteLine(string.Create(c, $"{"class".PadRight(width)}  {"images",7}  {"correct",7}  {"recall",8}  {"precision",9}"));
+        for (int k = 0; k < final.PerClass.Count; k++)
+        {
+            var p = final.PerClass[k];
+            long predicted = final.ConfusionMatrix.Sum(row => row[k]);
+            string recall = p.Count == 0 ? "-" : p.Recall.ToString("P1", c);
+            string precision = predicted == 0 ? "-" : p.Precision.ToString("P1", c);
+            output.WriteLine(string.Create(c, $"{p.Name.PadRight(width)}  {p.Count,7}  {p.Correct,7}  {recall,8}  {precision,9}"));
+        }
+
+        output.WriteLine();
+        output.WriteLine("Confusion matrix (rows: actual class, columns: predicted class):");
+        int cell = Math.Max(6, final.PerClass.Max(p => p.Name.Length));
+        output.WriteLine(new string(' ', width + 2) + string.Join(' ', final.PerClass.Select(p => p.Name.PadLeft(cell))));
+        for (int row = 0; row < final.PerClass.Count; row++)
+        {
+            output.WriteLine(final.PerClass[row].Name.PadRight(width + 2) + string.Join(' ', final.ConfusionMatrix[row].Select(v => v.ToString(c).PadLeft(cell))));
+        }
+    }
+
+    private sealed class ScoredRow
+    {
+        public string Label { get; set; } = string.Empty;
+
+        public float[] Score { get; set; } = [];
+
+        public string PredictedLabel { get; set; } = string.Empty;
+    }
+
+    private sealed class KeyRow
+    {
+        public string Label { get; set; } = string.Empty;
+    }
+}

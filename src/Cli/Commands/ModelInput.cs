@@ -1,0 +1,128 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Image;
+using MLNetCnn.Serving;
+
+namespace MLNetCnn.Cli.Commands;
+
+/// <summary>The column a saved model scores: image paths (text), encoded bytes, or a pixel vector of C x N x N.</summary>
+internal sealed record ModelInput(string Column, DataViewType Type, int Channels, int Size)
+{
+    /// <summary>The label column of labelled data, which is never the image column.</summary>
+    public const string LabelColumnName = "Label";
+
+    public static ModelInput Find(DataViewSchema schema, string modelPath)
+    {
+        var columns = schema.Where(c => !c.IsHidden && c.Name != LabelColumnName).Cast<DataViewSchema.Column?>().ToList();
+        var column = columns.FirstOrDefault(c => c!.Value.Name == ImageFolder.ImagePathColumnName && c.Value.Type is TextDataViewType)
+            ?? columns.FirstOrDefault(c => c!.Value.Type is TextDataViewType or VectorDataViewType { ItemType: NumberDataViewType });
+        if (column is not { } found)
+        {
+            throw new InvalidDataException($"Model '{modelPath}' takes no image column this command can build (image paths, encoded bytes or a pixel vector); its input columns: {string.Join(", ", schema.Select(c => $"{c.Name} ({c.Type})"))}.");
+        }
+
+        int size = found.Type is VectorDataViewType { ItemType: var item, Size: > 0 and var length } && item == NumberDataViewType.Single ? length : 0;
+        int grey = (int)Math.Round(Math.Sqrt(size));
+        int colour = (int)Math.Round(Math.Sqrt(size / 3.0));
+        return grey * grey == size ? new ModelInput(found.Name, found.Type, 1, grey)
+            : 3 * colour * colour == size ? new ModelInput(found.Name, found.Type, 3, colour)
+            : new ModelInput(found.Name, found.Type, 0, 0);
+    }
+
+    /// <summary>Scores one file at a time on one engine: paths and bytes go to the model as they are; for a pixel model the file is decoded, resized (stretching, as the trainer does for image columns), made grey when it has one channel, and extracted 0..255 channels first.</summary>
+    public FileScorer Scorer(MLContext mlContext, ITransformer model)
+    {
+        if (Type is TextDataViewType)
+        {
+            var engine = Engine<PathRow>(mlContext, model);
+            return new FileScorer(Names(mlContext, engine), file => engine.Predict(new PathRow { Path = Path.GetFullPath(file) }).Score);
+        }
+
+        if (Type is VectorDataViewType { ItemType: var item } && item == NumberDataViewType.Byte)
+        {
+            var engine = Engine<BytesRow>(mlContext, model);
+            return new FileScorer(Names(mlContext, engine), file => engine.Predict(new BytesRow { Bytes = ImageDecoding.ReadFile(file) }).Score);
+        }
+
+        if (Size == 0)
+        {
+            throw new InvalidDataException($"The model's input column '{Column}' is {Type}: neither image paths, encoded bytes nor a square grey or RGB pixel vector.");
+        }
+
+        const string resized = "mlnetcnn_cli_resized", grey = "mlnetcnn_cli_grey";
+        IEstimator<ITransformer> pipeline = mlContext.Transforms.ResizeImages(resized, Size, Size, ImageDecoding.DecodedColumnName, ImageResizingEstimator.ResizingKind.Fill);
+        if (Channels == 1)
+        {
+            pipeline = pipeline.Append(mlContext.Transforms.ConvertToGrayscale(grey, resized));
+        }
+
+        var colours = Channels == 1 ? ImagePixelExtractingEstimator.ColorBits.Red : ImagePixelExtractingEstimator.ColorBits.Rgb;
+        pipeline = pipeline.Append(mlContext.Transforms.ExtractPixels(Column, Channels == 1 ? grey : resized, colours, interleavePixelColors: false, outputAsFloatArray: true));
+        var conversion = pipeline.Fit(mlContext.Data.LoadFromEnumerable(Array.Empty<DecodedImageRow>()));
+        var pixels = mlContext.Model.CreatePredictionEngine<DecodedImageRow, ScoreRow>(conversion.Append(model));
+        return new FileScorer(Names(mlContext, pixels), file =>
+        {
+            using var image = ImageDecoding.DecodeFile(file);
+            return pixels.Predict(new DecodedImageRow { Image = image }).Score;
+        });
+    }
+
+    /// <summary>An engine whose input class's one member is bound to the model's column (engines are never disposed: see the README's known issues).</summary>
+    private PredictionEngine<TRow, ScoreRow> Engine<TRow>(MLContext mlContext, ITransformer model)
+        where TRow : class
+    {
+        var definition = SchemaDefinition.Create(typeof(TRow));
+        definition[0].ColumnName = Column;
+        return mlContext.Model.CreatePredictionEngine<TRow, ScoreRow>(model, inputSchemaDefinition: definition);
+    }
+
+    private static IReadOnlyList<string> Names<TRow>(MLContext mlContext, PredictionEngine<TRow, ScoreRow> engine)
+        where TRow : class => mlContext.CnnServing().GetClassNames(engine.OutputSchema);
+
+    private sealed class ScoreRow
+    {
+        public float[] Score { get; set; } = [];
+    }
+
+    private sealed class PathRow
+    {
+        public string Path { get; set; } = string.Empty;
+    }
+
+    private sealed class BytesRow
+    {
+        [VectorType]
+        public byte[] Bytes { get; set; } = [];
+    }
+}
+
+/// <summary>The class names of a model in score order, and the probabilities it gives one file.</summary>
+internal sealed record FileScorer(IReadOnlyList<string> ClassNames, Func<string, float[]> Score)
+{
+    /// <summary>
+    /// Scores <paramref name="file"/>; a file that does not decode (or that the model refuses) is reported on
+    /// <paramref name="error"/> as skipped, and gives null.
+    /// </summary>
+    public float[]? TryScore(string file, TextWriter error, string command)
+    {
+        try
+        {
+            return Score(file);
+        }
+        catch (Exception e) when (Unwrap(e) is InvalidDataException invalid)
+        {
+            error.WriteLine($"mlnetcnn {command}: skipped: {invalid.Message}");
+            return null;
+        }
+    }
+
+    private static Exception Unwrap(Exception e)
+    {
+        while (e is not InvalidDataException && e.InnerException is not null)
+        {
+            e = e.InnerException;
+        }
+
+        return e;
+    }
+}

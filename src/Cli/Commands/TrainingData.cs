@@ -1,0 +1,77 @@
+using System.Globalization;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNetCnn.Architectures.Models;
+using MLNetCnn.Cli.Output;
+using MLNetCnn.Estimators.Data;
+using MLNetCnn.Serving;
+
+namespace MLNetCnn.Cli.Commands;
+
+/// <summary>Training and held-out data as the trainer reads them.</summary>
+internal sealed record TrainingData(IDataView Train, IDataView HeldOut, string FeatureColumn, ImageShape Shape, IReadOnlyList<string> ClassNames, DataSummary Summary)
+{
+    public static TrainingData Load(MLContext mlContext, TrainSettings settings, ProgressDisplay progress) =>
+        settings.FashionMnist is { } source ? LoadFashionMnist(mlContext, settings, source) : LoadFolder(mlContext, settings, progress);
+
+    private static TrainingData LoadFashionMnist(MLContext mlContext, TrainSettings settings, FashionMnistSource source)
+    {
+        var train = FashionMnist.Load(mlContext, FashionMnistSplit.Train, source);
+        var test = FashionMnist.Load(mlContext, FashionMnistSplit.Test, source);
+        bool full = source == FashionMnistSource.Full || (source == FashionMnistSource.Auto && FashionMnist.IsFullSetInstalled);
+        string description = full ? $"Fashion-MNIST, full set ({FashionMnist.DefaultDirectory})" : "Fashion-MNIST, embedded subset";
+        return Create(mlContext, settings, train, test, "Features", FashionMnist.ImageShape, FashionMnist.ClassNames, description, "test split");
+    }
+
+    private static TrainingData LoadFolder(MLContext mlContext, TrainSettings settings, ProgressDisplay progress)
+    {
+        if (!Directory.Exists(settings.Data))
+        {
+            throw new DirectoryNotFoundException($"--data: folder '{settings.Data}' does not exist. Expected a folder with one sub-folder of images per class, or one of: {string.Join(", ", TrainSettings.FashionMnistNames.Keys)}.");
+        }
+
+        var folder = ImageFolder.Load(mlContext, settings.Data, skipUnreadable: true, progress: progress.Decoding);
+        foreach (string skipped in folder.Skipped.Take(10))
+        {
+            progress.Line("skipped: " + skipped);
+        }
+
+        if (folder.Skipped.Count > 10)
+        {
+            progress.Line($"skipped {folder.Skipped.Count - 10} more unreadable files.");
+        }
+
+        var (train, validation) = ImageFolder.Split(mlContext, folder, settings.ValidationFraction, settings.Seed);
+        var shape = new ImageShape(settings.Channels, settings.ImageSize, settings.ImageSize);
+        string heldOut = string.Create(CultureInfo.InvariantCulture, $"validation split ({settings.ValidationFraction:P0} of each class)");
+        return Create(mlContext, settings, train.Data, validation.Data, ImageFolder.ImagePathColumnName, shape, folder.ClassNames, Path.GetFullPath(settings.Data), heldOut);
+    }
+
+    private static TrainingData Create(MLContext mlContext, TrainSettings settings, IDataView train, IDataView heldOut, string featureColumn, ImageShape shape, IReadOnlyList<string> classNames, string description, string heldOutName)
+    {
+        if (settings.Limit is { } limit)
+        {
+            // Cached, so every reader (training, per-epoch validation, final metrics) sees the same subset.
+            train = mlContext.Data.Cache(mlContext.Data.TakeRows(mlContext.Data.ShuffleRows(train, settings.Seed), limit));
+            heldOut = mlContext.Data.Cache(mlContext.Data.TakeRows(mlContext.Data.ShuffleRows(heldOut, settings.Seed), limit));
+        }
+
+        int trainCount = Count(train);
+        int heldOutCount = Count(heldOut);
+        if (trainCount == 0 || heldOutCount == 0)
+        {
+            throw new InvalidDataException($"--data '{settings.Data}': {trainCount} training and {heldOutCount} held-out images; both need at least one (add images or change --validation-fraction).");
+        }
+
+        var trainClasses = train.GetColumn<uint>(ImageData.LabelColumnName).Distinct().Select(k => classNames[(int)k - 1]).ToList();
+        if (trainClasses.Count < 2)
+        {
+            throw new InvalidDataException($"--data '{settings.Data}': the {trainCount} training images left by --validation-fraction {settings.ValidationFraction.ToString(CultureInfo.InvariantCulture)}{(settings.Limit is { } n ? $" and --limit {n}" : string.Empty)} all belong to class '{trainClasses.Single()}'; a classifier needs at least two (add images to the other classes or lower --validation-fraction).");
+        }
+
+        var summary = new DataSummary(settings.Data, description, classNames, trainCount, heldOutCount, heldOutName);
+        return new TrainingData(train, heldOut, featureColumn, shape, classNames, summary);
+    }
+
+    private static int Count(IDataView data) => data.GetColumn<uint>(ImageData.LabelColumnName).Count();
+}

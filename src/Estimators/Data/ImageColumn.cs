@@ -1,0 +1,60 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNetCnn.Architectures.Models;
+using MLNetCnn.Serving;
+
+namespace MLNetCnn.Estimators.Data;
+
+/// <summary>Finding the trainer's image column and planning its conversion to pixels.</summary>
+internal static class ImageColumn
+{
+    /// <summary>Image shape used for image, path and bytes columns when none is declared.</summary>
+    public static ImageShape DefaultImageShape { get; } = new(3, 224, 224);
+
+    /// <summary>
+    /// Finds the image column (<see cref="FeatureColumns.Resolve"/>) and, for images, paths or bytes, fits the conversion
+    /// to <paramref name="declared"/> (or <see cref="DefaultImageShape"/>); a pixel vector's shape is declared or inferred.
+    /// </summary>
+    public static ImageColumnPlan Prepare(MLContext mlContext, IDataView input, string requested, ImageShape? declared, Action<string>? log)
+    {
+        string column = FeatureColumns.Resolve(requested, input.Schema.Select(c => (c.Name, c.Type is VectorDataViewType v ? v.ItemType : c.Type, c.Type is not VectorDataViewType)));
+        if (column != requested)
+        {
+            log?.Invoke($"no '{requested}' column: reading the image paths in '{column}'");
+        }
+
+        var kind = ImageInput.Classify(input.Schema[column].Type);
+        if (kind == ImageColumnKind.Pixels)
+        {
+            return new ImageColumnPlan(kind, column, column, Conversion: null, declared?.Validate("ImageShape") ?? InferShape(input.Schema, column));
+        }
+
+        var shape = declared?.Validate("ImageShape") ?? DefaultImageShape;
+        var conversion = ImageInput.Conversion(mlContext, input, column, kind, shape.Channels, shape.Height, shape.Width);
+        return new ImageColumnPlan(kind, column, ImageInput.PixelColumnName, conversion, shape);
+    }
+
+    /// <summary>A square grey or RGB image from a pixel vector's size.</summary>
+    private static ImageShape InferShape(DataViewSchema schema, string column)
+    {
+        if (schema[column].Type is VectorDataViewType { Size: > 0 } vector)
+        {
+            int side = (int)Math.Round(Math.Sqrt(vector.Size));
+            if (side * side == vector.Size)
+            {
+                return new ImageShape(1, side, side);
+            }
+
+            side = (int)Math.Round(Math.Sqrt(vector.Size / 3.0));
+            if (3 * side * side == vector.Size)
+            {
+                return new ImageShape(3, side, side);
+            }
+
+            throw new ArgumentException($"Feature column '{column}' has {vector.Size} values, which is not a square grey or RGB image; set Options.ImageShape.");
+        }
+
+        DataViewImageReader.CheckFeatureColumn(schema, column, new ImageShape(1, 1, 1));
+        throw new InvalidOperationException("unreachable");
+    }
+}

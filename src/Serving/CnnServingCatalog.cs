@@ -1,0 +1,112 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace MLNetCnn.Serving;
+
+/// <summary>Entry point of the serving package: <c>mlContext.CnnServing()</c>.</summary>
+public static class MLContextCnnServingExtensions
+{
+    /// <summary>Loading and scoring MLNetCnn models with ML.NET and ONNX Runtime alone (also registers this assembly so saved models load).</summary>
+    public static CnnServingCatalog CnnServing(this MLContext mlContext) => new(mlContext ?? throw new ArgumentNullException(nameof(mlContext)));
+}
+
+/// <summary>Model loading, class names and engine pools for trained image classifiers; nothing here loads libtorch.</summary>
+public sealed class CnnServingCatalog
+{
+    private readonly MLContext _mlContext;
+
+    internal CnnServingCatalog(MLContext mlContext)
+    {
+        _mlContext = mlContext;
+        _mlContext.ComponentCatalog.RegisterAssembly(typeof(ScoreArgMax).Assembly);
+    }
+
+    /// <summary>
+    /// Loads a model saved with <c>mlContext.Model.Save</c>, registering what its scoring chain needs. Scoring errors
+    /// caused by an input file (missing, not an image) surface as <see cref="InvalidDataException"/> naming the file,
+    /// rather than under ML.NET's worker-thread wrapper. Dispose the model when done (it deletes ONNX Runtime's
+    /// temporary copy of the graph).
+    /// </summary>
+    /// <remarks>
+    /// The zip is checked first: every ONNX graph in it must load in ONNX Runtime (a damaged one is reported naming
+    /// the zip, before ML.NET copies it to a temporary file it would leave behind), and the graph must score as many
+    /// classes as the model has class names.
+    /// </remarks>
+    /// <exception cref="InvalidDataException">The file is not a model zip, a graph is damaged, or the class counts differ; the message names the file.</exception>
+    public ITransformer LoadModel(string path, out DataViewSchema inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        using var file = File.OpenRead(path);
+        return LoadModel(file, path, out inputSchema);
+    }
+
+    /// <summary>Loads a model from a stream, with the checks of <see cref="LoadModel(string, out DataViewSchema)"/>.</summary>
+    /// <exception cref="InvalidDataException">The stream is not a model zip, a graph is damaged, or the class counts differ.</exception>
+    public ITransformer LoadModel(Stream stream, out DataViewSchema inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        if (stream.CanSeek)
+        {
+            return LoadModel(stream, "the model stream", out inputSchema);
+        }
+
+        using var copy = new MemoryStream();
+        stream.CopyTo(copy);
+        copy.Position = 0;
+        return LoadModel(copy, "the model stream", out inputSchema);
+    }
+
+    private ServedModel LoadModel(Stream zip, string source, out DataViewSchema inputSchema)
+    {
+        long start = zip.Position;
+        int? width = ModelIntegrity.CheckGraphs(zip, source);
+        zip.Position = start;
+        var model = _mlContext.Model.Load(zip, out inputSchema);
+        ModelIntegrity.CheckClassCount(model, width, source);
+        return new ServedModel(model);
+    }
+
+    /// <summary>
+    /// The class names of a trained or loaded classifier in score order: <c>Score[i]</c> is the probability of
+    /// the i-th name, and <c>PredictedLabel</c> key <c>k</c> is name <c>k - 1</c>.
+    /// </summary>
+    /// <param name="model">A trained model, or one from <see cref="LoadModel(string, out DataViewSchema)"/>.</param>
+    /// <param name="inputSchema">The schema the model scores (the one <see cref="LoadModel(string, out DataViewSchema)"/> returns).</param>
+    public IReadOnlyList<string> GetClassNames(ITransformer model, DataViewSchema inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        return GetClassNames(model.GetOutputSchema(inputSchema));
+    }
+
+    /// <summary>
+    /// The class names in score order, read from the key values of the <c>PredictedLabel</c> column of a scored
+    /// schema (a transformed <see cref="IDataView"/>'s, or a <c>PredictionEngine</c>'s <c>OutputSchema</c>).
+    /// </summary>
+    /// <exception cref="InvalidDataException">The <c>Score</c> column has another width than there are names.</exception>
+    public IReadOnlyList<string> GetClassNames(DataViewSchema outputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(outputSchema);
+        const string column = ServingPipeline.PredictedLabelColumnName;
+        if (outputSchema.GetColumnOrNull(column) is not { } predicted)
+        {
+            throw new ArgumentException($"The schema has no '{column}' column (columns: {string.Join(", ", outputSchema.Where(c => !c.IsHidden).Select(c => c.Name))}); pass the output schema of an MLNetCnn image classifier.", nameof(outputSchema));
+        }
+
+        if (!predicted.HasKeyValues())
+        {
+            throw new ArgumentException($"Column '{column}' ({predicted.Type}) has no key values to name the classes; expected the key column of an MLNetCnn image classifier.", nameof(outputSchema));
+        }
+
+        VBuffer<ReadOnlyMemory<char>> names = default;
+        predicted.GetKeyValues(ref names);
+        var list = names.DenseValues().Select(n => n.ToString()).ToList();
+        ModelIntegrity.CheckClassCount(outputSchema, list.Count);
+        return list;
+    }
+
+    /// <summary>A thread-safe pool of prediction engines over <paramref name="model"/> (register it as a singleton in a web app).</summary>
+    public ScoringEnginePool<TData, TPrediction> CreatePool<TData, TPrediction>(ITransformer model, int? maximumRetained = null)
+        where TData : class
+        where TPrediction : class, new() => new(_mlContext, model, maximumRetained);
+}

@@ -1,0 +1,199 @@
+using System.Runtime.ExceptionServices;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace MLNetCnn.Serving;
+
+/// <summary>An image folder read by <see cref="ImageFolder.Load"/>.</summary>
+/// <param name="Data">Columns <c>ImagePath</c> (text, absolute path) and <c>Label</c> (key; key values are the class names).</param>
+/// <param name="ClassNames">The class order of the label key: the sub-folder names sorted ordinally, or the model's classes for <see cref="ImageFolder.LoadLabelled"/>.</param>
+/// <param name="ImageCount">Rows in <paramref name="Data"/>.</param>
+/// <param name="Skipped">Files left out because they could not be decoded (only with <c>skipUnreadable</c>), each with the reason.</param>
+public sealed record ImageFolderData(IDataView Data, IReadOnlyList<string> ClassNames, int ImageCount, IReadOnlyList<string> Skipped);
+
+/// <summary>
+/// Reads a folder with one sub-folder per class (the layout of torchvision's <c>ImageFolder</c> and of
+/// Model Builder): <c>root/cat/1.jpg</c>, <c>root/dog/a.png</c>. Images may be jpg, png, bmp, gif or
+/// webp, any size, colour or grey; the trainer resizes and converts them in the pipeline.
+/// </summary>
+public static class ImageFolder
+{
+    /// <summary>Name of the path column.</summary>
+    public const string ImagePathColumnName = "ImagePath";
+
+    /// <summary>Lists and checks the images under <paramref name="root"/>; the sub-folder names, sorted ordinally, are the classes.</summary>
+    /// <param name="mlContext">The ML.NET context.</param>
+    /// <param name="root">Folder holding one sub-folder per class.</param>
+    /// <param name="skipUnreadable">Leave out files that do not decode (reported in <see cref="ImageFolderData.Skipped"/>) instead of failing.</param>
+    /// <param name="progress">Called with (files checked, files in total) while decoding (from several threads, one call at a time).</param>
+    /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
+    /// <exception cref="InvalidDataException">Fewer than two class folders hold images, or (without <paramref name="skipUnreadable"/>) a file does not decode; the message names it.</exception>
+    public static ImageFolderData Load(MLContext mlContext, string root, bool skipUnreadable = false, Action<int, int>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(mlContext);
+        var (fullRoot, folders) = ClassFolders(root);
+        var (rows, skipped) = Read(folders.Select(f => (f, Path.GetFileName(f))).ToList(), skipUnreadable, progress);
+        var classNames = rows.Select(r => r.Label).Distinct().Order(StringComparer.Ordinal).ToList();
+        if (classNames.Count < 2)
+        {
+            throw new InvalidDataException($"Image folder '{fullRoot}' needs at least two class sub-folders holding images ({string.Join(", ", ImageDecoding.Extensions)}); found {classNames.Count} with {rows.Count} images.");
+        }
+
+        return new ImageFolderData(KeyedLabels(mlContext, mlContext.Data.LoadFromEnumerable(rows), classNames), classNames, rows.Count, skipped);
+    }
+
+    /// <summary>
+    /// Reads a labelled test folder for a trained model: its sub-folders name classes of <paramref name="classNames"/>
+    /// (the model's, in score order; <c>mlContext.CnnServing().GetClassNames</c>), and the label key follows that
+    /// order, so ML.NET's <c>Evaluate</c> compares like with like even when the folder holds only some of the classes.
+    /// A class name with a '/' (Fashion-MNIST's "T-shirt/top") matches a folder named with '-' instead.
+    /// </summary>
+    /// <param name="mlContext">The ML.NET context.</param>
+    /// <param name="root">Folder holding one sub-folder per class present.</param>
+    /// <param name="classNames">The model's class names, in score order.</param>
+    /// <param name="skipUnreadable">Leave out files that do not decode instead of failing.</param>
+    /// <param name="progress">Called with (files checked, files in total) while decoding (from several threads, one call at a time).</param>
+    /// <exception cref="InvalidDataException">A sub-folder names no class of the model (the message names it and lists the model's classes), or no folder holds an image.</exception>
+    public static ImageFolderData LoadLabelled(MLContext mlContext, string root, IReadOnlyList<string> classNames, bool skipUnreadable = false, Action<int, int>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(mlContext);
+        ArgumentNullException.ThrowIfNull(classNames);
+        var (fullRoot, folders) = ClassFolders(root);
+        var known = classNames.ToDictionary(FolderName, n => n, StringComparer.Ordinal);
+        var unknown = folders.Select(Path.GetFileName).Where(f => !known.ContainsKey(f!)).ToList();
+        if (unknown.Count > 0)
+        {
+            throw new InvalidDataException($"Image folder '{fullRoot}' has {(unknown.Count == 1 ? "a sub-folder" : "sub-folders")} {string.Join(", ", unknown.Select(u => $"'{u}'"))} that {(unknown.Count == 1 ? "names" : "name")} no class of the model; its classes are: {string.Join(", ", classNames)}.");
+        }
+
+        var (rows, skipped) = Read(folders.Select(f => (f, known[Path.GetFileName(f)])).ToList(), skipUnreadable, progress);
+        if (rows.Count == 0)
+        {
+            throw new InvalidDataException($"Image folder '{fullRoot}' holds no images ({string.Join(", ", ImageDecoding.Extensions)}) in its class sub-folders.");
+        }
+
+        return new ImageFolderData(KeyedLabels(mlContext, mlContext.Data.LoadFromEnumerable(rows), classNames), classNames, rows.Count, skipped);
+    }
+
+    /// <summary>The folder a class's images go in: the name, with '/' as '-'.</summary>
+    public static string FolderName(string className) => className.Replace('/', '-');
+
+    /// <summary>
+    /// Splits a folder's images per class: of each class's n images, round(<paramref name="fraction"/> x n) (at least
+    /// one where the class has two or more) go to the held-out part, chosen by <paramref name="seed"/>, so every class
+    /// appears on both sides in its own proportion (within one image). Both parts keep the folder's class order.
+    /// </summary>
+    public static (ImageFolderData Train, ImageFolderData HeldOut) Split(MLContext mlContext, ImageFolderData folder, double fraction, int seed)
+    {
+        ArgumentNullException.ThrowIfNull(mlContext);
+        ArgumentNullException.ThrowIfNull(folder);
+        if (!(fraction > 0 && fraction < 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(fraction), fraction, "The held-out fraction must be in (0, 1).");
+        }
+
+        var paths = folder.Data.GetColumn<string>(ImagePathColumnName).ToList();
+        var labels = folder.Data.GetColumn<uint>(LabelColumnName).ToList();
+        var random = new Random(seed);
+        var heldOut = new HashSet<int>();
+        foreach (var rows in Enumerable.Range(0, labels.Count).GroupBy(i => labels[i]).OrderBy(g => g.Key))
+        {
+            var indices = rows.ToArray();
+            random.Shuffle(indices);
+            int take = indices.Length < 2 ? 0 : Math.Clamp((int)Math.Round(fraction * indices.Length, MidpointRounding.AwayFromZero), 1, indices.Length - 1);
+            heldOut.UnionWith(indices.Take(take));
+        }
+
+        ImageFolderData Part(bool held)
+        {
+            var rows = Enumerable.Range(0, paths.Count).Where(i => heldOut.Contains(i) == held)
+                .Select(i => new Row { ImagePath = paths[i], Label = folder.ClassNames[(int)labels[i] - 1] }).ToList();
+            return new ImageFolderData(KeyedLabels(mlContext, mlContext.Data.LoadFromEnumerable(rows), folder.ClassNames), folder.ClassNames, rows.Count, held ? Array.Empty<string>() : folder.Skipped);
+        }
+
+        return (Part(held: false), Part(held: true));
+    }
+
+    /// <summary>Turns the text <c>Label</c> column of <paramref name="view"/> into a key whose values are <paramref name="classNames"/>, in that order (the model's class order when they are its names).</summary>
+    public static IDataView KeyedLabels(MLContext mlContext, IDataView view, IReadOnlyList<string> classNames)
+    {
+        // The key's order is the class-index order, whatever order the rows come in.
+        var keys = mlContext.Data.LoadFromEnumerable(classNames.Select(n => new KeyRow { Label = n }));
+        return mlContext.Transforms.Conversion.MapValueToKey(LabelColumnName, keyData: keys).Fit(view).Transform(view);
+    }
+
+    private const string LabelColumnName = "Label";
+
+    private static (string Root, List<string> Folders) ClassFolders(string root)
+    {
+        if (!Directory.Exists(root))
+        {
+            throw new DirectoryNotFoundException($"Image folder '{root}' does not exist.");
+        }
+
+        string full = Path.GetFullPath(root);
+        return (full, Directory.GetDirectories(full).Order(StringComparer.Ordinal).ToList());
+    }
+
+    private static (List<Row> Rows, List<string> Skipped) Read(IReadOnlyList<(string Folder, string Class)> folders, bool skipUnreadable, Action<int, int>? progress)
+    {
+        var files = new List<(string Path, string Class)>();
+        foreach (var (folder, name) in folders)
+        {
+            files.AddRange(Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
+                .Where(f => ImageDecoding.Extensions.Contains(Path.GetExtension(f)))
+                .Order(StringComparer.Ordinal)
+                .Select(f => (f, name)));
+        }
+
+        // Every file is decoded once to check it, on all cores; results stay in file order, and without
+        // skipUnreadable the first bad file in that order is the one reported.
+        var errors = new InvalidDataException?[files.Count];
+        int checkedFiles = 0;
+        var reporting = new object();
+        Parallel.For(0, files.Count, (i, loop) =>
+        {
+            try
+            {
+                using var image = ImageDecoding.DecodeFile(files[i].Path);
+            }
+            catch (InvalidDataException e)
+            {
+                errors[i] = e;
+                if (!skipUnreadable)
+                {
+                    loop.Break();
+                }
+            }
+
+            if (progress is not null)
+            {
+                lock (reporting)
+                {
+                    progress(++checkedFiles, files.Count);
+                }
+            }
+        });
+
+        if (!skipUnreadable && errors.FirstOrDefault(e => e is not null) is { } first)
+        {
+            ExceptionDispatchInfo.Throw(first);
+        }
+
+        var rows = files.Where((_, i) => errors[i] is null).Select(f => new Row { ImagePath = f.Path, Label = f.Class }).ToList();
+        var skipped = errors.OfType<InvalidDataException>().Select(e => e.Message).ToList();
+        return (rows, skipped);
+    }
+
+    private sealed class Row
+    {
+        public string ImagePath { get; set; } = string.Empty;
+
+        public string Label { get; set; } = string.Empty;
+    }
+
+    private sealed class KeyRow
+    {
+        public string Label { get; set; } = string.Empty;
+    }
+}

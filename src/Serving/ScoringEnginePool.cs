@@ -1,0 +1,96 @@
+using System.Collections.Concurrent;
+using Microsoft.ML;
+
+namespace MLNetCnn.Serving;
+
+/// <summary>
+/// A thread-safe pool of <see cref="PredictionEngine{TSrc, TDst}"/>s over one model (named apart from
+/// Microsoft.Extensions.ML's <c>PredictionEnginePool</c>, whose shape it shares). A <c>PredictionEngine</c> is
+/// not thread-safe, and building one per request is slow: register the pool as a singleton and call
+/// <see cref="Predict"/> from any thread.
+/// </summary>
+/// <remarks>
+/// Engines are never disposed: with Microsoft.ML 5.0.1 on ONNX Runtime 1.31, disposing an engine over
+/// an <c>ApplyOnnxModel</c> transformer breaks later scoring in the process (docs/serving.md, known issues). At
+/// most <see cref="MaximumRetained"/> idle engines are kept; extra ones made under a burst are
+/// dropped to the garbage collector when returned.
+/// </remarks>
+/// <typeparam name="TData">Input row class (its properties name the model's input columns).</typeparam>
+/// <typeparam name="TPrediction">Output row class.</typeparam>
+public sealed class ScoringEnginePool<TData, TPrediction>
+    where TData : class
+    where TPrediction : class, new()
+{
+    private readonly MLContext _mlContext;
+    private readonly ConcurrentBag<PredictionEngine<TData, TPrediction>> _idle = new();
+    private int _idleCount;
+
+    /// <summary>Creates the pool and its first engine.</summary>
+    /// <param name="mlContext">The context the model was loaded in.</param>
+    /// <param name="model">The model, e.g. from <c>mlContext.CnnServing().LoadModel</c>.</param>
+    /// <param name="maximumRetained">Idle engines kept; null for twice the processor count.</param>
+    public ScoringEnginePool(MLContext mlContext, ITransformer model, int? maximumRetained = null)
+    {
+        _mlContext = mlContext ?? throw new ArgumentNullException(nameof(mlContext));
+        Model = model ?? throw new ArgumentNullException(nameof(model));
+        MaximumRetained = maximumRetained ?? (2 * Environment.ProcessorCount);
+        if (MaximumRetained < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(maximumRetained), maximumRetained, "At least one engine must be retained.");
+        }
+
+        var first = GetPredictionEngine();
+        OutputSchema = first.OutputSchema;
+        ReturnPredictionEngine(first);
+    }
+
+    /// <summary>The model every engine scores with.</summary>
+    public ITransformer Model { get; }
+
+    /// <summary>Idle engines kept for reuse.</summary>
+    public int MaximumRetained { get; }
+
+    /// <summary>Schema of the engines' output (for key values such as the class names).</summary>
+    public DataViewSchema OutputSchema { get; }
+
+    /// <summary>Scores one example on a pooled engine; the full-size image a model decoded for it is freed before this returns.</summary>
+    public TPrediction Predict(TData example)
+    {
+        using var release = ImageDecoding.ReleaseDecodedImages();
+        var engine = GetPredictionEngine();
+        try
+        {
+            return engine.Predict(example);
+        }
+        finally
+        {
+            ReturnPredictionEngine(engine);
+        }
+    }
+
+    /// <summary>Takes an idle engine (or builds one); give it back with <see cref="ReturnPredictionEngine"/>.</summary>
+    public PredictionEngine<TData, TPrediction> GetPredictionEngine()
+    {
+        if (_idle.TryTake(out var engine))
+        {
+            Interlocked.Decrement(ref _idleCount);
+            return engine;
+        }
+
+        return _mlContext.Model.CreatePredictionEngine<TData, TPrediction>(Model);
+    }
+
+    /// <summary>Returns an engine taken with <see cref="GetPredictionEngine"/>; beyond <see cref="MaximumRetained"/> idle engines it is dropped.</summary>
+    public void ReturnPredictionEngine(PredictionEngine<TData, TPrediction> engine)
+    {
+        ArgumentNullException.ThrowIfNull(engine);
+        if (Interlocked.Increment(ref _idleCount) <= MaximumRetained)
+        {
+            _idle.Add(engine);
+        }
+        else
+        {
+            Interlocked.Decrement(ref _idleCount);
+        }
+    }
+}

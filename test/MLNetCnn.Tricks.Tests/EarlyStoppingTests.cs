@@ -1,0 +1,90 @@
+using MLNetCnn.Architectures.Models;
+using MLNetCnn.Tricks.Data;
+using MLNetCnn.Tricks.Training;
+
+namespace MLNetCnn.Tricks.Tests;
+
+/// <summary>Early stopping on a validation metric, the restored best epoch, and the stratified validation split.</summary>
+[TestClass]
+public sealed class EarlyStoppingTests
+{
+    [TestMethod]
+    public void TrainingStopsOnAPlateauAndEndsWithTheBestEpochsWeights()
+    {
+        // Halves is easy: validation accuracy peaks within a couple of epochs and cannot improve after 100 %.
+        var data = Fixtures.Halves(256, seed: 21);
+        using var model = Fixtures.TinyResNet(5);
+        var lines = new List<string>();
+        var options = new TrainerOptions
+        {
+            Epochs = 12,
+            BatchSize = 32,
+            LearningRate = 0.05,
+            Device = ComputeDevice.Cpu,
+            ValidationFraction = 0.25,
+            EarlyStoppingCriteria = new EarlyStopping { Metric = EarlyStoppingMetric.Accuracy, Patience = 2, MinDelta = 0 },
+        };
+        var history = new ClassifierTrainer(options, log: lines.Add).Fit(model, data);
+
+        Assert.IsTrue(history.Count < options.Epochs, $"stopped after {history.Count} of {options.Epochs} epochs:\n{string.Join('\n', lines)}");
+        var kept = history.Single(m => m.Restored);
+        Assert.AreEqual(history.Count - options.EarlyStoppingCriteria.Patience, kept.Epoch, "the best epoch is the one the patience counts from");
+        Assert.AreEqual(history.Max(m => m.ValidationAccuracy), kept.ValidationAccuracy);
+        Assert.IsTrue(lines.Any(l => l.StartsWith($"early stopping after epoch {history.Count} of 12", StringComparison.Ordinal)), string.Join('\n', lines));
+        Assert.IsTrue(lines.Any(l => l.StartsWith($"restored the weights of epoch {kept.Epoch}", StringComparison.Ordinal)), string.Join('\n', lines));
+        Assert.IsTrue(lines.Any(l => l.StartsWith("held out 64 of 256 images", StringComparison.Ordinal)), string.Join('\n', lines));
+
+        // The model scores the held-out images exactly as it did at the end of the kept epoch, not the last one.
+        var (_, validation) = data.StratifiedSplit(options.ValidationFraction, options.Seed);
+        var (loss, accuracy) = ClassifierTrainer.Evaluate(model, validation);
+        Assert.AreEqual(kept.ValidationAccuracy!.Value, accuracy, 1e-12);
+        Assert.AreEqual(kept.ValidationLoss!.Value, loss, 1e-6);
+        Assert.AreNotEqual(history[^1].ValidationLoss!.Value, loss, 1e-9, "the last epoch's weights were replaced");
+    }
+
+    [TestMethod]
+    public void EarlyStoppingWithoutValidationDataIsRefused()
+    {
+        using var model = Fixtures.TinyResNet(1);
+        var options = new TrainerOptions { Epochs = 2, Device = ComputeDevice.Cpu, EarlyStoppingCriteria = new EarlyStopping() };
+        var e = Assert.ThrowsExactly<ArgumentException>(() => new ClassifierTrainer(options).Fit(model, Fixtures.Halves(32, 1)));
+        StringAssert.Contains(e.Message, "ValidationFraction");
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new TrainerOptions { EarlyStoppingCriteria = new EarlyStopping { Patience = 0 } }.Validate());
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new TrainerOptions { ValidationFraction = 1 }.Validate());
+    }
+
+    [TestMethod]
+    public void TheValidationSplitHoldsOutEveryClassInItsProportion()
+    {
+        // Unbalanced classes: 50, 30, 7 and 3 images.
+        int[] counts = [50, 30, 7, 3];
+        var labels = counts.SelectMany((n, c) => Enumerable.Repeat(c, n)).ToArray();
+        new Random(4).Shuffle(labels);
+        var shape = new ImageShape(1, 2, 2);
+        var pixels = Enumerable.Range(0, labels.Length * shape.Size).Select(i => (float)(i / shape.Size)).ToArray(); // pixel value = row index
+        using var data = new ImageDataset(pixels, labels, shape, counts.Length);
+
+        var (train, validation) = data.StratifiedSplit(0.2, seed: 3);
+        Assert.AreEqual(data.Count, train.Count + validation.Count);
+        for (int c = 0; c < counts.Length; c++)
+        {
+            int heldOut = validation.Labels.Count(l => l == c);
+            Assert.IsTrue(heldOut >= 1 && train.Labels.Contains(c), $"class {c}: {heldOut} held out, present in training: {train.Labels.Contains(c)}");
+            Assert.IsTrue(Math.Abs(heldOut - (0.2 * counts[c])) <= 1, $"class {c}: {heldOut} held out of {counts[c]}");
+        }
+
+        // Every row lands on one side, with its label, in the source's order; the seed decides which.
+        CollectionAssert.AreEqual(Enumerable.Range(0, data.Count).ToList(), train.Rows.Concat(validation.Rows).Order().ToList());
+        Assert.IsTrue(train.Rows.SequenceEqual(train.Rows.Order()) && validation.Rows.SequenceEqual(validation.Rows.Order()), "both parts keep the source's row order");
+        Assert.IsTrue(validation.Rows.Select((r, i) => validation.Labels[i] == labels[r]).All(x => x), "labels travel with their rows");
+        var image = new byte[shape.Size * sizeof(float)];
+        for (int i = 0; i < validation.Count; i++)
+        {
+            validation.ReadImage(i, image);
+            Assert.AreEqual(validation.Rows[i], (int)BitConverter.ToSingle(image, 0), $"subset row {i} reads its source row");
+        }
+
+        CollectionAssert.AreEqual(validation.Rows.ToList(), data.StratifiedSplit(0.2, seed: 3).Validation.Rows.ToList());
+        CollectionAssert.AreNotEqual(validation.Rows.ToList(), data.StratifiedSplit(0.2, seed: 4).Validation.Rows.ToList());
+    }
+}
