@@ -1,5 +1,5 @@
 // Prints an architecture's layer table (layer, output shape, params, MACs, totals), or the whole zoo
-// as a Markdown table computed from the registry (the README's zoo table is this command's output).
+// as a Markdown table computed from the registry (the zoo table in docs/architectures.md is this command's output).
 //
 //   dotnet run --project examples/ModelSummary -- resnet50 [--size 224] [--classes 1000] [--channels 3] [--small-input-stem]
 //   dotnet run --project examples/ModelSummary -- --zoo

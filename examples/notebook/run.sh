@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs ImageClassification.ipynb headless, the way CI does (.ci/run calls this script):
-#   1. packs the three libraries under src/ into artifacts/packages (the notebook's nuget.config points there),
+#   1. packs the four libraries under src/ into artifacts/packages (the notebook's nuget.config points there),
 #   2. drops this version of the MLNetCnn packages from the NuGet cache, so the restore takes the fresh ones,
 #   3. installs dotnet-repl if it is missing,
 #   4. runs every cell with dotnet-repl and writes the executed notebook (default:
@@ -21,10 +21,10 @@ if ! grep -q "\"#r \\\\\"nuget: MLNetCnn.Estimators, $version\\\\\"" "$notebook"
   exit 1
 fi
 
-# The three libraries the notebook references; not the mlnetcnn tool, whose package carries every
+# The four libraries the notebook references; not the mlnetcnn tool, whose package carries every
 # platform's native libraries (about 700 MB) and which the notebook does not use.
 echo "notebook: packing MLNetCnn $version into artifacts/packages"
-for project in Architectures/MLNetCnn.Architectures Tricks/MLNetCnn.Tricks Estimators/MLNetCnn.Estimators; do
+for project in Architectures/MLNetCnn.Architectures Tricks/MLNetCnn.Tricks Serving/MLNetCnn.Serving Estimators/MLNetCnn.Estimators; do
   dotnet pack "$root/src/$project.csproj" -c Release -o "$root/artifacts/packages" -v quiet -clp:ErrorsOnly
 done
 

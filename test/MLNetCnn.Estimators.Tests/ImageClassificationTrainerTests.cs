@@ -196,7 +196,7 @@ public sealed class ImageClassificationTrainerTests
     public void PredictionEngineScoresLikeTransform()
     {
         // Not disposed: with Microsoft.ML 5.0.1 on ONNX Runtime 1.31, disposing a PredictionEngine over
-        // any ApplyOnnxModel transformer breaks later scoring in the process (see README, known issues).
+        // any ApplyOnnxModel transformer breaks later scoring in the process (see docs/platform.md, known issues).
         var engine = _ml.Model.CreatePredictionEngine<TestData.Row, Prediction>(_model);
         var rows = _ml.Data.CreateEnumerable<TestData.Row>(_test, reuseRowObject: false).Take(20).ToList();
         var expected = _model.Transform(_test).GetColumn<float[]>("Score").Take(20).ToList();

@@ -32,7 +32,7 @@ public sealed class PackageTests
         // A version no earlier run can have left in the NuGet cache, so restore takes these packages.
         string suffix = $"pkgtest.{DateTime.UtcNow:yyyyMMddHHmmss}";
         // The libraries only: the mlnetcnn tool package carries every platform's native libraries
-        // (about 700 MB); its pack and install were checked by hand (README, Command-line tool).
+        // (about 700 MB); its pack and install were checked by hand (docs/cli.md).
         foreach (string project in Directory.GetFiles(Path.Combine(_repo, "src"), "*.csproj", SearchOption.AllDirectories)
             .Where(p => Libraries.Contains(Path.GetFileNameWithoutExtension(p), StringComparer.Ordinal))
             .Order(StringComparer.Ordinal))

@@ -67,7 +67,7 @@ internal sealed record ModelInput(string Column, DataViewType Type, int Channels
         });
     }
 
-    /// <summary>An engine whose input class's one member is bound to the model's column (engines are never disposed: see the README's known issues).</summary>
+    /// <summary>An engine whose input class's one member is bound to the model's column (engines are never disposed: see the known issues in docs/platform.md).</summary>
     private PredictionEngine<TRow, ScoreRow> Engine<TRow>(MLContext mlContext, ITransformer model)
         where TRow : class
     {

@@ -13,7 +13,7 @@ public static class Devices
         return choice switch
         {
             ComputeDevice.Cpu => CPU,
-            ComputeDevice.Cuda when !cuda => throw new InvalidOperationException("Device 'Cuda' was requested but no CUDA device is usable: this build references libtorch-cpu, or no GPU is present. Use ComputeDevice.Auto or Cpu, or build with the CUDA libtorch package (see README)."),
+            ComputeDevice.Cuda when !cuda => throw new InvalidOperationException("Device 'Cuda' was requested but no CUDA device is usable: this build references libtorch-cpu, or no GPU is present. Use ComputeDevice.Auto or Cpu, or build with the CUDA libtorch package (see docs/platform.md, GPU)."),
             ComputeDevice.Cuda => CUDA,
             _ => cuda ? CUDA : CPU,
         };
