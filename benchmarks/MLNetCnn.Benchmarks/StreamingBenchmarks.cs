@@ -7,7 +7,8 @@
 //    folder of --small-images like them; both are deleted at the end. With --root, the folders go
 //    there, are kept, and a later run with the same --root reuses them.
 // 2. (peak) Each in its own process (VmHWM is per process), the estimator trains --model at
-//    3 x --size x --size with batch --batch for --steps steps: (a) streaming from the large folder
+//    3 x --size x --size with batch --batch for --steps steps (a small folder for as many epochs as that
+//    takes): (a) streaming from the large folder
 //    (ImageFolder.Load and the whole-set shuffle included), (b) in memory on the small folder,
 //    (c) streaming from the small folder. (a) - (b) is what the data path of the large set costs beyond
 //    the model, the optimizer and the activations; (c) / (b) compares the step rates.
@@ -92,7 +93,7 @@ internal static class StreamingBenchmarks
             FeatureColumnName = ImageFolder.ImagePathColumnName,
             ImageShape = new ImageShape(3, size, size),
             Arch = options["model"],
-            Epoch = 1,
+            Epoch = (int)Math.Ceiling((double)steps * batch / data.ImageCount), // a small folder repeats until --steps steps ran
             BatchSize = batch,
             LearningRate = 0.01,
             Data = new DataOptions { Mode = mode },

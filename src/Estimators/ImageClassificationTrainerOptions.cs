@@ -127,9 +127,10 @@ public sealed partial class ImageClassificationTrainer
 
         /// <summary>
         /// How the training images are held: decoded once into memory (uint8 where the pixels are 0..255 integers)
-        /// when they fit <see cref="DataOptions.MemoryBudgetBytes"/>, streamed otherwise, and what an unreadable image
-        /// does (<see cref="DataOptions.Strict"/>); <see cref="TrainerOptions.Data"/> of <see cref="Training"/>. The
-        /// choice never changes the trained weights.
+        /// when they fit <see cref="DataOptions.MemoryBudgetBytes"/>, streamed otherwise, and what an image that stops
+        /// decoding mid-training does (skipped and counted, or <see cref="DataOptions.Strict"/>; one that never decoded
+        /// is always an error naming it); <see cref="TrainerOptions.Data"/> of <see cref="Training"/>. The choice never
+        /// changes the trained weights.
         /// </summary>
         public DataOptions Data
         {
