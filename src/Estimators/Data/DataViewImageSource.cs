@@ -136,7 +136,11 @@ internal static class DataViewImageSource
                 int row = 0;
                 for (; cursor.MoveNext(); row++)
                 {
-                    cancellationToken.ThrowIfCancellationRequested();
+                    if (cancellationToken.IsCancellationRequested)
+                    {
+                        throw new OperationCanceledException(FormattableString.Invariant($"Reading the {role} data was cancelled after {row} of {labels.Length} rows, before training started."), cancellationToken);
+                    }
+
                     if (row >= labels.Length)
                     {
                         throw new InvalidOperationException($"The {role} data view gave more rows on a second read than the {labels.Length} of the first; it must give the same rows every time it is read.");
