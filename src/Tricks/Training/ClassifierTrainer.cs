@@ -76,7 +76,8 @@ public sealed class ClassifierTrainer
         _log?.Invoke($"kernels: {KernelSelection.Current}");
         if (device.type == DeviceType.CPU)
         {
-            _log?.Invoke($"memory: {NativeHeap.KeepFreedMemory()}");
+            string heap = NativeHeap.KeepFreedMemory(); // outside the log call: `_log?.Invoke(...)` skips its argument when nobody listens
+            _log?.Invoke($"memory: {heap}");
         }
 
         _log?.Invoke($"precision: {precision}; layout: {layout}");
