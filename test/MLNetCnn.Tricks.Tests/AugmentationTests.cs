@@ -29,6 +29,8 @@ public sealed class AugmentationTests
         var output = Augment(AugmentationOptions.None, images);
         Assert.IsTrue(AugmentationOptions.None.IsIdentity);
         Assert.IsFalse(AugmentationOptions.BagOfTricks.IsIdentity);
+        Assert.IsFalse(new AugmentationOptions { MaxTranslation = 1 }.IsIdentity);
+        Assert.IsFalse(new AugmentationOptions { ErasingProbability = 0.5 }.IsIdentity);
         Assert.IsTrue(Same(output, images));
     }
 
@@ -134,6 +136,91 @@ public sealed class AugmentationTests
     }
 
     [TestMethod]
+    public void TranslationMovesEachImageByWholePixelsExactlyAndFlipsWithIt()
+    {
+        // One bright pixel at row 3, column 2 of a 9 x 9 black image; mirrored it sits at column 6.
+        using var scope = NewDisposeScope();
+        var images = zeros(400, 1, 9, 9);
+        images[.., .., 3, 2] = tensor(200f);
+        foreach (bool flip in new[] { false, true })
+        {
+            var output = Augment(new AugmentationOptions { MaxTranslation = 2, HorizontalFlipProbability = flip ? 1 : 0 }, images, seed: 21);
+            var values = output.flatten().data<float>().ToArray();
+            Assert.AreEqual(400, values.Count(v => v == 200), "the pixel moves whole, without a resample");
+            Assert.AreEqual(400 * 80, values.Count(v => v == 0), "everything else stays black");
+            var offsets = new HashSet<(int, int)>();
+            for (int i = 0; i < 400; i++)
+            {
+                int at = Array.IndexOf(values, 200f, i * 81, 81) - (i * 81);
+                offsets.Add(((at / 9) - 3, (at % 9) - (flip ? 6 : 2)));
+            }
+
+            Assert.IsTrue(offsets.All(o => Math.Abs(o.Item1) <= 2 && Math.Abs(o.Item2) <= 2), $"offsets {string.Join(" ", offsets)}");
+            Assert.AreEqual(25, offsets.Count, "every shift in [-2, 2] x [-2, 2] is drawn");
+        }
+    }
+
+    [TestMethod]
+    public void TranslationFillsTheUncoveredBorderWithZeros()
+    {
+        using var scope = NewDisposeScope();
+        var output = Augment(new AugmentationOptions { MaxTranslation = 3 }, full(new long[] { 64, 1, 8, 8 }, 100f), seed: 22);
+        var rows = output.ne(0).any(3).sum(new long[] { 1, 2 }).data<long>().ToArray();
+        var columns = output.ne(0).any(2).sum(new long[] { 1, 2 }).data<long>().ToArray();
+        var kept = output.eq(100).sum(new long[] { 1, 2, 3 }).data<long>().ToArray();
+        Assert.IsTrue(output.eq(0).logical_or(output.eq(100)).all().item<bool>(), "values are the image's or zero");
+        for (int i = 0; i < 64; i++)
+        {
+            Assert.IsTrue(rows[i] >= 5 && columns[i] >= 5, $"image {i}: shifted by more than 3");
+            Assert.AreEqual(rows[i] * columns[i], kept[i], $"image {i}: the kept part is one rectangle");
+        }
+
+        Assert.IsTrue(kept.Any(k => k < 64), "some images moved");
+    }
+
+    [TestMethod]
+    public void ErasingReplacesOneBoxPerImageWithNoiseWithinTheAreaRange()
+    {
+        using var scope = NewDisposeScope();
+        var images = full(new long[] { 300, 3, 28, 28 }, 100f);
+        var options = new AugmentationOptions { ErasingProbability = 1, ErasingMinArea = 0.1, ErasingMaxArea = 0.2 };
+        var output = Augment(options, images, seed: 23);
+        Assert.IsTrue(output.min().item<float>() >= 0 && output.max().item<float>() <= 255);
+        var changed = output.ne(100);
+        Assert.IsTrue(changed.any(1).eq(changed.all(1)).all().item<bool>(), "a box covers every channel");
+        var mask = changed.any(1); // [N, H, W]
+        var area = mask.sum(new long[] { 1, 2 }).data<long>().ToArray();
+        var rows = mask.any(2).sum(1).data<long>().ToArray();
+        var columns = mask.any(1).sum(1).data<long>().ToArray();
+        var aspects = new List<double>();
+        for (int i = 0; i < 300; i++)
+        {
+            Assert.AreEqual(rows[i] * columns[i], area[i], $"image {i}: the erased pixels form one box");
+            double fraction = area[i] / 784.0;
+            Assert.IsTrue(fraction is > 0.08 and < 0.23, $"image {i}: erased fraction {fraction}");
+            aspects.Add((double)rows[i] / columns[i]);
+        }
+
+        Assert.IsTrue(aspects.Min() < 0.6 && aspects.Max() > 1.7, $"aspects {aspects.Min()}..{aspects.Max()} span the range");
+        Assert.IsTrue(Same(Augment(options, images, seed: 23), output), "seeded");
+    }
+
+    [TestMethod]
+    public void ErasingHitsTheGivenShareOfImagesAndLeavesTheOtherDrawsAlone()
+    {
+        using var scope = NewDisposeScope();
+        var images = Images(1000, 1, 12, seed: 24);
+        var flipOnly = new AugmentationOptions { HorizontalFlipProbability = 0.5, MaxTranslation = 1 };
+        var plain = Augment(flipOnly, images, seed: 25);
+        var erased = Augment(flipOnly with { ErasingProbability = 0.5 }, images, seed: 25);
+        var touched = erased.ne(plain).any(1).any(1).any(1);
+        double share = touched.sum().item<long>() / 1000.0;
+        Assert.IsTrue(share is >= 0.44 and <= 0.56, $"erased share {share}");
+        var untouched = touched.logical_not().nonzero().flatten();
+        Assert.IsTrue(Same(erased.index_select(0, untouched), plain.index_select(0, untouched)), "images not erased are as without erasing");
+    }
+
+    [TestMethod]
     public void BrightnessScalesEachImageByOneFactorInRange()
     {
         using var scope = NewDisposeScope();
@@ -226,6 +313,11 @@ public sealed class AugmentationTests
             (new() { Contrast = double.NaN }, nameof(AugmentationOptions.Contrast)),
             (new() { Saturation = -1 }, nameof(AugmentationOptions.Saturation)),
             (new() { PcaLighting = double.PositiveInfinity }, nameof(AugmentationOptions.PcaLighting)),
+            (new() { MaxTranslation = -1 }, nameof(AugmentationOptions.MaxTranslation)),
+            (new() { ErasingProbability = 1.1 }, nameof(AugmentationOptions.ErasingProbability)),
+            (new() { ErasingMinArea = 0 }, nameof(AugmentationOptions.ErasingMinArea)),
+            (new() { ErasingMinArea = 0.3, ErasingMaxArea = 0.2 }, nameof(AugmentationOptions.ErasingMaxArea)),
+            (new() { ErasingMinAspect = 1.5 }, nameof(AugmentationOptions.ErasingMinAspect)),
         };
         foreach (var (options, property) in bad)
         {

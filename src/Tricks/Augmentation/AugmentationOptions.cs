@@ -32,6 +32,13 @@ public sealed record AugmentationOptions
     /// <summary>Probability, in [0, 1], that an image is mirrored left to right; 0 turns flipping off.</summary>
     public double HorizontalFlipProbability { get; init; }
 
+    /// <summary>
+    /// Shift each image by a whole number of pixels drawn uniformly from [-value, value], across and down
+    /// independently, filling with zeros (black), as padding by <c>value</c> and cropping back does on CIFAR and
+    /// Fashion-MNIST; 0 turns it off. Without <see cref="RandomResizedCrop"/> the shift is exact (no resample).
+    /// </summary>
+    public int MaxTranslation { get; init; }
+
     /// <summary>Brightness jitter b: pixels are scaled by a factor uniform in [max(0, 1 - b), 1 + b]; 0 turns it off.</summary>
     public double Brightness { get; init; }
 
@@ -50,6 +57,25 @@ public sealed record AugmentationOptions
     /// left as they are.
     /// </summary>
     public double PcaLighting { get; init; }
+
+    /// <summary>
+    /// Random erasing (Zhong et al., "Random Erasing Data Augmentation", AAAI 2020): with this probability, in [0, 1],
+    /// a box of each image is replaced by uniform noise in [0, 255] (the paper's RE-R); 0 turns it off. It runs last,
+    /// after every other operation, as torchvision's RandomErasing does.
+    /// </summary>
+    public double ErasingProbability { get; init; }
+
+    /// <summary>Smallest erased area as a fraction of the image, in (0, 1] (the paper's s_l: 0.02).</summary>
+    public double ErasingMinArea { get; init; } = 0.02;
+
+    /// <summary>Largest erased area as a fraction of the image, in [<see cref="ErasingMinArea"/>, 1] (the paper's s_h: 0.4).</summary>
+    public double ErasingMaxArea { get; init; } = 0.4;
+
+    /// <summary>
+    /// Smallest aspect ratio (height over width) of the erased box, in (0, 1]; the largest is its inverse, and the ratio is
+    /// drawn log-uniformly between them (the paper's r_1: 0.3). When 10 draws give no box that fits, the image is left whole.
+    /// </summary>
+    public double ErasingMinAspect { get; init; } = 0.3;
 
     /// <summary>Every operation off: <see cref="BatchAugmenter.Apply"/> returns the images unchanged.</summary>
     public static AugmentationOptions None { get; } = new();
@@ -70,7 +96,7 @@ public sealed record AugmentationOptions
 
     /// <summary>True when every operation is off.</summary>
     public bool IsIdentity =>
-        !RandomResizedCrop && HorizontalFlipProbability == 0 && Brightness == 0 && Contrast == 0 && Saturation == 0 && PcaLighting == 0;
+        !RandomResizedCrop && HorizontalFlipProbability == 0 && MaxTranslation == 0 && ErasingProbability == 0 && Brightness == 0 && Contrast == 0 && Saturation == 0 && PcaLighting == 0;
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/>, naming the property and its value, when a setting is out of range.</summary>
     public AugmentationOptions Validate()
@@ -81,6 +107,12 @@ public sealed record AugmentationOptions
         Require(MinAspect > 0 && double.IsFinite(MinAspect), nameof(MinAspect), MinAspect, "positive and finite");
         Require(MaxAspect >= MinAspect && double.IsFinite(MaxAspect), nameof(MaxAspect), MaxAspect, $"finite and at least MinAspect ({MinAspect})");
         Require(HorizontalFlipProbability is >= 0 and <= 1, nameof(HorizontalFlipProbability), HorizontalFlipProbability, "in [0, 1]");
+        Require(MaxTranslation >= 0, nameof(MaxTranslation), MaxTranslation, "non-negative");
+        Require(ErasingProbability is >= 0 and <= 1, nameof(ErasingProbability), ErasingProbability, "in [0, 1]");
+        Require(ErasingMinArea is > 0 and <= 1, nameof(ErasingMinArea), ErasingMinArea, "in (0, 1]");
+        Require(ErasingMaxArea is > 0 and <= 1, nameof(ErasingMaxArea), ErasingMaxArea, "in (0, 1]");
+        Require(ErasingMaxArea >= ErasingMinArea, nameof(ErasingMaxArea), ErasingMaxArea, $"at least ErasingMinArea ({ErasingMinArea})");
+        Require(ErasingMinAspect is > 0 and <= 1, nameof(ErasingMinAspect), ErasingMinAspect, "in (0, 1]");
         RequireStrength(Brightness, nameof(Brightness));
         RequireStrength(Contrast, nameof(Contrast));
         RequireStrength(Saturation, nameof(Saturation));

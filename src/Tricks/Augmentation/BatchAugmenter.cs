@@ -8,10 +8,11 @@ namespace MLNetCnn.Tricks.Augmentation;
 /// Augments a batch of training images on their own device, one image's draws independent of another's.
 /// The operations run in this order, each only when <see cref="AugmentationOptions"/> turns it on:
 /// <list type="number">
-/// <item>random resized crop and horizontal flip, as one bilinear affine resample of the whole batch
-/// (<c>affine_grid</c> + <c>grid_sample</c>, border padding, no antialiasing); a flip without a crop is an exact
-/// mirror, with no resample;</item>
-/// <item>brightness, contrast, saturation, PCA lighting, each clamping to [0, 255] as torchvision's ColorJitter does.</item>
+/// <item>random resized crop, horizontal flip and translation, as one affine resample of the whole batch
+/// (<c>affine_grid</c> + <c>grid_sample</c>, no antialiasing): bilinear with a crop (border padding, or zeros when
+/// translating), nearest otherwise, which makes a flip or a whole-pixel shift exact; a flip alone is a plain mirror;</item>
+/// <item>brightness, contrast, saturation, PCA lighting, each clamping to [0, 255] as torchvision's ColorJitter does;</item>
+/// <item>random erasing.</item>
 /// </list>
 /// Random numbers come from a CPU <see cref="Generator"/> seeded by the caller, never from the global torch
 /// stream, and every image consumes the same draws whichever operations are on, so turning one on does not
@@ -23,6 +24,10 @@ public sealed class BatchAugmenter
 
     // Uniform draws per image: CropTries (area, log aspect) pairs, the crop offset (x, y), the flip, three colour factors.
     private const int UniformsPerImage = (2 * CropTries) + 2 + 1 + 3;
+
+    // Further uniform draws per image, drawn after the normals so that the draws above keep their values: the shift
+    // (x, y), whether to erase, CropTries (area, log aspect) pairs of the erased box and its offset (x, y).
+    private const int ExtrasPerImage = 2 + 1 + (2 * CropTries) + 2;
 
     // AlexNet's PCA of ImageNet RGB pixels (Krizhevsky et al. 2012, section 4.1) as fb.resnet.torch and GluonCV use it;
     // eigenvalues in 0..255 units, one eigenvector a column, rows R, G, B.
@@ -67,9 +72,10 @@ public sealed class BatchAugmenter
             return images.alias().MoveToOuterDisposeScope();
         }
 
-        var draws = Draws.Sample(n, seed);
+        var draws = Draws.Sample(images.shape, seed, noise: _options.ErasingProbability > 0);
         var x = CropAndFlip(images, draws);
         x = Colour(x, ReferenceEquals(x, images), draws);
+        x = Erase(x, draws);
         return (ReferenceEquals(x, images) ? images.alias() : x).MoveToOuterDisposeScope();
     }
 
@@ -91,26 +97,86 @@ public sealed class BatchAugmenter
             flips[i] = draws.Uniform(i, (2 * CropTries) + 2) < _options.HorizontalFlipProbability;
         }
 
-        if (!_options.RandomResizedCrop)
+        int shift = _options.MaxTranslation;
+        if (!_options.RandomResizedCrop && shift == 0)
         {
             // An exact mirror: a resample matches it only where the grid arithmetic is exact in float (power-of-two sizes).
             return flips.Any(f => f) ? where(from_array(flips).reshape(n, 1, 1, 1).to(x.device), x.flip(3), x) : x;
         }
 
-        // theta maps output coordinates in [-1, 1] to input coordinates: the box's scale and centre, a flip negates the x scale.
+        // theta maps output coordinates in [-1, 1] to input coordinates: the box's scale and centre, a flip negates the
+        // x scale, a shift of s pixels adds 2 s / size (the output pixel at column c samples the input at c + s).
         long height = x.shape[2], width = x.shape[3];
         var theta = new float[n * 6];
         for (int i = 0; i < n; i++)
         {
-            var (left, top, w, h) = CropBox(draws, i, width, height);
+            var (left, top, w, h) = _options.RandomResizedCrop ? CropBox(draws, i, width, height) : (0, 0, width, height);
+            double dx = Shift(draws.Extra(i, 0), shift), dy = Shift(draws.Extra(i, 1), shift);
             theta[(i * 6) + 0] = (float)(w / width * (flips[i] ? -1 : 1));
-            theta[(i * 6) + 2] = (float)((((2 * left) + w) / width) - 1);
+            theta[(i * 6) + 2] = (float)((((2 * (left + dx)) + w) / width) - 1);
             theta[(i * 6) + 4] = (float)(h / height);
-            theta[(i * 6) + 5] = (float)((((2 * top) + h) / height) - 1);
+            theta[(i * 6) + 5] = (float)((((2 * (top + dy)) + h) / height) - 1);
         }
 
+        // Without a crop every sample lands within float rounding of a pixel centre, so nearest is exact.
+        var mode = _options.RandomResizedCrop ? GridSampleMode.Bilinear : GridSampleMode.Nearest;
+        var padding = shift > 0 ? GridSamplePaddingMode.Zeros : GridSamplePaddingMode.Border;
         var grid = nn.functional.affine_grid(from_array(theta).reshape(n, 2, 3).to(x.device), x.shape, align_corners: false);
-        return nn.functional.grid_sample(x, grid, GridSampleMode.Bilinear, GridSamplePaddingMode.Border, align_corners: false);
+        return nn.functional.grid_sample(x, grid, mode, padding, align_corners: false);
+    }
+
+    /// <summary>A whole number of pixels uniform in [-max, max] from one uniform draw in [0, 1).</summary>
+    private static int Shift(double uniform, int max) => Math.Min((int)Math.Floor(uniform * ((2 * max) + 1)), 2 * max) - max;
+
+    /// <summary>Random erasing: returns <paramref name="x"/> itself when it is off.</summary>
+    private Tensor Erase(Tensor x, Draws draws)
+    {
+        if (_options.ErasingProbability == 0)
+        {
+            return x;
+        }
+
+        long n = x.shape[0];
+        int height = (int)x.shape[2], width = (int)x.shape[3];
+        var mask = new bool[n * height * width];
+        bool any = false;
+        for (int i = 0; i < n; i++)
+        {
+            if (draws.Extra(i, 2) >= _options.ErasingProbability || ErasedBox(draws, i, width, height) is not { } box)
+            {
+                continue;
+            }
+
+            var (left, top, w, h) = box;
+            any = true;
+            for (int row = top; row < top + h; row++)
+            {
+                Array.Fill(mask, true, (int)(((i * height) + row) * width) + left, w);
+            }
+        }
+
+        return any ? where(from_array(mask).reshape(n, 1, height, width).to(x.device), draws.Noise!.to(x.device), x) : x;
+    }
+
+    /// <summary>torchvision's RandomErasing.get_params in whole pixels, or null when no box fits in 10 draws.</summary>
+    private (int Left, int Top, int Width, int Height)? ErasedBox(Draws draws, int image, int width, int height)
+    {
+        double area = (double)width * height;
+        double logMax = -Math.Log(_options.ErasingMinAspect);
+        for (int t = 0; t < CropTries; t++)
+        {
+            double target = area * (_options.ErasingMinArea + ((_options.ErasingMaxArea - _options.ErasingMinArea) * draws.Extra(image, 3 + (2 * t))));
+            double aspect = Math.Exp(-logMax + (2 * logMax * draws.Extra(image, 4 + (2 * t))));
+            int h = (int)Math.Round(Math.Sqrt(target * aspect)), w = (int)Math.Round(Math.Sqrt(target / aspect));
+            if (h >= 1 && w >= 1 && h < height && w < width)
+            {
+                int top = Math.Min((int)(draws.Extra(image, 3 + (2 * CropTries)) * (height - h + 1)), height - h);
+                int left = Math.Min((int)(draws.Extra(image, 4 + (2 * CropTries)) * (width - w + 1)), width - w);
+                return (left, top, w, h);
+            }
+        }
+
+        return null;
     }
 
     /// <summary>torchvision's RandomResizedCrop.get_params with a sub-pixel box: left, top, width, height in pixels.</summary>
@@ -227,25 +293,37 @@ public sealed class BatchAugmenter
     {
         private readonly double[] _uniforms;
         private readonly double[] _normals;
+        private readonly double[] _extras;
 
-        private Draws(double[] uniforms, double[] normals)
+        private Draws(double[] uniforms, double[] normals, double[] extras, Tensor? noise)
         {
             _uniforms = uniforms;
             _normals = normals;
+            _extras = extras;
+            Noise = noise;
         }
 
         public int Count => _normals.Length / 3;
 
-        public static Draws Sample(long count, long seed)
+        /// <summary>Erasing noise: uniform raw pixels in [0, 255) with the batch's shape, on the CPU; null when not asked for.</summary>
+        public Tensor? Noise { get; }
+
+        /// <summary>Draws, in a fixed order, for a batch of <paramref name="shape"/> [N, C, H, W]; the noise last, only when asked for.</summary>
+        public static Draws Sample(long[] shape, long seed, bool noise)
         {
+            long count = shape[0];
             using var generator = new Generator(unchecked((ulong)seed));
             using var uniforms = rand(new[] { count, UniformsPerImage }, ScalarType.Float64, generator: generator);
             using var normals = randn(new[] { count, 3L }, ScalarType.Float64, generator: generator);
-            return new Draws(uniforms.data<double>().ToArray(), normals.data<double>().ToArray());
+            using var extras = rand(new[] { count, ExtrasPerImage }, ScalarType.Float64, generator: generator);
+            var pixels = noise ? rand(shape, ScalarType.Float32, generator: generator).mul_(PixelMax) : null; // in the caller's dispose scope
+            return new Draws(uniforms.data<double>().ToArray(), normals.data<double>().ToArray(), extras.data<double>().ToArray(), pixels);
         }
 
         public double Uniform(int image, int draw) => _uniforms[(image * UniformsPerImage) + draw];
 
         public double Normal(int image, int component) => _normals[(image * 3) + component];
+
+        public double Extra(int image, int draw) => _extras[(image * ExtrasPerImage) + draw];
     }
 }

@@ -57,7 +57,7 @@ public sealed record TrainerOptions
     /// <summary>Label smoothing epsilon in [0, 1) (Inception v3: 0.1).</summary>
     public double LabelSmoothing { get; init; }
 
-    /// <summary>Per-batch image augmentation on raw pixels (random resized crop, flip, colour, PCA lighting), or null for none.</summary>
+    /// <summary>Per-batch image augmentation on raw pixels (random resized crop, flip, translation, colour, PCA lighting, random erasing), or null for none.</summary>
     public AugmentationOptions? Augmentation { get; init; }
 
     /// <summary>Mixup, or null for none.</summary>
