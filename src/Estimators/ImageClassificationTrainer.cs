@@ -131,7 +131,7 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
 
         var trainer = new ClassifierTrainer(training, o.MetricsCallback, message => channel.Info(MessageSensitivity.None, message), o.ProgressCallback);
         var history = trainer.Fit(model, train, validation, o.CancellationToken);
-        return ImageClassificationTransformer.Create(_mlContext, model, config, architecture, classNames, featureColumn, plan.Conversion, converted, history, o.GpuDeviceId ?? _mlContext.GpuDeviceId, o.FallbackToCpu ?? _mlContext.FallbackToCpu);
+        return ImageClassificationTransformer.Create(_mlContext, model, config, architecture, classNames, featureColumn, plan.Conversion, converted, history, o.GpuDeviceId ?? _mlContext.GpuDeviceId, o.FallbackToCpu ?? _mlContext.FallbackToCpu, o.TestTimeFlip);
     }
 
     /// <summary>

@@ -187,6 +187,14 @@ public sealed partial class ImageClassificationTrainer
         /// <summary>Per-channel standard deviation in input units; null computes it from the training data.</summary>
         public float[]? Std { get; set; }
 
+        /// <summary>
+        /// Score each image as the mean of the class probabilities of the image and its mirror image (test-time
+        /// augmentation, as the ResNet and Inception papers evaluate with crops and flips). It costs twice the scoring time and
+        /// suits classes that look alike mirrored (clothes, animals; not text). The saved model and its ONNX graph
+        /// keep it; the validation after every epoch scores the images as they are.
+        /// </summary>
+        public bool TestTimeFlip { get; set; }
+
         /// <summary>GPU for ONNX Runtime scoring (its CUDA provider); null takes <c>MLContext.GpuDeviceId</c> (null there too: the CPU).</summary>
         public int? GpuDeviceId { get; set; }
 

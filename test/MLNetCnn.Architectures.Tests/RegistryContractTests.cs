@@ -167,6 +167,45 @@ public sealed class RegistryContractTests
     }
 
     [TestMethod]
+    public void TestTimeFlipScoresTheMeanOfTheImageAndItsMirror()
+    {
+        using var model = (ResNetConfig.ResNet18 with { Width = 0.25 }).Create(new ArchitectureOptions { InputSize = 28, InputChannels = 1, NumClasses = 10, SmallInputStem = true });
+        TestSupport.RandomizeBatchNorm(model, seed: 4);
+        using (no_grad())
+        {
+            manual_seed(4);
+            foreach (var parameter in model.parameters())
+            {
+                parameter.add_(randn_like(parameter).mul_(0.2)); // a head and filters far from symmetric, so the mirror matters
+            }
+        }
+
+        var flipped = OnnxExporter.Export(model, new OnnxExportOptions { TestTimeFlip = true });
+        var flippedLogits = OnnxExporter.Export(model, new OnnxExportOptions { TestTimeFlip = true, Output = OnnxOutput.Logits });
+        var plain = OnnxExporter.Export(model);
+        foreach (int batch in new[] { 1, 3 })
+        {
+            var input = TestSupport.RandomInput(batch * 784, seed: 10 + batch);
+            using var images = tensor(input).reshape(batch, 1, 28, 28);
+            var mirror = images.flip(3).contiguous().data<float>().ToArray();
+            using var logits = tensor(TestSupport.TorchEval(model, input, batch)).reshape(batch, 10);
+            using var mirrorLogits = tensor(TestSupport.TorchEval(model, mirror, batch)).reshape(batch, 10);
+            using var expected = (softmax(logits, 1) + softmax(mirrorLogits, 1)) / 2;
+            using var expectedLogits = (logits + mirrorLogits) / 2;
+            var actual = TestSupport.OnnxRun(flipped, input, batch, 784);
+            float probabilityDiff = TestSupport.MaxAbsDiff(expected.data<float>().ToArray(), actual);
+            Assert.IsTrue(probabilityDiff <= 1e-5f, $"probabilities: mean of both, off by {probabilityDiff:G3}");
+            var expectedMeans = expectedLogits.data<float>().ToArray();
+            float logitDiff = TestSupport.MaxAbsDiff(expectedMeans, TestSupport.OnnxRun(flippedLogits, input, batch, 784));
+            Assert.IsTrue(logitDiff <= 1e-5f * Math.Max(1, expectedMeans.Max(Math.Abs)), $"logits: mean of both, off by {logitDiff:G3} at magnitude {expectedMeans.Max(Math.Abs):G3}");
+            Assert.IsTrue(TestSupport.MaxAbsDiff(logits.data<float>().ToArray(), mirrorLogits.data<float>().ToArray()) > 1e-3f, "the mirror changes the logits, so the test can tell them apart");
+            Assert.IsTrue(TestSupport.MaxAbsDiff(TestSupport.OnnxRun(plain, input, batch, 784), actual) > 0, "the flipped graph is not the plain one");
+        }
+
+        Assert.ThrowsExactly<ArgumentException>(() => OnnxExporter.Export(model, new OnnxExportOptions { TestTimeFlip = true, Output = OnnxOutput.Embedding }));
+    }
+
+    [TestMethod]
     public void DuplicateNamesThrowAndTyposSuggestTheNearestName()
     {
         var existing = ModelRegistry.Get("resnet18");
