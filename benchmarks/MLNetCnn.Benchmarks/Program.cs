@@ -12,9 +12,11 @@
 //   dotnet run -c Release --project benchmarks/MLNetCnn.Benchmarks -- vs-pytorch [--models small,resnet18,mobilenet_v2] [--repeats 3] [--threads 2]
 //   dotnet run -c Release --project benchmarks/MLNetCnn.Benchmarks -- streaming [--images 100000] [--steps 6]
 //   dotnet run -c Release --project benchmarks/MLNetCnn.Benchmarks -- read-weights <file>
+//   dotnet run -c Release --project benchmarks/MLNetCnn.Benchmarks -- native-heap [--models small,resnet18] [--repeats 3] [--images 128]
+//   dotnet run -c Release --project benchmarks/MLNetCnn.Benchmarks -- test-time-flip --model DIR/model.zip [--data full]
 //
 // precision and tricks-ablation: see TrickBenchmarks.cs. serving: see ServingBenchmarks.cs. vs-pytorch: see VsPyTorch.cs.
-// streaming: see StreamingBenchmarks.cs. read-weights: peak memory of reading one (hostile) weights file; see UntrustedInputBenchmarks.cs.
+// streaming: see StreamingBenchmarks.cs. native-heap: see NativeHeapBenchmarks.cs. test-time-flip: see TestTimeFlipBenchmark.cs. read-weights: peak memory of reading one (hostile) weights file; see UntrustedInputBenchmarks.cs.
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
@@ -57,6 +59,21 @@ if (args.Length > 0 && args[0] == StreamingBenchmarks.ChildCommand)
     return StreamingBenchmarks.RunChild(options);
 }
 
+if (args.Length > 0 && args[0] == "native-heap")
+{
+    return NativeHeapBenchmarks.Run(options);
+}
+
+if (args.Length > 0 && args[0] == NativeHeapBenchmarks.ChildCommand)
+{
+    return NativeHeapBenchmarks.RunChild(options);
+}
+
+if (args.Length > 0 && args[0] == "test-time-flip")
+{
+    return TestTimeFlipBenchmark.Run(options);
+}
+
 if (args.Length > 0 && args[0] == "read-weights")
 {
     return UntrustedInputBenchmarks.ReadWeights(args[1..]);
@@ -69,7 +86,7 @@ if (args.Length > 0 && args[0] == "tricks-ablation")
 
 if (args.Length == 0 || args[0] != "fit-overhead")
 {
-    Console.Error.WriteLine("usage: fit-overhead [--epochs N] [--repeats N] [--batch N] | vs-pytorch [--models small,resnet18,mobilenet_v2] [--repeats N] [--threads N] [--python PATH] | precision [--model small|NAME] [--repeats N] | tricks-ablation [--epochs N] [--seeds 1,2] | serving [--model NAME] [--width W] [--size S] [--images N] [--repeats N] | streaming [--images N] [--steps N] [--batch N] [--model NAME] [--size S]");
+    Console.Error.WriteLine("usage: fit-overhead [--epochs N] [--repeats N] [--batch N] | vs-pytorch [--models small,resnet18,mobilenet_v2] [--repeats N] [--threads N] [--python PATH] | precision [--model small|NAME] [--repeats N] | tricks-ablation [--epochs N] [--seeds 1,2] | serving [--model NAME] [--width W] [--size S] [--images N] [--repeats N] | streaming [--images N] [--steps N] [--batch N] [--model NAME] [--size S] | native-heap [--models small,resnet18] [--repeats N] [--images N] | test-time-flip --model PATH [--data full|embedded]");
     return 2;
 }
 

@@ -22,7 +22,7 @@ using static TorchSharp.torch;
 /// </summary>
 internal static class VsPyTorch
 {
-    private sealed record Setup(string Name, string Description, string PeerModel, ImageShape Shape, int Classes, int Batch, Func<ImageClassifier> Create, ImageDataset Data, IDataView View);
+    internal sealed record Setup(string Name, string Description, string PeerModel, ImageShape Shape, int Classes, int Batch, Func<ImageClassifier> Create, ImageDataset Data, IDataView View);
 
     public static int Run(IReadOnlyDictionary<string, string> options)
     {
@@ -83,7 +83,7 @@ internal static class VsPyTorch
         return 0;
     }
 
-    private static Setup Create(string name, int images224)
+    internal static Setup Create(string name, int images224)
     {
         var ml = new MLContext(seed: 1);
         if (name == "small")
@@ -118,7 +118,7 @@ internal static class VsPyTorch
         return new NormalizedClassifier(config.Create(options), new InputNormalization(mean, std));
     }
 
-    private static TrainerOptions Procedure(Setup setup) => new()
+    internal static TrainerOptions Procedure(Setup setup) => new()
     {
         Epochs = 2,
         BatchSize = setup.Batch,
