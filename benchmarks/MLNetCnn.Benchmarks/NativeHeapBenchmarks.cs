@@ -8,7 +8,6 @@
 // images, batch 128; resnet18: 3x224x224 random images, --images of them, batch 16), trains one epoch with
 // ClassifierTrainer in float32 to warm up, then one more, and reports over that second epoch the system CPU time and
 // the minor page faults of the process (/proc/self/stat) and the images/s.
-using System.Diagnostics;
 using System.Globalization;
 using MLNetCnn.Architectures.Runtime;
 using MLNetCnn.Tricks.Training;
@@ -56,7 +55,8 @@ internal static class NativeHeapBenchmarks
         var (system0, faults0) = ProcessStat();
         var history = new ClassifierTrainer(procedure).Fit(network, setup.Data);
         var (system1, faults1) = ProcessStat();
-        Console.WriteLine($"RESULT system_s={(system1 - system0).ToString("R", CultureInfo.InvariantCulture)} minor_faults={faults1 - faults0} images_per_s={history[^1].ImagesPerSecond.ToString("R", CultureInfo.InvariantCulture)} state={(NativeHeap.State ?? "not applied").Replace(' ', '_')}");
+        bool tuned = NativeHeap.State?.StartsWith("glibc keeps", StringComparison.Ordinal) == true;
+        Console.WriteLine(FormattableString.Invariant($"RESULT system_s={system1 - system0:R} minor_faults={faults1 - faults0} images_per_s={history[^1].ImagesPerSecond:R} tuned={(tuned ? 1 : 0)}"));
         return 0;
     }
 
@@ -74,49 +74,10 @@ internal static class NativeHeapBenchmarks
 
     private static Dictionary<string, double> Child(string model, string images, bool tuning)
     {
-        var start = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, UseShellExecute = false };
-        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet")
+        var result = ChildProcess.Run(ChildCommand, new[] { "--model", model, "--images", images }, new Dictionary<string, string?> { ["MLNETCNN_MALLOC_TUNING"] = tuning ? null : "off" });
+        if (result["tuned"] != (tuning ? 1 : 0))
         {
-            start.ArgumentList.Add(typeof(NativeHeapBenchmarks).Assembly.Location);
-        }
-
-        foreach (string argument in new[] { ChildCommand, "--model", model, "--images", images })
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        if (tuning)
-        {
-            start.Environment.Remove("MLNETCNN_MALLOC_TUNING");
-        }
-        else
-        {
-            start.Environment["MLNETCNN_MALLOC_TUNING"] = "off";
-        }
-
-        using var process = Process.Start(start)!;
-        Dictionary<string, double>? result = null;
-        string? state = null;
-        while (process.StandardOutput.ReadLine() is { } line)
-        {
-            if (line.StartsWith("RESULT ", StringComparison.Ordinal))
-            {
-                var pairs = line["RESULT ".Length..].Split(' ').Select(p => p.Split('=', 2)).ToList();
-                state = pairs.First(p => p[0] == "state")[1].Replace('_', ' ');
-                result = pairs.Where(p => p[0] != "state").ToDictionary(p => p[0], p => double.Parse(p[1], CultureInfo.InvariantCulture));
-            }
-        }
-
-        process.WaitForExit();
-        if (process.ExitCode != 0 || result is null)
-        {
-            throw new InvalidOperationException($"The native-heap child ({model}, tuning {tuning}) failed with exit code {process.ExitCode}.");
-        }
-
-        bool applied = state!.StartsWith("glibc keeps", StringComparison.Ordinal);
-        if (applied != tuning)
-        {
-            throw new InvalidOperationException($"The child's heap state '{state}' is not what the run asked for (tuning {tuning}).");
+            throw new InvalidOperationException($"The child ran {(result["tuned"] == 1 ? "with" : "without")} the heap settings; the run asked for tuning {tuning}.");
         }
 
         return result;

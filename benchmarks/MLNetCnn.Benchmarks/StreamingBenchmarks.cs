@@ -223,38 +223,7 @@ internal static class StreamingBenchmarks
         return total;
     }
 
-    /// <summary>Runs this benchmark's child command in a new process and returns its RESULT values.</summary>
-    private static Dictionary<string, double> Child(IEnumerable<string> arguments)
-    {
-        var start = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, UseShellExecute = false };
-        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet")
-        {
-            start.ArgumentList.Add(typeof(StreamingBenchmarks).Assembly.Location);
-        }
-
-        start.ArgumentList.Add(ChildCommand);
-        foreach (string argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(start)!;
-        Dictionary<string, double>? result = null;
-        while (process.StandardOutput.ReadLine() is { } line)
-        {
-            if (line.StartsWith("RESULT ", StringComparison.Ordinal))
-            {
-                result = line["RESULT ".Length..].Split(' ').Select(p => p.Split('=')).ToDictionary(p => p[0], p => double.Parse(p[1], CultureInfo.InvariantCulture));
-            }
-            else
-            {
-                Console.WriteLine(line);
-            }
-        }
-
-        process.WaitForExit();
-        return process.ExitCode == 0 && result is not null ? result : throw new InvalidOperationException($"The benchmark child ({string.Join(' ', start.ArgumentList)}) failed with exit code {process.ExitCode}.");
-    }
+    private static Dictionary<string, double> Child(IEnumerable<string> arguments) => ChildProcess.Run(ChildCommand, arguments);
 
     /// <summary>A value in kB from /proc/self/status (VmHWM: peak resident memory).</summary>
     private static long Status(string key)
