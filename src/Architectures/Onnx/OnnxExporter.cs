@@ -87,27 +87,23 @@ public static class OnnxExporter
         }
 
         var result = o.Output == OnnxOutput.Embedding ? graph.RunEmbedding(model, image) : graph.Run(model, image);
-        List<OnnxNode> outputs;
+        OnnxNode output;
         if (o.TestTimeFlip)
         {
             // Scores of [2N, K] -> [2, N, K] -> the mean over the image and its mirror.
             var scores = o.Output == OnnxOutput.Probabilities ? graph.Node("Softmax", "softmax", new[] { result.Name }, result.Shape, new OnnxAttribute("axis", Int: -1)) : result;
             string pairs = graph.Constant("flip_pairs", new long[] { 3 }, new long[] { 2, -1, result.Shape[0] });
             var paired = graph.Node("Reshape", "flip_pairs", new[] { scores.Name, pairs }, result.Shape);
-            outputs = new List<OnnxNode>(graph.Nodes)
-            {
-                new OnnxNode("ReduceMean", o.OutputName, new[] { paired.Name }, new[] { o.OutputName }, new[] { new OnnxAttribute("axes", Ints: new long[] { 0 }), new OnnxAttribute("keepdims", Int: 0) }),
-            };
+            output = new OnnxNode("ReduceMean", o.OutputName, new[] { paired.Name }, new[] { o.OutputName }, new[] { new OnnxAttribute("axes", Ints: new long[] { 0 }), new OnnxAttribute("keepdims", Int: 0) });
         }
         else
         {
-            outputs = new List<OnnxNode>(graph.Nodes)
-            {
-                o.Output == OnnxOutput.Probabilities
-                    ? new OnnxNode("Softmax", o.OutputName, new[] { result.Name }, new[] { o.OutputName }, new[] { new OnnxAttribute("axis", Int: -1) })
-                    : new OnnxNode("Identity", o.OutputName, new[] { result.Name }, new[] { o.OutputName }, Array.Empty<OnnxAttribute>()),
-            };
+            output = o.Output == OnnxOutput.Probabilities
+                ? new OnnxNode("Softmax", o.OutputName, new[] { result.Name }, new[] { o.OutputName }, new[] { new OnnxAttribute("axis", Int: -1) })
+                : new OnnxNode("Identity", o.OutputName, new[] { result.Name }, new[] { o.OutputName }, Array.Empty<OnnxAttribute>());
         }
+
+        var outputs = new List<OnnxNode>(graph.Nodes) { output };
 
         return new OnnxModel
         {
