@@ -52,6 +52,40 @@ public sealed class FashionMnistTests
         }
     }
 
+    [TestMethod]
+    public void AugmentAndTestTimeFlipReachTheTrainerTheReportAndTheSavedModel()
+    {
+        string output = Cli.TempFolder("fashion-augment");
+        var train = Cli.Run("train", "--data", "fashion-mnist-embedded", "--output", output, "--epochs", "1", "--width", "0.25", "--batch", "16", "--limit", "200", "--augment", "flip,shift=3", "--test-time-flip");
+        Assert.AreEqual(0, train.ExitCode, train.ToString());
+        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "metrics.json")));
+        var settings = json.RootElement.GetProperty("settings");
+        Assert.AreEqual("flip=0.5,shift=3", settings.GetProperty("augmentation").GetString());
+        Assert.IsTrue(settings.GetProperty("testTimeFlip").GetBoolean());
+        StringAssert.Contains(File.ReadAllText(Path.Combine(output, "report.html")), "test-time flip");
+
+        // The saved model scores the mean of an image and its mirror, so an image and its mirror get the same scores
+        // (a model without the flip, trained for one epoch, is far from mirror-symmetric).
+        var ml = new MLContext();
+        var model = ml.Cnn().LoadModel(Path.Combine(output, "model.zip"), out _);
+        var rows = ml.Data.TakeRows(FashionMnist.Load(ml, FashionMnistSplit.Test, FashionMnistSource.Embedded), 4).GetColumn<float[]>("Features").Select(f => new Pixels { Features = f }).ToList();
+        var mirrored = rows.Select(r => new Pixels { Features = Enumerable.Range(0, 784).Select(i => r.Features[(i / 28 * 28) + 27 - (i % 28)]).ToArray() }).ToList();
+        var scores = model.Transform(ml.Data.LoadFromEnumerable(rows.Concat(mirrored))).GetColumn<float[]>("Score").ToList();
+        for (int i = 0; i < rows.Count; i++)
+        {
+            for (int k = 0; k < 10; k++)
+            {
+                Assert.AreEqual(scores[i][k], scores[i + rows.Count][k], 1e-5, $"image {i}, class {k}");
+            }
+        }
+    }
+
+    private sealed class Pixels
+    {
+        [VectorType(784)]
+        public float[] Features { get; set; } = [];
+    }
+
     /// <summary>Writes grey images as PNG files test-NN.png, the odd ones at twice the size.</summary>
     private static void WritePngs(string folder, IReadOnlyList<float[]> pixels)
     {

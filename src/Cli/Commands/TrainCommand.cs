@@ -8,6 +8,7 @@ using MLNetCnn.Cli.CommandLine;
 using MLNetCnn.Cli.Output;
 using MLNetCnn.Estimators;
 using MLNetCnn.Estimators.Data;
+using MLNetCnn.Tricks.Augmentation;
 using MLNetCnn.Tricks.Precision;
 using MLNetCnn.Tricks.Recipes;
 using MLNetCnn.Tricks.Regularization;
@@ -76,7 +77,7 @@ internal static class TrainCommand
             progress.Line($"warning: {warning}");
         }
 
-        progress.Line(string.Create(CultureInfo.InvariantCulture, $"Training {settings.Architecture.Name} (width x{settings.EffectiveWidth}) for {settings.Epochs} epochs, batch {options.BatchSize}, learning rate {options.LearningRate:G4} ({settings.Recipe} recipe)."));
+        progress.Line(string.Create(CultureInfo.InvariantCulture, $"Training {settings.Architecture.Name} (width x{settings.EffectiveWidth}) for {settings.Epochs} epochs, batch {options.BatchSize}, learning rate {options.LearningRate:G4} ({settings.Recipe} recipe), augmentation {AugmentationText(options)}{(options.TestTimeFlip ? ", test-time flip" : "")}."));
         var clock = Stopwatch.StartNew();
         using var model = trainer.Fit(data.Train);
         double trainSeconds = clock.Elapsed.TotalSeconds;
@@ -95,7 +96,7 @@ internal static class TrainCommand
         var report = new TrainingReport(
             context.CommandLine,
             started,
-            new RunSettings(settings.Architecture.Name, settings.EffectiveWidth, data.Shape.ToString(), settings.Recipe, options.Epoch, options.BatchSize, options.LearningRate, options.Training.LabelSmoothing, options.Training.Mixup?.Alpha, precision.ToString(), options.Training.Seed, KernelSelection.Current.ToString()),
+            new RunSettings(settings.Architecture.Name, settings.EffectiveWidth, data.Shape.ToString(), settings.Recipe, options.Epoch, options.BatchSize, options.LearningRate, options.Training.LabelSmoothing, options.Training.Mixup?.Alpha, AugmentationText(options), options.TestTimeFlip, precision.ToString(), options.Training.Seed, KernelSelection.Current.ToString()),
             data.Summary,
             model.TrainingHistory.Select(EpochRecord.From).ToList(),
             final,
@@ -129,11 +130,16 @@ internal static class TrainCommand
                 LearningRate = settings.LearningRate ?? recipe.LearningRate,
                 LabelSmoothing = settings.LabelSmoothing ?? recipe.LabelSmoothing,
                 Mixup = settings.Mixup > 0 ? new MixupOptions { Alpha = settings.Mixup } : recipe.Mixup,
+                Augmentation = settings.Augmentation ?? recipe.Augmentation,
             },
+            TestTimeFlip = settings.TestTimeFlip,
             MetricsCallback = m => progress.Line(m.ToString()),
             ProgressCallback = p => progress.Training(p, validationFollows: true),
         };
     }
+
+    private static string AugmentationText(ImageClassificationTrainer.Options options) =>
+        options.Training.Augmentation is { } a ? AugmentationList.Format(a) ?? a.ToString() : "none";
 
     /// <summary>The final metrics on a labelled test folder keyed by the model's classes (the same scoring as <c>evaluate</c>).</summary>
     private static FinalMetrics EvaluateTestFolder(MLContext mlContext, ITransformer model, TrainingData data, string folder, CommandContext context)

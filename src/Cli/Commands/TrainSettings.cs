@@ -2,6 +2,7 @@ using MLNetCnn.Architectures.Models;
 using MLNetCnn.Cli.CommandLine;
 using MLNetCnn.Estimators;
 using MLNetCnn.Estimators.Data;
+using MLNetCnn.Tricks.Augmentation;
 using MLNetCnn.Tricks.Precision;
 
 namespace MLNetCnn.Cli.Commands;
@@ -25,7 +26,9 @@ internal sealed record TrainSettings(
     double ValidationFraction,
     int? Limit,
     int Seed,
-    string? TestData)
+    string? TestData,
+    AugmentationOptions? Augmentation,
+    bool TestTimeFlip)
 {
     public const string DefaultRecipe = "default";
     public const string BaselineRecipe = "baseline";
@@ -64,6 +67,8 @@ internal sealed record TrainSettings(
         new("validation-fraction", "<f>", "Share of each class of a folder's images held out for validation and the final metrics (default 0.2)."),
         new("limit", "<N>", "Use a random N training and at most N held-out images (quick runs)."),
         new("seed", "<N>", "Seed of initialization, shuffling and the split (default 1)."),
+        new("augment", "<list>", $"Training-time augmentation, drawn afresh for every image every epoch: {AugmentationList.Syntax}. flip mirrors (p 0.5), crop takes 70-100 % of the area resized back, shift moves up to 2 pixels with black fill, erase replaces a box of 2-40 % with noise (p 0.5) (default none)."),
+        new("test-time-flip", "", "Score every image and its mirror and output the mean of the two, in the final metrics and in the saved model (about twice the scoring time)."),
         new("test-data", "<folder>", "A labelled test folder (sub-folders named as the classes; some may be missing): the final metrics, report and confusion matrix are computed on it instead of the held-out images."),
     ];
 
@@ -108,6 +113,20 @@ internal sealed record TrainSettings(
             arguments.Number("validation-fraction", 0.2, min: 0, max: 0.9, minExclusive: true),
             arguments.Has("limit") ? arguments.Int("limit", 0, min: 10) : null,
             arguments.Int("seed", 1, min: 0),
-            arguments.Text("test-data") is { } test && !Directory.Exists(test) ? throw new DirectoryNotFoundException($"--test-data: folder '{test}' does not exist.") : arguments.Text("test-data"));
+            arguments.Text("test-data") is { } test && !Directory.Exists(test) ? throw new DirectoryNotFoundException($"--test-data: folder '{test}' does not exist.") : arguments.Text("test-data"),
+            ParseAugmentation(arguments.Text("augment")),
+            arguments.Flag("test-time-flip"));
+    }
+
+    private static AugmentationOptions? ParseAugmentation(string? text)
+    {
+        try
+        {
+            return text is null ? null : AugmentationList.Parse(text) is { IsIdentity: false } options ? options : null;
+        }
+        catch (FormatException e)
+        {
+            throw new UsageException($"--augment: {e.Message}");
+        }
     }
 }
