@@ -13,102 +13,107 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetCnn.Estimators;
 using MLNetCnn.Estimators.Data;
-using MLNetCnn.Tricks.Augmentation;
 using MLNetCnn.Tricks.Training;
 
-var arguments = ParseArguments(args);
-string data = arguments.GetValueOrDefault("data", "embedded");
-int epochs = int.Parse(arguments.GetValueOrDefault("epochs", "4"), CultureInfo.InvariantCulture);
-string outputDirectory = arguments.GetValueOrDefault("out", "quickstart-output");
-
-var mlContext = new MLContext(seed: 1);
-mlContext.Log += (_, e) =>
+QuickStartOptions options;
+try
 {
-    if (e.Kind == Microsoft.ML.Runtime.ChannelMessageKind.Info && e.Source.StartsWith(nameof(ImageClassificationTrainer), StringComparison.Ordinal))
-    {
-        Console.WriteLine($"  {e.RawMessage}");
-    }
-};
-
-IDataView train, test;
-if (Enum.TryParse<FashionMnistSource>(data, ignoreCase: true, out var source))
-{
-    train = FashionMnist.Load(mlContext, FashionMnistSplit.Train, source);
-    test = FashionMnist.Load(mlContext, FashionMnistSplit.Test, source);
+    options = QuickStartOptions.Parse(args);
 }
-else
+catch (ArgumentException e)
 {
-    train = FashionMnist.Load(mlContext, FashionMnistSplit.Train, data);
-    test = FashionMnist.Load(mlContext, FashionMnistSplit.Test, data);
+    Console.Error.WriteLine($"QuickStart: {e.Message}");
+    Console.Error.WriteLine(QuickStartOptions.Usage);
+    return 2;
 }
 
-Console.WriteLine($"Fashion-MNIST ({data}): {train.GetColumn<uint>("Label").Count()} training images, {test.GetColumn<uint>("Label").Count()} test images.");
-
-var pipeline = mlContext.Cnn().ImageClassification(new ImageClassificationTrainer.Options
+try
 {
-    Arch = arguments.GetValueOrDefault("arch", "resnet18"),
-    WidthMultiplier = double.Parse(arguments.GetValueOrDefault("width", "0.25"), CultureInfo.InvariantCulture),
-    ImageShape = FashionMnist.ImageShape,
-    Training = new TrainerOptions
-    {
-        Epochs = epochs,
-        BatchSize = int.Parse(arguments.GetValueOrDefault("batch", "64"), CultureInfo.InvariantCulture),
-        LearningRate = double.Parse(arguments.GetValueOrDefault("lr", "0.05"), CultureInfo.InvariantCulture),
-        Seed = int.Parse(arguments.GetValueOrDefault("seed", "1"), CultureInfo.InvariantCulture),
-        Augmentation = AugmentationList.Parse(arguments.GetValueOrDefault("augment", "none")) is { IsIdentity: false } augment ? augment : null,   // see AugmentationList for the list
-        LabelSmoothing = double.Parse(arguments.GetValueOrDefault("label-smoothing", "0"), CultureInfo.InvariantCulture),
-    },
-    ValidationSet = test,
-    TestTimeFlip = arguments.GetValueOrDefault("test-time-flip", "off") switch
-    {
-        "on" => true,
-        "off" => false,
-        var other => throw new ArgumentException($"--test-time-flip takes on or off; found '{other}'."),
-    },
-});
-
-Console.WriteLine($"Training for {epochs} epochs...");
-var clock = Stopwatch.StartNew();
-using var model = pipeline.Fit(train);
-Console.WriteLine($"Training took {clock.Elapsed.TotalSeconds:F1} s.");
-
-var metrics = mlContext.MulticlassClassification.Evaluate(model.Transform(test));
-Console.WriteLine($"Test micro-accuracy {metrics.MicroAccuracy:P2}, macro-accuracy {metrics.MacroAccuracy:P2}, log-loss {metrics.LogLoss:F4}");
-Console.WriteLine(metrics.ConfusionMatrix.GetFormattedConfusionTable());
-
-Directory.CreateDirectory(outputDirectory);
-string zipPath = Path.Combine(outputDirectory, "model.zip");
-string onnxPath = Path.Combine(outputDirectory, "model.onnx");
-mlContext.Model.Save(model, train.Schema, zipPath);
-model.SaveOnnx(onnxPath);
-Console.WriteLine($"Saved {zipPath} and {onnxPath}.");
-
-// A fresh context, as a serving application would have: load the zip and predict a few test images.
-var servingContext = new MLContext();
-var loaded = servingContext.Cnn().LoadModel(zipPath, out _);
-using var loadedLifetime = loaded as IDisposable; // Dispose deletes ONNX Runtime's temp copy of the graph
-using var engine = servingContext.Model.CreatePredictionEngine<FashionImage, FashionPrediction>(loaded);
-var classNames = servingContext.Cnn().GetClassNames(engine.OutputSchema);
-foreach (var image in mlContext.Data.CreateEnumerable<FashionImage>(test, reuseRowObject: false).Take(5))
+    return Run(options);
+}
+catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or KeyNotFoundException or UnauthorizedAccessException)
 {
-    var prediction = engine.Predict(image);
-    Console.WriteLine($"  actual {FashionMnist.ClassNames[(int)image.Label - 1],-12} predicted {classNames[(int)prediction.PredictedLabel - 1],-12} p={prediction.Score.Max():F3}");
+    // A missing data set, an unknown architecture, a folder that cannot be written: one line, not a stack trace.
+    Console.Error.WriteLine($"QuickStart failed: {e.Message}");
+    return 1;
 }
 
-static Dictionary<string, string> ParseArguments(string[] args)
+static int Run(QuickStartOptions options)
 {
-    var result = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-    for (int i = 0; i + 1 < args.Length; i += 2)
+    string data = options.Data;
+    int epochs = options.Epochs;
+    string outputDirectory = options.OutputDirectory;
+
+    var mlContext = new MLContext(seed: 1);
+    mlContext.Log += (_, e) =>
     {
-        if (!args[i].StartsWith("--", StringComparison.Ordinal))
+        if (e.Kind == Microsoft.ML.Runtime.ChannelMessageKind.Info && e.Source.StartsWith(nameof(ImageClassificationTrainer), StringComparison.Ordinal))
         {
-            throw new ArgumentException($"Expected an option like --epochs, found '{args[i]}'.");
+            Console.WriteLine($"  {e.RawMessage}");
         }
+    };
 
-        result[args[i][2..]] = args[i + 1];
+    IDataView train, test;
+    if (Enum.TryParse<FashionMnistSource>(data, ignoreCase: true, out var source))
+    {
+        train = FashionMnist.Load(mlContext, FashionMnistSplit.Train, source);
+        test = FashionMnist.Load(mlContext, FashionMnistSplit.Test, source);
+    }
+    else
+    {
+        train = FashionMnist.Load(mlContext, FashionMnistSplit.Train, data);
+        test = FashionMnist.Load(mlContext, FashionMnistSplit.Test, data);
     }
 
-    return result;
+    Console.WriteLine($"Fashion-MNIST ({data}): {train.GetColumn<uint>("Label").Count()} training images, {test.GetColumn<uint>("Label").Count()} test images.");
+
+    var pipeline = mlContext.Cnn().ImageClassification(new ImageClassificationTrainer.Options
+    {
+        Arch = options.Arch,
+        WidthMultiplier = options.Width,
+        ImageShape = FashionMnist.ImageShape,
+        Training = new TrainerOptions
+        {
+            Epochs = epochs,
+            BatchSize = options.BatchSize,
+            LearningRate = options.LearningRate,
+            Seed = options.Seed,
+            Augmentation = options.Augmentation,   // --augment, read by AugmentationList
+            LabelSmoothing = options.LabelSmoothing,
+        },
+        ValidationSet = test,
+        TestTimeFlip = options.TestTimeFlip,
+    });
+
+    Console.WriteLine($"Training for {epochs} epochs...");
+    var clock = Stopwatch.StartNew();
+    using var model = pipeline.Fit(train);
+    Console.WriteLine($"Training took {clock.Elapsed.TotalSeconds:F1} s.");
+
+    var metrics = mlContext.MulticlassClassification.Evaluate(model.Transform(test));
+    Console.WriteLine($"Test micro-accuracy {metrics.MicroAccuracy:P2}, macro-accuracy {metrics.MacroAccuracy:P2}, log-loss {metrics.LogLoss:F4}");
+    Console.WriteLine(metrics.ConfusionMatrix.GetFormattedConfusionTable());
+
+    Directory.CreateDirectory(outputDirectory);
+    string zipPath = Path.Combine(outputDirectory, "model.zip");
+    string onnxPath = Path.Combine(outputDirectory, "model.onnx");
+    mlContext.Model.Save(model, train.Schema, zipPath);
+    model.SaveOnnx(onnxPath);
+    Console.WriteLine($"Saved {zipPath} and {onnxPath}.");
+
+    // A fresh context, as a serving application would have: load the zip and predict a few test images.
+    var servingContext = new MLContext();
+    var loaded = servingContext.Cnn().LoadModel(zipPath, out _);
+    using var loadedLifetime = loaded as IDisposable; // Dispose deletes ONNX Runtime's temp copy of the graph
+    using var engine = servingContext.Model.CreatePredictionEngine<FashionImage, FashionPrediction>(loaded);
+    var classNames = servingContext.Cnn().GetClassNames(engine.OutputSchema);
+    foreach (var image in mlContext.Data.CreateEnumerable<FashionImage>(test, reuseRowObject: false).Take(5))
+    {
+        var prediction = engine.Predict(image);
+        Console.WriteLine($"  actual {FashionMnist.ClassNames[(int)image.Label - 1],-12} predicted {classNames[(int)prediction.PredictedLabel - 1],-12} p={prediction.Score.Max():F3}");
+    }
+
+    return 0;
 }
 
 /// <summary>One Fashion-MNIST row as the model reads it.</summary>
