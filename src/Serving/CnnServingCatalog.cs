@@ -61,10 +61,22 @@ public sealed class CnnServingCatalog
         long start = zip.Position;
         int? width = ModelIntegrity.CheckGraphs(zip, source);
         zip.Position = start;
-        var model = _mlContext.Model.Load(zip, out inputSchema);
+        ITransformer model;
+        try
+        {
+            model = _mlContext.Model.Load(zip, out inputSchema);
+        }
+        catch (Exception e) when (Unwrap(e) is InvalidDataException or FormatException or EndOfStreamException or InvalidOperationException or NotSupportedException)
+        {
+            // ML.NET reports a damaged part of the zip some wrappers deep and without naming the file.
+            throw new InvalidDataException($"Model '{source}' cannot be loaded by ML.NET, so the zip is damaged or was not saved by mlContext.Model.Save: {Unwrap(e).Message}", Unwrap(e));
+        }
+
         ModelIntegrity.CheckClassCount(model, width, source);
         return new ServedModel(model);
     }
+
+    private static Exception Unwrap(Exception e) => e is System.Reflection.TargetInvocationException { InnerException: { } inner } ? Unwrap(inner) : e;
 
     /// <summary>
     /// The class names of a trained or loaded classifier in score order: <c>Score[i]</c> is the probability of

@@ -34,9 +34,16 @@ internal static class ModelIntegrity
         using (archive)
         {
             int? width = null;
-            foreach (var entry in archive.Entries.Where(e => e.FullName.EndsWith(OnnxEntrySuffix, StringComparison.Ordinal)))
+            foreach (var entry in archive.Entries)
             {
-                width = Width(ReadGraph(entry, source), entry.FullName, source) ?? width;
+                if (entry.FullName.EndsWith(OnnxEntrySuffix, StringComparison.Ordinal))
+                {
+                    width = Width(ReadGraph(entry, source), entry.FullName, source) ?? width;
+                }
+                else
+                {
+                    CheckCrc(entry, Inflate(entry, source, Crc32.Of), source);
+                }
             }
 
             return width;
@@ -74,11 +81,13 @@ internal static class ModelIntegrity
             throw new InvalidDataException($"Model '{source}': entry '{entry.FullName}' declares {entry.Length} bytes, which is no ONNX graph.");
         }
 
-        var bytes = new byte[entry.Length];
-        using (var stream = entry.Open())
+        var bytes = Inflate(entry, source, stream =>
         {
-            stream.ReadExactly(bytes);
-        }
+            var graph = new byte[entry.Length];
+            stream.ReadExactly(graph);
+            return graph;
+        });
+        CheckCrc(entry, Crc32.Of(bytes), source);
 
         if (BinaryPrimitives.ReadInt32LittleEndian(bytes) != bytes.Length - 4)
         {
@@ -86,6 +95,32 @@ internal static class ModelIntegrity
         }
 
         return bytes[4..];
+    }
+
+    /// <summary>Opens an entry and reads it; the zip layer's errors (a corrupt header, an unknown compression method, data that ends early) name the model and the entry.</summary>
+    private static T Inflate<T>(ZipArchiveEntry entry, string source, Func<Stream, T> read)
+    {
+        try
+        {
+            using var stream = entry.Open();
+            return read(stream);
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or NotSupportedException)
+        {
+            throw new InvalidDataException($"Model '{source}': entry '{entry.FullName}' cannot be read, so the zip is damaged: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// A bit flipped inside a compressed entry often still inflates, to other bytes: weights that load and score, wrongly.
+    /// The zip's CRC-32 of each entry is what catches it (neither .NET's ZipArchive nor ML.NET compares it).
+    /// </summary>
+    private static void CheckCrc(ZipArchiveEntry entry, uint crc, string source)
+    {
+        if (crc != entry.Crc32)
+        {
+            throw new InvalidDataException(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"Model '{source}': entry '{entry.FullName}' fails its checksum (CRC-32 {crc:x8}, the zip records {entry.Crc32:x8}), so the zip is damaged."));
+        }
     }
 
     private static int? Width(byte[] graph, string entry, string source)

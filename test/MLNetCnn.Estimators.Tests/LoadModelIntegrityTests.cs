@@ -1,5 +1,6 @@
 using System.IO.Compression;
 using Microsoft.ML;
+using Microsoft.ML.Data;
 using MLNetCnn.Architectures.Models;
 
 namespace MLNetCnn.Estimators.Tests;
@@ -69,6 +70,101 @@ public sealed class LoadModelIntegrityTests
         {
             Directory.Delete(temp, recursive: true);
         }
+    }
+
+    [TestMethod]
+    public void ABitFlippedInsideTheCompressedGraphIsCaughtByTheChecksum()
+    {
+        // Deflate often inflates a flipped bit to other bytes without complaint: weights that load and score wrongly.
+        var (start, length) = CompressedSpan(_threeClasses, "/OnnxModel");
+        var original = File.ReadAllBytes(_threeClasses);
+        for (int trial = 0; trial < 8; trial++)
+        {
+            long offset = start + (length * (trial + 1) / 9);
+            string damaged = Path.Combine(Folder, $"flipped-{trial}.zip");
+            var bytes = (byte[])original.Clone();
+            bytes[offset] ^= (byte)(1 << (trial % 8));
+            File.WriteAllBytes(damaged, bytes);
+            var e = Assert.ThrowsExactly<InvalidDataException>(() => new MLContext().Cnn().LoadModel(damaged, out _), $"bit {trial % 8} of byte {offset}");
+            StringAssert.Contains(e.Message, damaged);
+        }
+    }
+
+    [TestMethod]
+    public void AByteChangedAnywhereIsAnErrorNamingTheZipOrHarmless()
+    {
+        // Every error, wherever the damage lies (headers, ML.NET's own entries, the graph), names the zip; a byte that
+        // nothing reads (a timestamp, padding) may leave the model as it was, so then it must score like the original.
+        var ml = new MLContext();
+        var original = File.ReadAllBytes(_threeClasses);
+        var reference = ml.Cnn().LoadModel(_threeClasses, out _);
+        var probe = TestData.Build(ml, [new TestData.FloatRow { Label = "a", Features = Enumerable.Range(0, 64).Select(j => (float)(j * 3 % 255)).ToArray() }], 64, ["a", "b", "c"]);
+        var expected = reference.Transform(probe).GetColumn<float[]>("Score").Single();
+        (reference as IDisposable)?.Dispose();
+        var random = new Random(11);
+        for (int trial = 0; trial < 40; trial++)
+        {
+            int offset = random.Next(original.Length);
+            string damaged = Path.Combine(Folder, $"byte-{trial}.zip");
+            var bytes = (byte[])original.Clone();
+            bytes[offset] ^= (byte)random.Next(1, 256);
+            File.WriteAllBytes(damaged, bytes);
+            ITransformer model;
+            try
+            {
+                model = ml.Cnn().LoadModel(damaged, out _);
+            }
+            catch (InvalidDataException e)
+            {
+                StringAssert.Contains(e.Message, damaged, $"byte {offset}: {e}");
+                continue;
+            }
+
+            CollectionAssert.AreEqual(expected, model.Transform(probe).GetColumn<float[]>("Score").Single(), $"byte {offset} loaded, so it must score as before");
+            (model as IDisposable)?.Dispose();
+        }
+    }
+
+    [TestMethod]
+    public void Crc32MatchesTheStandardCheckValue()
+    {
+        var check = "123456789"u8.ToArray();
+        Assert.AreEqual(0xCBF43926u, MLNetCnn.Serving.Crc32.Of(check));
+        Assert.AreEqual(0xCBF43926u, MLNetCnn.Serving.Crc32.Of(new MemoryStream(check)));
+        Assert.AreEqual(0u, MLNetCnn.Serving.Crc32.Of(ReadOnlySpan<byte>.Empty));
+    }
+
+    /// <summary>Where an entry's compressed bytes lie in the zip: after its local header (30 bytes, the name and the extra field).</summary>
+    private static (long Start, long Length) CompressedSpan(string zip, string suffix)
+    {
+        long headerOffset;
+        long compressed;
+        using (var archive = ZipFile.OpenRead(zip))
+        {
+            var entry = archive.Entries.Single(e => e.FullName.EndsWith(suffix, StringComparison.Ordinal));
+            compressed = entry.CompressedLength;
+            headerOffset = FindLocalHeader(File.ReadAllBytes(zip), entry.FullName);
+        }
+
+        var bytes = File.ReadAllBytes(zip);
+        int nameLength = BitConverter.ToUInt16(bytes, (int)headerOffset + 26);
+        int extraLength = BitConverter.ToUInt16(bytes, (int)headerOffset + 28);
+        return (headerOffset + 30 + nameLength + extraLength, compressed);
+    }
+
+    private static long FindLocalHeader(byte[] bytes, string name)
+    {
+        var signature = new byte[] { 0x50, 0x4B, 0x03, 0x04 };
+        var nameBytes = System.Text.Encoding.UTF8.GetBytes(name);
+        for (int i = 0; i + 30 + nameBytes.Length <= bytes.Length; i++)
+        {
+            if (bytes.AsSpan(i, 4).SequenceEqual(signature) && bytes.AsSpan(i + 30, nameBytes.Length).SequenceEqual(nameBytes))
+            {
+                return i;
+            }
+        }
+
+        throw new InvalidOperationException($"no local header for '{name}'");
     }
 
     private static string Train(string[] classes)
