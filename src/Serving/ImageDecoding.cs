@@ -209,10 +209,17 @@ public static class ImageDecoding
         {
             // A FIFO, socket or device reports a length of 0, like an empty file: neither is opened (opening a FIFO
             // waits for a writer forever), and the codec reads a regular file as it needs it.
+            // A link is judged by what it finally points to (a link to a FIFO or to /dev/zero is refused like one).
             var file = new FileInfo(path);
+            if (file.LinkTarget is not null)
+            {
+                file = file.ResolveLinkTarget(returnFinalTarget: true) as FileInfo
+                    ?? throw new InvalidDataException($"Image '{path}' is a link to '{file.LinkTarget}', which is not a file.");
+            }
+
             if (!file.Exists)
             {
-                throw new InvalidDataException($"Image '{path}' cannot be read: it does not exist.");
+                throw new InvalidDataException($"Image '{path}' cannot be read: it does not exist{(file.FullName != Path.GetFullPath(path) ? $" (it is a link to '{file.FullName}')" : string.Empty)}.");
             }
 
             if (file.Length == 0)

@@ -121,9 +121,7 @@ internal static class PredictCommand
         {
             if (Directory.Exists(path))
             {
-                files.AddRange(Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories)
-                    .Where(f => ImageDecoding.Extensions.Contains(Path.GetExtension(f)))
-                    .Order(StringComparer.Ordinal));
+                files.AddRange(ImageFolder.FindImageFiles(path));
             }
             else if (File.Exists(path))
             {
