@@ -201,6 +201,21 @@ public sealed class TrainOnFolderTests
     }
 
     [TestMethod]
+    public void ATestFolderNamingNoClassFailsBeforeTraining()
+    {
+        string images = Cli.TempFolder("test-before-train");
+        string test = Cli.TempFolder("test-before-train-test");
+        string output = Cli.TempFolder("test-before-train-run");
+        GeneratedImages.Write(images, perClass: 6, seed: 12);
+        Directory.CreateDirectory(Path.Combine(test, "triangles"));
+        File.Copy(Directory.GetFiles(Path.Combine(images, "discs"))[0], Path.Combine(test, "triangles", "t.png"));
+        var run = Cli.Run("train", "--data", images, "--test-data", test, "--output", output, "--epochs", "50", "--image-size", "16", "--width", "0.25");
+        Assert.AreEqual(1, run.ExitCode, run.ToString());
+        StringAssert.Contains(run.Error, "'triangles' that names no class of the model", run.ToString());
+        Assert.IsFalse(run.Output.Contains("epoch 1/50", StringComparison.Ordinal), $"it trained first:\n{run}");
+    }
+
+    [TestMethod]
     public void PredictTopKListsTheClassesMostLikelyFirst()
     {
         string file = Directory.GetFiles(Path.Combine(_images, "discs"))[0];
@@ -227,6 +242,34 @@ public sealed class TrainOnFolderTests
         StringAssert.Contains(result.Error, "notes.png");
         StringAssert.Contains(result.Error, "missing.png' does not exist");
         Assert.IsFalse(result.Error.Contains("   at ", StringComparison.Ordinal), result.Error);
+    }
+
+    [TestMethod]
+    public void LimitDrawsFromEveryClassOfAFolderSortedByClass()
+    {
+        // A folder's rows come class by class; ShuffleRows' default pool of 1,000 rows drew --limit from the first
+        // class or two alone (an outside sweep: "all belong to class 'a'" with 1,500 images a class).
+        string folder = Cli.TempFolder("limit-classes");
+        foreach (var (name, shade) in new[] { ("a", 40), ("b", 120), ("c", 220) })
+        {
+            Directory.CreateDirectory(Path.Combine(folder, name));
+            using var bitmap = new SKBitmap(new SKImageInfo(8, 8, SKColorType.Gray8, SKAlphaType.Opaque));
+            bitmap.Erase(new SKColor((byte)shade, (byte)shade, (byte)shade));
+            using var png = bitmap.Encode(SKEncodedImageFormat.Png, 100);
+            var bytes = png.ToArray();
+            for (int i = 0; i < 1000; i++)
+            {
+                File.WriteAllBytes(Path.Combine(folder, name, $"{i:D4}.png"), bytes);
+            }
+        }
+
+        string output = Cli.TempFolder("limit-classes-run");
+        var train = Cli.Run("train", "--data", folder, "--output", output, "--epochs", "1", "--image-size", "8", "--width", "0.25", "--batch", "16", "--limit", "60");
+        Assert.AreEqual(0, train.ExitCode, train.ToString());
+        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "metrics.json")));
+        var perClass = json.RootElement.GetProperty("data").GetProperty("trainImagesPerClass").EnumerateArray().Select(e => e.GetInt32()).ToList();
+        Assert.AreEqual(60, perClass.Sum());
+        Assert.IsTrue(perClass.All(n => n >= 8), $"a uniform sample of 60 from 3 equal classes; got {string.Join(", ", perClass)}");
     }
 
     [TestMethod]

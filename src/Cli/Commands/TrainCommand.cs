@@ -57,6 +57,14 @@ internal static class TrainCommand
         double loadSeconds = total.Elapsed.TotalSeconds;
         progress.Line(string.Create(CultureInfo.InvariantCulture, $"{data.Summary.Description}: {data.Summary.TrainImages:N0} training and {data.Summary.HeldOutImages:N0} held-out images ({data.Summary.HeldOut}), {data.ClassNames.Count} classes, input {data.Shape}."));
 
+        // The test folder is read (its sub-folders matched to the classes, every file checked) before training, so a
+        // folder that names no class of the model fails in seconds rather than after the whole run.
+        var testSet = settings.TestData is { } testFolder ? Evaluation.LabelledFolder(mlContext, testFolder, data.ClassNames, context.Error, Spec.Name) : default((List<string> Paths, List<string> Labels)?);
+        if (testSet is { Paths.Count: 0 })
+        {
+            throw new InvalidDataException($"--test-data '{settings.TestData}': no image in it could be read.");
+        }
+
         var options = TrainerOptions(settings, data, progress);
         options.CancellationToken = context.Cancellation;
         ImageClassificationTrainer trainer;
@@ -83,8 +91,8 @@ internal static class TrainCommand
         double trainSeconds = clock.Elapsed.TotalSeconds;
 
         clock.Restart();
-        var final = settings.TestData is { } testFolder
-            ? EvaluateTestFolder(mlContext, model, data, testFolder, context)
+        var final = testSet is { } test
+            ? EvaluateTestFolder(mlContext, model, data, test, settings.TestData!, context)
             : FinalMetrics.From(mlContext.MulticlassClassification.Evaluate(model.Transform(data.HeldOut)), data.ClassNames, data.Summary.HeldOut);
         double evaluateSeconds = clock.Elapsed.TotalSeconds;
 
@@ -142,9 +150,9 @@ internal static class TrainCommand
         options.Training.Augmentation is { } a ? AugmentationList.Format(a) ?? a.ToString() : "none";
 
     /// <summary>The final metrics on a labelled test folder keyed by the model's classes (the same scoring as <c>evaluate</c>).</summary>
-    private static FinalMetrics EvaluateTestFolder(MLContext mlContext, ITransformer model, TrainingData data, string folder, CommandContext context)
+    private static FinalMetrics EvaluateTestFolder(MLContext mlContext, ITransformer model, TrainingData data, (List<string> Paths, List<string> Labels) test, string folder, CommandContext context)
     {
-        var (paths, labels) = Evaluation.LabelledFolder(mlContext, folder, data.ClassNames, context.Error, Spec.Name);
+        var (paths, labels) = test;
         var scorer = ModelInput.Find(data.Train.Schema, "the trained model").Scorer(mlContext, model);
         return Evaluation.Run(mlContext, scorer, paths, labels, context.Error, Spec.Name, $"test folder {Path.GetFullPath(folder)}");
     }

@@ -51,9 +51,11 @@ internal sealed record TrainingData(IDataView Train, IDataView HeldOut, string F
     {
         if (settings.Limit is { } limit)
         {
-            // Cached, so every reader (training, per-epoch validation, final metrics) sees the same subset.
-            train = mlContext.Data.Cache(mlContext.Data.TakeRows(mlContext.Data.ShuffleRows(train, settings.Seed), limit));
-            heldOut = mlContext.Data.Cache(mlContext.Data.TakeRows(mlContext.Data.ShuffleRows(heldOut, settings.Seed), limit));
+            // A uniform sample: a folder's rows come class by class, and ShuffleRows' default pool of 1,000 rows
+            // (its source cannot be shuffled) took --limit 64 of 4,500 images from the first class alone. Cached, so
+            // every reader (training, per-epoch validation, final metrics) sees the same subset.
+            train = mlContext.Data.Cache(Sample(mlContext, train, limit, settings.Seed));
+            heldOut = mlContext.Data.Cache(Sample(mlContext, heldOut, limit, settings.Seed));
         }
 
         int trainCount = Count(train);
@@ -63,15 +65,21 @@ internal sealed record TrainingData(IDataView Train, IDataView HeldOut, string F
             throw new InvalidDataException($"--data '{settings.Data}': {trainCount} training and {heldOutCount} held-out images; both need at least one (add images or change --validation-fraction).");
         }
 
-        var trainClasses = train.GetColumn<uint>(ImageData.LabelColumnName).Distinct().Select(k => classNames[(int)k - 1]).ToList();
+        var trainKeys = train.GetColumn<uint>(ImageData.LabelColumnName).ToList();
+        var perClass = Enumerable.Range(1, classNames.Count).Select(k => trainKeys.Count(key => key == k)).ToList();
+        var trainClasses = trainKeys.Distinct().Select(k => classNames[(int)k - 1]).ToList();
         if (trainClasses.Count < 2)
         {
             throw new InvalidDataException($"--data '{settings.Data}': the {trainCount} training images left by --validation-fraction {settings.ValidationFraction.ToString(CultureInfo.InvariantCulture)}{(settings.Limit is { } n ? $" and --limit {n}" : string.Empty)} all belong to class '{trainClasses.Single()}'; a classifier needs at least two (add images to the other classes or lower --validation-fraction).");
         }
 
-        var summary = new DataSummary(settings.Data, description, classNames, trainCount, heldOutCount, heldOutName);
+        var summary = new DataSummary(settings.Data, description, classNames, trainCount, perClass, heldOutCount, heldOutName);
         return new TrainingData(train, heldOut, featureColumn, shape, classNames, summary);
     }
+
+    /// <summary>At most <paramref name="limit"/> rows drawn uniformly: shuffled in one pool as large as the data.</summary>
+    private static IDataView Sample(MLContext mlContext, IDataView data, int limit, int seed) =>
+        mlContext.Data.TakeRows(mlContext.Data.ShuffleRows(data, seed, shufflePoolSize: Math.Max(2, Count(data))), limit);
 
     private static int Count(IDataView data) => data.GetColumn<uint>(ImageData.LabelColumnName).Count();
 }

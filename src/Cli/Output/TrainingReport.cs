@@ -33,9 +33,10 @@ internal sealed record RunSettings(string Architecture, double WidthMultiplier, 
 /// <param name="Description">What that turned out to be (a folder's full path, which Fashion-MNIST set).</param>
 /// <param name="ClassNames">Class names in label order.</param>
 /// <param name="TrainImages">Training images.</param>
+/// <param name="TrainImagesPerClass">Training images of each class, in <paramref name="ClassNames"/> order.</param>
 /// <param name="HeldOutImages">Images of the held-out set (validation after every epoch, and the final metrics).</param>
 /// <param name="HeldOut">What the held-out set is, e.g. "validation split (20 %)" or "test split".</param>
-internal sealed record DataSummary(string Source, string Description, IReadOnlyList<string> ClassNames, int TrainImages, int HeldOutImages, string HeldOut);
+internal sealed record DataSummary(string Source, string Description, IReadOnlyList<string> ClassNames, int TrainImages, IReadOnlyList<int> TrainImagesPerClass, int HeldOutImages, string HeldOut);
 
 /// <summary>One epoch of <c>TrainingHistory</c>.</summary>
 internal sealed record EpochRecord(int Epoch, double TrainLoss, double TrainAccuracy, double? ValidationLoss, double? ValidationAccuracy, double LearningRate, double Seconds, double ImagesPerSecond)
