@@ -23,6 +23,8 @@ public sealed class BadArgumentTests
     [DataRow(2, "Fashion-MNIST images are 28 x 28 grey", "train", "--data", "fashion-mnist", "--output", "x", "--image-size", "64")]
     [DataRow(2, "--augment: Augmentation 'flip,wobble': unknown augmentation 'wobble'", "train", "--data", "d", "--output", "x", "--augment", "flip,wobble")]
     [DataRow(2, "shift takes a whole number of pixels from 1 to 1024; found '1.5'", "train", "--data", "d", "--output", "x", "--augment", "shift=1.5")]
+    [DataRow(2, "inception_v3 cannot be built with these options", "train", "--data", "not-read-first", "--output", "x", "--arch", "inception_v3", "--width", "0.25")]
+    [DataRow(2, "the input is too small for this architecture", "train", "--data", "not-read-first", "--output", "x", "--arch", "vgg11", "--image-size", "8")]
     [DataRow(2, "--test-time-flip is a switch (true or false); got 'yes'", "train", "--data", "d", "--output", "x", "--test-time-flip=yes")]
     [DataRow(2, "give one or more image files", "predict", "--model", "model.zip")]
     [DataRow(2, "--top expects a whole number >= 1", "predict", "--model", "model.zip", "--top", "0", "a.png")]

@@ -46,6 +46,7 @@ internal static class TrainCommand
     public static int Run(Arguments arguments, CommandContext context)
     {
         var settings = TrainSettings.From(arguments);
+        ZooCommands.CheckBuildable(settings.Architecture, settings.Width, settings.ImageSize, settings.Channels);
         var started = DateTimeOffset.Now;
         var total = Stopwatch.StartNew();
         var progress = new ProgressDisplay(context.Output, ProgressDisplay.IsTerminal(context.Output), TimeSpan.FromSeconds(5));

@@ -75,6 +75,16 @@ internal static class ZooCommands
         return 0;
     }
 
+    /// <summary>
+    /// Refuses, as <c>summary</c> does and before any data is read, a network that cannot be built at the size,
+    /// channels and width of a <c>train</c> command line (the class count does not change whether it can).
+    /// </summary>
+    public static void CheckBuildable(ModelDefinition definition, double? width, int size, int channels)
+    {
+        var options = new ArchitectureOptions { InputSize = size, NumClasses = 2, InputChannels = channels, SmallInputStem = size < 64 };
+        Measure(definition.Name, width is { } w ? definition.Config with { Width = w } : definition.Config, options);
+    }
+
     /// <summary>The registered definition, or a usage error that suggests the nearest names.</summary>
     public static ModelDefinition Architecture(string name)
     {
