@@ -17,7 +17,10 @@ namespace MLNetCnn.Examples.ServingApi;
 /// <see cref="ImageDecodeLimit.DefaultMaxPixels"/>) is checked from the header before decoding, and at most
 /// <c>MaxConcurrentPredictions</c> images (default: the processor count) are decoded and scored at once, each
 /// taking at most about 8 bytes per pixel of the limit while it is decoded. Later requests wait their turn, so
-/// the pool never builds more engines than it keeps, and each engine holds at most its last decoded image.
+/// the pool never builds more engines than it keeps, and each engine holds at most its last decoded image. At most
+/// <c>MaxConcurrentUploads</c> bodies (default twice the predictions) are read into memory at once, each at most
+/// <see cref="MaxImageBytes"/>, and a body takes the memory of the bytes that arrived, not of the length a client
+/// announced; other uploads wait in Kestrel's per-connection buffers (1 MB by default).
 /// </remarks>
 public static class ServingApp
 {
@@ -40,7 +43,14 @@ public static class ServingApp
         }
 
         int concurrency = builder.Configuration.GetValue<int?>("MaxConcurrentPredictions") ?? Environment.ProcessorCount;
-        builder.Services.AddSingleton(_ => new ImageClassifierService(path, concurrency));
+        int uploads = builder.Configuration.GetValue<int?>("MaxConcurrentUploads") ?? (2 * concurrency);
+        ArgumentOutOfRangeException.ThrowIfLessThan(uploads, 1, "MaxConcurrentUploads");
+
+        // Loaded now, not on the first request: a missing or unsuitable model stops the start with one clear error
+        // instead of a server that listens and answers 500 to everything. (Registered through a factory so that
+        // the container disposes it at shutdown.)
+        var service = new ImageClassifierService(path, concurrency, uploads);
+        builder.Services.AddSingleton(_ => service);
         var app = builder.Build();
         app.MapGet("/health", (ImageClassifierService model) => Results.Ok(new { status = "ok", classes = model.ClassNames.Count }));
         app.MapPost("/predict", PredictAsync);
@@ -57,7 +67,7 @@ public static class ServingApp
         byte[] body;
         try
         {
-            body = await ReadBodyAsync(request, cancellationToken);
+            body = await model.ReadBodyAsync(request, MaxImageBytes, cancellationToken);
         }
         catch (BadHttpRequestException e)
         {
@@ -84,21 +94,6 @@ public static class ServingApp
         }
     }
 
-    /// <summary>The body in one array of its announced length (no doubling buffer and copy when Content-Length is sent).</summary>
-    private static async Task<byte[]> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
-    {
-        if (request.ContentLength is long length)
-        {
-            var body = new byte[length];
-            await request.Body.ReadExactlyAsync(body, cancellationToken);
-            return body;
-        }
-
-        using var buffer = new MemoryStream();
-        await request.Body.CopyToAsync(buffer, cancellationToken);
-        return buffer.ToArray();
-    }
-
     private static Exception Unwrap(Exception e)
     {
         while (e is not InvalidDataException && e.InnerException is not null)
@@ -116,10 +111,16 @@ public sealed class ImageClassifierService : IDisposable
     private readonly ScoringEnginePool<ImageBytesInput, ImagePrediction> _pool;
     private readonly ITransformer _model;
     private readonly SemaphoreSlim _slots;
+    private readonly SemaphoreSlim _uploads;
     private readonly IdleMemoryTrim _trim = new();
 
-    /// <summary>Loads <paramref name="modelPath"/>; at most <paramref name="maxConcurrentPredictions"/> images are decoded and scored at once.</summary>
-    public ImageClassifierService(string modelPath, int maxConcurrentPredictions)
+    /// <summary>
+    /// Loads <paramref name="modelPath"/>; at most <paramref name="maxConcurrentPredictions"/> images are decoded and scored
+    /// at once, and at most <paramref name="maxConcurrentUploads"/> request bodies are read into memory at once.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">No file at <paramref name="modelPath"/>.</exception>
+    /// <exception cref="InvalidDataException">The file is not a model, or its model does not score an <c>ImageBytes</c> column of encoded images.</exception>
+    public ImageClassifierService(string modelPath, int maxConcurrentPredictions, int maxConcurrentUploads = 0)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxConcurrentPredictions, 1);
         if (!File.Exists(modelPath))
@@ -128,10 +129,56 @@ public sealed class ImageClassifierService : IDisposable
         }
 
         var mlContext = new MLContext();
-        _model = mlContext.CnnServing().LoadModel(modelPath, out _);
+        _model = mlContext.CnnServing().LoadModel(modelPath, out var inputSchema);
+        if (inputSchema.GetColumnOrNull(nameof(ImageBytesInput.ImageBytes)) is not { Type: VectorDataViewType { ItemType: var item } } || item != NumberDataViewType.Byte)
+        {
+            (_model as IDisposable)?.Dispose();
+            string columns = string.Join(", ", inputSchema.Where(c => !c.IsHidden).Select(c => $"'{c.Name}' ({c.Type})"));
+            throw new InvalidDataException($"Model '{Path.GetFullPath(modelPath)}' scores the columns {columns}; this service posts encoded image bytes, so it serves models trained on a byte-vector column 'ImageBytes' (examples/ServingApi.DemoModel, or ML.NET's LoadRawImageBytes). A model trained on image paths (mlnetcnn train on a folder) is scored with 'mlnetcnn predict'.");
+        }
+
         _pool = mlContext.CnnServing().CreatePool<ImageBytesInput, ImagePrediction>(_model, maximumRetained: maxConcurrentPredictions);
         _slots = new SemaphoreSlim(maxConcurrentPredictions);
+        _uploads = new SemaphoreSlim(maxConcurrentUploads > 0 ? maxConcurrentUploads : 2 * maxConcurrentPredictions);
         ClassNames = mlContext.CnnServing().GetClassNames(_pool.OutputSchema);
+    }
+
+    /// <summary>
+    /// Reads a request body of at most <paramref name="maxBytes"/> once an upload slot is free. Memory follows the bytes
+    /// that arrived, not the Content-Length a client announced: a client that announces 8 MB and sends them slowly
+    /// holds a slot, while later bodies wait in the server's small per-connection buffers.
+    /// </summary>
+    /// <exception cref="EndOfStreamException">The body ended before its announced length.</exception>
+    /// <exception cref="BadHttpRequestException">The body is larger than <paramref name="maxBytes"/> (413) or the client sent it too slowly.</exception>
+    public async Task<byte[]> ReadBodyAsync(HttpRequest request, long maxBytes, CancellationToken cancellationToken)
+    {
+        await _uploads.WaitAsync(cancellationToken);
+        try
+        {
+            using var buffer = new MemoryStream();
+            var chunk = new byte[81920];
+            int read;
+            while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
+            {
+                if (buffer.Length + read > maxBytes)
+                {
+                    throw new BadHttpRequestException($"The body is larger than the limit of {maxBytes} bytes.", StatusCodes.Status413PayloadTooLarge);
+                }
+
+                buffer.Write(chunk, 0, read);
+            }
+
+            if (request.ContentLength is long announced && buffer.Length != announced)
+            {
+                throw new EndOfStreamException();
+            }
+
+            return buffer.ToArray();
+        }
+        finally
+        {
+            _uploads.Release();
+        }
     }
 
     /// <summary>Class names in score order.</summary>
@@ -142,6 +189,7 @@ public sealed class ImageClassifierService : IDisposable
     {
         (_model as IDisposable)?.Dispose();
         _slots.Dispose();
+        _uploads.Dispose();
         _trim.Dispose();
     }
 

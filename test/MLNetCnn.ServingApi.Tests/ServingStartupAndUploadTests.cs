@@ -1,0 +1,99 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.ML;
+using MLNetCnn.Examples.ServingApi;
+
+namespace MLNetCnn.ServingApi.Tests;
+
+/// <summary>
+/// Found by an outside sweep: the sample listened with a missing or unsuitable model and answered 500 to every
+/// request, and it allocated each body's announced Content-Length before any limit applied, so slow uploads that
+/// announced 8 MB each grew the server by 8 MB a connection.
+/// </summary>
+[TestClass]
+public sealed class ServingStartupAndUploadTests
+{
+    public TestContext TestContext { get; set; } = null!;
+
+    [TestMethod]
+    public void AMissingModelStopsTheStartNamingTheFile()
+    {
+        string missing = Path.Combine(Path.GetTempPath(), $"mlnetcnn-no-model-{Environment.ProcessId}.zip");
+        var e = Assert.ThrowsExactly<FileNotFoundException>(() => ServingApp.Build(["--urls", "http://127.0.0.1:0"], missing));
+        StringAssert.Contains(e.Message, missing);
+    }
+
+    [TestMethod]
+    public void AModelOfAnotherInputColumnStopsTheStartNamingItsColumns()
+    {
+        // A model that scores an 'ImagePath' text column, as mlnetcnn train on a folder saves (no network needed for the check).
+        var ml = new MLContext();
+        var data = ml.Data.LoadFromEnumerable([new PathRow { ImagePath = "a.png" }]);
+        var model = ml.Transforms.Conversion.MapValueToKey("Key", nameof(PathRow.ImagePath)).Fit(data);
+        string path = Path.Combine(Path.GetTempPath(), $"mlnetcnn-path-model-{Environment.ProcessId}.zip");
+        ml.Model.Save(model, data.Schema, path);
+        try
+        {
+            var e = Assert.ThrowsExactly<InvalidDataException>(() => ServingApp.Build(["--urls", "http://127.0.0.1:0"], path));
+            StringAssert.Contains(e.Message, "'ImagePath' (String)");
+            StringAssert.Contains(e.Message, "'ImageBytes'");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [TestMethod]
+    public async Task SlowUploadsTakeTheMemoryOfWhatArrivedNotOfWhatTheyAnnounce()
+    {
+        var app = ServingApp.Build(["--urls", "http://127.0.0.1:0", "--MaxConcurrentPredictions", "1"], DemoModelFixture.ModelPath);
+        await app.StartAsync(TestContext.CancellationToken);
+        var sockets = new List<Socket>();
+        try
+        {
+            var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single());
+            long before = GC.GetTotalMemory(forceFullCollection: true);
+            long allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
+
+            // 40 connections each announce 8 MB and send 64 KB of it, then stall: 320 MB announced, 2.5 MB sent.
+            var head = Encoding.ASCII.GetBytes($"POST /predict HTTP/1.1\r\nHost: {address.Authority}\r\nContent-Length: {ServingApp.MaxImageBytes}\r\n\r\n");
+            var part = new byte[64 * 1024];
+            for (int i = 0; i < 40; i++)
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                sockets.Add(socket);
+                await socket.ConnectAsync(IPAddress.Loopback, address.Port, TestContext.CancellationToken);
+                await socket.SendAsync(head, TestContext.CancellationToken);
+                await socket.SendAsync(part, TestContext.CancellationToken);
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds(2), TestContext.CancellationToken);
+            long allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
+            long grown = GC.GetTotalMemory(forceFullCollection: true) - before;
+            string figures = $"with 40 stalled uploads the process allocated {allocated / 1e6:F1} MB and the managed heap grew by {grown / 1e6:F1} MB";
+            TestContext.WriteLine(figures);
+            Assert.IsTrue(allocated < 64_000_000 && grown < 64_000_000, $"{figures}: bodies are allocated at their announced length (40 x 8 MB)");
+        }
+        finally
+        {
+            foreach (var socket in sockets)
+            {
+                socket.Dispose();
+            }
+
+            await app.StopAsync(TestContext.CancellationToken);
+            await app.DisposeAsync();
+        }
+    }
+
+    private sealed class PathRow
+    {
+        public string ImagePath { get; set; } = string.Empty;
+    }
+}
