@@ -118,6 +118,33 @@ public sealed class ImageFolderWalkTests
         StringAssert.Contains(decode.Result.Message, "linkpipe.png");
     }
 
+    [TestMethod]
+    public void CheckingThreadsFollowTheDecodeLimitAndTheMemory()
+    {
+        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        var previous = ImageDecodeLimit.Current;
+        try
+        {
+            // Small images: every core (a quarter of any test machine's memory holds 8 MB per core).
+            ImageDecodeLimit.Current = previous with { MaxPixels = 1_000_000 };
+            Assert.AreEqual(Environment.ProcessorCount, ImageFolder.CheckingThreads());
+
+            // At the largest limit one image may take 4.3 GB while it decodes: the threads' images fit in a quarter of
+            // the memory (or there is one thread), fewer than the cores wherever that quarter is under 4.3 GB a core.
+            ImageDecodeLimit.Current = previous with { MaxPixels = ImageDecodeLimit.LargestPossible };
+            int threads = ImageFolder.CheckingThreads();
+            Assert.IsTrue(threads == 1 || threads * ImageDecodeLimit.LargestPossible * 8 <= available / 4, $"{threads} threads, {available / 1e9:F1} GB available");
+            if (available / 4 < Environment.ProcessorCount * ImageDecodeLimit.LargestPossible * 8)
+            {
+                Assert.IsTrue(threads < Environment.ProcessorCount, $"{threads} threads on {Environment.ProcessorCount} cores");
+            }
+        }
+        finally
+        {
+            ImageDecodeLimit.Current = previous;
+        }
+    }
+
     private static void RequireUnix()
     {
         if (OperatingSystem.IsWindows())

@@ -34,7 +34,9 @@ internal static class EvaluateCommand
 
         if (!Directory.Exists(folder))
         {
-            throw new DirectoryNotFoundException($"--data: folder '{folder}' does not exist; expected one sub-folder of images per class.");
+            throw new DirectoryNotFoundException(File.Exists(folder)
+                ? $"--data: '{folder}' is a file; expected a folder with one sub-folder of images per class."
+                : $"--data: folder '{folder}' does not exist; expected one sub-folder of images per class.");
         }
 
         var mlContext = new MLContext();

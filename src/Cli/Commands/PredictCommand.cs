@@ -86,7 +86,9 @@ internal static class PredictCommand
     {
         if (!File.Exists(modelPath))
         {
-            throw new FileNotFoundException($"--model: '{modelPath}' does not exist; train one with 'mlnetcnn train'.", modelPath);
+            throw new FileNotFoundException(Directory.Exists(modelPath)
+                ? $"--model: '{modelPath}' is a folder; give the model.zip in it (what 'mlnetcnn train' writes into --output)."
+                : $"--model: '{modelPath}' does not exist; train one with 'mlnetcnn train'.", modelPath);
         }
 
         try

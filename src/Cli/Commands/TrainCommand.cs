@@ -51,7 +51,14 @@ internal static class TrainCommand
         var total = Stopwatch.StartNew();
         var progress = new ProgressDisplay(context.Output, ProgressDisplay.IsTerminal(context.Output), TimeSpan.FromSeconds(5));
         string output = Path.GetFullPath(settings.Output);
-        Directory.CreateDirectory(output);
+        try
+        {
+            Directory.CreateDirectory(output);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException(File.Exists(output) ? $"--output: '{settings.Output}' is a file; give a folder (it is created when missing)." : $"--output: cannot create folder '{settings.Output}': {e.Message}", e);
+        }
 
         var mlContext = new MLContext(seed: settings.Seed);
         var data = TrainingData.Load(mlContext, settings, progress);

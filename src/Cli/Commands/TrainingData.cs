@@ -27,7 +27,7 @@ internal sealed record TrainingData(IDataView Train, IDataView HeldOut, string F
     {
         if (!Directory.Exists(settings.Data))
         {
-            throw new DirectoryNotFoundException($"--data: folder '{settings.Data}' does not exist. Expected a folder with one sub-folder of images per class, or one of: {string.Join(", ", TrainSettings.FashionMnistNames.Keys)}.");
+            throw new DirectoryNotFoundException($"--data: {(File.Exists(settings.Data) ? $"'{settings.Data}' is a file, not a folder" : $"folder '{settings.Data}' does not exist")}. Expected a folder with one sub-folder of images per class, or one of: {string.Join(", ", TrainSettings.FashionMnistNames.Keys)}.");
         }
 
         var folder = ImageFolder.Load(mlContext, settings.Data, skipUnreadable: true, progress: progress.Decoding);

@@ -79,10 +79,20 @@ internal static class ZooCommands
     /// Refuses, as <c>summary</c> does and before any data is read, a network that cannot be built at the size,
     /// channels and width of a <c>train</c> command line (the class count does not change whether it can).
     /// </summary>
+    /// <remarks>
+    /// Also refuses a network whose weights, gradients and optimizer state (16 bytes a parameter in float32, before any
+    /// activation) would not fit in the memory this process may use: <c>--width 16</c> makes resnet18 2.9 billion
+    /// parameters, 46 GB, which would end in the kernel's out-of-memory kill rather than in an error.
+    /// </remarks>
     public static void CheckBuildable(ModelDefinition definition, double? width, int size, int channels)
     {
         var options = new ArchitectureOptions { InputSize = size, NumClasses = 2, InputChannels = channels, SmallInputStem = size < 64 };
-        Measure(definition.Name, width is { } w ? definition.Config with { Width = w } : definition.Config, options);
+        var cost = Measure(definition.Name, width is { } w ? definition.Config with { Width = w } : definition.Config, options);
+        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        if (available > 0 && cost.Parameters * 16 > available)
+        {
+            throw new UsageException(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{definition.Name} at width x{width ?? definition.Config.Width} has {cost.Parameters:N0} parameters: training needs at least {cost.Parameters * 16 / 1e9:F1} GB (weights, gradients and optimizer state), and this process may use {available / 1e9:F1} GB. Use a smaller --width."));
+        }
     }
 
     /// <summary>The registered definition, or a usage error that suggests the nearest names.</summary>
