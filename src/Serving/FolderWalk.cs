@@ -1,0 +1,97 @@
+namespace MLNetCnn.Serving;
+
+/// <summary>
+/// The walk behind <see cref="ImageFolder.FindImageFiles"/>: a folder's files, recursively, without names starting with
+/// '.', following links to folders once each and never a link to the folder holding it or to an ancestor (a loop).
+/// </summary>
+internal static class FolderWalk
+{
+    /// <summary>Full paths of the files under <paramref name="folder"/> whose name passes <paramref name="include"/>, sorted ordinally.</summary>
+    public static List<string> Files(string folder, Func<string, bool> include)
+    {
+        var files = new List<string>();
+        var visited = new HashSet<string>(OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? StringComparer.OrdinalIgnoreCase : StringComparer.Ordinal);
+        var pending = new Stack<DirectoryInfo>();
+        pending.Push(new DirectoryInfo(Path.GetFullPath(folder)));
+        while (pending.TryPop(out var directory))
+        {
+            string real = RealPath(directory.FullName);
+            if (!visited.Add(real))
+            {
+                continue;
+            }
+
+            List<FileSystemInfo> entries;
+            try
+            {
+                entries = directory.EnumerateFileSystemInfos("*", new EnumerationOptions { IgnoreInaccessible = true, AttributesToSkip = 0 })
+                    .OrderByDescending(e => e.Name, StringComparer.Ordinal) // popped in name order: the same walk on every file system
+                    .ToList();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                continue; // a folder that vanished or cannot be listed holds nothing we can read
+            }
+
+            foreach (var entry in entries)
+            {
+                if (entry.Name.StartsWith('.'))
+                {
+                    continue;
+                }
+
+                if (entry is DirectoryInfo sub)
+                {
+                    // A link to the folder itself or to one of its ancestors is a loop: everything it leads to is read
+                    // already, or lies outside the folder being walked (another class, in an image-folder root).
+                    if (sub.LinkTarget is null || !IsSameOrAncestor(RealPath(sub.FullName), real))
+                    {
+                        pending.Push(sub);
+                    }
+                }
+                else if (include(entry.Name))
+                {
+                    files.Add(entry.FullName);
+                }
+            }
+        }
+
+        files.Sort(StringComparer.Ordinal);
+        return files;
+    }
+
+    private static bool IsSameOrAncestor(string candidate, string path)
+    {
+        var comparison = OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
+        string prefix = Path.EndsInDirectorySeparator(candidate) ? candidate : candidate + Path.DirectorySeparatorChar;
+        return string.Equals(candidate, path, comparison) || path.StartsWith(prefix, comparison);
+    }
+
+    /// <summary>The path with every link in it resolved (what realpath(3) gives), found one component at a time.</summary>
+    private static string RealPath(string path, int depth = 0)
+    {
+        string full = Path.GetFullPath(path);
+        string root = Path.GetPathRoot(full) ?? string.Empty;
+        string current = root;
+        foreach (string part in full[root.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries))
+        {
+            current = Path.Combine(current, part);
+            if (depth < 40 && new DirectoryInfo(current).LinkTarget is not null)
+            {
+                try
+                {
+                    if (new DirectoryInfo(current).ResolveLinkTarget(returnFinalTarget: true) is { } target)
+                    {
+                        current = RealPath(target.FullName, depth + 1);
+                    }
+                }
+                catch (IOException)
+                {
+                    // A link loop: keep the path as it is; the visited set still ends the walk.
+                }
+            }
+        }
+
+        return current;
+    }
+}
