@@ -30,6 +30,12 @@ public sealed class BatchNorm2d : TorchSharp.Modules.BatchNorm
     public override Tensor forward(Tensor input)
     {
         ValidateInputDimensions(input);
+        if (training && input.shape[0] * input.shape[2] * input.shape[3] == 1)
+        {
+            // PyTorch's Python module raises here; libtorch's batch_norm goes on and writes NaN into running_var.
+            throw new ArgumentException($"BatchNorm2d in training mode needs more than one value per channel; got an input of shape [{string.Join(", ", input.shape)}] (a batch of one image whose feature map is 1 x 1 here). Use batches of two or more images, or a larger input.", nameof(input));
+        }
+
         double factor = momentum ?? 0.0;
         if (training && track_running_stats && num_batches_tracked is not null)
         {

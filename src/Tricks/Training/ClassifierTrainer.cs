@@ -99,7 +99,8 @@ public sealed class ClassifierTrainer
         }
 
         model.to(device);
-        int stepsPerEpoch = (int)(((long)train.Count + options.BatchSize - 1) / options.BatchSize);
+        int trainedPerEpoch = DropsLastSingle(model, train.Count) ? train.Count - 1 : train.Count;
+        int stepsPerEpoch = (int)(((long)trainedPerEpoch + options.BatchSize - 1) / options.BatchSize);
         long totalSteps = (long)stepsPerEpoch * options.Epochs;
         var history = new List<EpochMetrics>();
         using var masters = new Precision.MasterWeights(model, options.Precision, options.Layout);
@@ -123,6 +124,18 @@ public sealed class ClassifierTrainer
                 bool frozen = epoch <= _options.FreezeEpochs;
                 Freeze(model, masters, optimizer, frozenNames, frozen);
                 var metrics = RunEpoch(model, train, validation, read, stepper, device, epoch, stepsPerEpoch, totalSteps, ref step, cancellationToken, frozenNames, frozen);
+                // The loss of every step was finite, but the last update (or a batch-norm statistic) may not be: a model
+                // that scores NaN for every input must not come back as a trained one.
+                if (FirstNonFinite(model) is { } broken)
+                {
+                    throw new TrainingDivergedException(epoch, step, $"'{broken}' holds NaN or infinite values");
+                }
+
+                if (metrics.ValidationLoss is { } validationLoss && !double.IsFinite(validationLoss))
+                {
+                    throw new TrainingDivergedException(epoch, step, $"the validation loss is {validationLoss}");
+                }
+
                 history.Add(metrics);
                 if (_options.CheckpointDirectory is { } directory)
                 {
@@ -146,6 +159,27 @@ public sealed class ClassifierTrainer
                 history[index] = history[index] with { Restored = true };
                 _log?.Invoke(FormattableString.Invariant($"restored the weights of epoch {kept.Epoch}, the best by {_options.EarlyStoppingCriteria!.Describe(kept)}"));
             }
+
+            // Finite weights can still overflow to NaN scores (weights of 1e6 through eighteen layers): the returned model
+            // scores a few training images once.
+            if (history.Count > 0)
+            {
+                var probe = new ImageSubset(train, Enumerable.Range(0, Math.Min(train.Count, 32)).ToArray());
+                double loss;
+                try
+                {
+                    loss = Evaluate(model, probe, device, 32, prefetch: 1, read.Train, onSkipped: null).Loss;
+                }
+                catch (InvalidDataException)
+                {
+                    loss = 0; // none of those rows is readable (streamed data with unreadable rows): nothing to check with
+                }
+
+                if (!double.IsFinite(loss))
+                {
+                    throw new TrainingDivergedException(history[^1].Epoch, step, $"the trained model scores NaN or infinite values for the first {probe.Count} training images");
+                }
+            }
         }
         finally
         {
@@ -156,6 +190,29 @@ public sealed class ClassifierTrainer
         }
 
         return history;
+    }
+
+    /// <summary>
+    /// Whether an epoch leaves out its last batch: a batch of one image, in a model with batch norm. In training mode a
+    /// batch norm cannot normalize one value per channel (one image reaching a 1 x 1 feature map): its running variance
+    /// becomes NaN and the model scores NaN for every input. Which image is left out changes with every epoch's shuffle.
+    /// </summary>
+    private bool DropsLastSingle(ImageClassifier model, int count) =>
+        _options.BatchSize > 1 && count % _options.BatchSize == 1 && model.modules().Any(m => m is TorchSharp.Modules.BatchNorm);
+
+    /// <summary>The name of the first parameter or buffer (running statistics) holding a NaN or an infinity, or null.</summary>
+    internal static string? FirstNonFinite(ImageClassifier model)
+    {
+        using var scope = NewDisposeScope();
+        foreach (var (name, tensor) in model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).Concat(model.named_buffers()))
+        {
+            if (tensor.is_floating_point() && !isfinite(tensor).all().item<bool>())
+            {
+                return name;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>Warnings already logged in this process (each is logged once).</summary>
@@ -218,7 +275,12 @@ public sealed class ClassifierTrainer
         }
 
         var order = Enumerable.Range(0, train.Count).ToArray();
-        new Random(EpochSeed(_options.Seed, epoch)).Shuffle(order); // a function of (seed, epoch): resumable, also in another process
+        new Random(EpochSeed(_options.Seed, epoch)).Shuffle(order);
+        if (DropsLastSingle(model, train.Count))
+        {
+            order = order[..^1];
+        }
+ // a function of (seed, epoch): resumable, also in another process
         double lossSum = 0;
         long seen = 0;
         long counted = 0;

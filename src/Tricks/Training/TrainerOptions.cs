@@ -230,6 +230,17 @@ public sealed class TrainingDivergedException : Exception
         Step = step;
     }
 
+    /// <summary>Creates the exception for a model that stopped being finite although the loss of every step was.</summary>
+    /// <param name="epoch">1-based epoch after which it was found.</param>
+    /// <param name="step">Steps completed by then.</param>
+    /// <param name="finding">What was found, e.g. "parameter 'fc.weight' holds NaN or infinite values".</param>
+    public TrainingDivergedException(int epoch, long step, string finding)
+        : base($"Training diverged by the end of epoch {epoch}, after {step} steps: {finding}. Lower the learning rate or check the input data.")
+    {
+        Epoch = epoch;
+        Step = step;
+    }
+
     /// <summary>1-based epoch of the bad step.</summary>
     public int Epoch { get; }
 
