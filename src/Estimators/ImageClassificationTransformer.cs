@@ -17,8 +17,10 @@ namespace MLNetCnn.Estimators;
 /// <c>mlContext.Model.Load</c> returns an <see cref="ITransformer"/> that scores identically without
 /// this library's training code (register this assembly first: see <see cref="CnnCatalog.LoadModel(string, out DataViewSchema)"/>).
 /// </summary>
-public sealed class ImageClassificationTransformer : ITransformer, IDisposable
+public sealed class ImageClassificationTransformer : ITransformer, IDisposable, IGatedModel
 {
+    private readonly ScoringGate _gate = new();
+
     private readonly ServingModel _serving;
     private readonly byte[] _onnx;
     private readonly Dictionary<string, TorchSharp.torch.Tensor> _weights;
@@ -63,7 +65,8 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable
     /// shape and normalization as metadata) as safetensors: the starting point for continued training
     /// (<c>Options.InitialWeights</c>) or for PyTorch. <c>model.zip</c> holds only the ONNX graph.
     /// </summary>
-    public void SaveWeights(string path) => SafeTensors.Write(path, _weights, _weightsMetadata);
+    /// <exception cref="ObjectDisposedException">The transformer was disposed (its weights are gone).</exception>
+    public void SaveWeights(string path) => SafeTensors.Write(path, Open()._weights, _weightsMetadata);
 
     /// <summary>
     /// A featurizer from this model's trained backbone: it takes the same input column and adds the embedding (the
@@ -73,7 +76,7 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable
     /// <param name="outputColumnName">The embedding column.</param>
     public ImageFeaturizerTransformer CreateFeaturizer(string outputColumnName = "Embedding")
     {
-        ObjectDisposedException.ThrowIf(_weights.Count == 0, this);
+        Open();
         var b = _backbone;
         using var model = new NormalizedClassifier(Architecture.Create(b.Options), new InputNormalization(b.Mean, b.Std));
         using (TorchSharp.torch.no_grad())
@@ -90,20 +93,36 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable
     }
 
     /// <inheritdoc/>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => _serving.Chain.GetOutputSchema(inputSchema);
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => Open()._serving.Chain.GetOutputSchema(inputSchema);
 
     /// <inheritdoc/>
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => _serving.Chain.GetRowToRowMapper(inputSchema);
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => Open()._serving.Chain.GetRowToRowMapper(inputSchema);
 
     /// <inheritdoc/>
-    public IDataView Transform(IDataView input) => ScoringErrors.NameTheInput(_serving.Chain.Transform(input));
+    public IDataView Transform(IDataView input) => ScoringErrors.NameTheInput(Open()._serving.Chain.Transform(input));
 
     /// <inheritdoc/>
-    void ICanSaveModel.Save(ModelSaveContext ctx) => _serving.Chain.Save(ctx);
+    void ICanSaveModel.Save(ModelSaveContext ctx) => Open()._serving.Chain.Save(ctx);
 
-    /// <summary>Releases the ONNX Runtime session, deletes the model's temporary ONNX file and frees the kept weights.</summary>
+    /// <inheritdoc/>
+    ScoringGate IGatedModel.Gate => _gate;
+
+    private ImageClassificationTransformer Open() =>
+        _gate.IsClosed ? throw new ObjectDisposedException(nameof(ImageClassificationTransformer), "The model was disposed; train or load it again to use it.") : this;
+
+    /// <summary>
+    /// Releases the ONNX Runtime session, deletes the model's temporary ONNX file and frees the kept weights. Predictions of
+    /// a <c>ScoringEnginePool</c> over this model that are in flight finish first; later ones, and every other use of the
+    /// transformer, throw <see cref="ObjectDisposedException"/>.
+    /// </summary>
     public void Dispose()
     {
+        if (_gate.IsClosed)
+        {
+            return;
+        }
+
+        _gate.Close();
         _serving.Dispose();
         foreach (var t in _weights.Values)
         {

@@ -23,6 +23,7 @@ public sealed class ScoringEnginePool<TData, TPrediction>
 {
     private readonly MLContext _mlContext;
     private readonly ConcurrentBag<PredictionEngine<TData, TPrediction>> _idle = new();
+    private readonly ScoringGate? _gate;
     private int _idleCount;
 
     /// <summary>Creates the pool and its first engine.</summary>
@@ -39,6 +40,7 @@ public sealed class ScoringEnginePool<TData, TPrediction>
             throw new ArgumentOutOfRangeException(nameof(maximumRetained), maximumRetained, "At least one engine must be retained.");
         }
 
+        _gate = FindGate(model);
         var first = GetPredictionEngine();
         OutputSchema = first.OutputSchema;
         ReturnPredictionEngine(first);
@@ -54,19 +56,41 @@ public sealed class ScoringEnginePool<TData, TPrediction>
     public DataViewSchema OutputSchema { get; }
 
     /// <summary>Scores one example on a pooled engine; the full-size image a model decoded for it is freed before this returns.</summary>
+    /// <exception cref="ObjectDisposedException">The model was disposed (a <c>Dispose</c> that begins while predictions run waits for them).</exception>
     public TPrediction Predict(TData example)
     {
-        using var release = ImageDecoding.ReleaseDecodedImages();
-        var engine = GetPredictionEngine();
+        var gate = _gate;
+        if (gate is not null && !gate.TryEnter())
+        {
+            throw new ObjectDisposedException(Model.GetType().Name, "The pool's model was disposed; create a pool over a loaded model to score.");
+        }
+
         try
         {
-            return engine.Predict(example);
+            using var release = ImageDecoding.ReleaseDecodedImages();
+            var engine = GetPredictionEngine();
+            try
+            {
+                return engine.Predict(example);
+            }
+            finally
+            {
+                ReturnPredictionEngine(engine);
+            }
         }
         finally
         {
-            ReturnPredictionEngine(engine);
+            gate?.Exit();
         }
     }
+
+    /// <summary>The gate of the model, or of the library's model inside a chain (<c>pipeline.Append(...)</c>).</summary>
+    private static ScoringGate? FindGate(ITransformer model) => model switch
+    {
+        IGatedModel gated => gated.Gate,
+        IEnumerable<ITransformer> chain => chain.Select(FindGate).FirstOrDefault(g => g is not null),
+        _ => null,
+    };
 
     /// <summary>Takes an idle engine (or builds one); give it back with <see cref="ReturnPredictionEngine"/>.</summary>
     public PredictionEngine<TData, TPrediction> GetPredictionEngine()

@@ -7,17 +7,29 @@ namespace MLNetCnn.Serving;
 /// A loaded model: ML.NET's chain, saved as itself, whose <see cref="Transform"/> names the input file of a
 /// scoring error at the top (<see cref="ScoringErrors"/>).
 /// </summary>
-internal sealed class ServedModel(ITransformer chain) : ITransformer, IDisposable
+internal sealed class ServedModel(ITransformer chain) : ITransformer, IDisposable, IGatedModel
 {
+    public ScoringGate Gate { get; } = new();
+
     public bool IsRowToRowMapper => chain.IsRowToRowMapper;
 
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => chain.GetOutputSchema(inputSchema);
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => Open().GetOutputSchema(inputSchema);
 
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => chain.GetRowToRowMapper(inputSchema);
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => Open().GetRowToRowMapper(inputSchema);
 
-    public IDataView Transform(IDataView input) => ScoringErrors.NameTheInput(chain.Transform(input));
+    public IDataView Transform(IDataView input) => ScoringErrors.NameTheInput(Open().Transform(input));
 
-    void ICanSaveModel.Save(ModelSaveContext ctx) => chain.Save(ctx);
+    void ICanSaveModel.Save(ModelSaveContext ctx) => Open().Save(ctx);
 
-    public void Dispose() => (chain as IDisposable)?.Dispose();
+    /// <summary>Waits for the pools' predictions in flight, then releases ONNX Runtime's session.</summary>
+    public void Dispose()
+    {
+        if (!Gate.IsClosed)
+        {
+            Gate.Close();
+            (chain as IDisposable)?.Dispose();
+        }
+    }
+
+    private ITransformer Open() => Gate.IsClosed ? throw new ObjectDisposedException(nameof(ServedModel), "The model was disposed; load it again to score.") : chain;
 }
