@@ -109,7 +109,7 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
             training = training.Distillation is null ? training with { Distillation = new DistillationOptions() } : training;
         }
 
-        using var validation = o.ValidationSet is { } validationData ? ReadValidation(validationData, plan, numClasses, training.Data) : null;
+        using var validation = o.ValidationSet is { } validationData ? ReadValidation(validationData, plan, classNames, training.Data) : null;
         channel.Info(MessageSensitivity.None, $"training data: {DataViewImageSource.Describe(train)}{(validation is null ? string.Empty : $"; validation data: {DataViewImageSource.Describe(validation)}")}");
         var (initial, mean, std) = StartingPoint(o.InitialWeights, o.Mean, o.Std, shape, () => train.ChannelStatistics());
         var config = o.ResolvedArchitecture;
@@ -140,6 +140,11 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
     /// </summary>
     internal static (Dictionary<string, TorchSharp.torch.Tensor>? Weights, float[] Mean, float[] Std) StartingPoint(string? weightsPath, float[]? mean, float[]? std, ImageShape shape, Func<(float[] Mean, float[] Std)> statistics)
     {
+        if ((mean is null) != (std is null))
+        {
+            throw new ArgumentException($"Options.Mean and Options.Std set the input normalization together; {(mean is null ? "Std" : "Mean")} is set and {(mean is null ? "Mean" : "Std")} is not. Set both (one value per channel), or neither to compute them from the training data.");
+        }
+
         Dictionary<string, TorchSharp.torch.Tensor>? initial = null;
         Dictionary<string, string> metadata = new();
         if (weightsPath is not null)
@@ -183,13 +188,22 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         }
     }
 
-    private IImageSource ReadValidation(IDataView validationData, ImageColumnPlan plan, int numClasses, DataOptions data)
+    private IImageSource ReadValidation(IDataView validationData, ImageColumnPlan plan, IReadOnlyList<string> classNames, DataOptions data)
     {
+        int numClasses = classNames.Count;
         var converted = plan.Apply(validationData);
-        var (validationClasses, _) = DataViewImageReader.CheckSchema(converted.Schema, _options.LabelColumnName, plan.PixelColumn, plan.Shape);
+        var (validationClasses, validationNames) = DataViewImageReader.CheckSchema(converted.Schema, _options.LabelColumnName, plan.PixelColumn, plan.Shape);
         if (validationClasses != numClasses)
         {
             throw new ArgumentException($"Validation label column '{_options.LabelColumnName}' has {validationClasses} classes; the training data has {numClasses}.");
+        }
+
+        // Key k must be the same class on both sides, or validation accuracy and early stopping compare permuted classes
+        // (MapValueToKey fitted on each set separately orders the keys by first appearance).
+        if (!validationNames.SequenceEqual(classNames, StringComparer.Ordinal))
+        {
+            bool sameSet = validationNames.Order(StringComparer.Ordinal).SequenceEqual(classNames.Order(StringComparer.Ordinal), StringComparer.Ordinal);
+            throw new ArgumentException($"Validation label column '{_options.LabelColumnName}' keys the classes {(sameSet ? "in another order" : "with other names")}: [{string.Join(", ", validationNames)}]; the training data's are [{string.Join(", ", classNames)}]. Fit MapValueToKey once (on the training data, or with keyData) and apply that transformer to both sets.");
         }
 
         return DataViewImageSource.Read(_mlContext, validationData, plan, _options.LabelColumnName, numClasses, "validation", data, _options.CancellationToken);

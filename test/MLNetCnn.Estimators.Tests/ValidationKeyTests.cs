@@ -1,0 +1,73 @@
+using Microsoft.ML;
+using MLNetCnn.Architectures.Models;
+
+namespace MLNetCnn.Estimators.Tests;
+
+/// <summary>
+/// Found by an outside API sweep (with the Mean/Std check below): a validation set keyed [C, B, A] against training keys [a, b, c] was accepted, so the
+/// per-epoch validation accuracy and early stopping compared permuted classes. Only the class count was checked.
+/// </summary>
+[TestClass]
+public sealed class ValidationKeyTests
+{
+    [TestMethod]
+    [DataRow("c,b,a", "in another order")]
+    [DataRow("a,b,x", "with other names")]
+    public void AValidationSetKeyedOtherwiseIsRefusedNamingBothKeys(string validationKeys, string why)
+    {
+        var ml = new MLContext(seed: 1);
+        string[] train = ["a", "b", "c"];
+        var validation = validationKeys.Split(',');
+        var options = new ImageClassificationTrainer.Options
+        {
+            Arch = "resnet18",
+            WidthMultiplier = 0.125,
+            ImageShape = new ImageShape(1, 8, 8),
+            Epoch = 1,
+            BatchSize = 8,
+            ValidationSet = Data(ml, validation),
+        };
+        var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Cnn().ImageClassification(options).Fit(Data(ml, train)));
+        StringAssert.Contains(e.Message, why);
+        StringAssert.Contains(e.Message, $"[{string.Join(", ", validation)}]");
+        StringAssert.Contains(e.Message, "[a, b, c]");
+    }
+
+    [TestMethod]
+    public void TheSameKeysAreAccepted()
+    {
+        var ml = new MLContext(seed: 1);
+        string[] keys = ["a", "b", "c"];
+        var options = new ImageClassificationTrainer.Options { Arch = "resnet18", WidthMultiplier = 0.125, ImageShape = new ImageShape(1, 8, 8), Epoch = 1, BatchSize = 8, ValidationSet = Data(ml, keys) };
+        using var model = ml.Cnn().ImageClassification(options).Fit(Data(ml, keys));
+        Assert.IsNotNull(model.TrainingHistory[0].ValidationAccuracy);
+    }
+
+    [TestMethod]
+    [DataRow(true)]
+    [DataRow(false)]
+    public void MeanWithoutStdOrStdWithoutMeanIsRefused(bool meanOnly)
+    {
+        // Found by the same sweep: Mean without Std was ignored and the data's statistics used instead.
+        var ml = new MLContext(seed: 1);
+        string[] keys = ["a", "b", "c"];
+        var options = new ImageClassificationTrainer.Options { Arch = "resnet18", WidthMultiplier = 0.125, ImageShape = new ImageShape(1, 8, 8), Epoch = 1, BatchSize = 8 };
+        if (meanOnly)
+        {
+            options.Mean = [1000f];
+        }
+        else
+        {
+            options.Std = [50f];
+        }
+
+        var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Cnn().ImageClassification(options).Fit(Data(ml, keys)));
+        StringAssert.Contains(e.Message, "Options.Mean and Options.Std set the input normalization together");
+    }
+
+    private static IDataView Data(MLContext ml, string[] keys) => TestData.Build(
+        ml,
+        Enumerable.Range(0, 12).Select(i => new TestData.FloatRow { Label = keys[i % 3], Features = Enumerable.Range(0, 64).Select(j => (float)(((i % 3) * 80) + (j % 7))).ToArray() }).ToList(),
+        64,
+        keys);
+}
