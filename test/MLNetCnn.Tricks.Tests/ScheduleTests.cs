@@ -1,4 +1,5 @@
 using MLNetCnn.Tricks.Schedules;
+using MLNetCnn.Tricks.Training;
 
 [assembly: Parallelize(Workers = 1, Scope = ExecutionScope.ClassLevel)]
 
@@ -67,5 +68,28 @@ public sealed class ScheduleTests
         Assert.AreEqual(0.4, LearningRateScaling.Linear(0.1, 1024), 1e-12);
         Assert.AreEqual(0.025, LearningRateScaling.Linear(0.1, 64), 1e-12);
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => LearningRateScaling.Linear(0.1, 0));
+    }
+
+    [TestMethod]
+    public void SettingsThatGiveANegativeOrNaNRateAreRefusedByTheOptions()
+    {
+        // From an outside API sweep: FinalRate -1 and Factor -1 trained at negative rates, Momentum NaN gave a NaN model.
+        var bad = new (TrainerOptions Options, string Name)[]
+        {
+            (new TrainerOptions { Schedule = new CosineSchedule { FinalRate = -1 } }, "FinalRate"),
+            (new TrainerOptions { Schedule = new CosineSchedule { FinalRate = double.NaN } }, "FinalRate"),
+            (new TrainerOptions { Schedule = new StepSchedule { Factor = -1 } }, "Factor"),
+            (new TrainerOptions { Schedule = new StepSchedule { Milestones = [0.5, 1.5] } }, "Milestones"),
+            (new TrainerOptions { Schedule = new ConstantSchedule { WarmupEpochs = -1 } }, "WarmupSteps"),
+            (new TrainerOptions { Momentum = double.NaN }, "Momentum"),
+        };
+        foreach (var (options, name) in bad)
+        {
+            var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => options.Validate(), name);
+            Assert.AreEqual(name, e.ParamName);
+        }
+
+        Assert.ThrowsExactly<ArgumentNullException>(() => new TrainerOptions { Schedule = null! }.Validate());
+        new TrainerOptions { Schedule = new StepSchedule { Factor = 0.5, Milestones = [0, 1] } }.Validate();
     }
 }

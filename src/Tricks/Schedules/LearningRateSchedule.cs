@@ -47,6 +47,15 @@ public abstract record LearningRateSchedule
 
     /// <summary>The rate after warmup, at <paramref name="progress"/> (0 at the first step after warmup, 1 at the end).</summary>
     protected abstract double Decay(double baseRate, double progress);
+
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/>, naming the setting and its value, for a setting that would give a negative or non-finite rate.</summary>
+    public virtual void Validate()
+    {
+        if (WarmupSteps < 0 || WarmupEpochs < 0 || !double.IsFinite(WarmupEpochs))
+        {
+            throw new ArgumentOutOfRangeException(nameof(WarmupSteps), $"Warmup must be non-negative; found {WarmupSteps} steps and {WarmupEpochs} epochs.");
+        }
+    }
 }
 
 /// <summary>The same rate at every step (after any warmup).</summary>
@@ -66,6 +75,16 @@ public sealed record CosineSchedule : LearningRateSchedule
     public double FinalRate { get; init; }
 
     /// <inheritdoc/>
+    public override void Validate()
+    {
+        base.Validate();
+        if (!(FinalRate >= 0) || !double.IsFinite(FinalRate))
+        {
+            throw new ArgumentOutOfRangeException(nameof(FinalRate), FinalRate, "The cosine schedule's final rate must be non-negative and finite.");
+        }
+    }
+
+    /// <inheritdoc/>
     protected override double Decay(double baseRate, double progress) =>
         FinalRate + ((baseRate - FinalRate) * 0.5 * (1 + Math.Cos(Math.PI * progress)));
 }
@@ -82,6 +101,21 @@ public sealed record StepSchedule : LearningRateSchedule
 
     /// <summary>Multiplier applied at each milestone.</summary>
     public double Factor { get; init; } = 0.1;
+
+    /// <inheritdoc/>
+    public override void Validate()
+    {
+        base.Validate();
+        if (!(Factor > 0) || !double.IsFinite(Factor))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Factor), Factor, "The step schedule's factor must be positive and finite (0.1 divides the rate by 10 at each milestone).");
+        }
+
+        if (Milestones is null || Milestones.Any(m => !(m is >= 0 and <= 1)))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Milestones), $"The step schedule's milestones are fractions of the run in [0, 1]; found [{string.Join(", ", Milestones ?? [])}].");
+        }
+    }
 
     /// <inheritdoc/>
     protected override double Decay(double baseRate, double progress)

@@ -144,7 +144,7 @@ public sealed record TrainerOptions
             throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "Learning rate must be positive and finite.");
         }
 
-        if (Momentum is < 0 or >= 1)
+        if (Momentum is < 0 or >= 1 || double.IsNaN(Momentum))
         {
             throw new ArgumentOutOfRangeException(nameof(Momentum), Momentum, "Momentum must be in [0, 1).");
         }
@@ -159,6 +159,7 @@ public sealed record TrainerOptions
             throw new ArgumentOutOfRangeException(nameof(LabelSmoothing), LabelSmoothing, "Label smoothing must be in [0, 1).");
         }
 
+        (Schedule ?? throw new ArgumentNullException(nameof(Schedule), "A learning-rate schedule is required (the default is cosine decay).")).Validate();
         Augmentation?.Validate();
         Mixup?.Validate();
         Distillation?.Validate();
