@@ -93,19 +93,26 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable, 
     }
 
     /// <inheritdoc/>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => Open()._serving.Chain.GetOutputSchema(inputSchema);
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => Open(inputSchema)._serving.Chain.GetOutputSchema(inputSchema);
 
     /// <inheritdoc/>
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => Open()._serving.Chain.GetRowToRowMapper(inputSchema);
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => Open(inputSchema)._serving.Chain.GetRowToRowMapper(inputSchema);
 
     /// <inheritdoc/>
-    public IDataView Transform(IDataView input) => ScoringErrors.NameTheInput(Open()._serving.Chain.Transform(input));
+    public IDataView Transform(IDataView input) => ScoringErrors.NameTheInput(Open(input.Schema)._serving.Chain.Transform(input));
 
     /// <inheritdoc/>
     void ICanSaveModel.Save(ModelSaveContext ctx) => Open()._serving.Chain.Save(ctx);
 
     /// <inheritdoc/>
     ScoringGate IGatedModel.Gate => _gate;
+
+    private ImageClassificationTransformer Open(DataViewSchema given)
+    {
+        Open();
+        InputSchemaCheck.Check(_backbone.SchemaSource.Schema, given);
+        return this;
+    }
 
     private ImageClassificationTransformer Open() =>
         _gate.IsClosed ? throw new ObjectDisposedException(nameof(ImageClassificationTransformer), "The model was disposed; train or load it again to use it.") : this;

@@ -73,7 +73,7 @@ public sealed class CnnServingCatalog
         }
 
         ModelIntegrity.CheckClassCount(model, width, source);
-        return new ServedModel(model);
+        return new ServedModel(model, inputSchema);
     }
 
     private static Exception Unwrap(Exception e) => e is System.Reflection.TargetInvocationException { InnerException: { } inner } ? Unwrap(inner) : e;

@@ -7,17 +7,17 @@ namespace MLNetCnn.Serving;
 /// A loaded model: ML.NET's chain, saved as itself, whose <see cref="Transform"/> names the input file of a
 /// scoring error at the top (<see cref="ScoringErrors"/>).
 /// </summary>
-internal sealed class ServedModel(ITransformer chain) : ITransformer, IDisposable, IGatedModel
+internal sealed class ServedModel(ITransformer chain, DataViewSchema inputSchema) : ITransformer, IDisposable, IGatedModel
 {
     public ScoringGate Gate { get; } = new();
 
     public bool IsRowToRowMapper => chain.IsRowToRowMapper;
 
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => Open().GetOutputSchema(inputSchema);
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => Open(inputSchema).GetOutputSchema(inputSchema);
 
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => Open().GetRowToRowMapper(inputSchema);
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => Open(inputSchema).GetRowToRowMapper(inputSchema);
 
-    public IDataView Transform(IDataView input) => ScoringErrors.NameTheInput(Open().Transform(input));
+    public IDataView Transform(IDataView input) => ScoringErrors.NameTheInput(Open(input.Schema).Transform(input));
 
     void ICanSaveModel.Save(ModelSaveContext ctx) => Open().Save(ctx);
 
@@ -29,6 +29,12 @@ internal sealed class ServedModel(ITransformer chain) : ITransformer, IDisposabl
             Gate.Close();
             (chain as IDisposable)?.Dispose();
         }
+    }
+
+    private ITransformer Open(DataViewSchema given)
+    {
+        InputSchemaCheck.Check(inputSchema, given);
+        return Open();
     }
 
     private ITransformer Open() => Gate.IsClosed ? throw new ObjectDisposedException(nameof(ServedModel), "The model was disposed; load it again to score.") : chain;

@@ -1,0 +1,78 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNetCnn.Architectures.Models;
+using MLNetCnn.Serving;
+
+namespace MLNetCnn.Estimators.Tests;
+
+/// <summary>
+/// Found by an outside API sweep: scoring a pixel model through the natural input class (<c>float[] Features</c>
+/// without <c>[VectorType(64)]</c>) failed with "Index was out of range", and a vector of 128 values with
+/// "Length of memory (128) must match product of dimensions (64)" under ML.NET's wrapper: neither named the column or
+/// the size the model needs.
+/// </summary>
+[TestClass]
+public sealed class ScoringInputShapeTests
+{
+    private static readonly string[] Classes = ["a", "b", "c"];
+
+    [TestMethod]
+    public void AVariableSizeOrWrongSizeVectorIsRefusedNamingTheColumnAndTheSize()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = Data(ml);
+        using var trained = ml.Cnn().ImageClassification(new ImageClassificationTrainer.Options { Arch = "resnet18", WidthMultiplier = 0.125, ImageShape = new ImageShape(1, 8, 8), Epoch = 1, BatchSize = 8 }).Fit(data);
+        string path = Path.Combine(Path.GetTempPath(), $"mlnetcnn-shape-{Environment.ProcessId}.zip");
+        ml.Model.Save(trained, data.Schema, path);
+        var loaded = ml.CnnServing().LoadModel(path, out _);
+        try
+        {
+            foreach (var model in new ITransformer[] { trained, loaded })
+            {
+                var variable = Assert.ThrowsExactly<ArgumentException>(() => ml.Model.CreatePredictionEngine<VariableInput, Output>(model));
+                StringAssert.Contains(variable.Message, "Column 'Features'");
+                StringAssert.Contains(variable.Message, "64 values a row");
+                StringAssert.Contains(variable.Message, "[VectorType(64)]");
+
+                var wrong = Assert.ThrowsExactly<ArgumentException>(() => model.Transform(ml.Data.LoadFromEnumerable([new WrongSizeInput()])));
+                StringAssert.Contains(wrong.Message, "Column 'Features' is Vector<Single, 128>");
+
+                var engine = ml.Model.CreatePredictionEngine<RightInput, Output>(model);
+                Assert.HasCount(3, engine.Predict(new RightInput()).Score);
+            }
+        }
+        finally
+        {
+            (loaded as IDisposable)?.Dispose();
+            File.Delete(path);
+        }
+    }
+
+    private static IDataView Data(MLContext ml) => TestData.Build(
+        ml,
+        Enumerable.Range(0, 24).Select(i => new TestData.FloatRow { Label = Classes[i % 3], Features = Enumerable.Range(0, 64).Select(j => (float)(((i % 3) * 80) + (j % 7))).ToArray() }).ToList(),
+        64,
+        Classes);
+
+    private sealed class VariableInput
+    {
+        public float[] Features { get; set; } = new float[64];
+    }
+
+    private sealed class WrongSizeInput
+    {
+        [VectorType(128)]
+        public float[] Features { get; set; } = new float[128];
+    }
+
+    private sealed class RightInput
+    {
+        [VectorType(64)]
+        public float[] Features { get; set; } = new float[64];
+    }
+
+    private sealed class Output
+    {
+        public float[] Score { get; set; } = [];
+    }
+}
