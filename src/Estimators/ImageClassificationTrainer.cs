@@ -99,6 +99,13 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
             throw new ArgumentException($"Image shape {shape}: only square images are supported; resize in the pipeline first.");
         }
 
+        string[] outputs = [ServingPipeline.ScoreColumnName, ServingPipeline.PredictedLabelColumnName, ServingPipeline.PredictedValueColumnName];
+        if (outputs.FirstOrDefault(n => n == plan.PixelColumn || n == o.FeatureColumnName) is { } clash)
+        {
+            // Found late before: the whole training ran, then ONNX Runtime refused "Duplicate definition of name (Score)".
+            throw new ArgumentException($"Feature column '{o.FeatureColumnName}' has the name of a column the model adds ('{clash}'); rename it (mlContext.Transforms.CopyColumns) before training.");
+        }
+
         var (numClasses, classNames) = DataViewImageReader.CheckSchema(converted.Schema, o.LabelColumnName, featureColumn, shape);
         var training = o.Training;
         using var trainImages = DataViewImageSource.Read(_mlContext, input, plan, o.LabelColumnName, numClasses, "training", training.Data, o.CancellationToken);

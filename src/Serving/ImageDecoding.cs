@@ -217,6 +217,11 @@ public static class ImageDecoding
                     ?? throw new InvalidDataException($"Image '{path}' is a link to '{file.LinkTarget}', which is not a file.");
             }
 
+            if (!file.Exists && Directory.Exists(file.FullName))
+            {
+                throw new InvalidDataException($"Image '{path}' cannot be read: it is a folder, not an image file.");
+            }
+
             if (!file.Exists)
             {
                 throw new InvalidDataException($"Image '{path}' cannot be read: it does not exist{(file.FullName != Path.GetFullPath(path) ? $" (it is a link to '{file.FullName}')" : string.Empty)}.");

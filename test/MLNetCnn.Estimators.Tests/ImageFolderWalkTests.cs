@@ -145,6 +145,13 @@ public sealed class ImageFolderWalkTests
         }
     }
 
+    [TestMethod]
+    public void AFolderGivenAsAnImageIsNamedAsAFolder()
+    {
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => ImageDecoding.DecodeFile(_root));
+        StringAssert.Contains(e.Message, "it is a folder, not an image file");
+    }
+
     private static void RequireUnix()
     {
         if (OperatingSystem.IsWindows())

@@ -1,0 +1,53 @@
+using Microsoft.ML;
+using MLNetCnn.Architectures.Models;
+using MLNetCnn.Serving;
+
+namespace MLNetCnn.Estimators.Tests;
+
+/// <summary>
+/// Found by an outside API sweep: an embedding named as its input column, or a pixel column named "Score", ran the
+/// whole fit and then failed in ONNX Runtime ("Duplicate definition of name"); a featurizer with a non-square shape
+/// fitted and failed at its first Transform. Each is now refused before any work, naming the column.
+/// </summary>
+[TestClass]
+public sealed class ColumnNameTests
+{
+    private static readonly string[] Classes = ["a", "b", "c"];
+
+    [TestMethod]
+    public void AnEmbeddingNamedAsItsInputIsRefused()
+    {
+        var ml = new MLContext(seed: 1);
+        var options = new ImageFeaturizerEstimator.Options { WidthMultiplier = 0.125, ImageShape = new ImageShape(1, 8, 8), OutputColumnName = "Features" };
+        var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Cnn().ImageFeaturizer(options).Fit(Data(ml, "Features")));
+        StringAssert.Contains(e.Message, "OutputColumnName 'Features' is the name of the input column");
+    }
+
+    [TestMethod]
+    public void AFeaturizerOfANonSquareShapeIsRefused()
+    {
+        var ml = new MLContext(seed: 1);
+        var options = new ImageFeaturizerEstimator.Options { WidthMultiplier = 0.125, ImageShape = new ImageShape(1, 4, 16) };
+        var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Cnn().ImageFeaturizer(options).Fit(Data(ml, "Features")));
+        StringAssert.Contains(e.Message, "only square images");
+    }
+
+    [TestMethod]
+    public void APixelColumnNamedAsAnOutputIsRefusedBeforeTraining()
+    {
+        var ml = new MLContext(seed: 1);
+        var options = new ImageClassificationTrainer.Options { Arch = "resnet18", WidthMultiplier = 0.125, ImageShape = new ImageShape(1, 8, 8), Epoch = 1, BatchSize = 8, FeatureColumnName = ServingPipeline.ScoreColumnName };
+        var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Cnn().ImageClassification(options).Fit(Data(ml, ServingPipeline.ScoreColumnName)));
+        StringAssert.Contains(e.Message, "Feature column 'Score' has the name of a column the model adds");
+    }
+
+    private static IDataView Data(MLContext ml, string featureName)
+    {
+        var data = TestData.Build(
+            ml,
+            Enumerable.Range(0, 12).Select(i => new TestData.FloatRow { Label = Classes[i % 3], Features = Enumerable.Range(0, 64).Select(j => (float)(((i % 3) * 80) + (j % 7))).ToArray() }).ToList(),
+            64,
+            Classes);
+        return featureName == "Features" ? data : ml.Transforms.CopyColumns(featureName, "Features").Fit(data).Transform(data);
+    }
+}
