@@ -124,6 +124,21 @@ public sealed class UntrustedImageTests
     }
 
     [TestMethod]
+    public void ABadBytesRowInTrainingIsOneErrorNamingTheRowNotMLNetsWrapper()
+    {
+        // Found by an outside API sweep: ML.NET decodes a LoadRawImageBytes column ahead on its own threads, and the
+        // decoder's error came out of cursor.MoveNext() inside the "Splitter/consolidator worker" wrapper, with no row.
+        var ml = new MLContext(seed: 1);
+        var good = ImageFolder.Load(ml, Path.Combine(Root, "folder"));
+        var rows = Rows(good).Append(new PathRow { ImagePath = _truncated, Label = "dark" }).ToList();
+        var bytes = ml.Transforms.LoadRawImageBytes("ImageBytes", null, ImageFolder.ImagePathColumnName).Fit(Keyed(ml, rows)).Transform(Keyed(ml, rows));
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => ml.Cnn().ImageClassification(Options("ImageBytes")).Fit(bytes));
+        StringAssert.Contains(e.Message, "training data, ");
+        StringAssert.Contains(e.Message, "row ");
+        StringAssert.Contains(e.Message, "truncated");
+    }
+
+    [TestMethod]
     public void AnMLImageColumnIsCheckedBeforeItIsResized()
     {
         // ML.NET's LoadImages decodes before the model sees the column; the model still refuses to resize an image

@@ -20,6 +20,11 @@ internal static class DataViewImageReader
             throw new ArgumentException($"Label column '{labelColumnName}' must be a key type (use mlContext.Transforms.Conversion.MapValueToKey); found {label.Type}.");
         }
 
+        if (key.RawType != typeof(uint))
+        {
+            throw new ArgumentException($"Label column '{labelColumnName}' is a key of {key.RawType.Name}; expected a key of UInt32, what MapValueToKey makes (convert it with mlContext.Transforms.Conversion.MapKeyToValue, then MapValueToKey).");
+        }
+
         if (key.Count < 2)
         {
             throw new ArgumentException($"Label column '{labelColumnName}' must have at least 2 classes; its key type has {key.Count}.");

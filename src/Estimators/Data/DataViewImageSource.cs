@@ -134,7 +134,7 @@ internal static class DataViewImageSource
                 var getPixels = cursor.GetGetter<VBuffer<float>>(column);
                 VBuffer<float> buffer = default;
                 int row = 0;
-                for (; cursor.MoveNext(); row++)
+                for (; NextRow(cursor, role, row); row++)
                 {
                     if (cancellationToken.IsCancellationRequested)
                     {
@@ -183,6 +183,23 @@ internal static class DataViewImageSource
         {
             dataset.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Moves the cursor; an image that cannot be read surfaces here when ML.NET decodes rows ahead on other threads (a
+    /// <c>LoadRawImageBytes</c> or <c>LoadImages</c> column): it is reported with the row reached, not inside ML.NET's
+    /// "Splitter/consolidator worker" wrapper.
+    /// </summary>
+    private static bool NextRow(DataViewRowCursor cursor, string role, int row)
+    {
+        try
+        {
+            return cursor.MoveNext();
+        }
+        catch (Exception e) when (Unreadable(e) is { } unreadable)
+        {
+            throw new InvalidDataException($"{role} data, reading row {row}: {unreadable.Message}", unreadable);
         }
     }
 
