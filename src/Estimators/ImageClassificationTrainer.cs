@@ -107,6 +107,14 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         }
 
         var (numClasses, classNames) = DataViewImageReader.CheckSchema(converted.Schema, o.LabelColumnName, featureColumn, shape);
+        var architecture = new ArchitectureOptions
+        {
+            NumClasses = numClasses,
+            InputChannels = shape.Channels,
+            InputSize = shape.Height,
+            SmallInputStem = o.SmallInputStem ?? shape.Height < 64,
+        };
+        ModelMemory.Check(o.ResolvedArchitecture, architecture);
         var training = o.Training;
         using var trainImages = DataViewImageSource.Read(_mlContext, input, plan, o.LabelColumnName, numClasses, "training", training.Data, o.CancellationToken);
         var train = trainImages;
@@ -123,13 +131,6 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         channel.Info(MessageSensitivity.None, $"{config.Name} (width {config.Width}): {train.Count} training images of {shape}, {numClasses} classes{(validation is null ? string.Empty : $", {validation.Count} validation images")}.");
 
         TorchSharp.torch.random.manual_seed(training.Seed);
-        var architecture = new ArchitectureOptions
-        {
-            NumClasses = numClasses,
-            InputChannels = shape.Channels,
-            InputSize = shape.Height,
-            SmallInputStem = o.SmallInputStem ?? shape.Height < 64,
-        };
         using var model = new NormalizedClassifier(config.Create(architecture), new InputNormalization(mean, std));
         if (initial is not null)
         {

@@ -123,10 +123,11 @@ public sealed class ImageFeaturizerEstimator : IEstimator<ImageFeaturizerTransfo
         }
 
         DataViewImageReader.CheckFeatureColumn(converted.Schema, plan.PixelColumn, shape);
-        var (initial, mean, std) = ImageClassificationTrainer.StartingPoint(o.InitialWeights, o.Mean, o.Std, shape, () => Statistics(input, plan));
         var config = o.WidthMultiplier is { } width ? o.Architecture with { Width = width } : o.Architecture;
-        TorchSharp.torch.random.manual_seed(o.Seed);
         var architecture = new ArchitectureOptions { NumClasses = 2, InputChannels = shape.Channels, InputSize = shape.Height, SmallInputStem = o.SmallInputStem ?? shape.Height < 64 };
+        ModelMemory.Check(config, architecture);
+        var (initial, mean, std) = ImageClassificationTrainer.StartingPoint(o.InitialWeights, o.Mean, o.Std, shape, () => Statistics(input, plan));
+        TorchSharp.torch.random.manual_seed(o.Seed);
         using var model = new NormalizedClassifier(config.Create(architecture), new InputNormalization(mean, std));
         if (initial is not null)
         {
