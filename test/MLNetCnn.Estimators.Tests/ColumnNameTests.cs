@@ -43,11 +43,7 @@ public sealed class ColumnNameTests
 
     private static IDataView Data(MLContext ml, string featureName)
     {
-        var data = TestData.Build(
-            ml,
-            Enumerable.Range(0, 12).Select(i => new TestData.FloatRow { Label = Classes[i % 3], Features = Enumerable.Range(0, 64).Select(j => (float)(((i % 3) * 80) + (j % 7))).ToArray() }).ToList(),
-            64,
-            Classes);
+        var data = TestData.Tiny(ml, 12, Classes);
         return featureName == "Features" ? data : ml.Transforms.CopyColumns(featureName, "Features").Fit(data).Transform(data);
     }
 }

@@ -94,11 +94,7 @@ public sealed class DisposeWhileScoringTests
     private static ImageClassificationTransformer Train(MLContext ml) =>
         ml.Cnn().ImageClassification(new ImageClassificationTrainer.Options { Arch = "resnet18", WidthMultiplier = 0.125, ImageShape = new ImageShape(1, 8, 8), Epoch = 1, BatchSize = 8 }).Fit(Data(ml));
 
-    private static IDataView Data(MLContext ml) => TestData.Build(
-        ml,
-        Enumerable.Range(0, 24).Select(i => new TestData.FloatRow { Label = Classes[i % 3], Features = Enumerable.Range(0, 64).Select(j => (float)(((i % 3) * 80) + (j % 7))).ToArray() }).ToList(),
-        64,
-        Classes);
+    private static IDataView Data(MLContext ml) => TestData.Tiny(ml, 24, Classes);
 
     private sealed class Input
     {

@@ -31,6 +31,19 @@ internal static class TestData
         return Build(ml, rows, 784, FashionMnist.ClassNames);
     }
 
+    /// <summary>
+    /// <paramref name="count"/> 8 x 8 grey images of <paramref name="classNames"/> in turn, each class a grey level
+    /// (80 apart) with a faint pattern: the small, easily learnt set of the contract tests.
+    /// </summary>
+    public static IDataView Tiny(MLContext ml, int count, IReadOnlyList<string> classNames) => Build(
+        ml,
+        Enumerable.Range(0, count).Select(i => new FloatRow { Label = classNames[i % classNames.Count], Features = TinyPixels(i % classNames.Count) }).ToList(),
+        64,
+        classNames);
+
+    /// <summary>The 64 pixels of a <see cref="Tiny"/> image of class index <paramref name="k"/>.</summary>
+    public static float[] TinyPixels(int k) => Enumerable.Range(0, 64).Select(j => (float)((k * 80) + (j % 7))).ToArray();
+
     /// <summary>A data view with a key label (keyed on <paramref name="classNames"/>) and a float vector of <paramref name="size"/>.</summary>
     public static IDataView Build(MLContext ml, IEnumerable<FloatRow> rows, int size, IReadOnlyList<string> classNames)
     {

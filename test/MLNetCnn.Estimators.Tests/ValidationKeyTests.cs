@@ -70,7 +70,7 @@ public sealed class ValidationKeyTests
     {
         // A byte key is legal in ML.NET; reading it as UInt32 failed with ML.NET's internal "Invalid TValue in GetGetter".
         var ml = new MLContext(seed: 1);
-        var rows = Enumerable.Range(0, 12).Select(i => new ByteKeyRow { Label = (byte)((i % 3) + 1), Features = Enumerable.Range(0, 64).Select(j => (float)(((i % 3) * 80) + (j % 7))).ToArray() });
+        var rows = Enumerable.Range(0, 12).Select(i => new ByteKeyRow { Label = (byte)((i % 3) + 1), Features = TestData.TinyPixels(i % 3) });
         var options = new ImageClassificationTrainer.Options { Arch = "resnet18", WidthMultiplier = 0.125, ImageShape = new ImageShape(1, 8, 8), Epoch = 1, BatchSize = 8 };
         var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Cnn().ImageClassification(options).Fit(ml.Data.LoadFromEnumerable(rows)));
         StringAssert.Contains(e.Message, "Label column 'Label' is a key of Byte; expected a key of UInt32");
@@ -85,9 +85,5 @@ public sealed class ValidationKeyTests
         public float[] Features { get; set; } = [];
     }
 
-    private static IDataView Data(MLContext ml, string[] keys) => TestData.Build(
-        ml,
-        Enumerable.Range(0, 12).Select(i => new TestData.FloatRow { Label = keys[i % 3], Features = Enumerable.Range(0, 64).Select(j => (float)(((i % 3) * 80) + (j % 7))).ToArray() }).ToList(),
-        64,
-        keys);
+    private static IDataView Data(MLContext ml, string[] keys) => TestData.Tiny(ml, 12, keys);
 }
