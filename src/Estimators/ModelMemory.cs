@@ -20,8 +20,7 @@ internal static class ModelMemory
     /// <exception cref="ArgumentOutOfRangeException">The estimate exceeds the memory available; the message names the width and both sizes.</exception>
     public static void Check(ArchitectureConfig config, ArchitectureOptions options)
     {
-        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        if (config.Width <= 1 || available <= 0)
+        if (config.Width <= 1 || GC.GetGCMemoryInfo().TotalAvailableMemoryBytes <= 0)
         {
             return;
         }
@@ -32,13 +31,22 @@ internal static class ModelMemory
             atWidthOne = reference.parameters().Sum(p => p.numel());
         }
 
-        double estimate = atWidthOne * config.Width * config.Width;
-        if (estimate * BytesPerParameter > available)
+        if (Shortfall(config.Name, config.Width, atWidthOne * config.Width * config.Width, estimated: true) is { } why)
         {
-            throw new ArgumentOutOfRangeException(
-                "WidthMultiplier",
-                config.Width,
-                FormattableString.Invariant($"{config.Name} at width {config.Width} has about {estimate:N0} parameters ({atWidthOne:N0} at width 1): training needs at least {estimate * BytesPerParameter / 1e9:F1} GB for weights, gradients and optimizer state, and this process may use {available / 1e9:F1} GB. Use a smaller WidthMultiplier."));
+            throw new ArgumentOutOfRangeException("WidthMultiplier", config.Width, FormattableString.Invariant($"{why} ({atWidthOne:N0} parameters at width 1.) Use a smaller WidthMultiplier."));
         }
+    }
+
+    /// <summary>
+    /// Why <paramref name="parameters"/> parameters cannot be trained in the memory this process may use, or null when they
+    /// can (or when the runtime does not say how much it may use). The CLI calls it with the exact count of its meta-device build.
+    /// </summary>
+    public static string? Shortfall(string name, double width, double parameters, bool estimated)
+    {
+        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        double needed = parameters * BytesPerParameter;
+        return available > 0 && needed > available
+            ? FormattableString.Invariant($"{name} at width {width} has {(estimated ? "about " : string.Empty)}{parameters:N0} parameters: training needs at least {needed / 1e9:F1} GB for weights, gradients and optimizer state, and this process may use {available / 1e9:F1} GB.")
+            : null;
     }
 }

@@ -3,6 +3,7 @@ using MLNetCnn.Architectures.Cost;
 using MLNetCnn.Architectures.Graph;
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Cli.CommandLine;
+using MLNetCnn.Estimators;
 using TorchSharp;
 
 namespace MLNetCnn.Cli.Commands;
@@ -80,18 +81,18 @@ internal static class ZooCommands
     /// channels and width of a <c>train</c> command line (the class count does not change whether it can).
     /// </summary>
     /// <remarks>
-    /// Also refuses a network whose weights, gradients and optimizer state (16 bytes a parameter in float32, before any
-    /// activation) would not fit in the memory this process may use: <c>--width 16</c> makes resnet18 2.9 billion
-    /// parameters, 46 GB, which would end in the kernel's out-of-memory kill rather than in an error.
+    /// Also refuses, by the library's own rule (<see cref="ModelMemory.Shortfall"/>) with this build's exact parameter count, a
+    /// network whose weights, gradients and optimizer state would not fit in memory: <c>--width 16</c> makes resnet18 2.9
+    /// billion parameters, 46 GB, which would end in the kernel's out-of-memory kill rather than in an error.
     /// </remarks>
     public static void CheckBuildable(ModelDefinition definition, double? width, int size, int channels)
     {
         var options = new ArchitectureOptions { InputSize = size, NumClasses = 2, InputChannels = channels, SmallInputStem = size < 64 };
-        var cost = Measure(definition.Name, width is { } w ? definition.Config with { Width = w } : definition.Config, options);
-        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        if (available > 0 && cost.Parameters * 16 > available)
+        var config = width is { } w ? definition.Config with { Width = w } : definition.Config;
+        var cost = Measure(definition.Name, config, options);
+        if (ModelMemory.Shortfall(definition.Name, config.Width, cost.Parameters, estimated: false) is { } why)
         {
-            throw new UsageException(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{definition.Name} at width x{width ?? definition.Config.Width} has {cost.Parameters:N0} parameters: training needs at least {cost.Parameters * 16 / 1e9:F1} GB (weights, gradients and optimizer state), and this process may use {available / 1e9:F1} GB. Use a smaller --width."));
+            throw new UsageException($"{why} Use a smaller --width.");
         }
     }
 
