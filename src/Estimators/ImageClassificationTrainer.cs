@@ -94,11 +94,6 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         using var channel = _host.Start("Training");
         var plan = ImageColumn.Prepare(_mlContext, input, o.FeatureColumnName, o.ImageShape, message => channel.Info(MessageSensitivity.None, message));
         var (shape, featureColumn, converted) = (plan.Shape, plan.PixelColumn, plan.Apply(input));
-        if (shape.Height != shape.Width)
-        {
-            throw new ArgumentException($"Image shape {shape}: only square images are supported; resize in the pipeline first.");
-        }
-
         string[] outputs = [ServingPipeline.ScoreColumnName, ServingPipeline.PredictedLabelColumnName, ServingPipeline.PredictedValueColumnName];
         if (outputs.FirstOrDefault(n => n == plan.PixelColumn || n == o.FeatureColumnName) is { } clash)
         {

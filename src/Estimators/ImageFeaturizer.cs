@@ -112,11 +112,6 @@ public sealed class ImageFeaturizerEstimator : IEstimator<ImageFeaturizerTransfo
         using var channel = _host.Start("Featurizer");
         var plan = ImageColumn.Prepare(_mlContext, input, o.FeatureColumnName, o.ImageShape, message => channel.Info(MessageSensitivity.None, message));
         var (shape, converted) = (plan.Shape, plan.Apply(input));
-        if (shape.Height != shape.Width)
-        {
-            throw new ArgumentException($"Image shape {shape}: only square images are supported; resize in the pipeline first.");
-        }
-
         if (string.Equals(o.OutputColumnName, o.FeatureColumnName, StringComparison.Ordinal) || string.Equals(o.OutputColumnName, plan.PixelColumn, StringComparison.Ordinal))
         {
             throw new ArgumentException($"OutputColumnName '{o.OutputColumnName}' is the name of the input column; the embedding needs a name of its own (the default is 'Embedding').");

@@ -14,6 +14,7 @@ internal static class ImageColumn
     /// <summary>
     /// Finds the image column (<see cref="FeatureColumns.Resolve"/>) and, for images, paths or bytes, fits the conversion
     /// to <paramref name="declared"/> (or <see cref="DefaultImageShape"/>); a pixel vector's shape is declared or inferred.
+    /// The shape must be square: the networks are built for an input size, not a height and a width.
     /// </summary>
     public static ImageColumnPlan Prepare(MLContext mlContext, IDataView input, string requested, ImageShape? declared, Action<string>? log)
     {
@@ -26,13 +27,17 @@ internal static class ImageColumn
         var kind = ImageInput.Classify(input.Schema[column].Type);
         if (kind == ImageColumnKind.Pixels)
         {
-            return new ImageColumnPlan(kind, column, column, Conversion: null, declared?.Validate("ImageShape") ?? InferShape(input.Schema, column));
+            return new ImageColumnPlan(kind, column, column, Conversion: null, Square(declared?.Validate("ImageShape") ?? InferShape(input.Schema, column)));
         }
 
-        var shape = declared?.Validate("ImageShape") ?? DefaultImageShape;
+        var shape = Square(declared?.Validate("ImageShape") ?? DefaultImageShape);
         var conversion = ImageInput.Conversion(mlContext, input, column, kind, shape.Channels, shape.Height, shape.Width);
         return new ImageColumnPlan(kind, column, ImageInput.PixelColumnName, conversion, shape);
     }
+
+    private static ImageShape Square(ImageShape shape) => shape.Height == shape.Width
+        ? shape
+        : throw new ArgumentException($"Image shape {shape}: only square images are supported; resize in the pipeline first.");
 
     /// <summary>A square grey or RGB image from a pixel vector's size.</summary>
     private static ImageShape InferShape(DataViewSchema schema, string column)
