@@ -6,11 +6,17 @@ namespace MLNetCnn.Serving;
 /// </summary>
 internal static class FolderWalk
 {
+    /// <summary>How paths compare: without case where the file system usually ignores it (Windows, macOS).</summary>
+    private static readonly StringComparison PathComparison = OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
+
+    /// <summary>A hidden name: one that starts with '.' (<c>.git</c>, <c>.ipynb_checkpoints</c>, macOS's <c>._photo.jpg</c>).</summary>
+    public static bool IsHidden(string name) => name.StartsWith('.');
+
     /// <summary>Full paths of the files under <paramref name="folder"/> whose name passes <paramref name="include"/>, sorted ordinally.</summary>
     public static List<string> Files(string folder, Func<string, bool> include)
     {
         var files = new List<string>();
-        var visited = new HashSet<string>(OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? StringComparer.OrdinalIgnoreCase : StringComparer.Ordinal);
+        var visited = new HashSet<string>(StringComparer.FromComparison(PathComparison));
         var pending = new Stack<DirectoryInfo>();
         pending.Push(new DirectoryInfo(Path.GetFullPath(folder)));
         while (pending.TryPop(out var directory))
@@ -35,7 +41,7 @@ internal static class FolderWalk
 
             foreach (var entry in entries)
             {
-                if (entry.Name.StartsWith('.'))
+                if (IsHidden(entry.Name))
                 {
                     continue;
                 }
@@ -62,9 +68,8 @@ internal static class FolderWalk
 
     private static bool IsSameOrAncestor(string candidate, string path)
     {
-        var comparison = OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
         string prefix = Path.EndsInDirectorySeparator(candidate) ? candidate : candidate + Path.DirectorySeparatorChar;
-        return string.Equals(candidate, path, comparison) || path.StartsWith(prefix, comparison);
+        return string.Equals(candidate, path, PathComparison) || path.StartsWith(prefix, PathComparison);
     }
 
     /// <summary>The path with every link in it resolved (what realpath(3) gives), found one component at a time.</summary>

@@ -134,7 +134,7 @@ public static class ImageFolder
         }
 
         string full = Path.GetFullPath(root);
-        return (full, Directory.GetDirectories(full).Where(d => !IsHidden(d)).Order(StringComparer.Ordinal).ToList());
+        return (full, Directory.GetDirectories(full).Where(d => !FolderWalk.IsHidden(Path.GetFileName(d))).Order(StringComparer.Ordinal).ToList());
     }
 
     /// <summary>
@@ -174,8 +174,6 @@ public static class ImageFolder
         long byMemory = available / 4 / perImage;
         return (int)Math.Clamp(byMemory, 1, Environment.ProcessorCount);
     }
-
-    private static bool IsHidden(string path) => Path.GetFileName(path).StartsWith('.');
 
     private static (List<Row> Rows, List<string> Skipped) Read(IReadOnlyList<(string Folder, string Class)> folders, bool skipUnreadable, Action<int, int>? progress)
     {
