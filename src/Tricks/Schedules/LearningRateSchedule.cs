@@ -21,11 +21,7 @@ public abstract record LearningRateSchedule
     /// <param name="stepsPerEpoch">Steps in one epoch (needed only when <see cref="WarmupEpochs"/> is set).</param>
     public double Rate(double baseRate, long step, long totalSteps, long stepsPerEpoch)
     {
-        if (WarmupSteps < 0 || WarmupEpochs < 0 || !double.IsFinite(WarmupEpochs))
-        {
-            throw new ArgumentOutOfRangeException(nameof(WarmupSteps), $"Warmup must be non-negative; found {WarmupSteps} steps and {WarmupEpochs} epochs.");
-        }
-
+        CheckWarmup();
         if (WarmupEpochs > 0 && stepsPerEpoch <= 0)
         {
             throw new ArgumentOutOfRangeException(nameof(stepsPerEpoch), stepsPerEpoch, "WarmupEpochs needs the number of steps per epoch.");
@@ -49,7 +45,9 @@ public abstract record LearningRateSchedule
     protected abstract double Decay(double baseRate, double progress);
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/>, naming the setting and its value, for a setting that would give a negative or non-finite rate.</summary>
-    public virtual void Validate()
+    public virtual void Validate() => CheckWarmup();
+
+    private void CheckWarmup()
     {
         if (WarmupSteps < 0 || WarmupEpochs < 0 || !double.IsFinite(WarmupEpochs))
         {

@@ -275,12 +275,12 @@ public sealed class ClassifierTrainer
         }
 
         var order = Enumerable.Range(0, train.Count).ToArray();
-        new Random(EpochSeed(_options.Seed, epoch)).Shuffle(order);
+        new Random(EpochSeed(_options.Seed, epoch)).Shuffle(order); // a function of (seed, epoch): resumable, also in another process
         if (DropsLastSingle(model, train.Count))
         {
             order = order[..^1];
         }
- // a function of (seed, epoch): resumable, also in another process
+
         double lossSum = 0;
         long seen = 0;
         long counted = 0;
