@@ -43,13 +43,10 @@ public static class ServingApp
         }
 
         int concurrency = builder.Configuration.GetValue<int?>("MaxConcurrentPredictions") ?? Environment.ProcessorCount;
-        int uploads = builder.Configuration.GetValue<int?>("MaxConcurrentUploads") ?? (2 * concurrency);
-        ArgumentOutOfRangeException.ThrowIfLessThan(uploads, 1, "MaxConcurrentUploads");
-
         // Loaded now, not on the first request: a missing or unsuitable model stops the start with one clear error
         // instead of a server that listens and answers 500 to everything. (Registered through a factory so that
         // the container disposes it at shutdown.)
-        var service = new ImageClassifierService(path, concurrency, uploads);
+        var service = new ImageClassifierService(path, concurrency, builder.Configuration.GetValue<int?>("MaxConcurrentUploads"));
         builder.Services.AddSingleton(_ => service);
         var app = builder.Build();
         app.MapGet("/health", (ImageClassifierService model) => Results.Ok(new { status = "ok", classes = model.ClassNames.Count }));
@@ -116,13 +113,15 @@ public sealed class ImageClassifierService : IDisposable
 
     /// <summary>
     /// Loads <paramref name="modelPath"/>; at most <paramref name="maxConcurrentPredictions"/> images are decoded and scored
-    /// at once, and at most <paramref name="maxConcurrentUploads"/> request bodies are read into memory at once.
+    /// at once, and at most <paramref name="maxConcurrentUploads"/> request bodies (null: twice the predictions) are read into memory at once.
     /// </summary>
     /// <exception cref="FileNotFoundException">No file at <paramref name="modelPath"/>.</exception>
     /// <exception cref="InvalidDataException">The file is not a model, or its model does not score an <c>ImageBytes</c> column of encoded images.</exception>
-    public ImageClassifierService(string modelPath, int maxConcurrentPredictions, int maxConcurrentUploads = 0)
+    public ImageClassifierService(string modelPath, int maxConcurrentPredictions, int? maxConcurrentUploads = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxConcurrentPredictions, 1);
+        int uploads = maxConcurrentUploads ?? (2 * maxConcurrentPredictions);
+        ArgumentOutOfRangeException.ThrowIfLessThan(uploads, 1, "MaxConcurrentUploads");
         if (!File.Exists(modelPath))
         {
             throw new FileNotFoundException($"Model '{Path.GetFullPath(modelPath)}' not found; train one with 'dotnet run --project examples/ServingApi.DemoModel -- <path>'.", modelPath);
@@ -139,7 +138,7 @@ public sealed class ImageClassifierService : IDisposable
 
         _pool = mlContext.CnnServing().CreatePool<ImageBytesInput, ImagePrediction>(_model, maximumRetained: maxConcurrentPredictions);
         _slots = new SemaphoreSlim(maxConcurrentPredictions);
-        _uploads = new SemaphoreSlim(maxConcurrentUploads > 0 ? maxConcurrentUploads : 2 * maxConcurrentPredictions);
+        _uploads = new SemaphoreSlim(uploads);
         ClassNames = mlContext.CnnServing().GetClassNames(_pool.OutputSchema);
     }
 
