@@ -34,6 +34,8 @@ public sealed class BadArgumentTests
     [DataRow(2, "--top expects a whole number >= 1", "predict", "--model", "model.zip", "--top", "0", "a.png")]
     [DataRow(2, "expected one architecture name", "summary")]
     [DataRow(2, "Unknown architecture 'resnet5'", "summary", "resnet5")]
+    [DataRow(2, "--size expects a whole number from 8 to 1024; got '4096'", "summary", "resnet18", "--size", "4096")]
+    [DataRow(2, "--image-size expects a whole number from 8 to 1024; got '2'", "train", "--data", "d", "--output", "x", "--image-size", "2")]
     [DataRow(2, "unexpected argument 'extra'", "list", "extra")]
     public void ABadCommandLineExitsTwoAndSaysWhatWasExpected(int exitCode, string message, params string[] args)
     {

@@ -30,6 +30,12 @@ internal sealed record TrainSettings(
     AugmentationOptions? Augmentation,
     bool TestTimeFlip)
 {
+    /// <summary>The smallest image side <c>train</c> and <c>summary</c> take: below it most networks pool their maps away.</summary>
+    public const int MinImageSize = 8;
+
+    /// <summary>The largest image side <c>train</c> and <c>summary</c> take (EfficientNet-B7's native size is 600).</summary>
+    public const int MaxImageSize = 1024;
+
     public const string DefaultRecipe = "default";
     public const string BaselineRecipe = "baseline";
     public const string BagOfTricksRecipe = "bag-of-tricks";
@@ -87,7 +93,7 @@ internal sealed record TrainSettings(
         string data = arguments.Required("data");
         string output = arguments.Required("output");
         var fashionMnist = FashionMnistNames.TryGetValue(data, out var source) ? source : (FashionMnistSource?)null;
-        int? size = arguments.Has("image-size") ? arguments.Int("image-size", 0, min: 8, max: 1024) : null;
+        int? size = arguments.Has("image-size") ? arguments.Int("image-size", 0, min: MinImageSize, max: MaxImageSize) : null;
         int? channels = arguments.Has("channels") ? (arguments.Choice("channels", "3", "1", "3") == "1" ? 1 : 3) : null;
 
         if (fashionMnist is not null && (size is not (null or 28) || channels is not (null or 1)))

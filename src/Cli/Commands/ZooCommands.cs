@@ -61,7 +61,7 @@ internal static class ZooCommands
         }
 
         var definition = Architecture(arguments.Positionals[0]);
-        int size = arguments.Int("size", definition.NativeInputSize, min: 1, max: 4096);
+        int size = arguments.Int("size", definition.NativeInputSize, min: TrainSettings.MinImageSize, max: TrainSettings.MaxImageSize);
         var options = new ArchitectureOptions
         {
             InputSize = size,
