@@ -20,7 +20,8 @@ namespace MLNetCnn.Examples.ServingApi;
 /// the pool never builds more engines than it keeps, and each engine holds at most its last decoded image. At most
 /// <c>MaxConcurrentUploads</c> bodies (default twice the predictions) are read into memory at once, each at most
 /// <see cref="MaxImageBytes"/>, and a body takes the memory of the bytes that arrived, not of the length a client
-/// announced; other uploads wait in Kestrel's per-connection buffers (1 MB by default).
+/// announced; other uploads wait in Kestrel's per-connection buffers (1 MB by default), of which there are at most
+/// <c>MaxConnections</c> (default <see cref="DefaultMaxConnections"/>): Kestrel closes a connection over the limit at once.
 /// </remarks>
 public static class ServingApp
 {
@@ -28,14 +29,27 @@ public static class ServingApp
     public const long MaxImageBytes = 8 * 1024 * 1024;
 
     /// <summary>
+    /// Open connections Kestrel keeps when configuration <c>MaxConnections</c> does not say: each may hold up to
+    /// Kestrel's 1 MB request buffer, so 256 bound that memory to 256 MB (Kestrel's own default is no limit).
+    /// </summary>
+    public const long DefaultMaxConnections = 256;
+
+    /// <summary>
     /// Builds the app; the model path comes from <paramref name="modelPath"/>, else configuration <c>ModelPath</c>,
     /// else model.zip. Configuration <c>MaxImagePixels</c> sets the process-wide decode limit and
-    /// <c>MaxConcurrentPredictions</c> how many requests are scored at once.
+    /// <c>MaxConcurrentPredictions</c> how many requests are scored at once, and <c>MaxConnections</c> how many
+    /// connections are kept open.
     /// </summary>
     public static WebApplication Build(string[] args, string? modelPath = null)
     {
         var builder = WebApplication.CreateBuilder(args);
-        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = MaxImageBytes);
+        long connections = builder.Configuration.GetValue<long?>("MaxConnections") ?? DefaultMaxConnections;
+        ArgumentOutOfRangeException.ThrowIfLessThan(connections, 1, "MaxConnections");
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = MaxImageBytes;
+            k.Limits.MaxConcurrentConnections = connections;
+        });
         string path = modelPath ?? builder.Configuration["ModelPath"] ?? "model.zip";
         if (builder.Configuration.GetValue<long?>("MaxImagePixels") is { } maxPixels)
         {

@@ -92,6 +92,57 @@ public sealed class ServingStartupAndUploadTests
         }
     }
 
+    [TestMethod]
+    public async Task ConnectionsOverMaxConnectionsAreClosedAndServiceResumesWhenTheyGo()
+    {
+        var app = ServingApp.Build(["--urls", "http://127.0.0.1:0", "--MaxConnections", "3"], DemoModelFixture.ModelPath);
+        await app.StartAsync(TestContext.CancellationToken);
+        var sockets = new List<Socket>();
+        try
+        {
+            var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single());
+            var head = Encoding.ASCII.GetBytes($"POST /predict HTTP/1.1\r\nHost: {address.Authority}\r\n");
+            for (int i = 0; i < 3; i++)
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                sockets.Add(socket);
+                await socket.ConnectAsync(IPAddress.Loopback, address.Port, TestContext.CancellationToken);
+                await socket.SendAsync(head, TestContext.CancellationToken);
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(500), TestContext.CancellationToken);
+            using (var client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(20) })
+            {
+                await Assert.ThrowsAsync<HttpRequestException>(() => client.GetAsync("/health", TestContext.CancellationToken), "a fourth connection while three stall");
+            }
+
+            foreach (var socket in sockets)
+            {
+                socket.Dispose();
+            }
+
+            sockets.Clear();
+            await Task.Delay(TimeSpan.FromMilliseconds(500), TestContext.CancellationToken);
+            using var fresh = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(20) };
+            var health = await fresh.GetAsync("/health", TestContext.CancellationToken);
+            Assert.AreEqual(HttpStatusCode.OK, health.StatusCode, "the limit counts open connections only");
+        }
+        finally
+        {
+            foreach (var socket in sockets)
+            {
+                socket.Dispose();
+            }
+
+            await app.StopAsync(TestContext.CancellationToken);
+            await app.DisposeAsync();
+        }
+    }
+
+    [TestMethod]
+    public void AMaxConnectionsBelowOneStopsTheStart() =>
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ServingApp.Build(["--urls", "http://127.0.0.1:0", "--MaxConnections", "0"], DemoModelFixture.ModelPath));
+
     private sealed class PathRow
     {
         public string ImagePath { get; set; } = string.Empty;
