@@ -91,6 +91,7 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
     {
         ArgumentNullException.ThrowIfNull(input);
         var o = _options;
+        ServingPipeline.CheckScoringDevice(o.GpuDeviceId ?? _mlContext.GpuDeviceId, o.FallbackToCpu ?? _mlContext.FallbackToCpu);
         using var channel = _host.Start("Training");
         var plan = ImageColumn.Prepare(_mlContext, input, o.FeatureColumnName, o.ImageShape, message => channel.Info(MessageSensitivity.None, message));
         var (shape, featureColumn, converted) = (plan.Shape, plan.PixelColumn, plan.Apply(input));

@@ -109,6 +109,7 @@ public sealed class ImageFeaturizerEstimator : IEstimator<ImageFeaturizerTransfo
     {
         ArgumentNullException.ThrowIfNull(input);
         var o = _options;
+        ServingPipeline.CheckScoringDevice(o.GpuDeviceId ?? _mlContext.GpuDeviceId, o.FallbackToCpu ?? _mlContext.FallbackToCpu);
         using var channel = _host.Start("Featurizer");
         var plan = ImageColumn.Prepare(_mlContext, input, o.FeatureColumnName, o.ImageShape, message => channel.Info(MessageSensitivity.None, message));
         var (shape, converted) = (plan.Shape, plan.Apply(input));

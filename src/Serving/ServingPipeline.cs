@@ -49,10 +49,10 @@ internal static class ServingPipeline
             var scoring = chain(modelFile);
             return new ServingModel(prefix is null ? scoring : new TransformerChain<ITransformer>(prefix, scoring), modelFile);
         }
-        catch (InvalidOperationException e) when (gpuDeviceId is not null && !fallbackToCpu)
+        catch (InvalidOperationException e) when (gpuDeviceId is { } id && !fallbackToCpu)
         {
             File.Delete(modelFile);
-            throw new InvalidOperationException($"Scoring on GPU {gpuDeviceId} through ONNX Runtime's CUDA provider failed, and FallbackToCpu is false (set it, or MLContext.FallbackToCpu, to score on the CPU instead): {e.Message.Split('\n')[0]}", e);
+            throw GpuUnavailable(id, e);
         }
         catch
         {
@@ -60,6 +60,31 @@ internal static class ServingPipeline
             throw;
         }
     }
+
+    /// <summary>
+    /// Fails now, as building the chain would after training, when <paramref name="gpuDeviceId"/> is set, falling back
+    /// is not allowed and ONNX Runtime's CUDA provider cannot be created (no CUDA on this machine): an estimator calls it
+    /// before reading any data, so the answer does not wait for a whole training run.
+    /// </summary>
+    public static void CheckScoringDevice(int? gpuDeviceId, bool fallbackToCpu)
+    {
+        if (gpuDeviceId is not { } id || fallbackToCpu)
+        {
+            return;
+        }
+
+        try
+        {
+            using var options = Microsoft.ML.OnnxRuntime.SessionOptions.MakeSessionOptionWithCudaProvider(id);
+        }
+        catch (Exception e) when (e is Microsoft.ML.OnnxRuntime.OnnxRuntimeException or DllNotFoundException or EntryPointNotFoundException)
+        {
+            throw GpuUnavailable(id, e);
+        }
+    }
+
+    private static InvalidOperationException GpuUnavailable(int gpuDeviceId, Exception e) =>
+        new($"Scoring on GPU {gpuDeviceId} through ONNX Runtime's CUDA provider failed, and FallbackToCpu is false (set it, or MLContext.FallbackToCpu, to score on the CPU instead): {e.Message.Split('\n')[0]}", e);
 
     private sealed class ClassName
     {

@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using MLNetCnn.Architectures.Models;
 
 namespace MLNetCnn.Estimators.Tests;
 
@@ -27,15 +28,23 @@ public sealed class GpuOptionTests
             Assert.IsTrue(scores.All(s => Math.Abs(s.Sum() - 1) < 1e-3), "scored on the CPU after falling back");
         }
 
+        // Refused before a row is read (before, only after the whole training run, when the scoring chain was built).
         var strict = new MLContext(seed: 1) { GpuDeviceId = 0, FallbackToCpu = false };
-        var fromContext = Assert.ThrowsExactly<InvalidOperationException>(() => strict.Cnn().ImageClassification(ImageClassificationTrainerTests.SmallOptions()).Fit(data));
+        var fromContext = Assert.ThrowsExactly<InvalidOperationException>(() => strict.Cnn().ImageClassification(Small8x8()).Fit(TestData.Unreadable(strict)));
         StringAssert.Contains(fromContext.Message, "GPU 0");
         StringAssert.Contains(fromContext.Message, "FallbackToCpu is false");
 
-        var options = ImageClassificationTrainerTests.SmallOptions();
+        var options = Small8x8();
         options.GpuDeviceId = 0;
         options.FallbackToCpu = false;
-        var fromOptions = Assert.ThrowsExactly<InvalidOperationException>(() => new MLContext(seed: 1).Cnn().ImageClassification(options).Fit(data));
+        var plain = new MLContext(seed: 1);
+        var fromOptions = Assert.ThrowsExactly<InvalidOperationException>(() => plain.Cnn().ImageClassification(options).Fit(TestData.Unreadable(plain)));
         StringAssert.Contains(fromOptions.Message, "GPU 0");
+
+        var featurizer = new ImageFeaturizerEstimator.Options { ImageShape = new ImageShape(1, 8, 8), WidthMultiplier = 0.25, GpuDeviceId = 0, FallbackToCpu = false };
+        var fromFeaturizer = Assert.ThrowsExactly<InvalidOperationException>(() => plain.Cnn().ImageFeaturizer(featurizer).Fit(TestData.Unreadable(plain)));
+        StringAssert.Contains(fromFeaturizer.Message, "FallbackToCpu is false");
     }
+
+    private static ImageClassificationTrainer.Options Small8x8() => new() { Arch = "resnet18", WidthMultiplier = 0.25, ImageShape = new ImageShape(1, 8, 8), Epoch = 1, BatchSize = 8 };
 }

@@ -70,6 +70,17 @@ internal static class TestData
         public uint Label { get; set; }
     }
 
+    /// <summary>8 x 8 grey rows of two classes whose reading throws: a check that must come before any read uses it.</summary>
+    public static IDataView Unreadable(MLContext ml) => Build(ml, UnreadableRows(), 64, ["a", "b"]);
+
+    private static IEnumerable<FloatRow> UnreadableRows()
+    {
+        throw new InvalidOperationException("the data was read before the check");
+#pragma warning disable CS0162 // unreachable: makes this an iterator, so the throw happens when rows are read
+        yield break;
+#pragma warning restore CS0162
+    }
+
     /// <summary>Copies the files under <paramref name="from"/> to <paramref name="to"/>, replacing what was there.</summary>
     public static void CopyFolder(string from, string to)
     {
