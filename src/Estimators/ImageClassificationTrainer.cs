@@ -80,11 +80,17 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         // Score is a vector of known size (the class count, which the data decides), as ML.NET's trainers promise it.
         var added = new DataViewSchema.Builder();
         added.AddColumn(ServingPipeline.ScoreColumnName, new VectorDataViewType(NumberDataViewType.Single, 2));
+        // PredictedLabel's key values are the label's, in their type (text when the label has none of a kept type).
+        var valueType = label.Annotations.FirstOrDefault(a => a.Name == "KeyValues").ItemType is PrimitiveDataViewType type && ClassKeyValues.ValueTypes.Contains(type) ? type : TextDataViewType.Instance;
         var keyValues = new DataViewSchema.Annotations.Builder();
-        keyValues.Add("KeyValues", new VectorDataViewType(TextDataViewType.Instance, 2), (ref VBuffer<ReadOnlyMemory<char>> v) => v = default);
+        var noValues = typeof(ImageClassificationTrainer).GetMethod(nameof(NoValues), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!.MakeGenericMethod(valueType.RawType);
+        keyValues.Add("KeyValues", new VectorDataViewType(valueType, 2), (Delegate)noValues.Invoke(null, null)!);
         added.AddColumn(ServingPipeline.PredictedLabelColumnName, new KeyDataViewType(typeof(uint), 2), keyValues.ToAnnotations());
         return SchemaShapes.WithColumns(inputSchema, added.ToSchema());
     }
+
+    /// <summary>The getter of a key-values annotation that a <see cref="SchemaShape"/> only describes.</summary>
+    private static ValueGetter<VBuffer<T>> NoValues<T>() => (ref VBuffer<T> v) => v = default;
 
     /// <summary>Trains on <paramref name="input"/> and returns the trained transformer.</summary>
     public ImageClassificationTransformer Fit(IDataView input)
@@ -135,7 +141,7 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
 
         var trainer = new ClassifierTrainer(training, o.MetricsCallback, message => channel.Info(MessageSensitivity.None, message), o.ProgressCallback);
         var history = trainer.Fit(model, train, validation, o.CancellationToken);
-        return ImageClassificationTransformer.Create(_mlContext, model, config, architecture, classNames, featureColumn, plan.Conversion, converted, history, o.GpuDeviceId ?? _mlContext.GpuDeviceId, o.FallbackToCpu ?? _mlContext.FallbackToCpu, o.TestTimeFlip);
+        return ImageClassificationTransformer.Create(_mlContext, model, config, architecture, classNames, o.LabelColumnName, featureColumn, plan.Conversion, converted, history, o.GpuDeviceId ?? _mlContext.GpuDeviceId, o.FallbackToCpu ?? _mlContext.FallbackToCpu, o.TestTimeFlip);
     }
 
     /// <summary>

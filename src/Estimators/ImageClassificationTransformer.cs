@@ -140,7 +140,7 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable, 
     }
 
     /// <summary>Exports a trained network and builds its serving chain behind <paramref name="conversion"/> (the image-decoding steps, when any); <paramref name="testTimeFlip"/> scores images with their mirrors.</summary>
-    internal static ImageClassificationTransformer Create(MLContext mlContext, NormalizedClassifier model, ArchitectureConfig config, ArchitectureOptions architecture, IReadOnlyList<string> classNames, string featureColumn, ITransformer? conversion, IDataView schemaSource, IReadOnlyList<EpochMetrics> history, int? gpuDeviceId, bool fallbackToCpu, bool testTimeFlip = false)
+    internal static ImageClassificationTransformer Create(MLContext mlContext, NormalizedClassifier model, ArchitectureConfig config, ArchitectureOptions architecture, IReadOnlyList<string> classNames, string labelColumn, string featureColumn, ITransformer? conversion, IDataView schemaSource, IReadOnlyList<EpochMetrics> history, int? gpuDeviceId, bool fallbackToCpu, bool testTimeFlip = false)
     {
         var shape = model.InputShape;
         var metadata = new Dictionary<string, string>
@@ -152,7 +152,7 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable, 
             [WeightsMetadata.Std] = JsonSerializer.Serialize(model.Normalization.Std),
         };
         byte[] onnx = OnnxExporter.Export(model, new OnnxExportOptions { InputName = featureColumn, OutputName = ServingPipeline.ScoreColumnName, TestTimeFlip = testTimeFlip, Metadata = metadata });
-        var serving = ServingPipeline.Build(mlContext, onnx, featureColumn, classNames, schemaSource, gpuDeviceId, fallbackToCpu, prefix: conversion);
+        var serving = ServingPipeline.Build(mlContext, onnx, featureColumn, classNames, schemaSource.Schema.GetColumnOrNull(labelColumn), schemaSource, gpuDeviceId, fallbackToCpu, prefix: conversion);
         var weights = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu().clone().DetachFromDisposeScope(), StringComparer.Ordinal);
         var weightsMetadata = new Dictionary<string, string>(metadata)
         {

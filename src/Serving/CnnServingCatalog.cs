@@ -105,14 +105,11 @@ public sealed class CnnServingCatalog
             throw new ArgumentException($"The schema has no '{column}' column (columns: {string.Join(", ", outputSchema.Where(c => !c.IsHidden).Select(c => c.Name))}); pass the output schema of an MLNetCnn image classifier.", nameof(outputSchema));
         }
 
-        if (!predicted.HasKeyValues())
+        if (predicted.Type is not KeyDataViewType key || ClassKeyValues.AsText(predicted, (int)key.Count) is not { } list)
         {
             throw new ArgumentException($"Column '{column}' ({predicted.Type}) has no key values to name the classes; expected the key column of an MLNetCnn image classifier.", nameof(outputSchema));
         }
 
-        VBuffer<ReadOnlyMemory<char>> names = default;
-        predicted.GetKeyValues(ref names);
-        var list = names.DenseValues().Select(n => n.ToString()).ToList();
         ModelIntegrity.CheckClassCount(outputSchema, list.Count);
         return list;
     }

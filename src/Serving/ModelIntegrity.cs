@@ -139,21 +139,24 @@ internal static class ModelIntegrity
     /// <summary>The key count of the chain's <c>PredictedLabel</c> (its class names), found without needing the model's input columns.</summary>
     private static int? ClassNameCount(ITransformer model)
     {
-        var input = new DataViewSchema.Builder();
-        input.AddColumn(ServingPipeline.PredictedValueColumnName, TextDataViewType.Instance);
-        var schema = input.ToSchema();
+        // The mapping's input is the class value, of the label's key-value type: each type PredictedLabel keeps is tried.
         foreach (var mapping in Flatten(model).OfType<ValueToKeyMappingTransformer>())
         {
-            try
+            foreach (var type in ClassKeyValues.ValueTypes)
             {
-                if (mapping.GetOutputSchema(schema).GetColumnOrNull(ServingPipeline.PredictedLabelColumnName)?.Type is KeyDataViewType key)
+                var input = new DataViewSchema.Builder();
+                input.AddColumn(ServingPipeline.PredictedValueColumnName, type);
+                try
                 {
-                    return (int)key.Count;
+                    if (mapping.GetOutputSchema(input.ToSchema()).GetColumnOrNull(ServingPipeline.PredictedLabelColumnName)?.Type is KeyDataViewType key)
+                    {
+                        return (int)key.Count;
+                    }
                 }
-            }
-            catch (ArgumentOutOfRangeException)
-            {
-                // A mapping of some other column of the user's pipeline.
+                catch (Exception e) when (e is ArgumentOutOfRangeException or InvalidOperationException)
+                {
+                    // Another type (InvalidOperationException), or a mapping of some other column of the user's pipeline.
+                }
             }
         }
 

@@ -22,18 +22,16 @@ internal static class ServingPipeline
     /// ML.NET 5.0.1's own temporary copy (what <c>ApplyOnnxModel</c> makes from a stream) is not deleted
     /// when the transformer is disposed, so every fitted model left one behind.
     /// </summary>
-    public static ServingModel Build(MLContext mlContext, byte[] onnx, string featureColumnName, IReadOnlyList<string> classNames, IDataView schemaSource, int? gpuDeviceId, bool fallbackToCpu, ITransformer? prefix = null) =>
+    /// <remarks>
+    /// <paramref name="label"/> is the training label: <c>PredictedLabel</c> keeps its key values' type (text when it has none).
+    /// </remarks>
+    public static ServingModel Build(MLContext mlContext, byte[] onnx, string featureColumnName, IReadOnlyList<string> classNames, DataViewSchema.Column? label, IDataView schemaSource, int? gpuDeviceId, bool fallbackToCpu, ITransformer? prefix = null) =>
         Build(mlContext, onnx, prefix, gpuDeviceId, fallbackToCpu, modelFile =>
-        {
-            var names = classNames.Select((n, i) => new KeyValuePair<uint, string>((uint)i, n));
-            var keyData = mlContext.Data.LoadFromEnumerable(classNames.Select(n => new ClassName { Value = n }));
-            return mlContext.Transforms.ApplyOnnxModel(new[] { ScoreColumnName }, new[] { featureColumnName }, modelFile, gpuDeviceId, fallbackToCpu)
+            mlContext.Transforms.ApplyOnnxModel(new[] { ScoreColumnName }, new[] { featureColumnName }, modelFile, gpuDeviceId, fallbackToCpu)
                 .Append(mlContext.Transforms.CustomMapping<ScoreInput, PredictedIndexOutput>(ScoreArgMax.Map, ScoreArgMax.ContractName))
-                .Append(mlContext.Transforms.Conversion.MapValue(PredictedValueColumnName, names, ScoreArgMax.OutputColumnName))
-                .Append(mlContext.Transforms.Conversion.MapValueToKey(PredictedLabelColumnName, PredictedValueColumnName, keyData: keyData))
+                .Append(ClassKeyValues.PredictedLabel(mlContext, classNames, label))
                 .Append(mlContext.Transforms.DropColumns(ScoreArgMax.OutputColumnName, PredictedValueColumnName))
-                .Fit(schemaSource);
-        });
+                .Fit(schemaSource));
 
     /// <summary>The featurizer's chain: one <c>ApplyOnnxModel</c> from the pixel column to <paramref name="outputColumnName"/>, behind <paramref name="prefix"/>.</summary>
     public static ServingModel BuildFeaturizer(MLContext mlContext, byte[] onnx, string featureColumnName, string outputColumnName, IDataView schemaSource, int? gpuDeviceId, bool fallbackToCpu, ITransformer? prefix = null) =>
@@ -85,11 +83,6 @@ internal static class ServingPipeline
 
     private static InvalidOperationException GpuUnavailable(int gpuDeviceId, Exception e) =>
         new($"Scoring on GPU {gpuDeviceId} through ONNX Runtime's CUDA provider failed, and FallbackToCpu is false (set it, or MLContext.FallbackToCpu, to score on the CPU instead): {e.Message.Split('\n')[0]}", e);
-
-    private sealed class ClassName
-    {
-        public string Value { get; set; } = string.Empty;
-    }
 }
 
 /// <summary>A serving chain and the ONNX file it scores from; disposing releases the ONNX Runtime session and deletes the file.</summary>

@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetCnn.Architectures.Models;
+using MLNetCnn.Serving;
 
 namespace MLNetCnn.Estimators.Data;
 
@@ -55,38 +56,6 @@ internal static class DataViewImageReader
         }
     }
 
-    private static IReadOnlyList<string> ClassNames(DataViewSchema.Column label, int count)
-    {
-        if (label.Annotations.Schema.GetColumnOrNull("KeyValues") is { } column && column.Type is VectorDataViewType { ItemType: TextDataViewType })
-        {
-            VBuffer<ReadOnlyMemory<char>> names = default;
-            label.GetKeyValues(ref names);
-            var list = names.DenseValues().Select(n => n.ToString()).ToList();
-            if (list.Count == count)
-            {
-                return list;
-            }
-        }
-
-        if (label.Annotations.Schema.GetColumnOrNull("KeyValues") is { } other && other.Type is VectorDataViewType vector)
-        {
-            return ReadKeyValuesAsText(label, vector.ItemType, count);
-        }
-
-        return Enumerable.Range(0, count).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToList();
-    }
-
-    private static IReadOnlyList<string> ReadKeyValuesAsText(DataViewSchema.Column label, DataViewType itemType, int count)
-    {
-        var method = typeof(DataViewImageReader).GetMethod(nameof(KeyValuesAsText), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!;
-        return (IReadOnlyList<string>)method.MakeGenericMethod(itemType.RawType).Invoke(null, new object[] { label, count })!;
-    }
-
-    private static IReadOnlyList<string> KeyValuesAsText<T>(DataViewSchema.Column label, int count)
-    {
-        VBuffer<T> values = default;
-        label.GetKeyValues(ref values);
-        var list = values.DenseValues().Select(v => Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture) ?? string.Empty).ToList();
-        return list.Count == count ? list : Enumerable.Range(0, count).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToList();
-    }
+    private static IReadOnlyList<string> ClassNames(DataViewSchema.Column label, int count) =>
+        ClassKeyValues.AsText(label, count) ?? Enumerable.Range(0, count).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToList();
 }
