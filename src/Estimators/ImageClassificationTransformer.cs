@@ -139,7 +139,11 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable, 
         _weights.Clear();
     }
 
-    /// <summary>Exports a trained network and builds its serving chain behind <paramref name="conversion"/> (the image-decoding steps, when any); <paramref name="testTimeFlip"/> scores images with their mirrors.</summary>
+    /// <summary>
+    /// Exports a trained network twice, the batch graph of <see cref="SaveOnnx(string)"/> and the one-row graph the chain serves
+    /// (its <c>Score</c> a <c>Vector&lt;Single, K&gt;</c>), and builds the serving chain behind <paramref name="conversion"/> (the
+    /// image-decoding steps, when any); <paramref name="testTimeFlip"/> scores images with their mirrors.
+    /// </summary>
     internal static ImageClassificationTransformer Create(MLContext mlContext, NormalizedClassifier model, ArchitectureConfig config, ArchitectureOptions architecture, IReadOnlyList<string> classNames, string labelColumn, string featureColumn, ITransformer? conversion, IDataView schemaSource, IReadOnlyList<EpochMetrics> history, int? gpuDeviceId, bool fallbackToCpu, bool testTimeFlip = false)
     {
         var shape = model.InputShape;
@@ -151,8 +155,9 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable, 
             [WeightsMetadata.Mean] = JsonSerializer.Serialize(model.Normalization.Mean),
             [WeightsMetadata.Std] = JsonSerializer.Serialize(model.Normalization.Std),
         };
-        byte[] onnx = OnnxExporter.Export(model, new OnnxExportOptions { InputName = featureColumn, OutputName = ServingPipeline.ScoreColumnName, TestTimeFlip = testTimeFlip, Metadata = metadata });
-        var serving = ServingPipeline.Build(mlContext, onnx, featureColumn, classNames, schemaSource.Schema.GetColumnOrNull(labelColumn), schemaSource, gpuDeviceId, fallbackToCpu, prefix: conversion);
+        var export = new OnnxExportOptions { InputName = featureColumn, OutputName = ServingPipeline.ScoreColumnName, TestTimeFlip = testTimeFlip, Metadata = metadata };
+        byte[] onnx = OnnxExporter.Export(model, export);
+        var serving = ServingPipeline.Build(mlContext, OnnxExporter.Export(model, export with { OneRow = true }), featureColumn, classNames, schemaSource.Schema.GetColumnOrNull(labelColumn), schemaSource, gpuDeviceId, fallbackToCpu, prefix: conversion);
         var weights = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu().clone().DetachFromDisposeScope(), StringComparer.Ordinal);
         var weightsMetadata = new Dictionary<string, string>(metadata)
         {

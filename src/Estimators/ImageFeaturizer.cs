@@ -68,8 +68,9 @@ public sealed class ImageFeaturizerTransformer : ITransformer, IDisposable
             [WeightsMetadata.Mean] = JsonSerializer.Serialize(model.Normalization.Mean),
             [WeightsMetadata.Std] = JsonSerializer.Serialize(model.Normalization.Std),
         };
-        byte[] onnx = OnnxExporter.Export(model, new OnnxExportOptions { InputName = pixelColumn, OutputName = outputColumnName, Output = OnnxOutput.Embedding, Metadata = metadata });
-        var serving = ServingPipeline.BuildFeaturizer(mlContext, onnx, pixelColumn, outputColumnName, schemaSource, gpuDeviceId, fallbackToCpu, conversion);
+        var export = new OnnxExportOptions { InputName = pixelColumn, OutputName = outputColumnName, Output = OnnxOutput.Embedding, Metadata = metadata };
+        byte[] onnx = OnnxExporter.Export(model, export);
+        var serving = ServingPipeline.BuildFeaturizer(mlContext, OnnxExporter.Export(model, export with { OneRow = true }), pixelColumn, outputColumnName, schemaSource, gpuDeviceId, fallbackToCpu, conversion);
         return new ImageFeaturizerTransformer(serving, onnx, outputColumnName, model.NumFeatures);
     }
 }

@@ -97,6 +97,14 @@ public sealed class CatalogWorkoutTests
             _ml.Model.Save(model, _data.Schema, stream);
             stream.Position = 0;
             var loaded = new MLContext().CnnServing().LoadModel(stream, out _);
+            foreach (var (name, scorer) in new[] { ("trained", (ITransformer)model), ("loaded", loaded) })
+            {
+                // One dimension, as ML.NET's own trainers type Score: Vector<Single, 1, K> before (the ONNX batch axis).
+                var type = (VectorDataViewType)scorer.GetOutputSchema(_data.Schema)[added[0]].Type;
+                Assert.AreEqual(1, type.Dimensions.Length, $"{name}: {added[0]} is {type}");
+                Assert.AreEqual(new VectorDataViewType(NumberDataViewType.Single, type.Size), type, $"{name}: {added[0]}");
+            }
+
             var expected = model.Transform(_data).GetColumn<float[]>(added[0]).ToList();
             var actual = loaded.Transform(_data).GetColumn<float[]>(added[0]).ToList();
             ((IDisposable)loaded).Dispose();

@@ -25,6 +25,13 @@ public sealed record OnnxExportOptions
     /// </summary>
     public bool TestTimeFlip { get; init; }
 
+    /// <summary>
+    /// One image per run, as ML.NET's <c>OnnxTransformer</c> scores rows: the input is [1, ...] and the output has no
+    /// batch axis ([classes] or [features]), so that ML.NET types the column <c>Vector&lt;Single, K&gt;</c> as its own
+    /// trainers do, not <c>Vector&lt;Single, 1, K&gt;</c>. Off (a dynamic batch dimension) for graphs used outside ML.NET.
+    /// </summary>
+    public bool OneRow { get; init; }
+
     /// <summary>Metadata stored in the model (class names, normalization, ...).</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
 }
@@ -57,17 +64,18 @@ public static class OnnxExporter
         var o = options ?? new OnnxExportOptions();
         var s = model.InputShape;
         var graph = new GraphBuilder(withWeights: true);
+        long? batch = o.OneRow ? 1 : null;
         var image = new GraphValue(o.InputName, new long[] { s.Channels, s.Height, s.Width });
         OnnxValueInfo input;
         if (o.FlatInput)
         {
-            input = new OnnxValueInfo(o.InputName, OnnxElementType.Float, new long?[] { null, s.Size });
+            input = new OnnxValueInfo(o.InputName, OnnxElementType.Float, new long?[] { batch, s.Size });
             string shape = graph.Constant("input_shape", new long[] { 4 }, new long[] { -1, s.Channels, s.Height, s.Width });
             image = graph.Node("Reshape", "input_reshape", new[] { o.InputName, shape }, image.Shape);
         }
         else
         {
-            input = new OnnxValueInfo(o.InputName, OnnxElementType.Float, new long?[] { null, s.Channels, s.Height, s.Width });
+            input = new OnnxValueInfo(o.InputName, OnnxElementType.Float, new long?[] { batch, s.Channels, s.Height, s.Width });
         }
 
         if (o.TestTimeFlip)
@@ -87,6 +95,7 @@ public static class OnnxExporter
         }
 
         var result = o.Output == OnnxOutput.Embedding ? graph.RunEmbedding(model, image) : graph.Run(model, image);
+        string batched = o.OneRow ? o.OutputName + "_batch" : o.OutputName;
         OnnxNode output;
         if (o.TestTimeFlip)
         {
@@ -94,16 +103,21 @@ public static class OnnxExporter
             var scores = o.Output == OnnxOutput.Probabilities ? graph.Node("Softmax", "softmax", new[] { result.Name }, result.Shape, new OnnxAttribute("axis", Int: -1)) : result;
             string pairs = graph.Constant("flip_pairs", new long[] { 3 }, new long[] { 2, -1, result.Shape[0] });
             var paired = graph.Node("Reshape", "flip_pairs", new[] { scores.Name, pairs }, result.Shape);
-            output = new OnnxNode("ReduceMean", o.OutputName, new[] { paired.Name }, new[] { o.OutputName }, new[] { new OnnxAttribute("axes", Ints: new long[] { 0 }), new OnnxAttribute("keepdims", Int: 0) });
+            output = new OnnxNode("ReduceMean", batched, new[] { paired.Name }, new[] { batched }, new[] { new OnnxAttribute("axes", Ints: new long[] { 0 }), new OnnxAttribute("keepdims", Int: 0) });
         }
         else
         {
             output = o.Output == OnnxOutput.Probabilities
-                ? new OnnxNode("Softmax", o.OutputName, new[] { result.Name }, new[] { o.OutputName }, new[] { new OnnxAttribute("axis", Int: -1) })
-                : new OnnxNode("Identity", o.OutputName, new[] { result.Name }, new[] { o.OutputName }, Array.Empty<OnnxAttribute>());
+                ? new OnnxNode("Softmax", batched, new[] { result.Name }, new[] { batched }, new[] { new OnnxAttribute("axis", Int: -1) })
+                : new OnnxNode("Identity", batched, new[] { result.Name }, new[] { batched }, Array.Empty<OnnxAttribute>());
         }
 
         var outputs = new List<OnnxNode>(graph.Nodes) { output };
+        if (o.OneRow)
+        {
+            string row = graph.Constant("row_shape", new long[] { 1 }, new long[] { result.Shape[0] });
+            outputs.Add(new OnnxNode("Reshape", o.OutputName, new[] { batched, row }, new[] { o.OutputName }, Array.Empty<OnnxAttribute>()));
+        }
 
         return new OnnxModel
         {
@@ -111,7 +125,7 @@ public static class OnnxExporter
             Nodes = outputs,
             Initializers = graph.Initializers,
             Inputs = new[] { input },
-            Outputs = new[] { new OnnxValueInfo(o.OutputName, OnnxElementType.Float, new long?[] { null, result.Shape[0] }) },
+            Outputs = new[] { new OnnxValueInfo(o.OutputName, OnnxElementType.Float, o.OneRow ? new long?[] { result.Shape[0] } : new long?[] { null, result.Shape[0] }) },
             Metadata = o.Metadata,
         };
     }
