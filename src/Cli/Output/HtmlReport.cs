@@ -18,7 +18,8 @@ internal static class HtmlReport
         img { max-width: 100%; border: 1px solid #ddd; margin: 0.3em 0; }
         """;
 
-    public static void Write(string path, TrainingReport report, string lossImage, string accuracyImage, string confusionImage)
+    /// <summary>Writes the page; <paramref name="confusionImage"/> is null when the confusion matrix had too many classes to draw.</summary>
+    public static void Write(string path, TrainingReport report, string lossImage, string accuracyImage, string? confusionImage)
     {
         var c = CultureInfo.InvariantCulture;
         var s = report.Settings;
@@ -49,7 +50,9 @@ internal static class HtmlReport
         html.AppendLine(c, $"<h2>Final metrics ({E(f.EvaluatedOn)}, {f.Images:N0} images)</h2>");
         Table(html, ["accuracy", "macro accuracy", "log-loss", "log-loss reduction"],
             [[Pct(f.Accuracy), Pct(f.MacroAccuracy), f.LogLoss.ToString("F4", c), f.LogLossReduction.ToString("F4", c)]]);
-        html.AppendLine(c, $"<img src=\"{E(confusionImage)}\" alt=\"confusion matrix\">");
+        html.AppendLine(confusionImage is null
+            ? string.Create(c, $"<p>No confusion-matrix picture: {d.ClassNames.Count:N0} classes, more than the {Charts.MaxConfusionClasses} one is drawn for; the counts are in metrics.json (final.confusionMatrix).</p>")
+            : $"<img src=\"{E(confusionImage)}\" alt=\"confusion matrix\">");
         Table(html, ["class", "images", "correct", "recall", "precision"],
             f.PerClass.Select(p => new[] { p.Name, p.Count.ToString("N0", c), p.Correct.ToString("N0", c), Pct(p.Recall), Pct(p.Precision) }).ToList());
 
