@@ -67,7 +67,7 @@ internal static class TrainCommand
 
         // The test folder is read (its sub-folders matched to the classes, every file checked) before training, so a
         // folder that names no class of the model fails in seconds rather than after the whole run.
-        var testSet = settings.TestData is { } testFolder ? Evaluation.LabelledFolder(mlContext, testFolder, data.ClassNames, context.Error, Spec.Name) : default((List<string> Paths, List<string> Labels)?);
+        var testSet = settings.TestData is { } testFolder ? Evaluation.LabelledFolder(mlContext, testFolder, data.ClassNames, context.Error, Spec.Name, out _) : default((List<string> Paths, List<string> Labels)?);
         if (testSet is { Paths.Count: 0 })
         {
             throw new InvalidDataException($"--test-data '{settings.TestData}': no image in it could be read.");
