@@ -48,6 +48,27 @@ public sealed class UntrustedImageTests
     [ClassCleanup]
     public static void DeleteImages() => Directory.Delete(Root, recursive: true);
 
+    /// <summary>
+    /// Found by an outside sweep: this 3.6 KB BMP ended any process that decoded it (SkiaSharp's managed stream threw
+    /// an OverflowException inside a native callback for a skip past 2 GB). A regression ends the test host.
+    /// </summary>
+    [TestMethod]
+    [DataRow(0xB7000036u)]
+    [DataRow(0x80000000u)]
+    [DataRow(0xFFFFFFFFu)]
+    public void ABmpWhosePixelsLieBeyondTwoGigabytesIsRefusedNotFatal(uint offset)
+    {
+        var valid = ImageDecoding.DecodeBytes(CraftedImages.Bmp(), "valid bmp");
+        Assert.AreEqual((40, 30), (valid.Width, valid.Height), "the same file with its real offset decodes");
+        valid.Dispose();
+
+        var bytes = CraftedImages.Bmp(offset);
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(() => ImageDecoding.DecodeBytes(bytes, "posted image")).Message, "posted image (3654 bytes)");
+        string path = Path.Combine(Root, $"offset-{offset:x8}.bmp");
+        File.WriteAllBytes(path, bytes);
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(() => ImageDecoding.DecodeFile(path)).Message, path);
+    }
+
     [TestMethod]
     public void AHeaderOverTheLimitIsRefusedNamingTheSourceAndTheDeclaredSize()
     {
