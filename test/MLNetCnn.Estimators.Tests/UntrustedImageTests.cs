@@ -155,8 +155,15 @@ public sealed class UntrustedImageTests
         var bytes = ml.Transforms.LoadRawImageBytes("ImageBytes", null, ImageFolder.ImagePathColumnName).Fit(Keyed(ml, rows)).Transform(Keyed(ml, rows));
         var e = Assert.ThrowsExactly<InvalidDataException>(() => ml.Cnn().ImageClassification(Options("ImageBytes")).Fit(bytes));
         StringAssert.Contains(e.Message, "training data, ");
-        StringAssert.Contains(e.Message, "row ");
         StringAssert.Contains(e.Message, "truncated");
+
+        // The bad row is row 16. Found by a later sweep: a row decoded ahead was reported as "row 0", the row the
+        // cursor had reached; a row number now either is the row or says it is a lower bound.
+        var row = System.Text.RegularExpressions.Regex.Match(e.Message, @"row (\d+)");
+        Assert.IsTrue(row.Success, e.Message);
+        int reported = int.Parse(row.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        TestContext.WriteLine(e.Message);
+        Assert.IsTrue(reported == 16 || (reported < 16 && e.Message.Contains("at or after row", StringComparison.Ordinal)), e.Message);
     }
 
     [TestMethod]
