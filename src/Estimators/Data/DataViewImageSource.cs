@@ -199,7 +199,9 @@ internal static class DataViewImageSource
         }
         catch (Exception e) when (Unreadable(e) is { } unreadable)
         {
-            throw new InvalidDataException($"{role} data, reading row {row}: {unreadable.Message}", unreadable);
+            // Wrapped, it came from a worker that decodes ahead of the cursor: the row is a lower bound, not the row.
+            string where = ReferenceEquals(e, unreadable) ? $"row {row}" : $"a row at or after row {row} (rows are decoded ahead, on other threads)";
+            throw new InvalidDataException($"{role} data, reading {where}: {unreadable.Message}", unreadable);
         }
     }
 
