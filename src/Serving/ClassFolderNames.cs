@@ -25,8 +25,11 @@ internal static class ClassFolderNames
         }
     }
 
-    /// <summary>The name with control characters (and, when asked, every non-ASCII character) written as escapes: <c>new\nline</c>, <c>cafe\u0301</c>.</summary>
-    private static string Visible(string name, bool escapeNonAscii = false)
+    /// <summary>
+    /// The name with control characters (and, when asked, every non-ASCII character) written as escapes: <c>new\nline</c>,
+    /// <c>cafe\u0301</c>. <c>mlnetcnn predict</c> prints file paths so too, to keep its lines one per image.
+    /// </summary>
+    internal static string Visible(string name, bool escapeNonAscii = false)
     {
         var text = new StringBuilder();
         foreach (char c in name)

@@ -259,6 +259,21 @@ public sealed class TrainOnFolderTests
     }
 
     [TestMethod]
+    public void PredictPrintsOneLinePerImageWhateverItsFileName()
+    {
+        // Found by an outside sweep: a file named "new<LF>line.png" split its line of path<TAB>label<TAB>probability in two.
+        string folder = Cli.TempFolder("predict-control-names");
+        string odd = Path.Combine(folder, "new\nline\tx.png");
+        File.Copy(Directory.GetFiles(Path.Combine(_images, "discs"))[0], odd);
+        var result = Cli.Run("predict", "--model", Path.Combine(_output, "model.zip"), odd);
+        Assert.AreEqual(0, result.ExitCode, result.ToString());
+        var lines = result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.HasCount(1, lines, result.ToString());
+        Assert.AreEqual(3, lines[0].Split('\t').Length, result.ToString());
+        StringAssert.StartsWith(lines[0], Path.Combine(folder, "new\\nline\\tx.png"), result.ToString());
+    }
+
+    [TestMethod]
     public void EvaluateExitsOneWhenAFileIsSkippedAsPredictDoes()
     {
         // Before, evaluate printed "skipped:" and exited 0 where predict exits 1.

@@ -23,7 +23,7 @@ internal static class PredictCommand
         ],
         """
         Prints one line per image: path<TAB>label<TAB>probability; with --top K, K label and probability
-        pairs, most likely first. Folders are searched recursively for jpg, jpeg, png, bmp, gif and webp files.
+        pairs, most likely first. Control characters in a path are printed as escapes (\t, \n, \u001b). Folders are searched recursively for jpg, jpeg, png, bmp, gif and webp files.
         A model trained on image paths decodes and resizes each file itself; for a pixel model (Fashion-MNIST)
         each image is resized to the model's input and converted to grey, so it should look like the training
         images (Fashion-MNIST: a light garment on a black background).
@@ -70,7 +70,7 @@ internal static class PredictCommand
 
             var best = score.Select((p, k) => (Probability: p, Class: k)).OrderByDescending(s => s.Probability).Take(top).ToList();
             scored.Add((file, scorer.ClassNames[best[0].Class]));
-            context.Output.WriteLine(file + string.Concat(best.Select(b => string.Create(CultureInfo.InvariantCulture, $"\t{scorer.ClassNames[b.Class]}\t{b.Probability:F4}"))));
+            context.Output.WriteLine(ClassFolderNames.Visible(file) + string.Concat(best.Select(b => string.Create(CultureInfo.InvariantCulture, $"\t{scorer.ClassNames[b.Class]}\t{b.Probability:F4}"))));
         }
 
         if (scored.Count > 0)
