@@ -113,6 +113,8 @@ public sealed class TrainOnFolderTests
         var matrix = final.GetProperty("confusionMatrix").EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetInt32()).ToArray()).ToArray();
         Assert.AreEqual(3, matrix.Length);
         Assert.AreEqual(heldOut, matrix.Sum(r => r.Sum()));
+        var text = File.ReadAllLines(Path.Combine(_output, "metrics.json"));
+        Assert.AreEqual(3, text.Count(l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^\s*\[\d+,\d+,\d+\],?$")), "one line per row of the confusion matrix (a line per count made 32 MB at 1,700 classes)");
     }
 
     [TestMethod]

@@ -74,7 +74,7 @@ internal sealed record EpochRecord(int Epoch, double TrainLoss, double TrainAccu
 /// ML.NET's multiclass metrics of the final model on the held-out set (<c>Accuracy</c> is ML.NET's micro-accuracy).
 /// <c>ConfusionMatrix</c> holds counts: row = actual class, column = predicted class, in <see cref="DataSummary.ClassNames"/> order.
 /// </summary>
-internal sealed record FinalMetrics(string EvaluatedOn, long Images, double Accuracy, double MacroAccuracy, double LogLoss, double LogLossReduction, IReadOnlyList<ClassMetrics> PerClass, IReadOnlyList<IReadOnlyList<long>> ConfusionMatrix)
+internal sealed record FinalMetrics(string EvaluatedOn, long Images, double Accuracy, double MacroAccuracy, double LogLoss, double LogLossReduction, IReadOnlyList<ClassMetrics> PerClass, [property: JsonConverter(typeof(OneLinePerRow))] IReadOnlyList<IReadOnlyList<long>> ConfusionMatrix)
 {
     public static FinalMetrics From(MulticlassClassificationMetrics metrics, IReadOnlyList<string> classNames, string evaluatedOn)
     {
@@ -82,6 +82,28 @@ internal sealed record FinalMetrics(string EvaluatedOn, long Images, double Accu
         var counts = matrix.Counts.Select(row => (IReadOnlyList<long>)row.Select(c => (long)Math.Round(c)).ToList()).ToList();
         var perClass = classNames.Select((name, i) => new ClassMetrics(name, counts[i].Sum(), counts[i][i], matrix.PerClassRecall[i], matrix.PerClassPrecision[i])).ToList();
         return new FinalMetrics(evaluatedOn, counts.Sum(r => r.Sum()), metrics.MicroAccuracy, metrics.MacroAccuracy, metrics.LogLoss, metrics.LogLossReduction, perClass, counts);
+    }
+}
+
+/// <summary>
+/// Writes a matrix one row a line: indented JSON gave every count a line of its own, so 1,700 classes made a
+/// 32 MB metrics.json of 2.9 million lines.
+/// </summary>
+internal sealed class OneLinePerRow : JsonConverter<IReadOnlyList<IReadOnlyList<long>>>
+{
+    public override IReadOnlyList<IReadOnlyList<long>> Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        JsonSerializer.Deserialize<List<List<long>>>(ref reader, options)!;
+
+    public override void Write(Utf8JsonWriter writer, IReadOnlyList<IReadOnlyList<long>> value, JsonSerializerOptions options)
+    {
+        writer.WriteStartArray();
+        foreach (var row in value)
+        {
+            // A raw value gets no line break of its own; the indent is that of final.confusionMatrix's rows.
+            writer.WriteRawValue("\n      [" + string.Join(",", row.Select(c => c.ToString(System.Globalization.CultureInfo.InvariantCulture))) + "]", skipInputValidation: true);
+        }
+
+        writer.WriteEndArray();
     }
 }
 
