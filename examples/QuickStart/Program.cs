@@ -31,9 +31,10 @@ try
 {
     return Run(options);
 }
-catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or KeyNotFoundException or UnauthorizedAccessException)
+catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or KeyNotFoundException or UnauthorizedAccessException or TrainingDataException)
 {
-    // A missing data set, an unknown architecture, a folder that cannot be written: one line, not a stack trace.
+    // A missing or corrupt data set, data the trainer cannot use (one class, no images), an unknown architecture,
+    // a folder that cannot be written: one line, not a stack trace.
     Console.Error.WriteLine($"QuickStart failed: {e.Message}");
     return 1;
 }

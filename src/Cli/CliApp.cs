@@ -1,6 +1,7 @@
 using MLNetCnn.Architectures.Graph;
 using MLNetCnn.Cli.CommandLine;
 using MLNetCnn.Cli.Commands;
+using MLNetCnn.Estimators;
 using MLNetCnn.Tricks.Training;
 
 namespace MLNetCnn.Cli;
@@ -130,7 +131,7 @@ public static class CliApp
     {
         for (Exception? current = e; current is not null; current = current.InnerException)
         {
-            if (current is IOException or InvalidDataException or UnauthorizedAccessException or TrainingDivergedException)
+            if (current is IOException or InvalidDataException or UnauthorizedAccessException or TrainingDivergedException or TrainingDataException)
             {
                 return current;
             }

@@ -93,6 +93,9 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
     private static ValueGetter<VBuffer<T>> NoValues<T>() => (ref VBuffer<T> v) => v = default;
 
     /// <summary>Trains on <paramref name="input"/> and returns the trained transformer.</summary>
+    /// <exception cref="ArgumentException">The schema does not fit the options (a missing column, a label that is not a key, a feature column of the wrong type or size).</exception>
+    /// <exception cref="TrainingDataException">The rows cannot be trained on: no rows, a single class, an out-of-range label, a non-finite pixel (the message names the column and row).</exception>
+    /// <exception cref="InvalidDataException">An image (path or bytes column) cannot be read or decoded; the message names it.</exception>
     public ImageClassificationTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);

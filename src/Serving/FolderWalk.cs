@@ -12,10 +12,16 @@ internal static class FolderWalk
     /// <summary>A hidden name: one that starts with '.' (<c>.git</c>, <c>.ipynb_checkpoints</c>, macOS's <c>._photo.jpg</c>).</summary>
     public static bool IsHidden(string name) => name.StartsWith('.');
 
-    /// <summary>Full paths of the files under <paramref name="folder"/> whose name passes <paramref name="include"/>, sorted ordinally.</summary>
-    public static List<string> Files(string folder, Func<string, bool> include)
+    /// <summary>
+    /// Full paths of the files under <paramref name="folder"/> whose name passes <paramref name="include"/>, sorted
+    /// ordinally, and of the other files (not hidden), which <paramref name="include"/> left out.
+    /// </summary>
+    /// <exception cref="UnauthorizedAccessException">A folder (the one given or one under it) cannot be listed; the message names it.</exception>
+    /// <exception cref="IOException">A folder vanished or failed while being listed; the message names it.</exception>
+    public static (List<string> Files, List<string> Ignored) Files(string folder, Func<string, bool> include)
     {
         var files = new List<string>();
+        var ignored = new List<string>();
         var visited = new HashSet<string>(StringComparer.FromComparison(PathComparison));
         var pending = new Stack<DirectoryInfo>();
         pending.Push(new DirectoryInfo(Path.GetFullPath(folder)));
@@ -27,19 +33,7 @@ internal static class FolderWalk
                 continue;
             }
 
-            List<FileSystemInfo> entries;
-            try
-            {
-                entries = directory.EnumerateFileSystemInfos("*", new EnumerationOptions { IgnoreInaccessible = true, AttributesToSkip = 0 })
-                    .OrderByDescending(e => e.Name, StringComparer.Ordinal) // popped in name order: the same walk on every file system
-                    .ToList();
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                continue; // a folder that vanished or cannot be listed holds nothing we can read
-            }
-
-            foreach (var entry in entries)
+            foreach (var entry in Entries(directory))
             {
                 if (IsHidden(entry.Name))
                 {
@@ -55,15 +49,38 @@ internal static class FolderWalk
                         pending.Push(sub);
                     }
                 }
-                else if (include(entry.Name))
+                else
                 {
-                    files.Add(entry.FullName);
+                    (include(entry.Name) ? files : ignored).Add(entry.FullName);
                 }
             }
         }
 
         files.Sort(StringComparer.Ordinal);
-        return files;
+        ignored.Sort(StringComparer.Ordinal);
+        return (files, ignored);
+    }
+
+    /// <summary>
+    /// A folder's entries, popped in name order (the same walk on every file system). A folder that cannot be listed is
+    /// an error naming it: skipping it silently trained a model without the class it held.
+    /// </summary>
+    private static List<FileSystemInfo> Entries(DirectoryInfo directory)
+    {
+        try
+        {
+            return directory.EnumerateFileSystemInfos("*", new EnumerationOptions { IgnoreInaccessible = false, AttributesToSkip = 0 })
+                .OrderByDescending(e => e.Name, StringComparer.Ordinal)
+                .ToList();
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new UnauthorizedAccessException($"Folder '{directory.FullName}' cannot be read ({e.Message}); give this user read access or move it out.", e);
+        }
+        catch (IOException e)
+        {
+            throw new IOException($"Folder '{directory.FullName}' cannot be read ({e.Message}).", e);
+        }
     }
 
     private static bool IsSameOrAncestor(string candidate, string path)

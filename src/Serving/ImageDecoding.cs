@@ -181,7 +181,12 @@ public static class ImageDecoding
     /// The file is missing, empty, not a regular file (a FIFO or device is never opened), over the decode limit,
     /// truncated or not a decodable image; the message names it.
     /// </exception>
-    public static MLImage DecodeFile(string path) => WithFile(path, stream => Decode(stream, $"image '{path}'"));
+    public static MLImage DecodeFile(string path) => WithFile(path, stream =>
+    {
+        // Skia maps the file itself (the stream was opened only to check that it can be).
+        using var data = SKData.Create(stream.Name) ?? throw new InvalidDataException($"Image '{path}' cannot be read.");
+        return Decode(data, $"image '{path}'");
+    });
 
     /// <summary>Reads an image file's bytes (for a model that scores encoded bytes), with the checks of <see cref="DecodeFile"/> before opening it.</summary>
     /// <exception cref="InvalidDataException">The file is missing, empty, not a regular file, or cannot be read; the message names it.</exception>
@@ -250,14 +255,20 @@ public static class ImageDecoding
             throw new InvalidDataException($"The {what} is empty (0 bytes).");
         }
 
-        using var stream = new MemoryStream(bytes, writable: false);
-        return Decode(stream, $"{what} ({bytes.Length} bytes)");
+        using var data = SKData.CreateCopy(bytes);
+        return Decode(data, $"{what} ({bytes.Length} bytes)");
     }
 
     /// <summary>Reads the header, checks the size, then decodes into the BGRA layout <see cref="MLImage"/> holds.</summary>
-    private static MLImage Decode(Stream stream, string what)
+    /// <remarks>
+    /// The codec reads from native memory (<see cref="SKData"/>), never through a managed stream: SkiaSharp's managed
+    /// stream callback throws an <see cref="OverflowException"/> inside native code for a skip past 2 GB (a BMP whose
+    /// pixel offset is 0xB7000036, 3.6 KB in all), which no handler can catch and which ended the process.
+    /// </remarks>
+    private static MLImage Decode(SKData data, string what)
     {
-        using var codec = SKCodec.Create(stream, out var opened);
+        using var native = new SKMemoryStream(data);
+        using var codec = SKCodec.Create(native, out var opened);
         if (codec is null)
         {
             throw new InvalidDataException($"The {what} is not a decodable image (jpg, png, bmp, gif or webp expected; SkiaSharp: {opened}).");

@@ -9,7 +9,14 @@ namespace MLNetCnn.Serving;
 /// <param name="ClassNames">The class order of the label key: the sub-folder names sorted ordinally, or the model's classes for <see cref="ImageFolder.LoadLabelled"/>.</param>
 /// <param name="ImageCount">Rows in <paramref name="Data"/>.</param>
 /// <param name="Skipped">Files left out because they could not be decoded (only with <c>skipUnreadable</c>), each with the reason.</param>
-public sealed record ImageFolderData(IDataView Data, IReadOnlyList<string> ClassNames, int ImageCount, IReadOnlyList<string> Skipped);
+public sealed record ImageFolderData(IDataView Data, IReadOnlyList<string> ClassNames, int ImageCount, IReadOnlyList<string> Skipped)
+{
+    /// <summary>Files not read, full paths sorted: names without an image extension (.tif, none) and files directly in the root, outside any class folder.</summary>
+    public IReadOnlyList<string> Ignored { get; init; } = [];
+
+    /// <summary>Class sub-folders that gave no image (none found, or none that decoded), so name no class; full paths.</summary>
+    public IReadOnlyList<string> EmptyClassFolders { get; init; } = [];
+}
 
 /// <summary>
 /// Reads a folder with one sub-folder per class (the layout of torchvision's <c>ImageFolder</c> and of
@@ -27,19 +34,25 @@ public static class ImageFolder
     /// <param name="skipUnreadable">Leave out files that do not decode (reported in <see cref="ImageFolderData.Skipped"/>) instead of failing.</param>
     /// <param name="progress">Called with (files checked, files in total) while decoding (from several threads, one call at a time).</param>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
-    /// <exception cref="InvalidDataException">Fewer than two class folders hold images, or (without <paramref name="skipUnreadable"/>) a file does not decode; the message names it.</exception>
+    /// <exception cref="InvalidDataException">Fewer than two class folders hold images, a class folder's name holds a control character or equals another's after Unicode normalization, or (without <paramref name="skipUnreadable"/>) a file does not decode; the message names it.</exception>
+    /// <exception cref="UnauthorizedAccessException">A class folder, or a folder under one, cannot be read; the message names it.</exception>
     public static ImageFolderData Load(MLContext mlContext, string root, bool skipUnreadable = false, Action<int, int>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
-        var (fullRoot, folders) = ClassFolders(root);
-        var (rows, skipped) = Read(folders.Select(f => (f, Path.GetFileName(f))).ToList(), skipUnreadable, progress);
+        var (fullRoot, folders, rootFiles) = ClassFolders(root);
+        var (rows, skipped, ignored) = Read(folders.Select(f => (f, Path.GetFileName(f))).ToList(), skipUnreadable, progress);
         var classNames = rows.Select(r => r.Label).Distinct().Order(StringComparer.Ordinal).ToList();
         if (classNames.Count < 2)
         {
             throw new InvalidDataException($"Image folder '{fullRoot}' needs at least two class sub-folders holding images ({string.Join(", ", ImageDecoding.Extensions)}); found {classNames.Count} with {rows.Count} images.");
         }
 
-        return new ImageFolderData(KeyedLabels(mlContext, mlContext.Data.LoadFromEnumerable(rows), classNames), classNames, rows.Count, skipped);
+        var empty = folders.Where(f => !classNames.Contains(Path.GetFileName(f))).ToList();
+        return new ImageFolderData(KeyedLabels(mlContext, mlContext.Data.LoadFromEnumerable(rows), classNames), classNames, rows.Count, skipped)
+        {
+            Ignored = rootFiles.Concat(ignored).Order(StringComparer.Ordinal).ToList(),
+            EmptyClassFolders = empty,
+        };
     }
 
     /// <summary>
@@ -58,7 +71,7 @@ public static class ImageFolder
     {
         ArgumentNullException.ThrowIfNull(mlContext);
         ArgumentNullException.ThrowIfNull(classNames);
-        var (fullRoot, folders) = ClassFolders(root);
+        var (fullRoot, folders, rootFiles) = ClassFolders(root);
         var known = classNames.ToDictionary(FolderName, n => n, StringComparer.Ordinal);
         // A sub-folder without images (an empty class folder) names nothing to score, whatever its name.
         folders = folders.Where(f => known.ContainsKey(Path.GetFileName(f)) || FindImageFiles(f).Count > 0).ToList();
@@ -68,13 +81,18 @@ public static class ImageFolder
             throw new InvalidDataException($"Image folder '{fullRoot}' has {(unknown.Count == 1 ? "a sub-folder" : "sub-folders")} {string.Join(", ", unknown.Select(u => $"'{u}'"))} that {(unknown.Count == 1 ? "names" : "name")} no class of the model; its classes are: {string.Join(", ", classNames)}.");
         }
 
-        var (rows, skipped) = Read(folders.Select(f => (f, known[Path.GetFileName(f)])).ToList(), skipUnreadable, progress);
+        var (rows, skipped, ignored) = Read(folders.Select(f => (f, known[Path.GetFileName(f)])).ToList(), skipUnreadable, progress);
         if (rows.Count == 0)
         {
             throw new InvalidDataException($"Image folder '{fullRoot}' holds no images ({string.Join(", ", ImageDecoding.Extensions)}) in its class sub-folders.");
         }
 
-        return new ImageFolderData(KeyedLabels(mlContext, mlContext.Data.LoadFromEnumerable(rows), classNames), classNames, rows.Count, skipped);
+        var present = rows.Select(r => FolderName(r.Label)).ToHashSet(StringComparer.Ordinal);
+        return new ImageFolderData(KeyedLabels(mlContext, mlContext.Data.LoadFromEnumerable(rows), classNames), classNames, rows.Count, skipped)
+        {
+            Ignored = rootFiles.Concat(ignored).Order(StringComparer.Ordinal).ToList(),
+            EmptyClassFolders = folders.Where(f => !present.Contains(Path.GetFileName(f))).ToList(),
+        };
     }
 
     /// <summary>The folder a class's images go in: the name, with '/' as '-'.</summary>
@@ -110,7 +128,9 @@ public static class ImageFolder
         {
             var rows = Enumerable.Range(0, paths.Count).Where(i => heldOut.Contains(i) == held)
                 .Select(i => new Row { ImagePath = paths[i], Label = folder.ClassNames[(int)labels[i] - 1] }).ToList();
-            return new ImageFolderData(KeyedLabels(mlContext, mlContext.Data.LoadFromEnumerable(rows), folder.ClassNames), folder.ClassNames, rows.Count, held ? Array.Empty<string>() : folder.Skipped);
+            return held
+                ? new ImageFolderData(KeyedLabels(mlContext, mlContext.Data.LoadFromEnumerable(rows), folder.ClassNames), folder.ClassNames, rows.Count, [])
+                : folder with { Data = KeyedLabels(mlContext, mlContext.Data.LoadFromEnumerable(rows), folder.ClassNames), ImageCount = rows.Count };
         }
 
         return (Part(held: false), Part(held: true));
@@ -126,7 +146,8 @@ public static class ImageFolder
 
     private const string LabelColumnName = "Label";
 
-    private static (string Root, List<string> Folders) ClassFolders(string root)
+    /// <summary>The class sub-folders of <paramref name="root"/> (checked by <see cref="ClassFolderNames.Check"/>), and the files beside them, which no class holds.</summary>
+    private static (string Root, List<string> Folders, List<string> RootFiles) ClassFolders(string root)
     {
         if (!Directory.Exists(root))
         {
@@ -134,7 +155,10 @@ public static class ImageFolder
         }
 
         string full = Path.GetFullPath(root);
-        return (full, Directory.GetDirectories(full).Where(d => !FolderWalk.IsHidden(Path.GetFileName(d))).Order(StringComparer.Ordinal).ToList());
+        var folders = Directory.GetDirectories(full).Where(d => !FolderWalk.IsHidden(Path.GetFileName(d))).Order(StringComparer.Ordinal).ToList();
+        ClassFolderNames.Check(full, folders.Select(Path.GetFileName).ToList()!);
+        var files = Directory.GetFiles(full).Where(f => !FolderWalk.IsHidden(Path.GetFileName(f))).ToList();
+        return (full, folders, files);
     }
 
     /// <summary>
@@ -146,7 +170,16 @@ public static class ImageFolder
     /// whether their target can be read is for the decoder to say.
     /// </summary>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
-    public static IReadOnlyList<string> FindImageFiles(string folder)
+    /// <exception cref="UnauthorizedAccessException">The folder, or one under it, cannot be read; the message names it.</exception>
+    public static IReadOnlyList<string> FindImageFiles(string folder) => ListFiles(folder).Images;
+
+    /// <summary>
+    /// The files of <paramref name="folder"/> as <see cref="FindImageFiles"/> walks them: the image files, and the other
+    /// files (not hidden) it leaves out by extension (.tif, none), both as full paths sorted ordinally.
+    /// </summary>
+    /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
+    /// <exception cref="UnauthorizedAccessException">The folder, or one under it, cannot be read; the message names it.</exception>
+    public static (IReadOnlyList<string> Images, IReadOnlyList<string> Ignored) ListFiles(string folder)
     {
         ArgumentNullException.ThrowIfNull(folder);
         if (!Directory.Exists(folder))
@@ -154,7 +187,8 @@ public static class ImageFolder
             throw new DirectoryNotFoundException($"Image folder '{folder}' does not exist.");
         }
 
-        return FolderWalk.Files(folder, name => ImageDecoding.Extensions.Contains(Path.GetExtension(name)));
+        var (images, ignored) = FolderWalk.Files(folder, name => ImageDecoding.Extensions.Contains(Path.GetExtension(name)));
+        return (images, ignored);
     }
 
     /// <summary>
@@ -175,12 +209,15 @@ public static class ImageFolder
         return (int)Math.Clamp(byMemory, 1, Environment.ProcessorCount);
     }
 
-    private static (List<Row> Rows, List<string> Skipped) Read(IReadOnlyList<(string Folder, string Class)> folders, bool skipUnreadable, Action<int, int>? progress)
+    private static (List<Row> Rows, List<string> Skipped, List<string> Ignored) Read(IReadOnlyList<(string Folder, string Class)> folders, bool skipUnreadable, Action<int, int>? progress)
     {
         var files = new List<(string Path, string Class)>();
+        var ignored = new List<string>();
         foreach (var (folder, name) in folders)
         {
-            files.AddRange(FindImageFiles(folder).Select(f => (f, name)));
+            var (images, others) = ListFiles(folder);
+            files.AddRange(images.Select(f => (f, name)));
+            ignored.AddRange(others);
         }
 
         // Every file is decoded once to check it, on all cores; results stay in file order, and without
@@ -219,7 +256,7 @@ public static class ImageFolder
 
         var rows = files.Where((_, i) => errors[i] is null).Select(f => new Row { ImagePath = f.Path, Label = f.Class }).ToList();
         var skipped = errors.OfType<InvalidDataException>().Select(e => e.Message).ToList();
-        return (rows, skipped);
+        return (rows, skipped, ignored);
     }
 
     private sealed class Row

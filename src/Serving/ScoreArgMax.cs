@@ -35,12 +35,21 @@ public sealed class ScoreArgMax : CustomMappingFactory<ScoreInput, PredictedInde
     public const string OutputColumnName = "PredictedLabelIndex";
 
     /// <summary>The mapping itself.</summary>
+    /// <exception cref="InvalidDataException">
+    /// A score is not a finite number: the row's input held a NaN or an infinity (softmax turns one into NaN scores for
+    /// every class), and a label picked from such scores would be silently wrong.
+    /// </exception>
     public static void Map(ScoreInput input, PredictedIndexOutput output)
     {
         var scores = input.Score;
         int best = 0;
-        for (int i = 1; i < scores.Length; i++)
+        for (int i = 0; i < scores.Length; i++)
         {
+            if (!float.IsFinite(scores[i]))
+            {
+                throw new InvalidDataException($"The model's Score is {scores[i]} for class {i}: the row's input holds a NaN or an infinite value, and the model scores finite pixel values only. No label is given for it.");
+            }
+
             if (scores[i] > scores[best])
             {
                 best = i;

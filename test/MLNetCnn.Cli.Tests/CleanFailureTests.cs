@@ -67,6 +67,57 @@ public sealed class CleanFailureTests
     }
 
     [TestMethod]
+    public void AClassFolderNamedWithATabIsRefusedBeforeTraining()
+    {
+        // Before, it trained, and predict's tab-separated lines then had a field too many.
+        string data = Cli.TempFolder("tab-class");
+        GeneratedImages.Write(data, perClass: 3, seed: 4);
+        Directory.Move(Path.Combine(data, "discs"), Path.Combine(data, "tab\tx"));
+        var result = Cli.Run("train", "--data", data, "--output", Cli.TempFolder("tab-class-run"), "--image-size", "8", "--width", "0.25", "--epochs", "1");
+        Assert.AreEqual(1, result.ExitCode, result.ToString());
+        StringAssert.Contains(result.Error, "class folder 'tab\\tx' has a control character", result.ToString());
+        AssertOneLine(result);
+    }
+
+    [TestMethod]
+    public void AnUnreadableClassFolderIsAnErrorNotAMissingClass()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            Assert.Inconclusive("Unix permissions.");
+        }
+
+        string data = Cli.TempFolder("unreadable-class");
+        GeneratedImages.Write(data, perClass: 3, seed: 4);
+        string stripes = Path.Combine(data, "stripes");
+        File.SetUnixFileMode(stripes, UnixFileMode.None);
+        try
+        {
+            if (Directory.GetFiles(stripes).Length > 0)
+            {
+                Assert.Inconclusive("This user reads a folder of mode 000 (root); ImageFolderLeftOutTests covers the walk, run as another user.");
+            }
+        }
+        catch (UnauthorizedAccessException)
+        {
+            // As intended: this user cannot list it.
+        }
+
+        try
+        {
+            // Before, the walk skipped it and a model of two classes was trained, exit code 0.
+            var result = Cli.Run("train", "--data", data, "--output", Cli.TempFolder("unreadable-class-run"), "--image-size", "8", "--width", "0.25", "--epochs", "1");
+            Assert.AreEqual(1, result.ExitCode, result.ToString());
+            StringAssert.Contains(result.Error, $"'{stripes}' cannot be read", result.ToString());
+            AssertOneLine(result);
+        }
+        finally
+        {
+            File.SetUnixFileMode(stripes, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+    }
+
+    [TestMethod]
     public void VerboseAddsTheStackTrace()
     {
         var quiet = Cli.Run("summary", "vgg11", "--size", "8", "--small-input-stem=false");

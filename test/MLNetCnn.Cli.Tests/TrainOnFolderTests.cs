@@ -245,6 +245,35 @@ public sealed class TrainOnFolderTests
     }
 
     [TestMethod]
+    public void PredictSaysHowManyFilesOfAFolderItIgnored()
+    {
+        string folder = Cli.TempFolder("predict-ignored");
+        File.Copy(Directory.GetFiles(Path.Combine(_images, "discs"))[0], Path.Combine(folder, "good.png"));
+        File.Copy(Directory.GetFiles(Path.Combine(_images, "discs"))[1], Path.Combine(folder, "scan.tif"));
+        File.Copy(Directory.GetFiles(Path.Combine(_images, "discs"))[2], Path.Combine(folder, "noext"));
+        var result = Cli.Run("predict", "--model", Path.Combine(_output, "model.zip"), folder);
+        Assert.AreEqual(0, result.ExitCode, result.ToString());
+        Assert.AreEqual(1, result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length, result.ToString());
+        StringAssert.Contains(result.Error, "2 files in the folders given ignored (not images by their extension)", result.ToString());
+        StringAssert.Contains(result.Error, "scan.tif", result.ToString());
+    }
+
+    [TestMethod]
+    public void EvaluateExitsOneWhenAFileIsSkippedAsPredictDoes()
+    {
+        // Before, evaluate printed "skipped:" and exited 0 where predict exits 1.
+        string folder = Cli.TempFolder("evaluate-skipped");
+        Directory.CreateDirectory(Path.Combine(folder, "discs"));
+        File.Copy(Directory.GetFiles(Path.Combine(_images, "discs"))[0], Path.Combine(folder, "discs", "good.png"));
+        File.WriteAllText(Path.Combine(folder, "discs", "notes.png"), "not a picture");
+        var result = Cli.Run("evaluate", "--model", Path.Combine(_output, "model.zip"), "--data", folder);
+        Assert.AreEqual(1, result.ExitCode, result.ToString());
+        StringAssert.Contains(result.Output, "on 1 images of 1 of the model's 3 classes", result.ToString());
+        StringAssert.Contains(result.Error, "skipped:", result.ToString());
+        StringAssert.Contains(result.Error, "1 image file(s) left out of the metrics", result.ToString());
+    }
+
+    [TestMethod]
     public void LimitDrawsFromEveryClassOfAFolderSortedByClass()
     {
         // A folder's rows come class by class; ShuffleRows' default pool of 1,000 rows drew --limit from the first

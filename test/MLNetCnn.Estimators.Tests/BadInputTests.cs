@@ -96,6 +96,7 @@ public sealed class BadInputTests
     {
         var data = TestData.Build(_ml, Rows(0, 64), 64, TwoClasses);
         var e = Fit(data);
+        Assert.IsInstanceOfType<TrainingDataException>(e); // what QuickStart and the CLI report in one line
         StringAssert.Contains(e.Message, "no rows");
         StringAssert.Contains(e.Message, "training");
     }
@@ -105,6 +106,7 @@ public sealed class BadInputTests
     {
         var data = TestData.Build(_ml, Rows(6, 64, label: _ => "a"), 64, TwoClasses);
         var e = Fit(data);
+        Assert.IsInstanceOfType<TrainingDataException>(e);
         StringAssert.Contains(e.Message, "'Label'");
         StringAssert.Contains(e.Message, "single class");
     }

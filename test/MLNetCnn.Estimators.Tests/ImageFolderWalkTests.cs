@@ -169,7 +169,7 @@ public sealed class ImageFolderWalkTests
         }
     }
 
-    private static byte[] Png(byte grey)
+    internal static byte[] Png(byte grey)
     {
         using var bitmap = new SKBitmap(new SKImageInfo(6, 6, SKColorType.Gray8, SKAlphaType.Opaque));
         bitmap.Erase(new SKColor(grey, grey, grey));

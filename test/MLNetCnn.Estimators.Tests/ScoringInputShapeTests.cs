@@ -39,6 +39,19 @@ public sealed class ScoringInputShapeTests
 
                 var engine = ml.Model.CreatePredictionEngine<RightInput, Output>(model);
                 Assert.HasCount(3, engine.Predict(new RightInput()).Score);
+
+                // Found by an outside sweep: one NaN pixel gave NaN scores and a label, with no error. (The label is what
+                // is refused: an output of Score alone never computes it, and NaN scores speak for themselves.)
+                var labelled = ml.Model.CreatePredictionEngine<RightInput, LabelledOutput>(model);
+                foreach (float bad in new[] { float.NaN, float.PositiveInfinity })
+                {
+                    var pixels = new RightInput();
+                    pixels.Features[17] = bad;
+                    var nan = Assert.ThrowsExactly<InvalidDataException>(() => labelled.Predict(pixels));
+                    StringAssert.Contains(nan.Message, "NaN or an infinite value");
+                    var viaTransform = Assert.ThrowsExactly<InvalidDataException>(() => model.Transform(ml.Data.LoadFromEnumerable([pixels])).GetColumn<uint>("PredictedLabel").ToList());
+                    StringAssert.Contains(viaTransform.Message, "NaN or an infinite value");
+                }
             }
         }
         finally
@@ -70,5 +83,12 @@ public sealed class ScoringInputShapeTests
     private sealed class Output
     {
         public float[] Score { get; set; } = [];
+    }
+
+    private sealed class LabelledOutput
+    {
+        public float[] Score { get; set; } = [];
+
+        public uint PredictedLabel { get; set; }
     }
 }

@@ -57,6 +57,32 @@ internal static class CraftedImages
         return png[..(png.Length / 2)];
     }
 
+    /// <summary>
+    /// A complete 40 x 30 24-bit BMP (3,654 bytes) whose header puts the pixel data at <paramref name="pixelOffset"/>:
+    /// at 0x80000000 and beyond, SkiaSharp's managed-stream callback overflowed inside native code and ended the process.
+    /// </summary>
+    public static byte[] Bmp(uint pixelOffset = 54)
+    {
+        const int width = 40, height = 30, rowBytes = width * 3;
+        var bmp = new byte[54 + (rowBytes * height)];
+        bmp[0] = (byte)'B';
+        bmp[1] = (byte)'M';
+        BinaryPrimitives.WriteInt32LittleEndian(bmp.AsSpan(2), bmp.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(bmp.AsSpan(10), pixelOffset);
+        BinaryPrimitives.WriteInt32LittleEndian(bmp.AsSpan(14), 40);
+        BinaryPrimitives.WriteInt32LittleEndian(bmp.AsSpan(18), width);
+        BinaryPrimitives.WriteInt32LittleEndian(bmp.AsSpan(22), height);
+        BinaryPrimitives.WriteInt16LittleEndian(bmp.AsSpan(26), 1);
+        BinaryPrimitives.WriteInt16LittleEndian(bmp.AsSpan(28), 24);
+        BinaryPrimitives.WriteInt32LittleEndian(bmp.AsSpan(34), rowBytes * height);
+        for (int i = 54; i < bmp.Length; i++)
+        {
+            bmp[i] = (byte)(i * 7);
+        }
+
+        return bmp;
+    }
+
     private static void Chunk(Stream file, string type, byte[] data)
     {
         Span<byte> word = stackalloc byte[4];

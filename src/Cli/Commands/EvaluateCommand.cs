@@ -18,7 +18,8 @@ internal static class EvaluateCommand
         """
         The sub-folders are matched to the model's class names (a class name with '/' matches a folder named with '-'),
         so a folder holding only some of the classes is scored against the right ones; a sub-folder that names no class
-        of the model is an error that lists the model's classes. Files that do not decode are reported and skipped.
+        of the model is an error that lists the model's classes. Files that do not decode are reported and skipped, and
+        the exit code is then 1 (as predict's), after the metrics of the rest.
 
         Example: mlnetcnn evaluate --model runs/photos/model.zip --data photos-test
         """);
@@ -43,10 +44,19 @@ internal static class EvaluateCommand
         var model = PredictCommand.Load(mlContext, modelPath, out var inputSchema);
         using var modelLifetime = model as IDisposable;
         var classNames = mlContext.CnnServing().GetClassNames(model, inputSchema);
-        var (paths, labels) = Evaluation.LabelledFolder(mlContext, folder, classNames, context.Error, Spec.Name);
+        var (paths, labels) = Evaluation.LabelledFolder(mlContext, folder, classNames, context.Error, Spec.Name, out int undecodable);
         var scorer = ModelInput.Find(inputSchema, modelPath).Scorer(mlContext, model);
         var final = Evaluation.Run(mlContext, scorer, paths, labels, context.Error, Spec.Name, $"test folder {Path.GetFullPath(folder)}");
         Evaluation.Print(final, context.Output);
+
+        // As predict: the figures are printed, but a run that left images out exits with 1, so a script notices.
+        long skipped = undecodable + (paths.Count - final.Images);
+        if (skipped > 0)
+        {
+            context.Error.WriteLine($"mlnetcnn evaluate: {skipped} image file(s) left out of the metrics (the 'skipped' lines above); exit code 1.");
+            return 1;
+        }
+
         return 0;
     }
 }

@@ -11,15 +11,23 @@ internal static class Evaluation
 {
     /// <summary>
     /// The labelled images of a test folder (<see cref="ImageFolder.LoadLabelled"/>: sub-folders name classes of the model;
-    /// an unknown one is an error naming it and the model's classes): their paths and class names.
+    /// an unknown one is an error naming it and the model's classes): their paths and class names. Files that do not
+    /// decode (<paramref name="skipped"/>) and files ignored by extension are reported on <paramref name="error"/>.
     /// </summary>
-    public static (List<string> Paths, List<string> Labels) LabelledFolder(MLContext mlContext, string folder, IReadOnlyList<string> classNames, TextWriter error, string command)
+    public static (List<string> Paths, List<string> Labels) LabelledFolder(MLContext mlContext, string folder, IReadOnlyList<string> classNames, TextWriter error, string command, out int skipped)
     {
         var data = ImageFolder.LoadLabelled(mlContext, folder, classNames, skipUnreadable: true);
-        foreach (string skipped in data.Skipped)
+        foreach (string reason in data.Skipped)
         {
-            error.WriteLine($"mlnetcnn {command}: skipped: {skipped}");
+            error.WriteLine($"mlnetcnn {command}: skipped: {reason}");
         }
+
+        if (LeftOut.Describe(data.Ignored, "file ignored (not an image by its extension, or outside a class folder)", "files ignored (not images by their extension, or outside a class folder)") is { } ignored)
+        {
+            error.WriteLine($"mlnetcnn {command}: {ignored}");
+        }
+
+        skipped = data.Skipped.Count;
 
         var paths = data.Data.GetColumn<string>(ImageFolder.ImagePathColumnName).ToList();
         var labels = data.Data.GetColumn<uint>(ModelInput.LabelColumnName).Select(k => classNames[(int)k - 1]).ToList();

@@ -3,6 +3,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Image;
 using MLNetCnn.Cli.CommandLine;
+using MLNetCnn.Cli.Output;
 using MLNetCnn.Estimators;
 using MLNetCnn.Estimators.Data;
 using MLNetCnn.Serving;
@@ -39,10 +40,15 @@ internal static class PredictCommand
             throw new UsageException("give one or more image files or folders after the options.");
         }
 
-        var files = FindImages(arguments.Positionals, out var missing);
+        var files = FindImages(arguments.Positionals, out var missing, out var ignored);
         foreach (string path in missing)
         {
             context.Error.WriteLine($"mlnetcnn predict: '{path}' does not exist.");
+        }
+
+        if (LeftOut.Describe(ignored, "file in the folders given ignored (not an image by its extension)", "files in the folders given ignored (not images by their extension)") is { } ignoredLine)
+        {
+            context.Error.WriteLine("mlnetcnn predict: " + ignoredLine);
         }
 
         var mlContext = new MLContext();
@@ -120,15 +126,18 @@ internal static class PredictCommand
         error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"mlnetcnn predict: accuracy {(double)right / truth.Count:P2} ({right} of {truth.Count} images right; their folder names are the labels)."));
     }
 
-    private static List<string> FindImages(IEnumerable<string> paths, out List<string> missing)
+    private static List<string> FindImages(IEnumerable<string> paths, out List<string> missing, out List<string> ignored)
     {
         var files = new List<string>();
         missing = [];
+        ignored = [];
         foreach (string path in paths)
         {
             if (Directory.Exists(path))
             {
-                files.AddRange(ImageFolder.FindImageFiles(path));
+                var listing = ImageFolder.ListFiles(path);
+                files.AddRange(listing.Images);
+                ignored.AddRange(listing.Ignored);
             }
             else if (File.Exists(path))
             {

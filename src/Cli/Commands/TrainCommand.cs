@@ -67,7 +67,7 @@ internal static class TrainCommand
 
         // The test folder is read (its sub-folders matched to the classes, every file checked) before training, so a
         // folder that names no class of the model fails in seconds rather than after the whole run.
-        var testSet = settings.TestData is { } testFolder ? Evaluation.LabelledFolder(mlContext, testFolder, data.ClassNames, context.Error, Spec.Name) : default((List<string> Paths, List<string> Labels)?);
+        var testSet = settings.TestData is { } testFolder ? Evaluation.LabelledFolder(mlContext, testFolder, data.ClassNames, context.Error, Spec.Name, out _) : default((List<string> Paths, List<string> Labels)?);
         if (testSet is { Paths.Count: 0 })
         {
             throw new InvalidDataException($"--test-data '{settings.TestData}': no image in it could be read.");
@@ -117,10 +117,10 @@ internal static class TrainCommand
             model.TrainingHistory.Select(EpochRecord.From).ToList(),
             final,
             new Timing(loadSeconds, trainSeconds, evaluateSeconds, saveSeconds, total.Elapsed.TotalSeconds));
-        WriteReport(output, report);
+        bool confusionDrawn = WriteReport(output, report);
 
         progress.Line(string.Create(CultureInfo.InvariantCulture, $"{(settings.TestData is null ? "Held-out" : "Test")} accuracy {final.Accuracy:P2} (macro {final.MacroAccuracy:P2}, log-loss {final.LogLoss:F4}) on {final.Images:N0} images ({final.EvaluatedOn})."));
-        progress.Line(string.Create(CultureInfo.InvariantCulture, $"Wrote {ModelFile}, {OnnxFile}, {MetricsFile}, {LossImage}, {AccuracyImage}, {ConfusionImage} and {ReportFile} to {output} ({total.Elapsed.TotalSeconds:F1} s in all)."));
+        progress.Line(string.Create(CultureInfo.InvariantCulture, $"Wrote {ModelFile}, {OnnxFile}, {MetricsFile}, {LossImage}, {AccuracyImage}{(confusionDrawn ? ", " + ConfusionImage : string.Empty)} and {ReportFile} to {output} ({total.Elapsed.TotalSeconds:F1} s in all)."));
         return 0;
     }
 
@@ -165,18 +165,20 @@ internal static class TrainCommand
         return Evaluation.Run(mlContext, scorer, paths, labels, context.Error, Spec.Name, $"test folder {Path.GetFullPath(folder)}");
     }
 
-    private static void WriteReport(string output, TrainingReport report)
+    /// <summary>Writes metrics.json, the pictures and report.html; false when the confusion matrix had too many classes to draw.</summary>
+    private static bool WriteReport(string output, TrainingReport report)
     {
         report.WriteJson(Path.Combine(output, MetricsFile));
         Plot(Path.Combine(output, LossImage), "Loss", "loss (cross-entropy)", report, e => e.TrainLoss, e => e.ValidationLoss, percent: false);
         Plot(Path.Combine(output, AccuracyImage), "Accuracy", "accuracy", report, e => e.TrainAccuracy, e => e.ValidationAccuracy, percent: true);
         var final = report.Final;
-        Charts.ConfusionMatrix(
+        bool drawn = Charts.ConfusionMatrix(
             Path.Combine(output, ConfusionImage),
             string.Create(CultureInfo.InvariantCulture, $"Confusion matrix: {final.EvaluatedOn}, {final.Images:N0} images, accuracy {final.Accuracy:P1}"),
             report.Data.ClassNames,
             final.ConfusionMatrix);
-        HtmlReport.Write(Path.Combine(output, ReportFile), report, LossImage, AccuracyImage, ConfusionImage);
+        HtmlReport.Write(Path.Combine(output, ReportFile), report, LossImage, AccuracyImage, drawn ? ConfusionImage : null);
+        return drawn;
     }
 
     private static void Plot(string path, string what, string yTitle, TrainingReport report, Func<EpochRecord, double?> train, Func<EpochRecord, double?> validation, bool percent) =>

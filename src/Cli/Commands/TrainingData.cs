@@ -41,11 +41,33 @@ internal sealed record TrainingData(IDataView Train, IDataView HeldOut, string F
             progress.Line($"skipped {folder.Skipped.Count - 10} more unreadable files.");
         }
 
+        foreach (string line in LeftOutLines(folder))
+        {
+            progress.Line(line);
+        }
+
         var (train, validation) = ImageFolder.Split(mlContext, folder, settings.ValidationFraction, settings.Seed);
         var shape = new ImageShape(settings.Channels, settings.ImageSize, settings.ImageSize);
         string heldOut = string.Create(CultureInfo.InvariantCulture, $"validation split ({settings.ValidationFraction:P0} of each class)");
-        return Create(mlContext, settings, train.Data, validation.Data, ImageFolder.ImagePathColumnName, shape, folder.ClassNames, Path.GetFullPath(settings.Data), heldOut);
+        var data = Create(mlContext, settings, train.Data, validation.Data, ImageFolder.ImagePathColumnName, shape, folder.ClassNames, Path.GetFullPath(settings.Data), heldOut);
+        return data with
+        {
+            Summary = data.Summary with
+            {
+                IgnoredFiles = LeftOut.Of(folder.Ignored),
+                SkippedImages = LeftOut.Of(folder.Skipped),
+                EmptyClassFolders = LeftOut.Of(folder.EmptyClassFolders),
+            },
+        };
     }
+
+    /// <summary>The lines that say what a folder's reading left out besides undecodable images (each listed in metrics.json too).</summary>
+    public static IEnumerable<string> LeftOutLines(ImageFolderData folder) =>
+        new[]
+        {
+            LeftOut.Describe(folder.Ignored, "file ignored (not an image by its extension, or outside a class folder)", "files ignored (not images by their extension, or outside a class folder)"),
+            LeftOut.Describe(folder.EmptyClassFolders, "class folder without images, not a class", "class folders without images, not classes"),
+        }.OfType<string>();
 
     private static TrainingData Create(MLContext mlContext, TrainSettings settings, IDataView train, IDataView heldOut, string featureColumn, ImageShape shape, IReadOnlyList<string> classNames, string description, string heldOutName)
     {

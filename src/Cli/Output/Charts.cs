@@ -88,25 +88,52 @@ internal static class Charts
         Save(surface, path);
     }
 
-    /// <summary>A confusion-matrix heat map: rows are the actual classes, columns the predicted ones, each cell its count, shaded by its share of the row.</summary>
-    public static void ConfusionMatrix(string path, string title, IReadOnlyList<string> classNames, IReadOnlyList<IReadOnlyList<long>> counts)
+    /// <summary>Classes up to which every cell shows its count and every class its name (cells of 28 to 64 pixels).</summary>
+    public const int LabelledClasses = 40;
+
+    /// <summary>Classes up to which a confusion matrix is drawn at all: past it one pixel or less per class shows nothing a table does not.</summary>
+    public const int MaxConfusionClasses = 300;
+
+    /// <summary>Largest side of a confusion matrix's grid, in pixels, past <see cref="LabelledClasses"/>.</summary>
+    public const int MaxConfusionGrid = 1200;
+
+    /// <summary>Longest class name drawn, in characters (a longer one is cut and ends with "...").</summary>
+    private const int MaxNameLength = 40;
+
+    /// <summary>
+    /// A confusion-matrix heat map: rows are the actual classes, columns the predicted ones, shaded by each cell's share of
+    /// its row. Up to <see cref="LabelledClasses"/> classes each cell shows its count and each class its name; up to
+    /// <see cref="MaxConfusionClasses"/> the cells fit <see cref="MaxConfusionGrid"/> pixels without names or counts; past
+    /// that nothing is drawn (a picture of 1,700 classes at 28 pixels a cell was 47,720 pixels square, 9 GB).
+    /// </summary>
+    /// <returns>False when there were too many classes and no file was written.</returns>
+    public static bool ConfusionMatrix(string path, string title, IReadOnlyList<string> classNames, IReadOnlyList<IReadOnlyList<long>> counts)
     {
         int n = classNames.Count;
-        float cell = Math.Clamp(480f / n, 28, 64);
+        if (n > MaxConfusionClasses)
+        {
+            return false;
+        }
+
+        bool labelled = n <= LabelledClasses;
+        float cell = labelled ? Math.Clamp(480f / n, 28, 64) : (float)MaxConfusionGrid / n;
+        var names = classNames.Select(c => c.Length > MaxNameLength ? string.Concat(c.AsSpan(0, MaxNameLength - 3), "...") : c).ToList();
         using var label = Text(TextSize, SKTextAlign.Right);
-        float names = classNames.Max(c => label.MeasureText(c));
-        var grid = SKRect.Create(36 + names + 10, 84, n * cell, n * cell);
+        float namesWidth = labelled ? names.Max(c => label.MeasureText(c)) : 0;
+        var grid = SKRect.Create(36 + namesWidth + 10, 84, n * cell, n * cell);
         using var heading = Text(18, SKTextAlign.Left, bold: true);
-        int width = (int)Math.Ceiling(Math.Max(grid.Right + 30, heading.MeasureText(title) + 40));
-        int height = (int)Math.Ceiling(grid.Bottom + 10 + names + 40);
+        string explanation = "rows: actual class; columns: predicted class; shade: share of the row"
+            + (labelled ? string.Empty : string.Create(CultureInfo.InvariantCulture, $" ({n} classes: names and counts are in report.html and metrics.json)"));
+        using var note = Text(TextSize, SKTextAlign.Left);
+        note.Color = new SKColor(90, 90, 90);
+        int width = (int)Math.Ceiling(Math.Max(grid.Right + 30, Math.Max(heading.MeasureText(title), note.MeasureText(explanation)) + 40));
+        int height = (int)Math.Ceiling(grid.Bottom + 10 + namesWidth + 40);
 
         using var surface = SKSurface.Create(new SKImageInfo(width, height));
         var canvas = surface.Canvas;
         canvas.Clear(SKColors.White);
         canvas.DrawText(title, 20, 30, heading);
-        using var note = Text(TextSize, SKTextAlign.Left);
-        note.Color = new SKColor(90, 90, 90);
-        canvas.DrawText("rows: actual class; columns: predicted class; shade: share of the row", 20, 54, note);
+        canvas.DrawText(explanation, 20, 54, note);
 
         using var count = Text(Math.Min(TextSize, cell * 0.4f), SKTextAlign.Center);
         using var border = Stroke(new SKColor(200, 200, 200), 1);
@@ -119,23 +146,27 @@ internal static class Charts
                 var rect = SKRect.Create(grid.Left + (column * cell), grid.Top + (row * cell), cell, cell);
                 using var shade = Fill(Shade(share));
                 canvas.DrawRect(rect, shade);
-                canvas.DrawRect(rect, border);
-                count.Color = share > 0.5 ? SKColors.White : SKColors.Black;
-                canvas.DrawText(counts[row][column].ToString(CultureInfo.InvariantCulture), rect.MidX, rect.MidY + (count.TextSize / 3), count);
+                if (labelled)
+                {
+                    canvas.DrawRect(rect, border);
+                    count.Color = share > 0.5 ? SKColors.White : SKColors.Black;
+                    canvas.DrawText(counts[row][column].ToString(CultureInfo.InvariantCulture), rect.MidX, rect.MidY + (count.TextSize / 3), count);
+                }
             }
 
-            canvas.DrawText(classNames[row], grid.Left - 8, grid.Top + (row * cell) + (cell / 2) + (TextSize / 3), label);
+            if (labelled)
+            {
+                canvas.DrawText(names[row], grid.Left - 8, grid.Top + (row * cell) + (cell / 2) + (TextSize / 3), label);
+                Rotated(canvas, names[row], grid.Left + (row * cell) + (cell / 2) + (TextSize / 3), grid.Bottom + 8, label);
+            }
         }
 
-        for (int column = 0; column < n; column++)
-        {
-            Rotated(canvas, classNames[column], grid.Left + (column * cell) + (cell / 2) + (TextSize / 3), grid.Bottom + 8, label);
-        }
-
+        canvas.DrawRect(grid, border);
         using var axisTitle = Text(TextSize, SKTextAlign.Center, bold: true);
         canvas.DrawText("predicted", grid.MidX, height - 12, axisTitle);
         Rotated(canvas, "actual", 22, grid.MidY, axisTitle);
         Save(surface, path);
+        return true;
     }
 
     /// <summary>"Nice" tick values (1, 2, 2.5 or 5 times a power of ten) covering [min, max]; the first and last are the axis ends.</summary>

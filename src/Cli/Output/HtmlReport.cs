@@ -18,7 +18,8 @@ internal static class HtmlReport
         img { max-width: 100%; border: 1px solid #ddd; margin: 0.3em 0; }
         """;
 
-    public static void Write(string path, TrainingReport report, string lossImage, string accuracyImage, string confusionImage)
+    /// <summary>Writes the page; <paramref name="confusionImage"/> is null when the confusion matrix had too many classes to draw.</summary>
+    public static void Write(string path, TrainingReport report, string lossImage, string accuracyImage, string? confusionImage)
     {
         var c = CultureInfo.InvariantCulture;
         var s = report.Settings;
@@ -39,6 +40,7 @@ internal static class HtmlReport
             ["data", d.Description],
             ["classes", $"{d.ClassNames.Count}: {string.Join(", ", d.ClassNames)}"],
             ["images", string.Create(c, $"{d.TrainImages:N0} training, {d.HeldOutImages:N0} held out ({d.HeldOut})")],
+            ["left out", LeftOutText(d)],
             ["recipe", $"{s.Recipe}: {TrainSettings.RecipeDescriptions[s.Recipe]}"],
             ["training", string.Create(c, $"{s.Epochs} epochs, batch {s.BatchSize}, learning rate {s.LearningRate:G4}, label smoothing {s.LabelSmoothing:G3}, mixup {(s.MixupAlpha is { } a ? a.ToString("G3", c) : "off")}, {s.Precision}, seed {s.Seed}")],
             ["augmentation", $"{s.Augmentation}{(s.TestTimeFlip ? "; scored with a test-time flip (the mean of each image and its mirror)" : "")}"],
@@ -49,7 +51,9 @@ internal static class HtmlReport
         html.AppendLine(c, $"<h2>Final metrics ({E(f.EvaluatedOn)}, {f.Images:N0} images)</h2>");
         Table(html, ["accuracy", "macro accuracy", "log-loss", "log-loss reduction"],
             [[Pct(f.Accuracy), Pct(f.MacroAccuracy), f.LogLoss.ToString("F4", c), f.LogLossReduction.ToString("F4", c)]]);
-        html.AppendLine(c, $"<img src=\"{E(confusionImage)}\" alt=\"confusion matrix\">");
+        html.AppendLine(confusionImage is null
+            ? string.Create(c, $"<p>No confusion-matrix picture: {d.ClassNames.Count:N0} classes, more than the {Charts.MaxConfusionClasses} one is drawn for; the counts are in metrics.json (final.confusionMatrix).</p>")
+            : $"<img src=\"{E(confusionImage)}\" alt=\"confusion matrix\">");
         Table(html, ["class", "images", "correct", "recall", "precision"],
             f.PerClass.Select(p => new[] { p.Name, p.Count.ToString("N0", c), p.Correct.ToString("N0", c), Pct(p.Recall), Pct(p.Precision) }).ToList());
 
@@ -66,6 +70,15 @@ internal static class HtmlReport
         html.AppendLine("<p>Files: <a href=\"model.zip\">model.zip</a> (ML.NET), <a href=\"model.onnx\">model.onnx</a>, <a href=\"metrics.json\">metrics.json</a>.</p>");
         html.AppendLine("</body></html>");
         File.WriteAllText(path, html.ToString());
+    }
+
+    /// <summary>What the folder's reading left out (the names are in metrics.json), or "nothing".</summary>
+    private static string LeftOutText(DataSummary d)
+    {
+        var parts = new[] { (d.IgnoredFiles, "file(s) ignored: not images by extension, or outside a class folder"), (d.SkippedImages, "image(s) that did not decode"), (d.EmptyClassFolders, "class folder(s) without images") }
+            .Where(p => p.Item1.Count > 0)
+            .Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Item1.Count:N0} {p.Item2} ({string.Join(", ", p.Item1.Names.Take(5))}{(p.Item1.Count > 5 ? ", ..." : string.Empty)})"));
+        return string.Join("; ", parts) is { Length: > 0 } text ? text + $"; metrics.json names the first {LeftOut.MaxNames} of each" : "nothing";
     }
 
     private static void Table(StringBuilder html, string[] header, IReadOnlyList<string[]> rows)

@@ -36,7 +36,32 @@ internal sealed record RunSettings(string Architecture, double WidthMultiplier, 
 /// <param name="TrainImagesPerClass">Training images of each class, in <paramref name="ClassNames"/> order.</param>
 /// <param name="HeldOutImages">Images of the held-out set (validation after every epoch, and the final metrics).</param>
 /// <param name="HeldOut">What the held-out set is, e.g. "validation split (20 %)" or "test split".</param>
-internal sealed record DataSummary(string Source, string Description, IReadOnlyList<string> ClassNames, int TrainImages, IReadOnlyList<int> TrainImagesPerClass, int HeldOutImages, string HeldOut);
+internal sealed record DataSummary(string Source, string Description, IReadOnlyList<string> ClassNames, int TrainImages, IReadOnlyList<int> TrainImagesPerClass, int HeldOutImages, string HeldOut)
+{
+    /// <summary>Files of the folder not read: not images by extension (.tif, none), or outside any class folder.</summary>
+    public LeftOut IgnoredFiles { get; init; } = LeftOut.None;
+
+    /// <summary>Image files that did not decode, each with the reason.</summary>
+    public LeftOut SkippedImages { get; init; } = LeftOut.None;
+
+    /// <summary>Class folders that gave no image, so name no class.</summary>
+    public LeftOut EmptyClassFolders { get; init; } = LeftOut.None;
+}
+
+/// <summary>Things a run left out: how many, and the first <see cref="MaxNames"/> of them (paths, or a path with its reason).</summary>
+internal sealed record LeftOut(int Count, IReadOnlyList<string> Names)
+{
+    public const int MaxNames = 100;
+
+    public static LeftOut None { get; } = new(0, []);
+
+    public static LeftOut Of(IReadOnlyList<string> all) => new(all.Count, all.Take(MaxNames).ToList());
+
+    /// <summary>"3 files that are not images: a.tif, b, c" with at most <paramref name="shown"/> names, or null when there are none.</summary>
+    public static string? Describe(IReadOnlyList<string> all, string singular, string plural, int shown = 5) => all.Count == 0
+        ? null
+        : $"{all.Count} {(all.Count == 1 ? singular : plural)}: {string.Join(", ", all.Take(shown))}{(all.Count > shown ? $" and {all.Count - shown} more" : string.Empty)}";
+}
 
 /// <summary>One epoch of <c>TrainingHistory</c>.</summary>
 internal sealed record EpochRecord(int Epoch, double TrainLoss, double TrainAccuracy, double? ValidationLoss, double? ValidationAccuracy, double LearningRate, double Seconds, double ImagesPerSecond)

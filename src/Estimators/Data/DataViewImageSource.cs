@@ -91,7 +91,7 @@ internal static class DataViewImageSource
                 getLabel(ref key);
                 if (key == 0 || key > numClasses)
                 {
-                    throw new InvalidOperationException($"{role} data, row {labels.Count}: label column '{labelColumnName}' has a missing or out-of-range key ({key}); expected 1..{numClasses}.");
+                    throw new TrainingDataException($"{role} data, row {labels.Count}: label column '{labelColumnName}' has a missing or out-of-range key ({key}); expected 1..{numClasses}.");
                 }
 
                 labels.Add((int)key - 1);
@@ -106,12 +106,12 @@ internal static class DataViewImageSource
 
         if (labels.Count == 0)
         {
-            throw new InvalidOperationException($"The {role} data view has no rows.");
+            throw new TrainingDataException($"The {role} data view has no rows.");
         }
 
         if (role == "training" && classesSeen.Count < 2)
         {
-            throw new InvalidOperationException($"Label column '{labelColumnName}' holds a single class in the {role} data ({labels.Count} rows, all class index {classesSeen.Single()}); a classifier needs at least 2.");
+            throw new TrainingDataException($"Label column '{labelColumnName}' holds a single class in the {role} data ({labels.Count} rows, all class index {classesSeen.Single()}); a classifier needs at least 2.");
         }
 
         return (labels.ToArray(), paths?.ToArray());
@@ -199,7 +199,9 @@ internal static class DataViewImageSource
         }
         catch (Exception e) when (Unreadable(e) is { } unreadable)
         {
-            throw new InvalidDataException($"{role} data, reading row {row}: {unreadable.Message}", unreadable);
+            // Wrapped, it came from a worker that decodes ahead of the cursor: the row is a lower bound, not the row.
+            string where = ReferenceEquals(e, unreadable) ? $"row {row}" : $"a row at or after row {row} (rows are decoded ahead, on other threads)";
+            throw new InvalidDataException($"{role} data, reading {where}: {unreadable.Message}", unreadable);
         }
     }
 
@@ -221,7 +223,7 @@ internal static class DataViewImageSource
     {
         if (buffer.Length != plan.Shape.Size)
         {
-            throw new InvalidOperationException($"{role} data, row {row}: feature column '{plan.PixelColumn}' has {buffer.Length} values; the image shape {plan.Shape} needs {plan.Shape.Size}.");
+            throw new TrainingDataException($"{role} data, row {row}: feature column '{plan.PixelColumn}' has {buffer.Length} values; the image shape {plan.Shape} needs {plan.Shape.Size}.");
         }
 
         var values = buffer.GetValues();
@@ -236,7 +238,7 @@ internal static class DataViewImageSource
         {
             if (!float.IsFinite(values[i]))
             {
-                throw new InvalidOperationException($"{role} data, row {row}: feature column '{plan.PixelColumn}' has a non-finite pixel ({values[i]}) at index {i}; pixels must be finite numbers.");
+                throw new TrainingDataException($"{role} data, row {row}: feature column '{plan.PixelColumn}' has a non-finite pixel ({values[i]}) at index {i}; pixels must be finite numbers.");
             }
         }
 

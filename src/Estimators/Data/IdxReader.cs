@@ -13,11 +13,22 @@ public sealed record IdxArray(IReadOnlyList<int> Dimensions, byte[] Data);
 /// <c>0x00 0x00 type ndims</c>, then ndims 32-bit sizes, then the data. Gzip files are detected by
 /// their magic bytes. Only unsigned-byte data (type 0x08) is supported.
 /// </summary>
+/// <remarks>
+/// The header is read and checked first; then exactly the bytes it declares are read, and at most
+/// <see cref="TrailingBytesChecked"/> more to report a file that is longer. A small gzip file that inflates to
+/// gigabytes (a "gzip bomb") is refused after that much, never inflated whole; memory grows with the data
+/// actually found, never with a size the header merely declares.
+/// </remarks>
 public static class IdxReader
 {
+    /// <summary>How many bytes past the declared data are read to say how much longer a file is (1 MiB).</summary>
+    public const int TrailingBytesChecked = 1 << 20;
+
+    private const int FirstChunk = 1 << 24;
+
     /// <summary>Reads a file, gzip-compressed or raw.</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="InvalidDataException">The file is not a valid unsigned-byte IDX file.</exception>
+    /// <exception cref="InvalidDataException">The file is not a valid unsigned-byte IDX file, or its data is shorter or longer than its header declares; the message names the file and both sizes.</exception>
     public static IdxArray Read(string path)
     {
         if (!File.Exists(path))
@@ -29,66 +40,140 @@ public static class IdxReader
         return Read(stream, path);
     }
 
-    /// <summary>Reads from a stream; <paramref name="name"/> names the source in errors.</summary>
+    /// <summary>Reads from a stream (gzip-compressed or raw; it need not be seekable); <paramref name="name"/> names the source in errors.</summary>
+    /// <exception cref="InvalidDataException">The data is not a valid unsigned-byte IDX file, or is shorter or longer than its header declares.</exception>
     public static IdxArray Read(Stream stream, string name)
     {
-        byte[] raw;
-        try
+        ArgumentNullException.ThrowIfNull(stream);
+        var magic = new byte[2];
+        int magicLength = stream.ReadAtLeast(magic, magic.Length, throwOnEndOfStream: false);
+        using var whole = new PrefixedStream(magic.AsMemory(0, magicLength), stream);
+        bool gzip = magicLength == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+        using var data = gzip ? new GZipStream(whole, CompressionMode.Decompress) : (Stream)whole;
+
+        var head = new byte[4];
+        int found = Fill(data, head, name);
+        if (found < 4 || head[0] != 0 || head[1] != 0)
         {
-            raw = ReadAll(stream);
-            if (raw.Length >= 2 && raw[0] == 0x1f && raw[1] == 0x8b)
-            {
-                using var gzip = new GZipStream(new MemoryStream(raw), CompressionMode.Decompress);
-                raw = ReadAll(gzip);
-            }
-        }
-        catch (InvalidDataException e)
-        {
-            throw new InvalidDataException($"IDX file '{name}' is corrupt: gzip data could not be decompressed ({e.Message}).", e);
+            throw new InvalidDataException($"IDX file '{name}' is corrupt: expected a header starting 0x00 0x00, found {(found < 4 ? $"{found} bytes" : $"0x{head[0]:x2} 0x{head[1]:x2}")}.");
         }
 
-        if (raw.Length < 4 || raw[0] != 0 || raw[1] != 0)
+        if (head[2] != 0x08)
         {
-            throw new InvalidDataException($"IDX file '{name}' is corrupt: expected a header starting 0x00 0x00, found {(raw.Length < 4 ? $"{raw.Length} bytes" : $"0x{raw[0]:x2} 0x{raw[1]:x2}")}.");
+            throw new InvalidDataException($"IDX file '{name}' has element type 0x{head[2]:x2}; only unsigned bytes (0x08) are supported.");
         }
 
-        if (raw[2] != 0x08)
+        int ndims = head[3];
+        var sizes = new byte[4 * ndims];
+        found = Fill(data, sizes, name);
+        if (ndims < 1 || found < sizes.Length)
         {
-            throw new InvalidDataException($"IDX file '{name}' has element type 0x{raw[2]:x2}; only unsigned bytes (0x08) are supported.");
-        }
-
-        int ndims = raw[3];
-        if (ndims < 1 || raw.Length < 4 + (4 * ndims))
-        {
-            throw new InvalidDataException($"IDX file '{name}' is corrupt: header declares {ndims} dimensions but the file has {raw.Length} bytes.");
+            throw new InvalidDataException($"IDX file '{name}' is corrupt: header declares {ndims} dimensions but the file has {4 + found} bytes.");
         }
 
         var dims = new int[ndims];
         long expected = 1;
         for (int i = 0; i < ndims; i++)
         {
-            dims[i] = BinaryPrimitives.ReadInt32BigEndian(raw.AsSpan(4 + (4 * i), 4));
+            dims[i] = BinaryPrimitives.ReadInt32BigEndian(sizes.AsSpan(4 * i, 4));
             if (dims[i] < 0)
             {
                 throw new InvalidDataException($"IDX file '{name}' is corrupt: dimension {i} is {dims[i]}.");
             }
 
             expected *= dims[i];
+            if (expected > Array.MaxLength)
+            {
+                throw new InvalidDataException($"IDX file '{name}': header declares {string.Join('x', dims[..(i + 1)])}{(i + 1 < ndims ? "x..." : string.Empty)} bytes of data, more than one array holds ({Array.MaxLength}).");
+            }
         }
 
-        int offset = 4 + (4 * ndims);
-        if (raw.Length - offset != expected)
+        string declared = $"header declares {string.Join('x', dims)} = {expected} bytes of data";
+
+        var values = ReadDeclared(data, (int)expected, name);
+        if (values.Length < expected)
         {
-            throw new InvalidDataException($"IDX file '{name}' is corrupt: header declares {string.Join('x', dims)} = {expected} bytes of data, found {raw.Length - offset}.");
+            throw new InvalidDataException($"IDX file '{name}' is corrupt: {declared}, found {values.Length}.");
         }
 
-        return new IdxArray(dims, raw.AsSpan(offset).ToArray());
+        int extra = Fill(data, new byte[TrailingBytesChecked + 1], name);
+        if (extra > 0)
+        {
+            string more = extra > TrailingBytesChecked ? $"more than {expected + TrailingBytesChecked} (reading stopped there)" : $"{expected + extra}";
+            throw new InvalidDataException($"IDX file '{name}' is corrupt: {declared}, found {more}.");
+        }
+
+        return new IdxArray(dims, values);
     }
 
-    private static byte[] ReadAll(Stream stream)
+    /// <summary>Up to <paramref name="expected"/> bytes, in a buffer that grows with what is found (a header can declare 2 GB in a file of 20 bytes).</summary>
+    private static byte[] ReadDeclared(Stream data, int expected, string name)
     {
-        using var buffer = new MemoryStream();
-        stream.CopyTo(buffer);
-        return buffer.ToArray();
+        var buffer = new byte[Math.Min(expected, FirstChunk)];
+        int filled = 0;
+        while (true)
+        {
+            filled += Fill(data, buffer.AsSpan(filled), name);
+            if (filled < buffer.Length || filled == expected)
+            {
+                return filled == buffer.Length ? buffer : buffer[..filled];
+            }
+
+            Array.Resize(ref buffer, (int)Math.Min(expected, 2L * buffer.Length));
+        }
+    }
+
+    /// <summary>Reads until <paramref name="buffer"/> is full or the data ends; the bytes read.</summary>
+    private static int Fill(Stream data, Span<byte> buffer, string name)
+    {
+        try
+        {
+            return data.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"IDX file '{name}' is corrupt: gzip data could not be decompressed ({e.Message}).", e);
+        }
+    }
+
+    /// <summary>The bytes already read to look for the gzip magic, then the rest of the stream (left open).</summary>
+    private sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream rest) : Stream
+    {
+        private ReadOnlyMemory<byte> _prefix = prefix;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            if (_prefix.IsEmpty)
+            {
+                return rest.Read(buffer);
+            }
+
+            int n = Math.Min(buffer.Length, _prefix.Length);
+            _prefix.Span[..n].CopyTo(buffer);
+            _prefix = _prefix[n..];
+            return n;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

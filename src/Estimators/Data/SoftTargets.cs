@@ -31,12 +31,12 @@ internal static class SoftTargets
                 getter(ref buffer);
                 if (buffer.Length != numClasses)
                 {
-                    throw new InvalidOperationException($"Soft-target column '{columnName}', row {row}: found {buffer.Length} values; the labels have {numClasses} classes.");
+                    throw new TrainingDataException($"Soft-target column '{columnName}', row {row}: found {buffer.Length} values; the labels have {numClasses} classes.");
                 }
 
                 if (row >= expectedRows)
                 {
-                    throw new InvalidOperationException($"Soft-target column '{columnName}' has more rows than the {expectedRows} training images.");
+                    throw new TrainingDataException($"Soft-target column '{columnName}' has more rows than the {expectedRows} training images.");
                 }
 
                 var values = logits.AsSpan(row * numClasses, numClasses);
@@ -47,7 +47,7 @@ internal static class SoftTargets
                 {
                     if (!float.IsFinite(v))
                     {
-                        throw new InvalidOperationException($"Soft-target column '{columnName}', row {row}: non-finite score {v}.");
+                        throw new TrainingDataException($"Soft-target column '{columnName}', row {row}: non-finite score {v}.");
                     }
 
                     probabilities &= v >= 0;
@@ -68,7 +68,7 @@ internal static class SoftTargets
 
         if (row != expectedRows)
         {
-            throw new InvalidOperationException($"Soft-target column '{columnName}' has {row} rows; the training data has {expectedRows}.");
+            throw new TrainingDataException($"Soft-target column '{columnName}' has {row} rows; the training data has {expectedRows}.");
         }
 
         return logits;

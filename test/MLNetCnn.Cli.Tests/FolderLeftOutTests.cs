@@ -1,0 +1,47 @@
+using System.Text.Json;
+
+namespace MLNetCnn.Cli.Tests;
+
+/// <summary>
+/// <c>train</c> on a folder says what it left out (files ignored by extension, images that did not decode, class folders
+/// without images) on the console, in metrics.json and in report.html; before, only undecodable files were printed.
+/// </summary>
+[TestClass]
+public sealed class FolderLeftOutTests
+{
+    [ClassCleanup]
+    public static void Cleanup() => Cli.DeleteTempFolders();
+
+    [TestMethod]
+    public void TrainNamesWhatItLeftOut()
+    {
+        string data = Cli.TempFolder("left-out");
+        GeneratedImages.Write(data, perClass: 4, seed: 5);
+        File.Copy(Directory.GetFiles(Path.Combine(data, "discs"))[0], Path.Combine(data, "discs", "scan.tif"));
+        File.Copy(Directory.GetFiles(Path.Combine(data, "stripes"))[0], Path.Combine(data, "stripes", "noext"));
+        File.WriteAllText(Path.Combine(data, "checks", "notes.png"), "not a picture");
+        Directory.CreateDirectory(Path.Combine(data, "empty"));
+        string output = Cli.TempFolder("left-out-run");
+
+        var result = Cli.Run("train", "--data", data, "--output", output, "--epochs", "1", "--image-size", "8", "--width", "0.25", "--batch", "4", "--validation-fraction", "0.25");
+        Assert.AreEqual(0, result.ExitCode, result.ToString());
+        StringAssert.Contains(result.Output, "2 files ignored (not images by their extension, or outside a class folder)", result.ToString());
+        StringAssert.Contains(result.Output, "scan.tif", result.ToString());
+        StringAssert.Contains(result.Output, "1 class folder without images, not a class: " + Path.Combine(data, "empty"), result.ToString());
+
+        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "metrics.json")));
+        var summary = json.RootElement.GetProperty("data");
+        Assert.AreEqual(2, summary.GetProperty("ignoredFiles").GetProperty("count").GetInt32());
+        CollectionAssert.AreEqual(
+            new[] { Path.Combine(data, "discs", "scan.tif"), Path.Combine(data, "stripes", "noext") },
+            summary.GetProperty("ignoredFiles").GetProperty("names").EnumerateArray().Select(e => e.GetString()).ToList());
+        Assert.AreEqual(1, summary.GetProperty("skippedImages").GetProperty("count").GetInt32());
+        StringAssert.Contains(summary.GetProperty("skippedImages").GetProperty("names")[0].GetString(), "notes.png");
+        Assert.AreEqual(Path.Combine(data, "empty"), summary.GetProperty("emptyClassFolders").GetProperty("names")[0].GetString());
+
+        string report = File.ReadAllText(Path.Combine(output, "report.html"));
+        StringAssert.Contains(report, "<td>left out</td>");
+        StringAssert.Contains(report, "1 image(s) that did not decode");
+        StringAssert.Contains(report, "scan.tif");
+    }
+}
