@@ -7,9 +7,10 @@ try
 {
     app = ServingApp.Build(args);
 }
-catch (Exception e) when (e is FileNotFoundException or InvalidDataException or ArgumentOutOfRangeException)
+catch (Exception e) when (e is FileNotFoundException or InvalidDataException or ServingConfigurationException)
 {
-    // The model is loaded before the server listens: a missing or unsuitable one is one line and exit code 1.
+    // The configuration is checked and the model loaded before the server listens: a bad value, or a missing or
+    // unsuitable model, is one line and exit code 1.
     Console.Error.WriteLine($"ServingApi: {e.Message}");
     return 1;
 }

@@ -6,11 +6,13 @@ namespace MLNetCnn.Examples.ServingApi;
 
 /// <summary>
 /// An ASP.NET Core service for a model trained on an encoded-image column named <c>ImageBytes</c>:
-/// <c>POST /predict</c> with the image file as the body (any content type) answers
+/// <c>POST /predict</c> with the image file's raw bytes as the body (any content type but multipart) answers
 /// <c>{ "label": ..., "scores": [{ "label": ..., "probability": ... }] }</c>. Engines come from a
-/// <see cref="ScoringEnginePool{TData, TPrediction}"/>. Bad requests get 4xx answers, never a 5xx: an empty
+/// <see cref="ScoringEnginePool{TData, TPrediction}"/>. Bad requests get 4xx answers: an empty
 /// body, one that is not an image or is truncated 400; a body over <see cref="MaxImageBytes"/>, or an image whose
-/// header declares more pixels than <see cref="ImageDecodeLimit"/> allows (a decompression bomb), 413.
+/// header declares more pixels than <see cref="ImageDecodeLimit"/> allows (a decompression bomb), 413; a form upload
+/// (<c>multipart/form-data</c>, <c>curl -F</c>) 415; a body that does not arrive within <c>UploadTimeoutSeconds</c> 408.
+/// The one 5xx is a 503 with Retry-After when no upload slot frees within <c>UploadQueueTimeoutSeconds</c>.
 /// </summary>
 /// <remarks>
 /// Memory is bounded by design: the decode limit (configuration <c>MaxImagePixels</c>, default
@@ -21,7 +23,8 @@ namespace MLNetCnn.Examples.ServingApi;
 /// <c>MaxConcurrentUploads</c> bodies (default twice the predictions) are read into memory at once, each at most
 /// <see cref="MaxImageBytes"/>, and a body takes the memory of the bytes that arrived, not of the length a client
 /// announced; other uploads wait in Kestrel's per-connection buffers (1 MB by default), of which there are at most
-/// <c>MaxConnections</c> (default <see cref="DefaultMaxConnections"/>): Kestrel closes a connection over the limit at once.
+/// <c>MaxConnections</c> (default <see cref="ServingSettings.DefaultMaxConnections"/>): Kestrel closes a connection over the limit at once.
+/// A body holds its slot for at most <c>UploadTimeoutSeconds</c>, so slow clients cannot keep the slots from others.
 /// </remarks>
 public static class ServingApp
 {
@@ -29,38 +32,33 @@ public static class ServingApp
     public const long MaxImageBytes = 8 * 1024 * 1024;
 
     /// <summary>
-    /// Open connections Kestrel keeps when configuration <c>MaxConnections</c> does not say: each may hold up to
-    /// Kestrel's 1 MB request buffer, so 256 bound that memory to 256 MB (Kestrel's own default is no limit).
-    /// </summary>
-    public const long DefaultMaxConnections = 256;
-
-    /// <summary>
     /// Builds the app; the model path comes from <paramref name="modelPath"/>, else configuration <c>ModelPath</c>,
-    /// else model.zip. Configuration <c>MaxImagePixels</c> sets the process-wide decode limit and
-    /// <c>MaxConcurrentPredictions</c> how many requests are scored at once, and <c>MaxConnections</c> how many
-    /// connections are kept open.
+    /// else model.zip. The limits come from configuration (<see cref="ServingSettings"/>: <c>MaxImagePixels</c>,
+    /// <c>MaxConcurrentPredictions</c>, <c>MaxConcurrentUploads</c>, <c>MaxConnections</c>, <c>UploadTimeoutSeconds</c>,
+    /// <c>UploadQueueTimeoutSeconds</c>).
     /// </summary>
+    /// <exception cref="ServingConfigurationException">A configuration value is not a number or out of range.</exception>
+    /// <exception cref="FileNotFoundException">No model at the path.</exception>
+    /// <exception cref="InvalidDataException">The model cannot be loaded or does not score encoded image bytes.</exception>
     public static WebApplication Build(string[] args, string? modelPath = null)
     {
         var builder = WebApplication.CreateBuilder(args);
-        long connections = builder.Configuration.GetValue<long?>("MaxConnections") ?? DefaultMaxConnections;
-        ArgumentOutOfRangeException.ThrowIfLessThan(connections, 1, "MaxConnections");
+        var settings = ServingSettings.Read(builder.Configuration);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Limits.MaxRequestBodySize = MaxImageBytes;
-            k.Limits.MaxConcurrentConnections = connections;
+            k.Limits.MaxConcurrentConnections = settings.MaxConnections;
         });
         string path = modelPath ?? builder.Configuration["ModelPath"] ?? "model.zip";
-        if (builder.Configuration.GetValue<long?>("MaxImagePixels") is { } maxPixels)
+        if (settings.MaxImagePixels is { } maxPixels)
         {
             ImageDecodeLimit.Current = ImageDecodeLimit.Current with { MaxPixels = maxPixels };
         }
 
-        int concurrency = builder.Configuration.GetValue<int?>("MaxConcurrentPredictions") ?? Environment.ProcessorCount;
         // Loaded now, not on the first request: a missing or unsuitable model stops the start with one clear error
         // instead of a server that listens and answers 500 to everything. (Registered through a factory so that
         // the container disposes it at shutdown.)
-        var service = new ImageClassifierService(path, concurrency, builder.Configuration.GetValue<int?>("MaxConcurrentUploads"));
+        var service = new ImageClassifierService(path, settings);
         builder.Services.AddSingleton(_ => service);
         var app = builder.Build();
         app.MapGet("/health", (ImageClassifierService model) => Results.Ok(new { status = "ok", classes = model.ClassNames.Count }));
@@ -70,6 +68,12 @@ public static class ServingApp
 
     private static async Task<IResult> PredictAsync(HttpRequest request, ImageClassifierService model, CancellationToken cancellationToken)
     {
+        // Not HasFormContentType: curl --data-binary labels raw bytes application/x-www-form-urlencoded.
+        if (request.ContentType is { } type && type.TrimStart().StartsWith("multipart/", StringComparison.OrdinalIgnoreCase))
+        {
+            return Results.Problem($"The body is a multipart form ({type.Split(';')[0].Trim()}). {RawBodyHint}", statusCode: StatusCodes.Status415UnsupportedMediaType);
+        }
+
         if (request.ContentLength > MaxImageBytes)
         {
             return Results.Problem($"The image is {request.ContentLength} bytes; the limit is {MaxImageBytes}.", statusCode: StatusCodes.Status413PayloadTooLarge);
@@ -82,6 +86,17 @@ public static class ServingApp
         }
         catch (BadHttpRequestException e)
         {
+            if (e.StatusCode == StatusCodes.Status503ServiceUnavailable)
+            {
+                request.HttpContext.Response.Headers.RetryAfter = $"{Math.Max(1, (int)Math.Ceiling(model.Settings.UploadTimeout.TotalSeconds))}";
+            }
+            else
+            {
+                // The rest of the body is not read: the client should not reuse the connection (Kestrel drains the
+                // rest for at most 5 s, then closes it).
+                request.HttpContext.Response.Headers.Connection = "close";
+            }
+
             return Results.Problem(e.Message, statusCode: e.StatusCode);
         }
         catch (EndOfStreamException)
@@ -100,10 +115,13 @@ public static class ServingApp
         }
         catch (Exception e) when (Unwrap(e) is InvalidDataException invalid)
         {
-            int status = invalid.InnerException is ImageTooLargeException ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest;
-            return Results.Problem(invalid.Message, statusCode: status);
+            return invalid.InnerException is ImageTooLargeException
+                ? Results.Problem(invalid.Message, statusCode: StatusCodes.Status413PayloadTooLarge)
+                : Results.Problem($"{invalid.Message} {RawBodyHint}", statusCode: StatusCodes.Status400BadRequest);
         }
     }
+
+    private const string RawBodyHint = "Post the image file's raw bytes as the body (curl --data-binary @image.png <host>/predict), not a multipart form (curl -F).";
 
     private static Exception Unwrap(Exception e)
     {
@@ -126,16 +144,17 @@ public sealed class ImageClassifierService : IDisposable
     private readonly IdleMemoryTrim _trim = new();
 
     /// <summary>
-    /// Loads <paramref name="modelPath"/>; at most <paramref name="maxConcurrentPredictions"/> images are decoded and scored
-    /// at once, and at most <paramref name="maxConcurrentUploads"/> request bodies (null: twice the predictions) are read into memory at once.
+    /// Loads <paramref name="modelPath"/>; at most <see cref="ServingSettings.MaxConcurrentPredictions"/> images are decoded
+    /// and scored at once, and at most <see cref="ServingSettings.MaxConcurrentUploads"/> request bodies are read into memory at once.
     /// </summary>
     /// <exception cref="FileNotFoundException">No file at <paramref name="modelPath"/>.</exception>
     /// <exception cref="InvalidDataException">The file is not a model, or its model does not score an <c>ImageBytes</c> column of encoded images.</exception>
-    public ImageClassifierService(string modelPath, int maxConcurrentPredictions, int? maxConcurrentUploads = null)
+    public ImageClassifierService(string modelPath, ServingSettings settings)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(maxConcurrentPredictions, 1);
-        int uploads = maxConcurrentUploads ?? (2 * maxConcurrentPredictions);
-        ArgumentOutOfRangeException.ThrowIfLessThan(uploads, 1, "MaxConcurrentUploads");
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentOutOfRangeException.ThrowIfLessThan(settings.MaxConcurrentPredictions, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(settings.MaxConcurrentUploads, 1);
+        Settings = settings;
         if (!File.Exists(modelPath))
         {
             throw new FileNotFoundException($"Model '{Path.GetFullPath(modelPath)}' not found; train one with 'dotnet run --project examples/ServingApi.DemoModel -- <path>'.", modelPath);
@@ -150,35 +169,70 @@ public sealed class ImageClassifierService : IDisposable
             throw new InvalidDataException($"Model '{Path.GetFullPath(modelPath)}' scores the columns {columns}; this service posts encoded image bytes, so it serves models trained on a byte-vector column 'ImageBytes' (examples/ServingApi.DemoModel, or ML.NET's LoadRawImageBytes). A model trained on image paths (mlnetcnn train on a folder) is scored with 'mlnetcnn predict'.");
         }
 
-        _pool = mlContext.CnnServing().CreatePool<ImageBytesInput, ImagePrediction>(_model, maximumRetained: maxConcurrentPredictions);
-        _slots = new SemaphoreSlim(maxConcurrentPredictions);
-        _uploads = new SemaphoreSlim(uploads);
+        _pool = mlContext.CnnServing().CreatePool<ImageBytesInput, ImagePrediction>(_model, maximumRetained: settings.MaxConcurrentPredictions);
+        _slots = new SemaphoreSlim(settings.MaxConcurrentPredictions);
+        _uploads = new SemaphoreSlim(settings.MaxConcurrentUploads);
         ClassNames = mlContext.CnnServing().GetClassNames(_pool.OutputSchema);
     }
+
+    /// <summary>The limits this service applies.</summary>
+    public ServingSettings Settings { get; }
 
     /// <summary>
     /// Reads a request body of at most <paramref name="maxBytes"/> once an upload slot is free. Memory follows the bytes
     /// that arrived, not the Content-Length a client announced: a client that announces 8 MB and sends them slowly
-    /// holds a slot, while later bodies wait in the server's small per-connection buffers.
+    /// holds a slot, while later bodies wait in the server's small per-connection buffers. A slot is held for at most
+    /// <see cref="ServingSettings.UploadTimeout"/>, and a request waits at most <see cref="ServingSettings.UploadQueueTimeout"/> for one.
     /// </summary>
     /// <exception cref="EndOfStreamException">The body ended before its announced length.</exception>
-    /// <exception cref="BadHttpRequestException">The body is larger than <paramref name="maxBytes"/> (413) or the client sent it too slowly.</exception>
+    /// <exception cref="BadHttpRequestException">
+    /// The body is larger than <paramref name="maxBytes"/> (413), did not arrive within the upload timeout or the client sent it
+    /// too slowly (408), or no upload slot freed within the queue timeout (503).
+    /// </exception>
     public async Task<byte[]> ReadBodyAsync(HttpRequest request, long maxBytes, CancellationToken cancellationToken)
     {
-        await _uploads.WaitAsync(cancellationToken);
+        if (!await _uploads.WaitAsync(Settings.UploadQueueTimeout, cancellationToken))
+        {
+            throw new BadHttpRequestException($"All {Settings.MaxConcurrentUploads} upload slots stayed busy for {Settings.UploadQueueTimeout.TotalSeconds:0.###} s (UploadQueueTimeoutSeconds); retry later.", StatusCodes.Status503ServiceUnavailable);
+        }
+
         try
         {
             using var buffer = new MemoryStream();
-            var chunk = new byte[81920];
-            int read;
-            while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
+            var reader = request.BodyReader;
+
+            // At the deadline the pending read returns as cancelled (not a cancelled token, which would leave Kestrel's
+            // reader mid-read, so that its draining of the rest fails with an error in the log).
+            using var deadline = new CancellationTokenSource(Settings.UploadTimeout);
+            using var cancelRead = deadline.Token.Register(reader.CancelPendingRead);
+            while (true)
             {
-                if (buffer.Length + read > maxBytes)
+                var result = await reader.ReadAsync(cancellationToken);
+                bool over = buffer.Length + result.Buffer.Length > maxBytes;
+                if (!over)
+                {
+                    foreach (var segment in result.Buffer)
+                    {
+                        buffer.Write(segment.Span);
+                    }
+                }
+
+                reader.AdvanceTo(result.Buffer.End);
+                if (over)
                 {
                     throw new BadHttpRequestException($"The body is larger than the limit of {maxBytes} bytes.", StatusCodes.Status413PayloadTooLarge);
                 }
 
-                buffer.Write(chunk, 0, read);
+                if (result.IsCompleted)
+                {
+                    break;
+                }
+
+                if (result.IsCanceled)
+                {
+                    string announcedLength = request.ContentLength?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "an unannounced number of";
+                    throw new BadHttpRequestException($"The body did not arrive within {Settings.UploadTimeout.TotalSeconds:0.###} s (UploadTimeoutSeconds): {buffer.Length} of {announcedLength} bytes came.", StatusCodes.Status408RequestTimeout);
+                }
             }
 
             if (request.ContentLength is long announced && buffer.Length != announced)

@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
@@ -11,7 +12,7 @@ public static class MLContextCnnServingExtensions
 }
 
 /// <summary>Model loading, class names and engine pools for trained image classifiers; nothing here loads libtorch.</summary>
-public sealed class CnnServingCatalog
+public sealed partial class CnnServingCatalog
 {
     private readonly MLContext _mlContext;
 
@@ -32,7 +33,10 @@ public sealed class CnnServingCatalog
     /// the zip, before ML.NET copies it to a temporary file it would leave behind), and the graph must score as many
     /// classes as the model has class names.
     /// </remarks>
-    /// <exception cref="InvalidDataException">The file is not a model zip, a graph is damaged, or the class counts differ; the message names the file.</exception>
+    /// <exception cref="InvalidDataException">
+    /// The file is not a model zip, a graph is damaged, the class counts differ, or the model names an assembly or a
+    /// custom-mapping contract this process lacks (saved by another version); the message names the file and what is missing.
+    /// </exception>
     public ITransformer LoadModel(string path, out DataViewSchema inputSchema)
     {
         ArgumentNullException.ThrowIfNull(path);
@@ -66,6 +70,10 @@ public sealed class CnnServingCatalog
         {
             model = _mlContext.Model.Load(zip, out inputSchema);
         }
+        catch (Exception e) when (FromAnotherVersion(e, source) is { } explained)
+        {
+            throw explained;
+        }
         catch (Exception e) when (Unwrap(e) is InvalidDataException or FormatException or EndOfStreamException or InvalidOperationException or NotSupportedException)
         {
             // ML.NET reports a damaged part of the zip some wrappers deep and without naming the file.
@@ -75,6 +83,39 @@ public sealed class CnnServingCatalog
         ModelIntegrity.CheckClassCount(model, width, source);
         return new ServedModel(model, inputSchema);
     }
+
+    /// <summary>
+    /// A model that names an assembly this process cannot load (another version of MLNetCnn.Serving, or a library that
+    /// is not deployed), or a custom-mapping contract no registered assembly provides (a newer MLNetCnn's step, or the
+    /// application's own <c>CustomMapping</c>): ML.NET reports either several wrappers deep, as "Could not load file or
+    /// assembly" under a TargetInvocationException or as "Error during class instantiation".
+    /// </summary>
+    private static InvalidDataException? FromAnotherVersion(Exception e, string source)
+    {
+        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
+        {
+            string? assembly = inner switch
+            {
+                FileNotFoundException { FileName: { } name } => name,
+                FileLoadException { FileName: { } name } => name,
+                _ => null,
+            };
+            if (assembly is not null)
+            {
+                return new InvalidDataException($"Model '{source}' needs assembly '{assembly}', which this process cannot load ({inner.GetType().Name}); it was saved by another version of MLNetCnn or with a library that is not deployed here (this process has {typeof(CnnServingCatalog).Assembly.FullName}).", inner);
+            }
+
+            if (MissingContract().Match(inner.Message) is { Success: true } contract)
+            {
+                return new InvalidDataException($"Model '{source}' uses the custom mapping '{contract.Groups[1].Value}', which no registered assembly provides: it was saved by another version of MLNetCnn, or with an application's own CustomMapping (register that assembly with mlContext.ComponentCatalog.RegisterAssembly before loading).", inner);
+            }
+        }
+
+        return null;
+    }
+
+    [GeneratedRegex("Unable to locate an extension for the contract '([^']*)'")]
+    private static partial Regex MissingContract();
 
     private static Exception Unwrap(Exception e) => e is System.Reflection.TargetInvocationException { InnerException: { } inner } ? Unwrap(inner) : e;
 

@@ -289,8 +289,10 @@ public static class ImageDecoding
         var result = codec.GetPixels(info, bitmap.GetPixels());
         if (result != SKCodecResult.Success)
         {
-            string reason = result == SKCodecResult.IncompleteInput ? "is truncated: the data ends before the last row" : $"does not decode (SkiaSharp: {result})";
-            throw new InvalidDataException($"The {what} ({header.Width} x {header.Height}, {codec.EncodedFormat}) {reason}.");
+            string image = $"a {header.Width} x {header.Height} {codec.EncodedFormat}";
+            throw new InvalidDataException(result == SKCodecResult.IncompleteInput
+                ? $"The {what} is truncated: {image} whose data ends before the last row."
+                : $"The {what} does not decode: {image} (SkiaSharp: {result}).");
         }
 
         return MLImage.CreateFromPixels(info.Width, info.Height, MLPixelFormat.Bgra32, bitmap.GetPixelSpan());

@@ -1,3 +1,8 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNetCnn.Serving;
+using MLNetCnn.TestSupport;
+
 namespace MLNetCnn.Cli.Tests;
 
 /// <summary>
@@ -124,10 +129,39 @@ public sealed class CleanFailureTests
 
     private static string Message(CliResult result, string command) => result.Error.Split('\n')[0].Replace($"mlnetcnn {command}: ", string.Empty, StringComparison.Ordinal);
 
+    [TestMethod]
+    public void AModelSavedByAnotherVersionIsOneLineNamingTheMissingAssembly()
+    {
+        // The arg-max step alone is enough: its CustomMapping names MLNetCnn.Serving's assembly version in the zip.
+        var ml = new MLContext();
+        var data = ml.Data.LoadFromEnumerable([new ScoreRow { Score = [0.2f, 0.7f] }]);
+        var model = ml.Transforms.CustomMapping<ScoreInput, PredictedIndexOutput>(ScoreArgMax.Map, ScoreArgMax.ContractName).Fit(data);
+        string folder = Cli.TempFolder("other-version");
+        string saved = Path.Combine(folder, "saved.zip");
+        string other = Path.Combine(folder, "other-version.zip");
+        ml.Model.Save(model, data.Schema, saved);
+        var (current, missing) = ModelZipRewrite.ServingAssemblyVersions();
+        ModelZipRewrite.Replace(saved, other, current, missing);
+
+        string image = Path.Combine(folder, "a.png");
+        File.WriteAllBytes(image, [137, 80, 78, 71]);
+
+        var result = Cli.Run("predict", "--model", other, image);
+        Assert.AreEqual(1, result.ExitCode, result.ToString());
+        StringAssert.Contains(result.Error, $"--model: Model '{other}' needs assembly '{missing}", result.ToString());
+        AssertOneLine(result);
+    }
+
     private static void AssertOneLine(CliResult result)
     {
         Assert.IsFalse(result.Error.Contains("   at ", StringComparison.Ordinal), result.ToString());
         var lines = result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.IsTrue(lines.Length <= 2 && (lines.Length == 1 || lines[1].Contains("--verbose", StringComparison.Ordinal) || lines[1].StartsWith("Run 'mlnetcnn", StringComparison.Ordinal)), result.ToString());
+    }
+
+    private sealed class ScoreRow
+    {
+        [VectorType(2)]
+        public float[] Score { get; set; } = [];
     }
 }

@@ -106,7 +106,7 @@ public sealed class ServingApiTests
         await ExpectAsync(new ByteArrayContent("this is not an image"u8.ToArray()), HttpStatusCode.BadRequest, "not a decodable image");
         await ExpectAsync(new ByteArrayContent([]), HttpStatusCode.BadRequest, "empty");
         await ExpectAsync(new ByteArrayContent(new byte[ServingApp.MaxImageBytes + 1]), HttpStatusCode.RequestEntityTooLarge, "limit", expectContinue: true);
-        await ExpectAsync(new ByteArrayContent(_samples[0].Png[..(_samples[0].Png.Length / 2)]), HttpStatusCode.BadRequest, "truncated");
+        await ExpectAsync(new ByteArrayContent(_samples[0].Png[..(_samples[0].Png.Length / 2)]), HttpStatusCode.BadRequest, "bytes) is truncated: a ");
         await ExpectAsync(new ByteArrayContent(CraftedImages.Png(60000, 60000)), HttpStatusCode.RequestEntityTooLarge, "60000 x 60000");
 
         using (var get = await Client.GetAsync("/predict", TestContext.CancellationToken))
@@ -117,6 +117,15 @@ public sealed class ServingApiTests
         Assert.AreEqual(_samples[0].Label.Length > 0, (await PredictAsync(_samples[0].Png)) is not null, "still serving");
         using var health = await Client.GetAsync("/health", TestContext.CancellationToken);
         Assert.AreEqual(HttpStatusCode.OK, health.StatusCode);
+    }
+
+    [TestMethod]
+    public async Task AMultipartUploadIs415SayingToPostTheRawBytes()
+    {
+        // curl -F file=@ok.png: the image inside a form; before, a 400 "not a decodable image (... Unimplemented)".
+        var form = new MultipartFormDataContent { { new ByteArrayContent(_samples[0].Png), "file", "ok.png" } };
+        await ExpectAsync(form, HttpStatusCode.UnsupportedMediaType, "raw bytes as the body (curl --data-binary");
+        await ExpectAsync(new ByteArrayContent("this is not an image"u8.ToArray()), HttpStatusCode.BadRequest, "raw bytes as the body (curl --data-binary");
     }
 
     private async Task<PredictionResponse?> PredictAsync(byte[] png)

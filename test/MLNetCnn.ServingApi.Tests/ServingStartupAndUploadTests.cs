@@ -139,10 +139,6 @@ public sealed class ServingStartupAndUploadTests
         }
     }
 
-    [TestMethod]
-    public void AMaxConnectionsBelowOneStopsTheStart() =>
-        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ServingApp.Build(["--urls", "http://127.0.0.1:0", "--MaxConnections", "0"], DemoModelFixture.ModelPath));
-
     private sealed class PathRow
     {
         public string ImagePath { get; set; } = string.Empty;

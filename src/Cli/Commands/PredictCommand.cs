@@ -101,7 +101,12 @@ internal static class PredictCommand
         {
             return mlContext.CnnServing().LoadModel(modelPath, out inputSchema);
         }
-        catch (Exception e) when (e is InvalidDataException or FormatException or InvalidOperationException or IOException)
+        catch (InvalidDataException e)
+        {
+            // The serving catalog's errors name the file and say what is wrong with it (damaged, or saved by another version).
+            throw new InvalidDataException($"--model: {e.Message}", e);
+        }
+        catch (Exception e) when (e is FormatException or InvalidOperationException or IOException)
         {
             throw new InvalidDataException($"--model: '{modelPath}' is not a model saved by 'mlnetcnn train' or ML.NET ({e.Message})", e);
         }
