@@ -30,13 +30,23 @@ internal static class ServingPipeline
             mlContext.Transforms.ApplyOnnxModel(new[] { ScoreColumnName }, new[] { featureColumnName }, modelFile, gpuDeviceId, fallbackToCpu)
                 .Append(mlContext.Transforms.CustomMapping<ScoreInput, PredictedIndexOutput>(ScoreArgMax.Map, ScoreArgMax.ContractName))
                 .Append(ClassKeyValues.PredictedLabel(mlContext, classNames, label))
-                .Append(mlContext.Transforms.DropColumns(ScoreArgMax.OutputColumnName, PredictedValueColumnName))
+                .Append(mlContext.Transforms.DropColumns([ScoreArgMax.OutputColumnName, PredictedValueColumnName, .. Internal(featureColumnName, prefix)]))
                 .Fit(schemaSource));
 
     /// <summary>The featurizer's chain: one <c>ApplyOnnxModel</c> from the pixel column to <paramref name="outputColumnName"/>, behind <paramref name="prefix"/>.</summary>
     public static ServingModel BuildFeaturizer(MLContext mlContext, byte[] onnx, string featureColumnName, string outputColumnName, IDataView schemaSource, int? gpuDeviceId, bool fallbackToCpu, ITransformer? prefix = null) =>
         Build(mlContext, onnx, prefix, gpuDeviceId, fallbackToCpu, modelFile =>
-            mlContext.Transforms.ApplyOnnxModel(new[] { outputColumnName }, new[] { featureColumnName }, modelFile, gpuDeviceId, fallbackToCpu).Fit(schemaSource));
+        {
+            var scoring = mlContext.Transforms.ApplyOnnxModel(new[] { outputColumnName }, new[] { featureColumnName }, modelFile, gpuDeviceId, fallbackToCpu);
+            return prefix is null ? scoring.Fit(schemaSource) : scoring.Append(mlContext.Transforms.DropColumns(Internal(featureColumnName, prefix))).Fit(schemaSource);
+        });
+
+    /// <summary>
+    /// The pixel column that the image-decoding <paramref name="prefix"/> adds for the network: dropped after it, so the
+    /// output has only the columns the estimator promises (before, <c>mlnetcnn_pixels</c> showed, and reading it beside
+    /// <c>Score</c>, as <c>Preview</c> does, failed in ML.NET's image steps with "Object is disposed").
+    /// </summary>
+    private static string[] Internal(string featureColumnName, ITransformer? prefix) => prefix is null ? [] : [featureColumnName];
 
     private static ServingModel Build(MLContext mlContext, byte[] onnx, ITransformer? prefix, int? gpuDeviceId, bool fallbackToCpu, Func<string, ITransformer> chain)
     {

@@ -100,10 +100,25 @@ public sealed class ImageInputTests
         foreach (var (column, data) in new[] { ("ImageBytes", bytes), ("Image", images) })
         {
             var options = new ImageClassificationTrainer.Options { FeatureColumnName = column, ImageShape = new ImageShape(3, 32, 32), Arch = "mobilenet_v2", WidthMultiplier = 0.25, Epoch = 1, BatchSize = 64 };
-            using var model = ml.Cnn().ImageClassification(options).Fit(data);
+            var estimator = ml.Cnn().ImageClassification(options);
+            var promised = estimator.GetOutputSchema(SchemaShapes.FromSchema(data.Schema)).Select(c => c.Name).ToList();
+            using var model = estimator.Fit(data);
             string path = Path.Combine(Root, column + ".zip");
             ml.Model.Save(model, data.Schema, path);
             var loaded = new MLContext().Cnn().LoadModel(path, out var inputSchema);
+
+            // Found by an outside sweep: the internal pixel column showed in the output, unpromised, and reading it beside
+            // Score (Preview, SaveAsText) failed with "Object is disposed" inside ML.NET's image steps.
+            foreach (var (name, scorer) in new[] { ("trained", (ITransformer)model), ("loaded", loaded) })
+            {
+                var scored = scorer.Transform(ml.Data.TakeRows(data, 4));
+                CollectionAssert.AreEquivalent(promised, scored.Schema.Where(c => !c.IsHidden).Select(c => c.Name).ToList(), $"{column}, {name}: the columns GetOutputSchema promises");
+                Assert.HasCount(4, scored.Preview().RowView, $"{column}, {name}: Preview");
+                using var text = new MemoryStream();
+                ml.Data.SaveAsText(scored, text, schema: false);
+                Assert.IsTrue(text.Length > 0, $"{column}, {name}: SaveAsText");
+            }
+
             if (column == "ImageBytes")
             {
                 // (ML.NET's saved input schema leaves out image-typed columns, so only the bytes column is checkable here.)
