@@ -88,7 +88,10 @@ public sealed class CnnCatalog
     ///     Mean = [123.675f, 116.28f, 103.53f],
     ///     Std = [58.395f, 57.12f, 57.375f],
     /// });
-    /// var pipeline = featurizer.Append(mlContext.MulticlassClassification.Trainers.SdcaMaximumEntropy(featureColumnName: "Embedding"));
+    /// // The cache runs the network once per image, not once per SDCA pass; an iteration count keeps SDCA from choosing thousands.
+    /// var pipeline = featurizer
+    ///     .AppendCacheCheckpoint(mlContext)
+    ///     .Append(mlContext.MulticlassClassification.Trainers.SdcaMaximumEntropy(featureColumnName: "Embedding", maximumNumberOfIterations: 30));
     /// </code></example>
     public ImageFeaturizerEstimator ImageFeaturizer(ImageFeaturizerEstimator.Options options) => new(_mlContext, options);
 
