@@ -42,7 +42,16 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         _mlContext = mlContext ?? throw new ArgumentNullException(nameof(mlContext));
         _options = (options ?? throw new ArgumentNullException(nameof(options))).Clone();
         _host = ((IHostEnvironment)mlContext).Register(nameof(ImageClassificationTrainer));
-        _options.Training.Validate();
+        (_options.Training ?? throw new ArgumentNullException(nameof(Options.Training), "Options.Training is required (the default is new TrainerOptions()).")).Validate();
+        if (string.IsNullOrEmpty(_options.LabelColumnName))
+        {
+            throw new ArgumentNullException(nameof(Options.LabelColumnName), "Options.LabelColumnName names the label column (the default is \"Label\").");
+        }
+
+        if (string.IsNullOrEmpty(_options.FeatureColumnName))
+        {
+            throw new ArgumentNullException(nameof(Options.FeatureColumnName), "Options.FeatureColumnName names the image column (the default is \"Features\").");
+        }
         if (_options.WidthMultiplier is { } width && !(width > 0 && double.IsFinite(width)))
         {
             throw new ArgumentOutOfRangeException(nameof(options), width, "WidthMultiplier must be a positive finite number.");
@@ -68,6 +77,7 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         }
 
         string featureColumn = FeatureColumns.Resolve(_options.FeatureColumnName, inputSchema.Select(c => (c.Name, c.ItemType, c.Kind == SchemaShape.Column.VectorKind.Scalar)));
+        RefuseNameClash(featureColumn, featureColumn);
         var features = inputSchema.First(c => c.Name == featureColumn);
         bool pixels = features.Kind == SchemaShape.Column.VectorKind.Vector && features.ItemType == NumberDataViewType.Single;
         bool image = features.Kind == SchemaShape.Column.VectorKind.Scalar && ImageInput.Classify(features.ItemType) is ImageColumnKind.Image or ImageColumnKind.Path;
@@ -89,6 +99,19 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         return SchemaShapes.WithColumns(inputSchema, added.ToSchema());
     }
 
+    /// <summary>
+    /// Refuses a feature (or pixel) column named as a column the model adds. Found late before: the whole training ran,
+    /// then ONNX Runtime refused "Duplicate definition of name (Score)"; and GetOutputSchema silently replaced it.
+    /// </summary>
+    private static void RefuseNameClash(string featureColumn, string pixelColumn)
+    {
+        string[] outputs = [ServingPipeline.ScoreColumnName, ServingPipeline.PredictedLabelColumnName, ServingPipeline.PredictedValueColumnName];
+        if (outputs.FirstOrDefault(n => n == pixelColumn || n == featureColumn) is { } clash)
+        {
+            throw new ArgumentException($"Feature column '{featureColumn}' has the name of a column the model adds ('{clash}'); rename it (mlContext.Transforms.CopyColumns) before training.");
+        }
+    }
+
     /// <summary>The getter of a key-values annotation that a <see cref="SchemaShape"/> only describes.</summary>
     private static ValueGetter<VBuffer<T>> NoValues<T>() => (ref VBuffer<T> v) => v = default;
 
@@ -104,12 +127,7 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         using var channel = _host.Start("Training");
         var plan = ImageColumn.Prepare(_mlContext, input, o.FeatureColumnName, o.ImageShape, message => channel.Info(MessageSensitivity.None, message));
         var (shape, featureColumn, converted) = (plan.Shape, plan.PixelColumn, plan.Apply(input));
-        string[] outputs = [ServingPipeline.ScoreColumnName, ServingPipeline.PredictedLabelColumnName, ServingPipeline.PredictedValueColumnName];
-        if (outputs.FirstOrDefault(n => n == plan.PixelColumn || n == o.FeatureColumnName) is { } clash)
-        {
-            // Found late before: the whole training ran, then ONNX Runtime refused "Duplicate definition of name (Score)".
-            throw new ArgumentException($"Feature column '{o.FeatureColumnName}' has the name of a column the model adds ('{clash}'); rename it (mlContext.Transforms.CopyColumns) before training.");
-        }
+        RefuseNameClash(o.FeatureColumnName, plan.PixelColumn);
 
         var (numClasses, classNames) = DataViewImageReader.CheckSchema(converted.Schema, o.LabelColumnName, featureColumn, shape);
         var architecture = new ArchitectureOptions
@@ -204,8 +222,18 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
     private IImageSource ReadValidation(IDataView validationData, ImageColumnPlan plan, IReadOnlyList<string> classNames, DataOptions data)
     {
         int numClasses = classNames.Count;
-        var converted = plan.Apply(validationData);
-        var (validationClasses, validationNames) = DataViewImageReader.CheckSchema(converted.Schema, _options.LabelColumnName, plan.PixelColumn, plan.Shape);
+        int validationClasses;
+        IReadOnlyList<string> validationNames;
+        try
+        {
+            var converted = plan.Apply(validationData);
+            (validationClasses, validationNames) = DataViewImageReader.CheckSchema(converted.Schema, _options.LabelColumnName, plan.PixelColumn, plan.Shape);
+        }
+        catch (ArgumentException e)
+        {
+            // The checks word their errors for the training data; said of the validation set, the user looks in the right place.
+            throw new ArgumentException($"ValidationSet: {e.Message}", nameof(Options.ValidationSet), e);
+        }
         if (validationClasses != numClasses)
         {
             throw new ArgumentException($"Validation label column '{_options.LabelColumnName}' has {validationClasses} classes; the training data has {numClasses}.");

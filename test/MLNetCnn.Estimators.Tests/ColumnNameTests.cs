@@ -39,6 +39,11 @@ public sealed class ColumnNameTests
         var options = new ImageClassificationTrainer.Options { Arch = "resnet18", WidthMultiplier = 0.125, ImageShape = new ImageShape(1, 8, 8), Epoch = 1, BatchSize = 8, FeatureColumnName = ServingPipeline.ScoreColumnName };
         var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Cnn().ImageClassification(options).Fit(Data(ml, ServingPipeline.ScoreColumnName)));
         StringAssert.Contains(e.Message, "Feature column 'Score' has the name of a column the model adds");
+
+        // Found by a later sweep: GetOutputSchema silently replaced the column where Fit refuses it.
+        var shape = SchemaShapes.FromSchema(Data(ml, ServingPipeline.ScoreColumnName).Schema);
+        var promised = Assert.ThrowsExactly<ArgumentException>(() => ml.Cnn().ImageClassification(options).GetOutputSchema(shape));
+        StringAssert.Contains(promised.Message, "Feature column 'Score' has the name of a column the model adds");
     }
 
     private static IDataView Data(MLContext ml, string featureName)

@@ -10,6 +10,31 @@ namespace MLNetCnn.Estimators.Tests;
 [TestClass]
 public sealed class TrainerOptionsTests
 {
+    /// <summary>Found by an outside sweep: null option objects and names failed with a NullReferenceException, or an ArgumentNullException for ML.NET's 'name'.</summary>
+    [TestMethod]
+    public void NullOptionsAreRefusedByName()
+    {
+        var ml = new MLContext(seed: 1);
+        Assert.AreEqual("Training", Assert.ThrowsExactly<ArgumentNullException>(() => ml.Cnn().ImageClassification(new ImageClassificationTrainer.Options { Training = null! })).ParamName);
+        Assert.AreEqual("Data", Assert.ThrowsExactly<ArgumentNullException>(() => ml.Cnn().ImageClassification(new ImageClassificationTrainer.Options { Data = null! })).ParamName);
+        Assert.AreEqual("LabelColumnName", Assert.ThrowsExactly<ArgumentNullException>(() => ml.Cnn().ImageClassification(new ImageClassificationTrainer.Options { LabelColumnName = null! })).ParamName);
+        Assert.AreEqual("FeatureColumnName", Assert.ThrowsExactly<ArgumentNullException>(() => ml.Cnn().ImageClassification(new ImageClassificationTrainer.Options { FeatureColumnName = "" })).ParamName);
+    }
+
+    /// <summary>Found by an outside sweep: a validation set's schema errors read word for word as the training data's.</summary>
+    [TestMethod]
+    public void AValidationSetOfTheWrongShapeIsNamedAsTheValidationSet()
+    {
+        var ml = new MLContext(seed: 1);
+        string[] classes = ["a", "b"];
+        var wrongSize = TestData.Build(ml, Enumerable.Range(0, 4).Select(i => new TestData.FloatRow { Label = classes[i % 2], Features = new float[100] }), 100, classes);
+        var options = new ImageClassificationTrainer.Options { Arch = "resnet18", WidthMultiplier = 0.125, ImageShape = new Architectures.Models.ImageShape(1, 8, 8), Epoch = 1, BatchSize = 8, ValidationSet = wrongSize };
+        var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Cnn().ImageClassification(options).Fit(TestData.Tiny(ml, 8, classes)));
+        Assert.AreEqual("ValidationSet", e.ParamName);
+        StringAssert.StartsWith(e.Message, "ValidationSet: ");
+        StringAssert.Contains(e.Message, "'Features'");
+    }
+
     [TestMethod]
     public void MLNetNamesReadAndWriteTheOneTrainerOptions()
     {

@@ -179,7 +179,7 @@ public sealed record TrainerOptions
         }
 
         EarlyStoppingCriteria?.Validate();
-        Data.Validate();
+        (Data ?? throw new ArgumentNullException(nameof(Data), "Data options are required (the default is new DataOptions()).")).Validate();
         if (Resume && CheckpointDirectory is null)
         {
             throw new ArgumentException("Resume needs a CheckpointDirectory.", nameof(Resume));
