@@ -139,7 +139,7 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         };
         ModelMemory.Check(o.ResolvedArchitecture, architecture);
         var training = o.Training;
-        using var trainImages = DataViewImageSource.Read(_mlContext, input, plan, o.LabelColumnName, numClasses, "training", training.Data, o.CancellationToken);
+        using var trainImages = DataViewImageSource.Read(_mlContext, input, plan, o.LabelColumnName, numClasses, "training", training.Data, o.CancellationToken, message => channel.Info(MessageSensitivity.None, message));
         var train = trainImages;
         if (o.SoftTargetColumnName is { } softTargets)
         {
@@ -147,7 +147,7 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
             training = training.Distillation is null ? training with { Distillation = new DistillationOptions() } : training;
         }
 
-        using var validation = o.ValidationSet is { } validationData ? ReadValidation(validationData, plan, classNames, training.Data) : null;
+        using var validation = o.ValidationSet is { } validationData ? ReadValidation(validationData, plan, classNames, training.Data, message => channel.Info(MessageSensitivity.None, message)) : null;
         channel.Info(MessageSensitivity.None, $"training data: {DataViewImageSource.Describe(train)}{(validation is null ? string.Empty : $"; validation data: {DataViewImageSource.Describe(validation)}")}");
         var (initial, mean, std) = StartingPoint(o.InitialWeights, o.Mean, o.Std, shape, () => train.ChannelStatistics());
         var config = o.ResolvedArchitecture;
@@ -219,7 +219,7 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         }
     }
 
-    private IImageSource ReadValidation(IDataView validationData, ImageColumnPlan plan, IReadOnlyList<string> classNames, DataOptions data)
+    private IImageSource ReadValidation(IDataView validationData, ImageColumnPlan plan, IReadOnlyList<string> classNames, DataOptions data, Action<string> log)
     {
         int numClasses = classNames.Count;
         int validationClasses;
@@ -247,6 +247,6 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
             throw new ArgumentException($"Validation label column '{_options.LabelColumnName}' keys the classes {(sameSet ? "in another order" : "with other names")}: [{string.Join(", ", validationNames)}]; the training data's are [{string.Join(", ", classNames)}]. Fit MapValueToKey once (on the training data, or with keyData) and apply that transformer to both sets.");
         }
 
-        return DataViewImageSource.Read(_mlContext, validationData, plan, _options.LabelColumnName, numClasses, "validation", data, _options.CancellationToken);
+        return DataViewImageSource.Read(_mlContext, validationData, plan, _options.LabelColumnName, numClasses, "validation", data, _options.CancellationToken, log);
     }
 }

@@ -35,6 +35,31 @@ public sealed class TrainerOptionsTests
         StringAssert.Contains(e.Message, "'Features'");
     }
 
+    /// <summary>Found by an outside sweep: reading 30,000 encoded images took 11 s with nothing in the log.</summary>
+    [TestMethod]
+    public void ReadingTheImagesReportsItsProgressToTheLog()
+    {
+        var ml = new MLContext(seed: 1);
+        var messages = new List<string>();
+        ml.Log += (_, e) => { lock (messages) { messages.Add(e.Message); } };
+        var before = DataViewImageSource.ProgressInterval;
+        DataViewImageSource.ProgressInterval = TimeSpan.Zero;
+        try
+        {
+            var options = new ImageClassificationTrainer.Options { Arch = "resnet18", WidthMultiplier = 0.125, ImageShape = new Architectures.Models.ImageShape(1, 8, 8), Epoch = 1, BatchSize = 8 };
+            using var model = ml.Cnn().ImageClassification(options).Fit(TestData.Tiny(ml, 24, ["a", "b"]));
+        }
+        finally
+        {
+            DataViewImageSource.ProgressInterval = before;
+        }
+
+        lock (messages)
+        {
+            Assert.IsTrue(messages.Any(m => m.Contains("Reading the training images: ", StringComparison.Ordinal) && m.Contains(" of 24 (", StringComparison.Ordinal)), string.Join("\n", messages.TakeLast(20)));
+        }
+    }
+
     [TestMethod]
     public void MLNetNamesReadAndWriteTheOneTrainerOptions()
     {
