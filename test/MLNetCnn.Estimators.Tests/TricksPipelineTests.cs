@@ -66,7 +66,7 @@ public sealed class TricksPipelineTests
         Assert.IsTrue(metrics.MicroAccuracy > 0.6, $"student accuracy {metrics.MicroAccuracy:P1}");
 
         options.SoftTargetColumnName = "Features";
-        var e = Assert.ThrowsExactly<InvalidOperationException>(() => ml.Cnn().ImageClassification(options).Fit(withTeacher));
+        var e = Assert.ThrowsExactly<TrainingDataException>(() => ml.Cnn().ImageClassification(options).Fit(withTeacher));
         StringAssert.Contains(e.Message, "'Features'");
         StringAssert.Contains(e.Message, "10 classes");
     }
