@@ -271,7 +271,9 @@ public static class ImageDecoding
         using var codec = SKCodec.Create(native, out var opened);
         if (codec is null)
         {
-            throw new InvalidDataException($"The {what} is not a decodable image (jpg, png, bmp, gif or webp expected; SkiaSharp: {opened}).");
+            // IncompleteInput here is about the header (a PNG declaring width 0 gets it too), not about truncated pixel data.
+            string why = opened == SKCodecResult.IncompleteInput ? ": its header is cut short or invalid" : string.Empty;
+            throw new InvalidDataException($"The {what} is not a decodable image{why} (jpg, png, bmp, gif or webp expected; SkiaSharp: {opened}).");
         }
 
         var header = codec.Info;

@@ -70,6 +70,14 @@ public sealed class UntrustedImageTests
     }
 
     [TestMethod]
+    public void AnInvalidHeaderIsNotCalledTruncatedData()
+    {
+        // Found by an outside sweep: a PNG declaring width 0 read "not a decodable image (...; SkiaSharp: IncompleteInput)".
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => ImageDecoding.DecodeBytes(CraftedImages.Png(0, 16), "posted image"));
+        StringAssert.Contains(e.Message, "is not a decodable image: its header is cut short or invalid");
+    }
+
+    [TestMethod]
     public void AHeaderOverTheLimitIsRefusedNamingTheSourceAndTheDeclaredSize()
     {
         var bytes = File.ReadAllBytes(_bomb);
