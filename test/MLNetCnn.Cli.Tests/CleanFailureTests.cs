@@ -108,6 +108,19 @@ public sealed class CleanFailureTests
     }
 
     [TestMethod]
+    public void OneImagePerClassSaysWhyNothingIsHeldOut()
+    {
+        // Found by an outside sweep: the message said to change --validation-fraction, which cannot help.
+        string data = Cli.TempFolder("one-per-class");
+        GeneratedImages.Write(data, perClass: 1, seed: 5);
+        var result = Cli.Run("train", "--data", data, "--output", Cli.TempFolder("one-per-class-run"), "--image-size", "8", "--width", "0.25", "--epochs", "1");
+        Assert.AreEqual(1, result.ExitCode, result.ToString());
+        StringAssert.Contains(result.Error, "only when it has at least 2", result.ToString());
+        StringAssert.Contains(result.Error, "--test-data", result.ToString());
+        AssertOneLine(result);
+    }
+
+    [TestMethod]
     public void VerboseAddsTheStackTrace()
     {
         var quiet = Cli.Run("summary", "vgg11", "--size", "8", "--small-input-stem=false");

@@ -84,7 +84,11 @@ internal sealed record TrainingData(IDataView Train, IDataView HeldOut, string F
         int heldOutCount = Count(heldOut);
         if (trainCount == 0 || heldOutCount == 0)
         {
-            throw new InvalidDataException($"--data '{settings.Data}': {trainCount} training and {heldOutCount} held-out images; both need at least one (add images or change --validation-fraction).");
+            // A folder's split holds out a share of each class that has at least 2 images, so with fewer the fraction cannot help.
+            string fix = heldOutCount == 0 && trainCount > 0 && settings.TestData is null && settings.FashionMnist is null
+                ? "a class lends images to the held-out set only when it has at least 2 (--validation-fraction takes a share of each class); add images, or give held-out images with --test-data"
+                : "add images";
+            throw new InvalidDataException($"--data '{settings.Data}': {trainCount} training and {heldOutCount} held-out images; both need at least one ({fix}).");
         }
 
         var trainKeys = train.GetColumn<uint>(ImageData.LabelColumnName).ToList();
