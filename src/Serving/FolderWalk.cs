@@ -18,6 +18,7 @@ internal static class FolderWalk
     /// </summary>
     /// <exception cref="UnauthorizedAccessException">A folder (the one given or one under it) cannot be listed; the message names it.</exception>
     /// <exception cref="IOException">A folder vanished or failed while being listed; the message names it.</exception>
+    /// <exception cref="InvalidDataException">An entry's name is not valid UTF-8, so it cannot be opened; the message names it.</exception>
     public static (List<string> Files, List<string> Ignored) Files(string folder, Func<string, bool> include)
     {
         var files = new List<string>();
@@ -39,6 +40,8 @@ internal static class FolderWalk
                 {
                     continue;
                 }
+
+                CheckOpenable(entry.FullName);
 
                 if (entry is DirectoryInfo sub)
                 {
@@ -80,6 +83,20 @@ internal static class FolderWalk
         catch (IOException e)
         {
             throw new IOException($"Folder '{directory.FullName}' cannot be read ({e.Message}).", e);
+        }
+    }
+
+    /// <summary>
+    /// Refuses an entry whose name is not valid UTF-8 (a zip unpacked with Latin-1 names, say): .NET lists it with U+FFFD in
+    /// place of the bad bytes, and that name opens nothing, so the folder read as "does not exist" and its files were lost.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The entry cannot be opened by the name .NET lists; the message names it.</exception>
+    public static void CheckOpenable(string path)
+    {
+        string name = Path.GetFileName(path);
+        if (name.Contains('\uFFFD', StringComparison.Ordinal) && !File.Exists(path) && !Directory.Exists(path))
+        {
+            throw new InvalidDataException($"Folder '{Path.GetDirectoryName(path)}' holds '{name}', whose name is not valid UTF-8 (the bad bytes show as \uFFFD); it cannot be opened by that name. Rename it to UTF-8 (for example with convmv -f latin1 -t utf8).");
         }
     }
 

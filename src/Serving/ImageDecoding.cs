@@ -227,6 +227,11 @@ public static class ImageDecoding
                 throw new InvalidDataException($"Image '{path}' cannot be read: it is a folder, not an image file.");
             }
 
+            if (!file.Exists && path.Contains('\uFFFD', StringComparison.Ordinal))
+            {
+                throw new InvalidDataException($"Image '{path}' cannot be read: its name is not valid UTF-8 (the bad bytes show as \uFFFD), so it cannot be opened by that name; rename it to UTF-8.");
+            }
+
             if (!file.Exists)
             {
                 throw new InvalidDataException($"Image '{path}' cannot be read: it does not exist{(file.FullName != Path.GetFullPath(path) ? $" (it is a link to '{file.FullName}')" : string.Empty)}.");

@@ -156,6 +156,7 @@ public static class ImageFolder
 
         string full = Path.GetFullPath(root);
         var folders = Directory.GetDirectories(full).Where(d => !FolderWalk.IsHidden(Path.GetFileName(d))).Order(StringComparer.Ordinal).ToList();
+        folders.ForEach(FolderWalk.CheckOpenable);
         ClassFolderNames.Check(full, folders.Select(Path.GetFileName).ToList()!);
         var files = Directory.GetFiles(full).Where(f => !FolderWalk.IsHidden(Path.GetFileName(f))).ToList();
         return (full, folders, files);

@@ -152,6 +152,41 @@ public sealed class ImageFolderWalkTests
         StringAssert.Contains(e.Message, "it is a folder, not an image file");
     }
 
+    [TestMethod]
+    public void NamesThatAreNotUtf8AreNamedNotLost()
+    {
+        // Found by an outside sweep: a class folder named with a Latin-1 byte (a zip unpacked without UTF-8 names) failed
+        // as "does not exist", predict skipped such a folder silently, and such a file was "missing".
+        RequireUnix();
+        WriteImages("a", 2, 40);
+        WriteImages("b", 2, 200);
+        try
+        {
+            Shell($"mkdir \"{_root}/c$(printf '\\376')\" && cp \"{_root}/a/0.png\" \"{_root}/c$(printf '\\376')/1.png\"");
+            var e = Assert.ThrowsExactly<InvalidDataException>(() => ImageFolder.Load(new MLContext(), _root));
+            StringAssert.Contains(e.Message, "'c\uFFFD', whose name is not valid UTF-8");
+
+            Shell($"rm -r \"{_root}/c$(printf '\\376')\" && cp \"{_root}/a/0.png\" \"{_root}/a/x$(printf '\\377').png\"");
+            var walk = Assert.ThrowsExactly<InvalidDataException>(() => ImageFolder.FindImageFiles(Path.Combine(_root, "a")));
+            StringAssert.Contains(walk.Message, "'x\uFFFD.png', whose name is not valid UTF-8");
+            var decode = Assert.ThrowsExactly<InvalidDataException>(() => ImageDecoding.DecodeFile(Path.Combine(_root, "a", "x\uFFFD.png")));
+            StringAssert.Contains(decode.Message, "not valid UTF-8");
+        }
+        finally
+        {
+            // .NET cannot delete what it cannot name.
+            Shell($"rm -rf \"{_root}\"/*");
+        }
+    }
+
+    private static void Shell(string command)
+    {
+        using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("sh", ["-c", command]) { RedirectStandardError = true })!;
+        string error = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        Assert.AreEqual(0, process.ExitCode, error);
+    }
+
     private static void RequireUnix()
     {
         if (OperatingSystem.IsWindows())
