@@ -55,6 +55,12 @@ public sealed record ImageDecodeLimit
         set => Volatile.Write(ref _current, value ?? throw new ArgumentNullException(nameof(value)));
     }
 
+    /// <summary>
+    /// The largest image file the decoders read: 8 bytes a pixel of <see cref="MaxPixels"/> (uncompressed 16-bit RGBA) and
+    /// 1 MiB of metadata. No file over it holds an image within the limit, and files are read whole before decoding.
+    /// </summary>
+    public long MaxFileBytes => (MaxPixels * 8) + (1 << 20);
+
     /// <summary>Throws when a <paramref name="width"/> x <paramref name="height"/> image is over the limit.</summary>
     /// <param name="width">Declared width.</param>
     /// <param name="height">Declared height.</param>

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms;
 using Microsoft.ML.Transforms.Image;
@@ -183,8 +184,7 @@ public static class ImageDecoding
     /// </exception>
     public static MLImage DecodeFile(string path) => WithFile(path, stream =>
     {
-        // Skia maps the file itself (the stream was opened only to check that it can be).
-        using var data = SKData.Create(stream.Name) ?? throw new InvalidDataException($"Image '{path}' cannot be read.");
+        using var data = ReadNative(stream, path);
         return Decode(data, $"image '{path}'");
     });
 
@@ -192,15 +192,45 @@ public static class ImageDecoding
     /// <exception cref="InvalidDataException">The file is missing, empty, not a regular file, or cannot be read; the message names it.</exception>
     public static byte[] ReadFile(string path) => WithFile(path, stream =>
     {
-        if (stream.Length > Array.MaxLength)
+        var bytes = new byte[CheckFileSize(stream, path)];
+        int read = stream.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
+        return read == bytes.Length ? bytes : bytes[..read];
+    });
+
+    /// <summary>
+    /// Copies the file into native memory for the codec. Mapping it instead (<c>SKData.Create(path)</c>) let a file cut
+    /// short while it decoded (being overwritten) end the process with SIGBUS; a copy decodes as truncated.
+    /// </summary>
+    private static SKData ReadNative(FileStream stream, string path)
+    {
+        long length = CheckFileSize(stream, path);
+        var data = SKData.Create(length);
+        var buffer = new byte[(int)Math.Min(length, 1 << 20)];
+        long copied = 0;
+        for (int n; copied < length && (n = stream.Read(buffer, 0, (int)Math.Min(buffer.Length, length - copied))) > 0; copied += n)
         {
-            throw new InvalidDataException($"Image '{path}' is {stream.Length} bytes, more than one array holds.");
+            Marshal.Copy(buffer, 0, data.Data + (nint)copied, n);
         }
 
-        var bytes = new byte[stream.Length];
-        stream.ReadExactly(bytes);
-        return bytes;
-    });
+        if (copied == length)
+        {
+            return data;
+        }
+
+        using (data)
+        {
+            return data.Subset(0, (ulong)copied);
+        }
+    }
+
+    /// <summary>The file's length, refused past <see cref="ImageDecodeLimit.MaxFileBytes"/>.</summary>
+    private static long CheckFileSize(FileStream stream, string path)
+    {
+        long max = ImageDecodeLimit.Current.MaxFileBytes;
+        return stream.Length <= max && stream.Length <= Array.MaxLength
+            ? stream.Length
+            : throw new InvalidDataException($"Image '{path}' is {stream.Length:N0} bytes, more than an image within the decode limit takes ({Math.Min(max, Array.MaxLength):N0}: 8 bytes a pixel of ImageDecodeLimit.Current.MaxPixels); it was not read.");
+    }
 
     /// <summary>Opens a regular, non-empty file and runs <paramref name="read"/> on it; I/O errors name the file.</summary>
     private static T WithFile<T>(string path, Func<FileStream, T> read)

@@ -69,6 +69,69 @@ public sealed class UntrustedImageTests
         StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(() => ImageDecoding.DecodeFile(path)).Message, path);
     }
 
+    /// <summary>
+    /// Found by an outside sweep of the SKData change: decoding a mapped file that another thread cut short ended the
+    /// process with SIGBUS. The file is copied before decoding; a regression ends the test host.
+    /// </summary>
+    [TestMethod]
+    public void AFileCutShortWhileItDecodesIsAnErrorNotACrash()
+    {
+        var random = new Random(5);
+        using var noise = new SKBitmap(900, 900, SKColorType.Rgba8888, SKAlphaType.Opaque);
+        var pixels = new byte[900 * 900 * 4];
+        random.NextBytes(pixels);
+        System.Runtime.InteropServices.Marshal.Copy(pixels, 0, noise.GetPixels(), pixels.Length);
+        using var encoded = noise.Encode(SKEncodedImageFormat.Png, 0);
+        byte[] png = encoded.ToArray();
+        string path = Path.Combine(Root, "cut-short.png");
+        int errors = 0;
+        for (int round = 0; round < 12; round++)
+        {
+            File.WriteAllBytes(path, png);
+            int delay = round % 6 * 4;
+            var cut = Task.Run(() =>
+            {
+                Thread.Sleep(delay);
+                using var file = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
+                file.SetLength(1000);
+            });
+            try
+            {
+                using var image = ImageDecoding.DecodeFile(path);
+            }
+            catch (InvalidDataException)
+            {
+                errors++;
+            }
+
+            cut.Wait();
+        }
+
+        TestContext.WriteLine($"{errors} of 12 decodes met the cut file and were refused");
+    }
+
+    [TestMethod]
+    public void AFileLargerThanAnyImageWithinTheLimitIsNotRead()
+    {
+        var before = ImageDecodeLimit.Current;
+        ImageDecodeLimit.Current = new ImageDecodeLimit { MaxPixels = 1000 };
+        try
+        {
+            string path = Path.Combine(Root, "huge.png");
+            var bytes = new byte[ImageDecodeLimit.Current.MaxFileBytes + 1];
+            CraftedImages.Png(8, 8, rows: 8).CopyTo(bytes, 0);
+            File.WriteAllBytes(path, bytes);
+            foreach (var read in new Action[] { () => ImageDecoding.DecodeFile(path).Dispose(), () => ImageDecoding.ReadFile(path) })
+            {
+                StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(read).Message, "more than an image within the decode limit takes");
+            }
+        }
+        finally
+        {
+            ImageDecodeLimit.Current = before;
+        }
+    }
+
     [TestMethod]
     public void AnInvalidHeaderIsNotCalledTruncatedData()
     {
