@@ -87,6 +87,11 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
             throw new ArgumentException($"Feature column '{featureColumn}' must be a known-size vector of Single (pixels), an image (LoadImages), a vector of Byte (LoadRawImageBytes) or text (image paths); found {features.Kind} of {features.ItemType}.");
         }
 
+        if (!pixels)
+        {
+            ImageColumn.RefuseReservedName(inputSchema.Select(c => c.Name), featureColumn);
+        }
+
         // Score is a vector of known size (the class count, which the data decides), as ML.NET's trainers promise it.
         var added = new DataViewSchema.Builder();
         added.AddColumn(ServingPipeline.ScoreColumnName, new VectorDataViewType(NumberDataViewType.Single, 2));

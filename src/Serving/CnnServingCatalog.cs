@@ -37,6 +37,7 @@ public sealed partial class CnnServingCatalog
     /// The file is not a model zip, a graph is damaged, the class counts differ, or the model names an assembly or a
     /// custom-mapping contract this process lacks (saved by another version); the message names the file and what is missing.
     /// </exception>
+    /// <exception cref="InvalidOperationException"><c>MLContext.GpuDeviceId</c> is set, <c>FallbackToCpu</c> is false, and ONNX Runtime's CUDA provider cannot be created.</exception>
     public ITransformer LoadModel(string path, out DataViewSchema inputSchema)
     {
         ArgumentNullException.ThrowIfNull(path);
@@ -62,6 +63,8 @@ public sealed partial class CnnServingCatalog
 
     private ServedModel LoadModel(Stream zip, string source, out DataViewSchema inputSchema)
     {
+        // Found by a sweep: without this, a GPU that cannot be used read as "the zip is damaged", nine exceptions deep.
+        ServingPipeline.CheckScoringDevice(_mlContext.GpuDeviceId, _mlContext.FallbackToCpu);
         long start = zip.Position;
         int? width = ModelIntegrity.CheckGraphs(zip, source);
         zip.Position = start;

@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using Microsoft.ML.Data;
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Serving;
 
@@ -44,6 +45,30 @@ public sealed class ColumnNameTests
         var shape = SchemaShapes.FromSchema(Data(ml, ServingPipeline.ScoreColumnName).Schema);
         var promised = Assert.ThrowsExactly<ArgumentException>(() => ml.Cnn().ImageClassification(options).GetOutputSchema(shape));
         StringAssert.Contains(promised.Message, "Feature column 'Score' has the name of a column the model adds");
+    }
+
+    [TestMethod]
+    public void ADataColumnNamedAsTheInternalPixelColumnIsRefusedBeforeTraining()
+    {
+        // Found by a sweep: GetOutputSchema promised the user's column, Fit trained the whole network, then scoring failed.
+        var ml = new MLContext(seed: 1);
+        var rows = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 4).Select(i => new PathRow { ImagePath = $"/no/such/{i}.png", Label = Classes[i % 2] }));
+        var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(rows).Transform(rows);
+        var options = new ImageClassificationTrainer.Options { Arch = "resnet18", WidthMultiplier = 0.125, ImageShape = new ImageShape(1, 8, 8), Epoch = 1, BatchSize = 8, FeatureColumnName = "ImagePath" };
+        var fit = Assert.ThrowsExactly<ArgumentException>(() => ml.Cnn().ImageClassification(options).Fit(data));
+        StringAssert.Contains(fit.Message, $"a column named '{ImageInput.PixelColumnName}'");
+        var promised = Assert.ThrowsExactly<ArgumentException>(() => ml.Cnn().ImageClassification(options).GetOutputSchema(SchemaShapes.FromSchema(data.Schema)));
+        StringAssert.Contains(promised.Message, $"a column named '{ImageInput.PixelColumnName}'");
+    }
+
+    private sealed class PathRow
+    {
+        public string ImagePath { get; set; } = string.Empty;
+
+        public string Label { get; set; } = string.Empty;
+
+        [ColumnName("mlnetcnn_pixels")]
+        public float Pixels { get; set; }
     }
 
     private static IDataView Data(MLContext ml, string featureName)

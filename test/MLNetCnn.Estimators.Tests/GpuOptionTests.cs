@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetCnn.Architectures.Models;
+using MLNetCnn.Serving;
 
 namespace MLNetCnn.Estimators.Tests;
 
@@ -22,10 +23,23 @@ public sealed class GpuOptionTests
 
         var allowed = new MLContext(seed: 1) { GpuDeviceId = 0, FallbackToCpu = true };
         var data = TestData.FashionSubset(allowed, 64, seed: 3);
+        string zip = Path.Combine(Path.GetTempPath(), $"mlnetcnn-gpu-{Environment.ProcessId}.zip");
         using (var model = allowed.Cnn().ImageClassification(ImageClassificationTrainerTests.SmallOptions()).Fit(data))
         {
             var scores = model.Transform(data).GetColumn<float[]>("Score").ToList();
             Assert.IsTrue(scores.All(s => Math.Abs(s.Sum() - 1) < 1e-3), "scored on the CPU after falling back");
+            allowed.Model.Save(model, data.Schema, zip);
+        }
+
+        try
+        {
+            // Found by a sweep: loading with a GPU that cannot be used read as "the zip is damaged", nine exceptions deep.
+            var load = Assert.ThrowsExactly<InvalidOperationException>(() => new MLContext { GpuDeviceId = 0, FallbackToCpu = false }.CnnServing().LoadModel(zip, out _));
+            StringAssert.Contains(load.Message, "FallbackToCpu is false");
+        }
+        finally
+        {
+            File.Delete(zip);
         }
 
         // Refused before a row is read (before, only after the whole training run, when the scoring chain was built).

@@ -21,6 +21,22 @@ public sealed class PredictedLabelTypeTests
     [TestMethod]
     public void ABooleanLabelPredictsBooleanValues() => Check<bool>([true, false]);
 
+    [TestMethod]
+    public void ClassesWhoseValuesReadAlikeAsTextAreRefused()
+    {
+        // Found by a sweep: DateTime keys 1 ms apart print alike; PredictedLabel merged two of three classes silently.
+        var ml = new MLContext(seed: 1);
+        var t = new DateTime(2026, 1, 1, 0, 0, 0, 1, DateTimeKind.Utc);
+        DateTime[] classes = [t, t.AddMilliseconds(1), t.AddDays(1)];
+        var rows = Enumerable.Range(0, 12).Select(i => new Row<DateTime> { Value = classes[i % 3], Features = TestData.TinyPixels(i % 3) }).ToList();
+        var schema = SchemaDefinition.Create(typeof(Row<DateTime>));
+        schema[nameof(Row<DateTime>.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, 64);
+        var data = ml.Data.LoadFromEnumerable(rows, schema);
+        var options = new ImageClassificationTrainer.Options { Arch = "resnet18", WidthMultiplier = 0.25, ImageShape = new ImageShape(1, 8, 8), Epoch = 1, BatchSize = 8 };
+        var pipeline = ml.Transforms.Conversion.MapValueToKey("Label", nameof(Row<DateTime>.Value)).Append(ml.Cnn().ImageClassification(options));
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => pipeline.Fit(data)).Message, "read alike as text");
+    }
+
     private static void Check<T>(T[] classes)
     {
         var ml = new MLContext(seed: 1);

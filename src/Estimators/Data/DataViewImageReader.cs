@@ -37,7 +37,14 @@ internal static class DataViewImageReader
         }
 
         CheckFeatureColumn(schema, featureColumnName, shape);
-        return ((int)key.Count, ClassNames(label, (int)key.Count));
+        var names = ClassNames(label, (int)key.Count);
+        if (names.GroupBy(n => n, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } twins)
+        {
+            // Found by a sweep: DateTime keys 1 ms apart print alike, and PredictedLabel merged their classes silently.
+            throw new ArgumentException($"Label column '{labelColumnName}' has {twins.Count()} classes whose key values read alike as text ('{twins.Key}'); the model names its classes by that text, so map the label to distinct values (e.g. strings) before MapValueToKey.");
+        }
+
+        return ((int)key.Count, names);
     }
 
     /// <summary>Checks that the feature column is a float vector of exactly C x H x W values.</summary>

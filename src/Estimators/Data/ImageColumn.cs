@@ -30,9 +30,22 @@ internal static class ImageColumn
             return new ImageColumnPlan(kind, column, column, Conversion: null, Square(declared?.Validate("ImageShape") ?? InferShape(input.Schema, column)));
         }
 
+        RefuseReservedName(input.Schema.Select(c => c.Name), column);
         var shape = Square(declared?.Validate("ImageShape") ?? DefaultImageShape);
         var conversion = ImageInput.Conversion(mlContext, input, column, kind, shape.Channels, shape.Height, shape.Width);
         return new ImageColumnPlan(kind, column, ImageInput.PixelColumnName, conversion, shape);
+    }
+
+    /// <summary>
+    /// Refuses a data column named as the pixel column the conversion of image column <paramref name="imageColumn"/> adds:
+    /// found by a sweep, the whole network trained and then scoring failed on the user's column of that name.
+    /// </summary>
+    public static void RefuseReservedName(IEnumerable<string> columns, string imageColumn)
+    {
+        if (columns.Contains(ImageInput.PixelColumnName, StringComparer.Ordinal))
+        {
+            throw new ArgumentException($"The data has a column named '{ImageInput.PixelColumnName}', the name of the pixel column the model makes from image column '{imageColumn}'; rename or drop it (mlContext.Transforms.DropColumns) before training.");
+        }
     }
 
     private static ImageShape Square(ImageShape shape) => shape.Height == shape.Width
