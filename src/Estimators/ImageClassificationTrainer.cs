@@ -96,11 +96,8 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         var added = new DataViewSchema.Builder();
         added.AddColumn(ServingPipeline.ScoreColumnName, new VectorDataViewType(NumberDataViewType.Single, 2));
         // PredictedLabel's key values are the label's, in their type (text when the label has none of a kept type).
-        var valueType = label.Annotations.FirstOrDefault(a => a.Name == "KeyValues").ItemType is PrimitiveDataViewType type && ClassKeyValues.ValueTypes.Contains(type) ? type : TextDataViewType.Instance;
-        var keyValues = new DataViewSchema.Annotations.Builder();
-        var noValues = typeof(ImageClassificationTrainer).GetMethod(nameof(NoValues), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!.MakeGenericMethod(valueType.RawType);
-        keyValues.Add("KeyValues", new VectorDataViewType(valueType, 2), (Delegate)noValues.Invoke(null, null)!);
-        added.AddColumn(ServingPipeline.PredictedLabelColumnName, new KeyDataViewType(typeof(uint), 2), keyValues.ToAnnotations());
+        var keyValues = ClassKeyValues.PromisedKeyValues(label.Annotations.FirstOrDefault(a => a.Name == "KeyValues").ItemType);
+        added.AddColumn(ServingPipeline.PredictedLabelColumnName, new KeyDataViewType(typeof(uint), 2), keyValues);
         return SchemaShapes.WithColumns(inputSchema, added.ToSchema());
     }
 
@@ -116,9 +113,6 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
             throw new ArgumentException($"Feature column '{featureColumn}' has the name of a column the model adds ('{clash}'); rename it (mlContext.Transforms.CopyColumns) before training.");
         }
     }
-
-    /// <summary>The getter of a key-values annotation that a <see cref="SchemaShape"/> only describes.</summary>
-    private static ValueGetter<VBuffer<T>> NoValues<T>() => (ref VBuffer<T> v) => v = default;
 
     /// <summary>Trains on <paramref name="input"/> and returns the trained transformer.</summary>
     /// <exception cref="ArgumentException">The schema does not fit the options (a missing column, a label that is not a key, a feature column of the wrong type or size).</exception>

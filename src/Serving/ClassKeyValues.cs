@@ -20,6 +20,22 @@ internal static class ClassKeyValues
         NumberDataViewType.Int32, NumberDataViewType.UInt32, NumberDataViewType.Int64, NumberDataViewType.UInt64,
     ];
 
+    /// <summary>The type <c>PredictedLabel</c>'s key values take for a label whose key values are of <paramref name="itemType"/>: that type when kept, else text.</summary>
+    public static PrimitiveDataViewType KeptType(DataViewType? itemType) =>
+        itemType is PrimitiveDataViewType type && ValueTypes.Contains(type) ? type : TextDataViewType.Instance;
+
+    /// <summary>
+    /// The key-values annotation an estimator's output schema promises for <c>PredictedLabel</c> (types only: a
+    /// <c>SchemaShape</c> carries no values), given the label's key-value item type.
+    /// </summary>
+    public static DataViewSchema.Annotations PromisedKeyValues(DataViewType? labelItemType)
+    {
+        var type = KeptType(labelItemType);
+        var annotations = new DataViewSchema.Annotations.Builder();
+        annotations.Add("KeyValues", new VectorDataViewType(type, 2), (Delegate)Generic(nameof(NoValues), type.RawType).Invoke(null, null)!);
+        return annotations.ToAnnotations();
+    }
+
     /// <summary>The <paramref name="count"/> key values of <paramref name="key"/> as text; null when it has none, or another number of them.</summary>
     public static IReadOnlyList<string>? AsText(DataViewSchema.Column key, int count)
     {
@@ -35,18 +51,16 @@ internal static class ClassKeyValues
     /// <summary>
     /// The steps from the arg-max index to <c>PredictedLabel</c>: the index mapped to the class's value, then keyed on the
     /// values in class order. The values are <paramref name="label"/>'s key values in their own type when it has
-    /// <paramref name="classNames"/>'s count of them in one of <see cref="ValueTypes"/>, else the names as text.
+    /// <paramref name="classNames"/>'s count of them of a <see cref="KeptType"/> other than text, else the names as text.
+    /// (The trainer refuses classes whose values read alike as text, so the values are distinct too.)
     /// </summary>
     public static IEstimator<ITransformer> PredictedLabel(MLContext mlContext, IReadOnlyList<string> classNames, DataViewSchema.Column? label)
     {
-        if (label?.Annotations.Schema.GetColumnOrNull("KeyValues")?.Type is VectorDataViewType { ItemType: PrimitiveDataViewType item }
-            && item is not TextDataViewType && ValueTypes.Contains(item))
+        var item = KeptType((label?.Annotations.Schema.GetColumnOrNull("KeyValues")?.Type as VectorDataViewType)?.ItemType);
+        if (label is { } typed && item is not TextDataViewType
+            && (IEstimator<ITransformer>?)Generic(nameof(TypedSteps), item.RawType).Invoke(null, [mlContext, typed, classNames.Count]) is { } steps)
         {
-            var steps = (IEstimator<ITransformer>?)Generic(nameof(TypedSteps), item.RawType).Invoke(null, [mlContext, label.Value, classNames.Count]);
-            if (steps is not null)
-            {
-                return steps;
-            }
+            return steps;
         }
 
         return Steps(mlContext, classNames.ToArray());
@@ -57,8 +71,10 @@ internal static class ClassKeyValues
         VBuffer<T> values = default;
         label.GetKeyValues(ref values);
         var array = values.DenseValues().ToArray();
-        return array.Length == count && array.Distinct().Count() == count ? Steps(mlContext, array) : null;
+        return array.Length == count ? Steps(mlContext, array) : null;
     }
+
+    private static ValueGetter<VBuffer<T>> NoValues<T>() => (ref VBuffer<T> v) => v = default;
 
     private static IEstimator<ITransformer> Steps<T>(MLContext mlContext, T[] values)
     {
