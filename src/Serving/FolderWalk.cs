@@ -93,12 +93,17 @@ internal static class FolderWalk
     /// <exception cref="InvalidDataException">The entry cannot be opened by the name .NET lists; the message names it.</exception>
     public static void CheckOpenable(string path)
     {
-        string name = Path.GetFileName(path);
-        if (name.Contains('\uFFFD', StringComparison.Ordinal) && !File.Exists(path) && !Directory.Exists(path))
+        if (NameIsNotUtf8(path))
         {
-            throw new InvalidDataException($"Folder '{Path.GetDirectoryName(path)}' holds '{name}', whose name is not valid UTF-8 (the bad bytes show as \uFFFD); it cannot be opened by that name. Rename it to UTF-8 (for example with convmv -f latin1 -t utf8).");
+            throw new InvalidDataException($"Folder '{Path.GetDirectoryName(path)}' holds '{Path.GetFileName(path)}', whose name is not valid UTF-8 (the bad bytes show as \uFFFD); it cannot be opened by that name. Rename it to UTF-8 (for example with convmv -f latin1 -t utf8).");
         }
     }
+
+    /// <summary>
+    /// True for a path that .NET listed with U+FFFD in place of bytes that are not UTF-8, and that therefore opens nothing
+    /// (a name really holding U+FFFD, in UTF-8, still opens).
+    /// </summary>
+    public static bool NameIsNotUtf8(string path) => path.Contains('\uFFFD', StringComparison.Ordinal) && !File.Exists(path) && !Directory.Exists(path);
 
     private static bool IsSameOrAncestor(string candidate, string path)
     {

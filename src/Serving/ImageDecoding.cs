@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms;
 using Microsoft.ML.Transforms.Image;
@@ -182,46 +181,22 @@ public static class ImageDecoding
     /// The file is missing, empty, not a regular file (a FIFO or device is never opened), over the decode limit,
     /// truncated or not a decodable image; the message names it.
     /// </exception>
-    public static MLImage DecodeFile(string path) => WithFile(path, stream =>
+    public static MLImage DecodeFile(string path)
     {
-        using var data = ReadNative(stream, path);
+        // A copy in native memory, not a mapping of the file (SKData.Create(path)): a mapped file cut short while it
+        // decoded (being overwritten) ended the process with SIGBUS; a copy decodes as truncated.
+        using var data = SKData.CreateCopy(ReadFile(path));
         return Decode(data, $"image '{path}'");
-    });
+    }
 
     /// <summary>Reads an image file's bytes (for a model that scores encoded bytes), with the checks of <see cref="DecodeFile"/> before opening it.</summary>
-    /// <exception cref="InvalidDataException">The file is missing, empty, not a regular file, or cannot be read; the message names it.</exception>
+    /// <exception cref="InvalidDataException">The file is missing, empty, not a regular file, larger than any image within the decode limit, or cannot be read; the message names it.</exception>
     public static byte[] ReadFile(string path) => WithFile(path, stream =>
     {
         var bytes = new byte[CheckFileSize(stream, path)];
         int read = stream.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
         return read == bytes.Length ? bytes : bytes[..read];
     });
-
-    /// <summary>
-    /// Copies the file into native memory for the codec. Mapping it instead (<c>SKData.Create(path)</c>) let a file cut
-    /// short while it decoded (being overwritten) end the process with SIGBUS; a copy decodes as truncated.
-    /// </summary>
-    private static SKData ReadNative(FileStream stream, string path)
-    {
-        long length = CheckFileSize(stream, path);
-        var data = SKData.Create(length);
-        var buffer = new byte[(int)Math.Min(length, 1 << 20)];
-        long copied = 0;
-        for (int n; copied < length && (n = stream.Read(buffer, 0, (int)Math.Min(buffer.Length, length - copied))) > 0; copied += n)
-        {
-            Marshal.Copy(buffer, 0, data.Data + (nint)copied, n);
-        }
-
-        if (copied == length)
-        {
-            return data;
-        }
-
-        using (data)
-        {
-            return data.Subset(0, (ulong)copied);
-        }
-    }
 
     /// <summary>The file's length, refused past <see cref="ImageDecodeLimit.MaxFileBytes"/>.</summary>
     private static long CheckFileSize(FileStream stream, string path)
@@ -257,7 +232,7 @@ public static class ImageDecoding
                 throw new InvalidDataException($"Image '{path}' cannot be read: it is a folder, not an image file.");
             }
 
-            if (!file.Exists && path.Contains('\uFFFD', StringComparison.Ordinal))
+            if (!file.Exists && FolderWalk.NameIsNotUtf8(path))
             {
                 throw new InvalidDataException($"Image '{path}' cannot be read: its name is not valid UTF-8 (the bad bytes show as \uFFFD), so it cannot be opened by that name; rename it to UTF-8.");
             }
