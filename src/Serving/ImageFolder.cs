@@ -47,12 +47,7 @@ public static class ImageFolder
             throw new InvalidDataException($"Image folder '{fullRoot}' needs at least two class sub-folders holding images ({string.Join(", ", ImageDecoding.Extensions)}); found {classNames.Count} with {rows.Count} images.");
         }
 
-        var empty = folders.Where(f => !classNames.Contains(Path.GetFileName(f))).ToList();
-        return new ImageFolderData(KeyedLabels(mlContext, mlContext.Data.LoadFromEnumerable(rows), classNames), classNames, rows.Count, skipped)
-        {
-            Ignored = rootFiles.Concat(ignored).Order(StringComparer.Ordinal).ToList(),
-            EmptyClassFolders = empty,
-        };
+        return Result(mlContext, rows, classNames, skipped, folders, rootFiles.Concat(ignored));
     }
 
     /// <summary>
@@ -87,10 +82,19 @@ public static class ImageFolder
             throw new InvalidDataException($"Image folder '{fullRoot}' holds no images ({string.Join(", ", ImageDecoding.Extensions)}) in its class sub-folders.");
         }
 
+        return Result(mlContext, rows, classNames, skipped, folders, rootFiles.Concat(ignored));
+    }
+
+    /// <summary>
+    /// The rows read from <paramref name="folders"/>, keyed on <paramref name="classNames"/>, with what was left out: the
+    /// <paramref name="ignored"/> files, and the class folders that gave no row.
+    /// </summary>
+    private static ImageFolderData Result(MLContext mlContext, List<Row> rows, IReadOnlyList<string> classNames, IReadOnlyList<string> skipped, List<string> folders, IEnumerable<string> ignored)
+    {
         var present = rows.Select(r => FolderName(r.Label)).ToHashSet(StringComparer.Ordinal);
         return new ImageFolderData(KeyedLabels(mlContext, mlContext.Data.LoadFromEnumerable(rows), classNames), classNames, rows.Count, skipped)
         {
-            Ignored = rootFiles.Concat(ignored).Order(StringComparer.Ordinal).ToList(),
+            Ignored = ignored.Order(StringComparer.Ordinal).ToList(),
             EmptyClassFolders = folders.Where(f => !present.Contains(Path.GetFileName(f))).ToList(),
         };
     }
