@@ -85,12 +85,54 @@ internal static class Evaluation
         }
 
         output.WriteLine();
+        if (final.PerClass.Count <= Charts.LabelledClasses)
+        {
+            PrintMatrix(final, output, width);
+        }
+        else
+        {
+            PrintMostConfused(final, output);
+        }
+    }
+
+    /// <summary>Pairs listed past <see cref="Charts.LabelledClasses"/> classes, where the whole matrix is too wide to read.</summary>
+    internal const int MostConfusedPairs = 20;
+
+    private static void PrintMatrix(FinalMetrics final, TextWriter output, int width)
+    {
+        var c = CultureInfo.InvariantCulture;
         output.WriteLine("Confusion matrix (rows: actual class, columns: predicted class):");
         int cell = Math.Max(6, final.PerClass.Max(p => p.Name.Length));
         output.WriteLine(new string(' ', width + 2) + string.Join(' ', final.PerClass.Select(p => p.Name.PadLeft(cell))));
         for (int row = 0; row < final.PerClass.Count; row++)
         {
             output.WriteLine(final.PerClass[row].Name.PadRight(width + 2) + string.Join(' ', final.ConfusionMatrix[row].Select(v => v.ToString(c).PadLeft(cell))));
+        }
+    }
+
+    /// <summary>Past <see cref="Charts.LabelledClasses"/> classes a printed matrix would be thousands of columns wide: the most frequent mistakes instead.</summary>
+    private static void PrintMostConfused(FinalMetrics final, TextWriter output)
+    {
+        var c = CultureInfo.InvariantCulture;
+        int n = final.PerClass.Count;
+        var mistakes = new List<(long Count, int Actual, int Predicted)>();
+        for (int actual = 0; actual < n; actual++)
+        {
+            for (int predicted = 0; predicted < n; predicted++)
+            {
+                long count = final.ConfusionMatrix[actual][predicted];
+                if (actual != predicted && count > 0)
+                {
+                    mistakes.Add((count, actual, predicted));
+                }
+            }
+        }
+
+        var top = mistakes.OrderByDescending(m => m.Count).ThenBy(m => m.Actual).ThenBy(m => m.Predicted).Take(MostConfusedPairs).ToList();
+        output.WriteLine(string.Create(c, $"The confusion matrix has {n:N0} classes, too many to print (up to {Charts.LabelledClasses} are); the {top.Count} most frequent of {mistakes.Count:N0} kinds of mistake:"));
+        foreach (var (count, actual, predicted) in top)
+        {
+            output.WriteLine(string.Create(c, $"  {count,7}  {final.PerClass[actual].Name} predicted as {final.PerClass[predicted].Name}"));
         }
     }
 
