@@ -29,34 +29,24 @@ internal static class ScoringErrors
         return e;
     }
 
-    private sealed class View(IDataView inner) : IDataView
+    private sealed class View(IDataView inner) : PassThroughView(inner)
     {
-        public bool CanShuffle => inner.CanShuffle;
+        public override DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null) =>
+            Run(() => base.GetRowCursor(columnsNeeded, rand));
 
-        public DataViewSchema Schema => inner.Schema;
+        public override DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null) =>
+            Run(() => base.GetRowCursorSet(columnsNeeded, n, rand));
 
-        public long? GetRowCount() => inner.GetRowCount();
-
-        public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null) =>
-            new Cursor(Run(() => inner.GetRowCursor(columnsNeeded, rand)));
-
-        public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null) =>
-            Run(() => inner.GetRowCursorSet(columnsNeeded, n, rand)).Select(c => (DataViewRowCursor)new Cursor(c)).ToArray();
+        protected override DataViewRowCursor Wrap(DataViewRowCursor cursor) => new Cursor(cursor);
     }
 
-    private sealed class Cursor(DataViewRowCursor inner) : DataViewRowCursor
+    private sealed class Cursor(DataViewRowCursor inner) : PassThroughCursor(inner)
     {
-        public override long Position => inner.Position;
-
-        public override long Batch => inner.Batch;
-
-        public override DataViewSchema Schema => inner.Schema;
-
-        public override bool MoveNext() => Run(inner.MoveNext);
+        public override bool MoveNext() => Run(base.MoveNext);
 
         public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
         {
-            var getter = inner.GetGetter<TValue>(column);
+            var getter = base.GetGetter<TValue>(column);
             return (ref TValue value) =>
             {
                 try
@@ -68,20 +58,6 @@ internal static class ScoringErrors
                     ExceptionDispatchInfo.Throw(translated);
                 }
             };
-        }
-
-        public override ValueGetter<DataViewRowId> GetIdGetter() => inner.GetIdGetter();
-
-        public override bool IsColumnActive(DataViewSchema.Column column) => inner.IsColumnActive(column);
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                inner.Dispose();
-            }
-
-            base.Dispose(disposing);
         }
     }
 
