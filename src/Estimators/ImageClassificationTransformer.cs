@@ -96,10 +96,10 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable, 
     public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => Open(inputSchema)._serving.Chain.GetOutputSchema(inputSchema);
 
     /// <inheritdoc/>
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => Open(inputSchema)._serving.Chain.GetRowToRowMapper(inputSchema);
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => VectorLengthCheck.Mapper(Open(inputSchema)._serving.Chain, _backbone.SchemaSource.Schema, inputSchema);
 
     /// <inheritdoc/>
-    public IDataView Transform(IDataView input) => ScoringErrors.NameTheInput(Open(input.Schema)._serving.Chain.Transform(input));
+    public IDataView Transform(IDataView input) => VectorLengthCheck.Transform(Open(input.Schema)._serving.Chain, _backbone.SchemaSource.Schema, input);
 
     /// <inheritdoc/>
     void ICanSaveModel.Save(ModelSaveContext ctx) => Open()._serving.Chain.Save(ctx);

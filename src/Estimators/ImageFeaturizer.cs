@@ -23,11 +23,13 @@ public sealed class ImageFeaturizerTransformer : ITransformer, IDisposable
 {
     private readonly ServingModel _serving;
     private readonly byte[] _onnx;
+    private readonly DataViewSchema _trainedOn;
 
-    private ImageFeaturizerTransformer(ServingModel serving, byte[] onnx, string outputColumnName, int embeddingSize)
+    private ImageFeaturizerTransformer(ServingModel serving, byte[] onnx, DataViewSchema trainedOn, string outputColumnName, int embeddingSize)
     {
         _serving = serving;
         _onnx = onnx;
+        _trainedOn = trainedOn;
         OutputColumnName = outputColumnName;
         EmbeddingSize = embeddingSize;
     }
@@ -45,19 +47,26 @@ public sealed class ImageFeaturizerTransformer : ITransformer, IDisposable
     public void SaveOnnx(string path) => File.WriteAllBytes(path, _onnx);
 
     /// <inheritdoc/>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => _serving.Chain.GetOutputSchema(inputSchema);
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => Checked(inputSchema).GetOutputSchema(inputSchema);
 
     /// <inheritdoc/>
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => _serving.Chain.GetRowToRowMapper(inputSchema);
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => VectorLengthCheck.Mapper(Checked(inputSchema), _trainedOn, inputSchema);
 
     /// <inheritdoc/>
-    public IDataView Transform(IDataView input) => ScoringErrors.NameTheInput(_serving.Chain.Transform(input));
+    public IDataView Transform(IDataView input) => VectorLengthCheck.Transform(Checked(input.Schema), _trainedOn, input);
 
     /// <inheritdoc/>
     void ICanSaveModel.Save(ModelSaveContext ctx) => _serving.Chain.Save(ctx);
 
     /// <summary>Releases the ONNX Runtime session and deletes the temporary ONNX file.</summary>
     public void Dispose() => _serving.Dispose();
+
+    /// <summary>The chain, once <paramref name="given"/>'s vector columns match those the featurizer was fitted on (<see cref="InputSchemaCheck"/>).</summary>
+    private ITransformer Checked(DataViewSchema given)
+    {
+        InputSchemaCheck.Check(_trainedOn, given);
+        return _serving.Chain;
+    }
 
     /// <summary>Exports the embedding of <paramref name="model"/> and builds its chain behind <paramref name="conversion"/>.</summary>
     internal static ImageFeaturizerTransformer Create(MLContext mlContext, NormalizedClassifier model, string architecture, string pixelColumn, string outputColumnName, ITransformer? conversion, IDataView schemaSource, int? gpuDeviceId, bool fallbackToCpu)
@@ -71,7 +80,7 @@ public sealed class ImageFeaturizerTransformer : ITransformer, IDisposable
         var export = new OnnxExportOptions { InputName = pixelColumn, OutputName = outputColumnName, Output = OnnxOutput.Embedding, Metadata = metadata };
         byte[] onnx = OnnxExporter.Export(model, export);
         var serving = ServingPipeline.BuildFeaturizer(mlContext, OnnxExporter.Export(model, export with { OneRow = true }), pixelColumn, outputColumnName, schemaSource, gpuDeviceId, fallbackToCpu, conversion);
-        return new ImageFeaturizerTransformer(serving, onnx, outputColumnName, model.NumFeatures);
+        return new ImageFeaturizerTransformer(serving, onnx, schemaSource.Schema, outputColumnName, model.NumFeatures);
     }
 }
 

@@ -5,9 +5,9 @@ namespace MLNetCnn.Serving;
 
 /// <summary>
 /// A loaded model: ML.NET's chain, saved as itself, whose <see cref="Transform"/> names the input file of a
-/// scoring error at the top (<see cref="ScoringErrors"/>).
+/// scoring error at the top (<see cref="ScoringErrors"/>) and checks each row's vector lengths (<see cref="VectorLengthCheck"/>).
 /// </summary>
-internal sealed class ServedModel(ITransformer chain, DataViewSchema inputSchema) : ITransformer, IDisposable, IGatedModel
+internal sealed class ServedModel(ITransformer chain, DataViewSchema trainedOn) : ITransformer, IDisposable, IGatedModel
 {
     public ScoringGate Gate { get; } = new();
 
@@ -15,9 +15,9 @@ internal sealed class ServedModel(ITransformer chain, DataViewSchema inputSchema
 
     public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => Open(inputSchema).GetOutputSchema(inputSchema);
 
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => Open(inputSchema).GetRowToRowMapper(inputSchema);
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => VectorLengthCheck.Mapper(Open(inputSchema), trainedOn, inputSchema);
 
-    public IDataView Transform(IDataView input) => ScoringErrors.NameTheInput(Open(input.Schema).Transform(input));
+    public IDataView Transform(IDataView input) => VectorLengthCheck.Transform(Open(input.Schema), trainedOn, input);
 
     void ICanSaveModel.Save(ModelSaveContext ctx) => Open().Save(ctx);
 
@@ -33,7 +33,7 @@ internal sealed class ServedModel(ITransformer chain, DataViewSchema inputSchema
 
     private ITransformer Open(DataViewSchema given)
     {
-        InputSchemaCheck.Check(inputSchema, given);
+        InputSchemaCheck.Check(trainedOn, given);
         return Open();
     }
 

@@ -39,6 +39,7 @@ public sealed class ScoringInputShapeTests
 
                 var engine = ml.Model.CreatePredictionEngine<RightInput, Output>(model);
                 Assert.HasCount(3, engine.Predict(new RightInput()).Score);
+                ARowOfAnotherLengthIsRefusedNamingTheColumnAndTheRow(ml, model, engine, "Score");
 
                 // Found by an outside sweep: one NaN pixel gave NaN scores and a label, with no error. (The label is what
                 // is refused: an output of Score alone never computes it, and NaN scores speak for themselves.)
@@ -61,7 +62,49 @@ public sealed class ScoringInputShapeTests
         }
     }
 
+    [TestMethod]
+    public void TheFeaturizerRefusesAVectorOfAnotherSizeOrARowOfAnotherLength()
+    {
+        var ml = new MLContext(seed: 1);
+        var options = new ImageFeaturizerEstimator.Options { WidthMultiplier = 0.125, ImageShape = new ImageShape(1, 8, 8) };
+        using var featurizer = ml.Cnn().ImageFeaturizer(options).Fit(Data(ml));
+        var wrong = Assert.ThrowsExactly<ArgumentException>(() => featurizer.Transform(ml.Data.LoadFromEnumerable([new WrongSizeInput()])));
+        StringAssert.Contains(wrong.Message, "Column 'Features' is Vector<Single, 128>");
+
+        var engine = ml.Model.CreatePredictionEngine<RightInput, Embedded>(featurizer);
+        Assert.HasCount(featurizer.EmbeddingSize, engine.Predict(new RightInput()).Embedding);
+        ARowOfAnotherLengthIsRefusedNamingTheColumnAndTheRow(ml, featurizer, engine, "Embedding");
+    }
+
+    /// <summary>
+    /// Found by an outside sweep: a <c>[VectorType(64)]</c> array holding another number of values reached ONNX Runtime,
+    /// whose "Length of memory (100) must match product of dimensions (64)" named neither the column nor the row.
+    /// </summary>
+    private static void ARowOfAnotherLengthIsRefusedNamingTheColumnAndTheRow<TOutput>(MLContext ml, ITransformer model, PredictionEngine<RightInput, TOutput> engine, string output)
+        where TOutput : class, new()
+    {
+        foreach (int length in new[] { 100, 10 })
+        {
+            var viaEngine = Assert.ThrowsExactly<InvalidDataException>(() => engine.Predict(new RightInput { Features = new float[length] }));
+            StringAssert.StartsWith(viaEngine.Message, $"Column 'Features' holds {length} values");
+            StringAssert.Contains(viaEngine.Message, "Vector<Single, 64> (64 values a row)");
+            StringAssert.Contains(viaEngine.Message, "[VectorType(64)]");
+
+            var rows = ml.Data.LoadFromEnumerable(new[] { new RightInput(), new RightInput { Features = new float[length] } });
+            var viaTransform = Assert.ThrowsExactly<InvalidDataException>(() => model.Transform(rows).GetColumn<float[]>(output).ToList());
+            StringAssert.Contains(viaTransform.Message, $"Column 'Features' of row 1 holds {length} values");
+        }
+
+        // The engine scores the next right row as before.
+        Assert.IsNotNull(engine.Predict(new RightInput()));
+    }
+
     private static IDataView Data(MLContext ml) => TestData.Tiny(ml, 24, Classes);
+
+    private sealed class Embedded
+    {
+        public float[] Embedding { get; set; } = [];
+    }
 
     private sealed class VariableInput
     {

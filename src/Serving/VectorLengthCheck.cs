@@ -1,0 +1,103 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace MLNetCnn.Serving;
+
+/// <summary>
+/// Checks, row by row, that each fixed-size vector column the model was trained on holds as many values as its type
+/// says. ML.NET does not: an input class whose <c>[VectorType(64)]</c> array held 100 values reached ONNX Runtime,
+/// which failed with "Length of memory (100) must match product of dimensions (64)", naming neither the column nor the
+/// row (<see cref="InputSchemaCheck"/> covers a column typed with another size, not a row that breaks its type).
+/// </summary>
+internal static class VectorLengthCheck
+{
+    /// <summary><paramref name="chain"/>'s <c>Transform</c>, its input checked, a bad file's error at the top (<see cref="ScoringErrors"/>).</summary>
+    public static IDataView Transform(ITransformer chain, DataViewSchema trainedOn, IDataView input) =>
+        ScoringErrors.NameTheInput(chain.Transform(Sizes(trainedOn, input.Schema) is { Count: > 0 } sizes ? new View(input, sizes) : input));
+
+    /// <summary><paramref name="chain"/>'s row mapper (what a PredictionEngine scores through), its input rows checked.</summary>
+    public static IRowToRowMapper Mapper(ITransformer chain, DataViewSchema trainedOn, DataViewSchema inputSchema)
+    {
+        var mapper = chain.GetRowToRowMapper(inputSchema);
+        return Sizes(trainedOn, inputSchema) is { Count: > 0 } sizes ? new CheckedMapper(mapper, sizes) : mapper;
+    }
+
+    /// <summary>The fixed vector size by column index of <paramref name="given"/>, for each trained-on vector column it has.</summary>
+    private static Dictionary<int, (string Name, VectorDataViewType Type)> Sizes(DataViewSchema trainedOn, DataViewSchema given)
+    {
+        var sizes = new Dictionary<int, (string, VectorDataViewType)>();
+        foreach (var expected in trainedOn.Where(c => !c.IsHidden && c.Type is VectorDataViewType { Size: > 0 }))
+        {
+            if (given.GetColumnOrNull(expected.Name) is { } column && column.Type is VectorDataViewType { Size: > 0 })
+            {
+                sizes[column.Index] = (column.Name, (VectorDataViewType)expected.Type);
+            }
+        }
+
+        return sizes;
+    }
+
+    private static ValueGetter<TValue> Checked<TValue>(ValueGetter<TValue> getter, DataViewSchema.Column column, Dictionary<int, (string Name, VectorDataViewType Type)> sizes, Func<long>? position)
+    {
+        if (!sizes.TryGetValue(column.Index, out var expected) || !typeof(TValue).IsGenericType || typeof(TValue).GetGenericTypeDefinition() != typeof(VBuffer<>))
+        {
+            return getter;
+        }
+
+        var vector = typeof(VectorLengthCheck).GetMethod(nameof(CheckedVector), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
+            .MakeGenericMethod(typeof(TValue).GetGenericArguments()[0]);
+        return (ValueGetter<TValue>)vector.Invoke(null, [getter, expected.Name, expected.Type, position])!;
+    }
+
+    private static ValueGetter<VBuffer<T>> CheckedVector<T>(ValueGetter<VBuffer<T>> getter, string name, VectorDataViewType type, Func<long>? position) =>
+        (ref VBuffer<T> value) =>
+        {
+            getter(ref value);
+            if (value.Length != type.Size)
+            {
+                throw new InvalidDataException(
+                    $"Column '{name}'{(position is null ? string.Empty : $" of row {position()}")} holds {value.Length} values; the model was trained on {type} ({type.Size} values a row). " +
+                    $"An input class's [VectorType({type.Size})] array must hold exactly {type.Size} values.");
+            }
+        };
+
+    private sealed class View(IDataView inner, Dictionary<int, (string Name, VectorDataViewType Type)> sizes) : PassThroughView(inner)
+    {
+        protected override DataViewRowCursor Wrap(DataViewRowCursor cursor) => new Cursor(cursor, sizes);
+    }
+
+    private sealed class Cursor(DataViewRowCursor inner, Dictionary<int, (string Name, VectorDataViewType Type)> sizes) : PassThroughCursor(inner)
+    {
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column) => Checked(base.GetGetter<TValue>(column), column, sizes, () => Position);
+    }
+
+    /// <summary>
+    /// A row handed to the model's mapper; the caller keeps ownership of <paramref name="inner"/>. Its error names no row:
+    /// a PredictionEngine's position counts its predictions, which is no row of the caller's.
+    /// </summary>
+    private sealed class Row(DataViewRow inner, Dictionary<int, (string Name, VectorDataViewType Type)> sizes) : DataViewRow
+    {
+        public override long Position => inner.Position;
+
+        public override long Batch => inner.Batch;
+
+        public override DataViewSchema Schema => inner.Schema;
+
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column) => Checked(inner.GetGetter<TValue>(column), column, sizes, null);
+
+        public override ValueGetter<DataViewRowId> GetIdGetter() => inner.GetIdGetter();
+
+        public override bool IsColumnActive(DataViewSchema.Column column) => inner.IsColumnActive(column);
+    }
+
+    private sealed class CheckedMapper(IRowToRowMapper inner, Dictionary<int, (string Name, VectorDataViewType Type)> sizes) : IRowToRowMapper
+    {
+        public DataViewSchema InputSchema => inner.InputSchema;
+
+        public DataViewSchema OutputSchema => inner.OutputSchema;
+
+        public IEnumerable<DataViewSchema.Column> GetDependencies(IEnumerable<DataViewSchema.Column> dependingColumns) => inner.GetDependencies(dependingColumns);
+
+        public DataViewRow GetRow(DataViewRow input, IEnumerable<DataViewSchema.Column> activeColumns) => inner.GetRow(new Row(input, sizes), activeColumns);
+    }
+}
