@@ -92,9 +92,9 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
             ImageColumn.RefuseReservedName(inputSchema.Select(c => c.Name), featureColumn);
         }
 
-        // Score is a vector of known size (the class count, which the data decides), as ML.NET's trainers promise it.
+        // Score is a vector of known size (the class count, which the data decides), its slots named by class, as ML.NET's trainers promise it.
         var added = new DataViewSchema.Builder();
-        added.AddColumn(ServingPipeline.ScoreColumnName, new VectorDataViewType(NumberDataViewType.Single, 2));
+        added.AddColumn(ServingPipeline.ScoreColumnName, new VectorDataViewType(NumberDataViewType.Single, 2), ScoreSlotNames.Promised());
         // PredictedLabel's key values are the label's, in their type (text when the label has none of a kept type).
         var keyValues = ClassKeyValues.PromisedKeyValues(label.Annotations.FirstOrDefault(a => a.Name == "KeyValues").ItemType);
         added.AddColumn(ServingPipeline.PredictedLabelColumnName, new KeyDataViewType(typeof(uint), 2), keyValues);

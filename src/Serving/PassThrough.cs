@@ -6,9 +6,12 @@ namespace MLNetCnn.Serving;
 /// <summary>A data view that hands out its inner view's rows through cursors of its own (<see cref="Wrap"/>).</summary>
 internal abstract class PassThroughView(IDataView inner) : IDataView
 {
+    /// <summary>The view whose rows are passed on.</summary>
+    protected IDataView Source => inner;
+
     public bool CanShuffle => inner.CanShuffle;
 
-    public DataViewSchema Schema => inner.Schema;
+    public virtual DataViewSchema Schema => inner.Schema;
 
     public long? GetRowCount() => inner.GetRowCount();
 
@@ -25,6 +28,9 @@ internal abstract class PassThroughView(IDataView inner) : IDataView
 /// <summary>A cursor that passes its inner cursor's rows on; it owns and disposes the inner cursor.</summary>
 internal abstract class PassThroughCursor(DataViewRowCursor inner) : DataViewRowCursor
 {
+    /// <summary>The cursor whose rows are passed on.</summary>
+    protected DataViewRowCursor Source => inner;
+
     public override long Position => inner.Position;
 
     public override long Batch => inner.Batch;

@@ -5,7 +5,8 @@ namespace MLNetCnn.Serving;
 
 /// <summary>
 /// A loaded model: ML.NET's chain, saved as itself, whose <see cref="Transform"/> names the input file of a
-/// scoring error at the top (<see cref="ScoringErrors"/>) and checks each row's vector lengths (<see cref="VectorLengthCheck"/>).
+/// scoring error at the top (<see cref="ScoringErrors"/>) checks each row's vector lengths (<see cref="VectorLengthCheck"/>) and names
+/// <c>Score</c>'s slots (<see cref="ScoreSlotNames"/>).
 /// </summary>
 internal sealed class ServedModel(ITransformer chain, DataViewSchema trainedOn) : ITransformer, IDisposable, IGatedModel
 {
@@ -13,11 +14,11 @@ internal sealed class ServedModel(ITransformer chain, DataViewSchema trainedOn) 
 
     public bool IsRowToRowMapper => chain.IsRowToRowMapper;
 
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => Open(inputSchema).GetOutputSchema(inputSchema);
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => ScoreSlotNames.Annotate(Open(inputSchema).GetOutputSchema(inputSchema));
 
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => VectorLengthCheck.Mapper(Open(inputSchema), trainedOn, inputSchema);
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => ScoreSlotNames.Annotate(VectorLengthCheck.Mapper(Open(inputSchema), trainedOn, inputSchema));
 
-    public IDataView Transform(IDataView input) => VectorLengthCheck.Transform(Open(input.Schema), trainedOn, input);
+    public IDataView Transform(IDataView input) => ScoreSlotNames.Annotate(VectorLengthCheck.Transform(Open(input.Schema), trainedOn, input));
 
     void ICanSaveModel.Save(ModelSaveContext ctx) => Open().Save(ctx);
 

@@ -72,6 +72,39 @@ public sealed class CatalogWorkoutTests
         Workout(_ml.Cnn().ImageFeaturizer(options), "Embedding");
     }
 
+    /// <summary>
+    /// Score had no slot names, which ML.NET's own multiclass trainers give it, so the usual
+    /// <c>engine.OutputSchema["Score"].GetSlotNames(ref names)</c> threw. Checked through every way out of a model.
+    /// </summary>
+    private static void ScoreSlotsAreTheClassNames(ITransformer scorer, string name)
+    {
+        var classNames = _ml.CnnServing().GetClassNames(scorer, _data.Schema);
+        var pixels = SchemaDefinition.Create(typeof(PixelsOnly));
+        pixels[nameof(PixelsOnly.Features)].ColumnType = _data.Schema["Features"].Type;
+        var engine = _ml.Model.CreatePredictionEngine<PixelsOnly, ScoreOnly>(scorer, inputSchemaDefinition: pixels);
+        var viaTransform = scorer.Transform(_data);
+        foreach (var (way, schema) in new[] { ("GetOutputSchema", scorer.GetOutputSchema(_data.Schema)), ("PredictionEngine", engine.OutputSchema), ("Transform", viaTransform.Schema) })
+        {
+            VBuffer<ReadOnlyMemory<char>> slotNames = default;
+            schema["Score"].GetSlotNames(ref slotNames);
+            CollectionAssert.AreEqual(classNames.ToList(), slotNames.DenseValues().Select(n => n.ToString()).ToList(), $"{name}, {way}");
+        }
+
+        // The annotated view still hands out the scores, as the engine does.
+        var first = viaTransform.GetColumn<float[]>("Score").First();
+        CollectionAssert.AreEqual(first, engine.Predict(new PixelsOnly { Features = _data.GetColumn<float[]>("Features").First() }).Score, $"{name}: the same scores");
+    }
+
+    private sealed class PixelsOnly
+    {
+        public float[] Features { get; set; } = [];
+    }
+
+    private sealed class ScoreOnly
+    {
+        public float[] Score { get; set; } = [];
+    }
+
     private static void Workout<TTransformer>(IEstimator<TTransformer> estimator, params string[] added)
         where TTransformer : class, ITransformer
     {
@@ -88,6 +121,7 @@ public sealed class CatalogWorkoutTests
                 Assert.AreEqual(f.Kind, p.Kind, $"{column}: vector kind");
                 Assert.AreEqual(f.ItemType.RawType, p.ItemType.RawType, $"{column}: item type");
                 Assert.AreEqual(f.IsKey, p.IsKey, $"{column}: key");
+                CollectionAssert.AreEquivalent(f.Annotations.Select(a => a.Name).ToList(), p.Annotations.Select(a => a.Name).ToList(), $"{column}: annotations");
             }
 
             CollectionAssert.IsSubsetOf(_data.Schema.Where(c => !c.IsHidden).Select(c => c.Name).ToList(), produced.Select(c => c.Name).ToList(), "input columns pass through");
@@ -103,6 +137,10 @@ public sealed class CatalogWorkoutTests
                 var type = (VectorDataViewType)scorer.GetOutputSchema(_data.Schema)[added[0]].Type;
                 Assert.AreEqual(1, type.Dimensions.Length, $"{name}: {added[0]} is {type}");
                 Assert.AreEqual(new VectorDataViewType(NumberDataViewType.Single, type.Size), type, $"{name}: {added[0]}");
+                if (added[0] == "Score")
+                {
+                    ScoreSlotsAreTheClassNames(scorer, name);
+                }
             }
 
             var expected = model.Transform(_data).GetColumn<float[]>(added[0]).ToList();

@@ -1,0 +1,132 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace MLNetCnn.Serving;
+
+/// <summary>
+/// Gives <c>Score</c> the class names as its slot names, as ML.NET's own multiclass trainers do, so the usual
+/// <c>engine.OutputSchema["Score"].GetSlotNames(ref names)</c> pairs each probability with its class. The names are
+/// <c>PredictedLabel</c>'s key values as text (<see cref="ClassKeyValues.AsText"/>, what
+/// <c>CnnServingCatalog.GetClassNames</c> returns), so a loaded model gets them as a trained one does. ONNX Runtime's
+/// step that computes <c>Score</c> has no way to carry them; they are added to the schema of what a model hands out.
+/// </summary>
+internal static class ScoreSlotNames
+{
+    /// <summary>The annotation's kind, ML.NET's <c>AnnotationUtils.Kinds.SlotNames</c>.</summary>
+    public const string Kind = "SlotNames";
+
+    /// <summary><paramref name="schema"/> with <c>Score</c>'s slot names, or itself when it has no class scores to name.</summary>
+    public static DataViewSchema Annotate(DataViewSchema schema)
+    {
+        if (schema.GetColumnOrNull(ServingPipeline.ScoreColumnName) is not { Type: VectorDataViewType { Size: > 0 } scores } score
+            || score.Annotations.Schema.GetColumnOrNull(Kind) is not null
+            || schema.GetColumnOrNull(ServingPipeline.PredictedLabelColumnName) is not { Type: KeyDataViewType } predicted
+            || ClassKeyValues.AsText(predicted, scores.Size) is not { } names)
+        {
+            return schema;
+        }
+
+        var slotNames = names.Select(n => n.AsMemory()).ToArray();
+        var builder = new DataViewSchema.Builder();
+        foreach (var column in schema)
+        {
+            var annotations = new DataViewSchema.Annotations.Builder();
+            annotations.Add(column.Annotations, _ => true);
+            if (column.Index == score.Index)
+            {
+                annotations.Add(Kind, new VectorDataViewType(TextDataViewType.Instance, slotNames.Length), (ref VBuffer<ReadOnlyMemory<char>> value) => value = new VBuffer<ReadOnlyMemory<char>>(slotNames.Length, slotNames.ToArray()));
+            }
+
+            builder.AddColumn(column.Name, column.Type, annotations.ToAnnotations());
+        }
+
+        return builder.ToSchema();
+    }
+
+    /// <summary>The annotation an estimator's output schema promises for <c>Score</c> (its type only: a <c>SchemaShape</c> carries no values).</summary>
+    public static DataViewSchema.Annotations Promised()
+    {
+        var annotations = new DataViewSchema.Annotations.Builder();
+        annotations.Add(Kind, new VectorDataViewType(TextDataViewType.Instance, 2), (ref VBuffer<ReadOnlyMemory<char>> value) => value = default);
+        return annotations.ToAnnotations();
+    }
+
+    /// <summary><paramref name="scored"/>, its schema annotated.</summary>
+    public static IDataView Annotate(IDataView scored)
+    {
+        var schema = Annotate(scored.Schema);
+        return ReferenceEquals(schema, scored.Schema) ? scored : new View(scored, schema);
+    }
+
+    /// <summary><paramref name="mapper"/> (what a PredictionEngine scores through), its output schema annotated.</summary>
+    public static IRowToRowMapper Annotate(IRowToRowMapper mapper)
+    {
+        var schema = Annotate(mapper.OutputSchema);
+        return ReferenceEquals(schema, mapper.OutputSchema) ? mapper : new Mapper(mapper, schema);
+    }
+
+    /// <summary>The columns of <paramref name="inner"/> at the indices of <paramref name="columns"/> (the two schemas differ in annotations only).</summary>
+    private static IEnumerable<DataViewSchema.Column> Inner(DataViewSchema inner, IEnumerable<DataViewSchema.Column> columns) =>
+        columns.Select(c => inner[c.Index]).ToList();
+
+    private sealed class View(IDataView inner, DataViewSchema schema) : PassThroughView(inner)
+    {
+        public override DataViewSchema Schema => schema;
+
+        public override DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null) =>
+            base.GetRowCursor(Inner(Source.Schema, columnsNeeded), rand);
+
+        public override DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null) =>
+            base.GetRowCursorSet(Inner(Source.Schema, columnsNeeded), n, rand);
+
+        protected override DataViewRowCursor Wrap(DataViewRowCursor cursor) => new Cursor(cursor, schema);
+    }
+
+    private sealed class Cursor(DataViewRowCursor inner, DataViewSchema schema) : PassThroughCursor(inner)
+    {
+        public override DataViewSchema Schema => schema;
+
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column) => base.GetGetter<TValue>(Source.Schema[column.Index]);
+
+        public override bool IsColumnActive(DataViewSchema.Column column) => base.IsColumnActive(Source.Schema[column.Index]);
+    }
+
+    /// <summary>An output row under the annotated schema; disposing it disposes the mapper's row.</summary>
+    private sealed class Row(DataViewRow inner, DataViewSchema schema) : DataViewRow
+    {
+        public override long Position => inner.Position;
+
+        public override long Batch => inner.Batch;
+
+        public override DataViewSchema Schema => schema;
+
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column) => inner.GetGetter<TValue>(inner.Schema[column.Index]);
+
+        public override ValueGetter<DataViewRowId> GetIdGetter() => inner.GetIdGetter();
+
+        public override bool IsColumnActive(DataViewSchema.Column column) => inner.IsColumnActive(inner.Schema[column.Index]);
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+
+    private sealed class Mapper(IRowToRowMapper inner, DataViewSchema schema) : IRowToRowMapper
+    {
+        public DataViewSchema InputSchema => inner.InputSchema;
+
+        public DataViewSchema OutputSchema => schema;
+
+        public IEnumerable<DataViewSchema.Column> GetDependencies(IEnumerable<DataViewSchema.Column> dependingColumns) =>
+            inner.GetDependencies(Inner(inner.OutputSchema, dependingColumns));
+
+        public DataViewRow GetRow(DataViewRow input, IEnumerable<DataViewSchema.Column> activeColumns) =>
+            new Row(inner.GetRow(input, Inner(inner.OutputSchema, activeColumns)), schema);
+    }
+}
