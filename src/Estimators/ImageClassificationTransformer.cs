@@ -93,13 +93,13 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable, 
     }
 
     /// <inheritdoc/>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => ScoreSlotNames.Annotate(Open(inputSchema)._serving.Chain.GetOutputSchema(inputSchema));
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => ServedScoring.OutputSchema(Open(inputSchema)._serving.Chain, inputSchema);
 
     /// <inheritdoc/>
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => ScoreSlotNames.Annotate(VectorLengthCheck.Mapper(Open(inputSchema)._serving.Chain, _backbone.SchemaSource.Schema, inputSchema));
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => ServedScoring.Mapper(Open(inputSchema)._serving.Chain, _backbone.SchemaSource.Schema, inputSchema);
 
     /// <inheritdoc/>
-    public IDataView Transform(IDataView input) => ScoreSlotNames.Annotate(VectorLengthCheck.Transform(Open(input.Schema)._serving.Chain, _backbone.SchemaSource.Schema, input));
+    public IDataView Transform(IDataView input) => ServedScoring.Transform(Open(input.Schema)._serving.Chain, _backbone.SchemaSource.Schema, input);
 
     /// <inheritdoc/>
     void ICanSaveModel.Save(ModelSaveContext ctx) => Open()._serving.Chain.Save(ctx);

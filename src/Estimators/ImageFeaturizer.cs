@@ -47,13 +47,13 @@ public sealed class ImageFeaturizerTransformer : ITransformer, IDisposable
     public void SaveOnnx(string path) => File.WriteAllBytes(path, _onnx);
 
     /// <inheritdoc/>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => Checked(inputSchema).GetOutputSchema(inputSchema);
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => ServedScoring.OutputSchema(Checked(inputSchema), inputSchema);
 
     /// <inheritdoc/>
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => VectorLengthCheck.Mapper(Checked(inputSchema), _trainedOn, inputSchema);
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => ServedScoring.Mapper(Checked(inputSchema), _trainedOn, inputSchema);
 
     /// <inheritdoc/>
-    public IDataView Transform(IDataView input) => VectorLengthCheck.Transform(Checked(input.Schema), _trainedOn, input);
+    public IDataView Transform(IDataView input) => ServedScoring.Transform(Checked(input.Schema), _trainedOn, input);
 
     /// <inheritdoc/>
     void ICanSaveModel.Save(ModelSaveContext ctx) => _serving.Chain.Save(ctx);

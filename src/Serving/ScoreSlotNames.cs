@@ -58,15 +58,8 @@ internal static class ScoreSlotNames
         return ReferenceEquals(schema, scored.Schema) ? scored : new View(scored, schema);
     }
 
-    /// <summary><paramref name="mapper"/> (what a PredictionEngine scores through), its output schema annotated.</summary>
-    public static IRowToRowMapper Annotate(IRowToRowMapper mapper)
-    {
-        var schema = Annotate(mapper.OutputSchema);
-        return ReferenceEquals(schema, mapper.OutputSchema) ? mapper : new Mapper(mapper, schema);
-    }
-
     /// <summary>The columns of <paramref name="inner"/> at the indices of <paramref name="columns"/> (the two schemas differ in annotations only).</summary>
-    private static IEnumerable<DataViewSchema.Column> Inner(DataViewSchema inner, IEnumerable<DataViewSchema.Column> columns) =>
+    public static IEnumerable<DataViewSchema.Column> Inner(DataViewSchema inner, IEnumerable<DataViewSchema.Column> columns) =>
         columns.Select(c => inner[c.Index]).ToList();
 
     private sealed class View(IDataView inner, DataViewSchema schema) : PassThroughView(inner)
@@ -89,44 +82,5 @@ internal static class ScoreSlotNames
         public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column) => base.GetGetter<TValue>(Source.Schema[column.Index]);
 
         public override bool IsColumnActive(DataViewSchema.Column column) => base.IsColumnActive(Source.Schema[column.Index]);
-    }
-
-    /// <summary>An output row under the annotated schema; disposing it disposes the mapper's row.</summary>
-    private sealed class Row(DataViewRow inner, DataViewSchema schema) : DataViewRow
-    {
-        public override long Position => inner.Position;
-
-        public override long Batch => inner.Batch;
-
-        public override DataViewSchema Schema => schema;
-
-        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column) => inner.GetGetter<TValue>(inner.Schema[column.Index]);
-
-        public override ValueGetter<DataViewRowId> GetIdGetter() => inner.GetIdGetter();
-
-        public override bool IsColumnActive(DataViewSchema.Column column) => inner.IsColumnActive(inner.Schema[column.Index]);
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                inner.Dispose();
-            }
-
-            base.Dispose(disposing);
-        }
-    }
-
-    private sealed class Mapper(IRowToRowMapper inner, DataViewSchema schema) : IRowToRowMapper
-    {
-        public DataViewSchema InputSchema => inner.InputSchema;
-
-        public DataViewSchema OutputSchema => schema;
-
-        public IEnumerable<DataViewSchema.Column> GetDependencies(IEnumerable<DataViewSchema.Column> dependingColumns) =>
-            inner.GetDependencies(Inner(inner.OutputSchema, dependingColumns));
-
-        public DataViewRow GetRow(DataViewRow input, IEnumerable<DataViewSchema.Column> activeColumns) =>
-            new Row(inner.GetRow(input, Inner(inner.OutputSchema, activeColumns)), schema);
     }
 }

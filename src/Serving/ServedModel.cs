@@ -14,11 +14,11 @@ internal sealed class ServedModel(ITransformer chain, DataViewSchema trainedOn) 
 
     public bool IsRowToRowMapper => chain.IsRowToRowMapper;
 
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => ScoreSlotNames.Annotate(Open(inputSchema).GetOutputSchema(inputSchema));
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => ServedScoring.OutputSchema(Open(inputSchema), inputSchema);
 
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => ScoreSlotNames.Annotate(VectorLengthCheck.Mapper(Open(inputSchema), trainedOn, inputSchema));
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => ServedScoring.Mapper(Open(inputSchema), trainedOn, inputSchema);
 
-    public IDataView Transform(IDataView input) => ScoreSlotNames.Annotate(VectorLengthCheck.Transform(Open(input.Schema), trainedOn, input));
+    public IDataView Transform(IDataView input) => ServedScoring.Transform(Open(input.Schema), trainedOn, input);
 
     void ICanSaveModel.Save(ModelSaveContext ctx) => Open().Save(ctx);
 

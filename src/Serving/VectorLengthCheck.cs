@@ -9,21 +9,14 @@ namespace MLNetCnn.Serving;
 /// which failed with "Length of memory (100) must match product of dimensions (64)", naming neither the column nor the
 /// row (<see cref="InputSchemaCheck"/> covers a column typed with another size, not a row that breaks its type).
 /// </summary>
-internal static class VectorLengthCheck
+internal sealed class VectorLengthCheck
 {
-    /// <summary><paramref name="chain"/>'s <c>Transform</c>, its input checked, a bad file's error at the top (<see cref="ScoringErrors"/>).</summary>
-    public static IDataView Transform(ITransformer chain, DataViewSchema trainedOn, IDataView input) =>
-        ScoringErrors.NameTheInput(chain.Transform(Sizes(trainedOn, input.Schema) is { Count: > 0 } sizes ? new View(input, sizes) : input));
+    private readonly Dictionary<int, (string Name, VectorDataViewType Type)> _sizes;
 
-    /// <summary><paramref name="chain"/>'s row mapper (what a PredictionEngine scores through), its input rows checked.</summary>
-    public static IRowToRowMapper Mapper(ITransformer chain, DataViewSchema trainedOn, DataViewSchema inputSchema)
-    {
-        var mapper = chain.GetRowToRowMapper(inputSchema);
-        return Sizes(trainedOn, inputSchema) is { Count: > 0 } sizes ? new CheckedMapper(mapper, sizes) : mapper;
-    }
+    private VectorLengthCheck(Dictionary<int, (string Name, VectorDataViewType Type)> sizes) => _sizes = sizes;
 
-    /// <summary>The fixed vector size by column index of <paramref name="given"/>, for each trained-on vector column it has.</summary>
-    private static Dictionary<int, (string Name, VectorDataViewType Type)> Sizes(DataViewSchema trainedOn, DataViewSchema given)
+    /// <summary>The check of rows of <paramref name="given"/> against <paramref name="trainedOn"/>; null when no vector column of both has a fixed size.</summary>
+    public static VectorLengthCheck? For(DataViewSchema trainedOn, DataViewSchema given)
     {
         var sizes = new Dictionary<int, (string, VectorDataViewType)>();
         foreach (var expected in trainedOn.Where(c => !c.IsHidden && c.Type is VectorDataViewType { Size: > 0 }))
@@ -34,8 +27,17 @@ internal static class VectorLengthCheck
             }
         }
 
-        return sizes;
+        return sizes.Count > 0 ? new VectorLengthCheck(sizes) : null;
     }
+
+    /// <summary><paramref name="input"/>, each row checked as it is read (the error names the row).</summary>
+    public IDataView Wrap(IDataView input) => new View(input, _sizes);
+
+    /// <summary>
+    /// <paramref name="input"/>, checked when read; the caller keeps ownership of it. The error names no row: a
+    /// PredictionEngine's position counts its predictions, which is no row of the caller's.
+    /// </summary>
+    public DataViewRow Wrap(DataViewRow input) => new Row(input, _sizes);
 
     private static ValueGetter<TValue> Checked<TValue>(ValueGetter<TValue> getter, DataViewSchema.Column column, Dictionary<int, (string Name, VectorDataViewType Type)> sizes, Func<long>? position)
     {
@@ -71,10 +73,6 @@ internal static class VectorLengthCheck
         public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column) => Checked(base.GetGetter<TValue>(column), column, sizes, () => Position);
     }
 
-    /// <summary>
-    /// A row handed to the model's mapper; the caller keeps ownership of <paramref name="inner"/>. Its error names no row:
-    /// a PredictionEngine's position counts its predictions, which is no row of the caller's.
-    /// </summary>
     private sealed class Row(DataViewRow inner, Dictionary<int, (string Name, VectorDataViewType Type)> sizes) : DataViewRow
     {
         public override long Position => inner.Position;
@@ -88,16 +86,5 @@ internal static class VectorLengthCheck
         public override ValueGetter<DataViewRowId> GetIdGetter() => inner.GetIdGetter();
 
         public override bool IsColumnActive(DataViewSchema.Column column) => inner.IsColumnActive(column);
-    }
-
-    private sealed class CheckedMapper(IRowToRowMapper inner, Dictionary<int, (string Name, VectorDataViewType Type)> sizes) : IRowToRowMapper
-    {
-        public DataViewSchema InputSchema => inner.InputSchema;
-
-        public DataViewSchema OutputSchema => inner.OutputSchema;
-
-        public IEnumerable<DataViewSchema.Column> GetDependencies(IEnumerable<DataViewSchema.Column> dependingColumns) => inner.GetDependencies(dependingColumns);
-
-        public DataViewRow GetRow(DataViewRow input, IEnumerable<DataViewSchema.Column> activeColumns) => inner.GetRow(new Row(input, sizes), activeColumns);
     }
 }

@@ -1,0 +1,109 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace MLNetCnn.Serving;
+
+/// <summary>
+/// What a trained or loaded model hands out around ML.NET's serving chain, in one place for the classifier, the
+/// featurizer and a loaded model: each row's vector lengths checked (<see cref="VectorLengthCheck"/>), <c>Score</c>'s
+/// slots named (<see cref="ScoreSlotNames"/>), a bad file's error at the top (<see cref="ScoringErrors"/>), and a
+/// PredictionEngine used by two threads at once stopped with an error instead of a crash.
+/// </summary>
+internal static class ServedScoring
+{
+    /// <summary>The chain's output schema for <paramref name="inputSchema"/>, <c>Score</c>'s slots named.</summary>
+    public static DataViewSchema OutputSchema(ITransformer chain, DataViewSchema inputSchema) =>
+        ScoreSlotNames.Annotate(chain.GetOutputSchema(inputSchema));
+
+    /// <summary>The chain's <c>Transform</c> of <paramref name="input"/>, checked against <paramref name="trainedOn"/>.</summary>
+    public static IDataView Transform(ITransformer chain, DataViewSchema trainedOn, IDataView input)
+    {
+        var checkedInput = VectorLengthCheck.For(trainedOn, input.Schema) is { } check ? check.Wrap(input) : input;
+        return ScoreSlotNames.Annotate(ScoringErrors.NameTheInput(chain.Transform(checkedInput)));
+    }
+
+    /// <summary>The chain's row mapper for <paramref name="inputSchema"/> (what a PredictionEngine scores through).</summary>
+    public static IRowToRowMapper Mapper(ITransformer chain, DataViewSchema trainedOn, DataViewSchema inputSchema)
+    {
+        var mapper = chain.GetRowToRowMapper(inputSchema);
+        return new ServedMapper(mapper, VectorLengthCheck.For(trainedOn, inputSchema), ScoreSlotNames.Annotate(mapper.OutputSchema));
+    }
+
+    private sealed class ServedMapper(IRowToRowMapper inner, VectorLengthCheck? check, DataViewSchema outputSchema) : IRowToRowMapper
+    {
+        public DataViewSchema InputSchema => inner.InputSchema;
+
+        public DataViewSchema OutputSchema => outputSchema;
+
+        public IEnumerable<DataViewSchema.Column> GetDependencies(IEnumerable<DataViewSchema.Column> dependingColumns) =>
+            inner.GetDependencies(ScoreSlotNames.Inner(inner.OutputSchema, dependingColumns));
+
+        public DataViewRow GetRow(DataViewRow input, IEnumerable<DataViewSchema.Column> activeColumns) =>
+            new OneThreadRow(inner.GetRow(check?.Wrap(input) ?? input, ScoreSlotNames.Inner(inner.OutputSchema, activeColumns)), outputSchema);
+    }
+
+    /// <summary>
+    /// The mapper's output row under the annotated schema. A PredictionEngine keeps one such row and reads it for every
+    /// prediction; two threads predicting at once on one engine (ML.NET's engines are not thread-safe) ran ONNX Runtime
+    /// over the same buffers and ended the process ("malloc(): unaligned tcache chunk detected") or returned an empty
+    /// Score. Reads that overlap now throw, in every thread involved, instead. Disposing the row disposes the mapper's.
+    /// </summary>
+    private sealed class OneThreadRow(DataViewRow inner, DataViewSchema schema) : DataViewRow
+    {
+        private int _reading;
+        private int _overlapped;
+
+        public override long Position => inner.Position;
+
+        public override long Batch => inner.Batch;
+
+        public override DataViewSchema Schema => schema;
+
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
+        {
+            var getter = inner.GetGetter<TValue>(inner.Schema[column.Index]);
+            return (ref TValue value) =>
+            {
+                if (Interlocked.Increment(ref _reading) > 1)
+                {
+                    Volatile.Write(ref _overlapped, 1);
+                    Interlocked.Decrement(ref _reading);
+                    throw SharedEngine();
+                }
+
+                try
+                {
+                    getter(ref value);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _reading);
+                }
+
+                if (Interlocked.Exchange(ref _overlapped, 0) == 1)
+                {
+                    throw SharedEngine();
+                }
+            };
+        }
+
+        public override ValueGetter<DataViewRowId> GetIdGetter() => inner.GetIdGetter();
+
+        public override bool IsColumnActive(DataViewSchema.Column column) => inner.IsColumnActive(inner.Schema[column.Index]);
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+
+        private static InvalidOperationException SharedEngine() => new(
+            "Two threads scored through one PredictionEngine at once. ML.NET's PredictionEngine is not thread-safe: overlapping " +
+            "calls corrupt ONNX Runtime's buffers or mix up the rows' results. Use one engine per thread, or " +
+            "mlContext.CnnServing().CreatePool(model), which is safe from any thread.");
+    }
+}
