@@ -341,10 +341,12 @@ public sealed class ClassifierTrainer
         }
 
         LogSkipped(skipped, $"epoch {epoch}/{_options.Epochs}");
+        var validationClock = Stopwatch.StartNew();
         (double Loss, double Accuracy)? val = validation is null ? null : Evaluate(model, validation, device, 256, _options.Data.PrefetchBatches, read.Validation, message => LogSkipped(message, $"epoch {epoch}/{_options.Epochs} validation"));
         return new EpochMetrics(epoch, _options.Epochs, lossSum / Math.Max(1, counted), (double)correct.item<long>() / Math.Max(1, seen), val?.Loss, val?.Accuracy, rate, clock.Elapsed, seen / clock.Elapsed.TotalSeconds)
         {
             SkippedImages = skipped.Count,
+            ValidationElapsed = validation is null ? null : validationClock.Elapsed,
         };
     }
 
