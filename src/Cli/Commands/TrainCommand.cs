@@ -105,8 +105,9 @@ internal static class TrainCommand
         double evaluateSeconds = clock.Elapsed.TotalSeconds;
 
         clock.Restart();
-        mlContext.Model.Save(model, data.Train.Schema, Path.Combine(output, ModelFile));
-        model.SaveOnnx(Path.Combine(output, OnnxFile));
+        // Each written beside its final name and renamed once complete: a full disk leaves no truncated model.
+        AtomicFile.Write(Path.Combine(output, ModelFile), path => mlContext.Model.Save(model, data.Train.Schema, path));
+        AtomicFile.Write(Path.Combine(output, OnnxFile), model.SaveOnnx);
         double saveSeconds = clock.Elapsed.TotalSeconds;
 
         var report = new TrainingReport(
@@ -168,7 +169,7 @@ internal static class TrainCommand
     /// <summary>Writes metrics.json, the pictures and report.html; false when the confusion matrix had too many classes to draw.</summary>
     private static bool WriteReport(string output, TrainingReport report)
     {
-        report.WriteJson(Path.Combine(output, MetricsFile));
+        AtomicFile.Write(Path.Combine(output, MetricsFile), report.WriteJson);
         Plot(Path.Combine(output, LossImage), "Loss", "loss (cross-entropy)", report, e => e.TrainLoss, e => e.ValidationLoss, percent: false);
         Plot(Path.Combine(output, AccuracyImage), "Accuracy", "accuracy", report, e => e.TrainAccuracy, e => e.ValidationAccuracy, percent: true);
         var final = report.Final;

@@ -48,7 +48,7 @@ public sealed class ClassifierTrainer
         if (validation is null && _options.ValidationFraction > 0)
         {
             (train, validation) = train.StratifiedSplit(_options.ValidationFraction, _options.Seed);
-            _log?.Invoke(FormattableString.Invariant($"held out {validation.Count} of {train.Count + validation.Count} images for validation ({_options.ValidationFraction:P0} of each class)"));
+            _log?.Invoke(FormattableString.Invariant($"held out {validation.Count} of {train.Count + validation.Count} images for validation ({StratifiedSplits.Describe(_options.ValidationFraction)})"));
         }
 
         if (validation is not null)
