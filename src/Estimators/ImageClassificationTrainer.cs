@@ -95,7 +95,7 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
 
         // Score is a vector of known size (the class count, which the data decides), its slots named by class, as ML.NET's trainers promise it.
         var added = new DataViewSchema.Builder();
-        added.AddColumn(ServingPipeline.ScoreColumnName, new VectorDataViewType(NumberDataViewType.Single, 2), ScoreSlotNames.Promised());
+        added.AddColumn(ServingPipeline.ScoreColumnName, new VectorDataViewType(NumberDataViewType.Single, 2), ScoreAnnotations.Promised());
         // PredictedLabel's key values are the label's, in their type (text when the label has none of a kept type).
         var keyValues = ClassKeyValues.PromisedKeyValues(label.Annotations.FirstOrDefault(a => a.Name == "KeyValues").ItemType);
         added.AddColumn(ServingPipeline.PredictedLabelColumnName, new KeyDataViewType(typeof(uint), 2), keyValues);

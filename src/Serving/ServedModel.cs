@@ -6,7 +6,7 @@ namespace MLNetCnn.Serving;
 /// <summary>
 /// A loaded model: ML.NET's chain, saved as itself, whose <see cref="Transform"/> names the input file of a
 /// scoring error at the top (<see cref="ScoringErrors"/>) checks each row's vector lengths (<see cref="VectorLengthCheck"/>) and names
-/// <c>Score</c>'s slots (<see cref="ScoreSlotNames"/>).
+/// <c>Score</c>'s slots (<see cref="ScoreAnnotations"/>).
 /// </summary>
 internal sealed class ServedModel(ITransformer chain, DataViewSchema trainedOn) : ITransformer, IDisposable, IGatedModel
 {

@@ -6,27 +6,27 @@ namespace MLNetCnn.Serving;
 /// <summary>
 /// What a trained or loaded model hands out around ML.NET's serving chain, in one place for the classifier, the
 /// featurizer and a loaded model: each row's vector lengths checked (<see cref="VectorLengthCheck"/>), <c>Score</c>'s
-/// slots named (<see cref="ScoreSlotNames"/>), a bad file's error at the top (<see cref="ScoringErrors"/>), and a
+/// slots named (<see cref="ScoreAnnotations"/>), a bad file's error at the top (<see cref="ScoringErrors"/>), and a
 /// PredictionEngine used by two threads at once stopped with an error instead of a crash.
 /// </summary>
 internal static class ServedScoring
 {
     /// <summary>The chain's output schema for <paramref name="inputSchema"/>, <c>Score</c>'s slots named.</summary>
     public static DataViewSchema OutputSchema(ITransformer chain, DataViewSchema inputSchema) =>
-        ScoreSlotNames.Annotate(chain.GetOutputSchema(inputSchema));
+        ScoreAnnotations.Annotate(chain.GetOutputSchema(inputSchema));
 
     /// <summary>The chain's <c>Transform</c> of <paramref name="input"/>, checked against <paramref name="trainedOn"/>.</summary>
     public static IDataView Transform(ITransformer chain, DataViewSchema trainedOn, IDataView input)
     {
         var checkedInput = VectorLengthCheck.For(trainedOn, input.Schema) is { } check ? check.Wrap(input) : input;
-        return ScoreSlotNames.Annotate(ScoringErrors.NameTheInput(chain.Transform(checkedInput)));
+        return ScoreAnnotations.Annotate(ScoringErrors.NameTheInput(chain.Transform(checkedInput)));
     }
 
     /// <summary>The chain's row mapper for <paramref name="inputSchema"/> (what a PredictionEngine scores through).</summary>
     public static IRowToRowMapper Mapper(ITransformer chain, DataViewSchema trainedOn, DataViewSchema inputSchema)
     {
         var mapper = chain.GetRowToRowMapper(inputSchema);
-        return new ServedMapper(mapper, VectorLengthCheck.For(trainedOn, inputSchema), ScoreSlotNames.Annotate(mapper.OutputSchema));
+        return new ServedMapper(mapper, VectorLengthCheck.For(trainedOn, inputSchema), ScoreAnnotations.Annotate(mapper.OutputSchema));
     }
 
     private sealed class ServedMapper(IRowToRowMapper inner, VectorLengthCheck? check, DataViewSchema outputSchema) : IRowToRowMapper
@@ -36,10 +36,10 @@ internal static class ServedScoring
         public DataViewSchema OutputSchema => outputSchema;
 
         public IEnumerable<DataViewSchema.Column> GetDependencies(IEnumerable<DataViewSchema.Column> dependingColumns) =>
-            inner.GetDependencies(ScoreSlotNames.Inner(inner.OutputSchema, dependingColumns));
+            inner.GetDependencies(ScoreAnnotations.Inner(inner.OutputSchema, dependingColumns));
 
         public DataViewRow GetRow(DataViewRow input, IEnumerable<DataViewSchema.Column> activeColumns) =>
-            new OneThreadRow(inner.GetRow(check?.Wrap(input) ?? input, ScoreSlotNames.Inner(inner.OutputSchema, activeColumns)), outputSchema);
+            new OneThreadRow(inner.GetRow(check?.Wrap(input) ?? input, ScoreAnnotations.Inner(inner.OutputSchema, activeColumns)), outputSchema);
     }
 
     /// <summary>

@@ -88,6 +88,12 @@ public sealed class CatalogWorkoutTests
             VBuffer<ReadOnlyMemory<char>> slotNames = default;
             schema["Score"].GetSlotNames(ref slotNames);
             CollectionAssert.AreEqual(classNames.ToList(), slotNames.DenseValues().Select(n => n.ToString()).ToList(), $"{name}, {way}");
+            foreach (var (kind, expected) in new[] { ("ScoreColumnKind", "MulticlassClassification"), ("ScoreValueKind", "Score") })
+            {
+                ReadOnlyMemory<char> value = default;
+                schema["Score"].Annotations.GetValue(kind, ref value);
+                Assert.AreEqual(expected, value.ToString(), $"{name}, {way}: {kind}, as ML.NET's multiclass trainers give it");
+            }
         }
 
         // The annotated view still hands out the scores, as the engine does.

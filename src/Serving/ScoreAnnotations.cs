@@ -4,22 +4,29 @@ using Microsoft.ML.Data;
 namespace MLNetCnn.Serving;
 
 /// <summary>
-/// Gives <c>Score</c> the class names as its slot names, as ML.NET's own multiclass trainers do, so the usual
-/// <c>engine.OutputSchema["Score"].GetSlotNames(ref names)</c> pairs each probability with its class. The names are
+/// Gives <c>Score</c> the annotations ML.NET's own multiclass trainers give it: the class names as its slot names, so
+/// the usual <c>engine.OutputSchema["Score"].GetSlotNames(ref names)</c> pairs each probability with its class, and
+/// its kind (<c>ScoreColumnKind</c> "MulticlassClassification", <c>ScoreValueKind</c> "Score"). The names are
 /// <c>PredictedLabel</c>'s key values as text (<see cref="ClassKeyValues.AsText"/>, what
 /// <c>CnnServingCatalog.GetClassNames</c> returns), so a loaded model gets them as a trained one does. ONNX Runtime's
 /// step that computes <c>Score</c> has no way to carry them; they are added to the schema of what a model hands out.
 /// </summary>
-internal static class ScoreSlotNames
+internal static class ScoreAnnotations
 {
-    /// <summary>The annotation's kind, ML.NET's <c>AnnotationUtils.Kinds.SlotNames</c>.</summary>
-    public const string Kind = "SlotNames";
+    /// <summary>ML.NET's <c>AnnotationUtils.Kinds.SlotNames</c>.</summary>
+    public const string SlotNames = "SlotNames";
 
-    /// <summary><paramref name="schema"/> with <c>Score</c>'s slot names, or itself when it has no class scores to name.</summary>
+    /// <summary>ML.NET's <c>AnnotationUtils.Kinds.ScoreColumnKind</c>, and its value for a multiclass classifier.</summary>
+    private static readonly (string Kind, string Value) ColumnKind = ("ScoreColumnKind", "MulticlassClassification");
+
+    /// <summary>ML.NET's <c>AnnotationUtils.Kinds.ScoreValueKind</c>, and its value for scores.</summary>
+    private static readonly (string Kind, string Value) ValueKind = ("ScoreValueKind", "Score");
+
+    /// <summary><paramref name="schema"/> with <c>Score</c>'s annotations, or itself when it has no class scores to name.</summary>
     public static DataViewSchema Annotate(DataViewSchema schema)
     {
         if (schema.GetColumnOrNull(ServingPipeline.ScoreColumnName) is not { Type: VectorDataViewType { Size: > 0 } scores } score
-            || score.Annotations.Schema.GetColumnOrNull(Kind) is not null
+            || score.Annotations.Schema.GetColumnOrNull(SlotNames) is not null
             || schema.GetColumnOrNull(ServingPipeline.PredictedLabelColumnName) is not { Type: KeyDataViewType } predicted
             || ClassKeyValues.AsText(predicted, scores.Size) is not { } names)
         {
@@ -34,7 +41,7 @@ internal static class ScoreSlotNames
             annotations.Add(column.Annotations, _ => true);
             if (column.Index == score.Index)
             {
-                annotations.Add(Kind, new VectorDataViewType(TextDataViewType.Instance, slotNames.Length), (ref VBuffer<ReadOnlyMemory<char>> value) => value = new VBuffer<ReadOnlyMemory<char>>(slotNames.Length, slotNames.ToArray()));
+                Add(annotations, slotNames.Length, (ref VBuffer<ReadOnlyMemory<char>> value) => value = new VBuffer<ReadOnlyMemory<char>>(slotNames.Length, slotNames.ToArray()));
             }
 
             builder.AddColumn(column.Name, column.Type, annotations.ToAnnotations());
@@ -43,12 +50,21 @@ internal static class ScoreSlotNames
         return builder.ToSchema();
     }
 
-    /// <summary>The annotation an estimator's output schema promises for <c>Score</c> (its type only: a <c>SchemaShape</c> carries no values).</summary>
+    /// <summary>The annotations an estimator's output schema promises for <c>Score</c> (their types only: a <c>SchemaShape</c> carries no values).</summary>
     public static DataViewSchema.Annotations Promised()
     {
         var annotations = new DataViewSchema.Annotations.Builder();
-        annotations.Add(Kind, new VectorDataViewType(TextDataViewType.Instance, 2), (ref VBuffer<ReadOnlyMemory<char>> value) => value = default);
+        Add(annotations, 2, (ref VBuffer<ReadOnlyMemory<char>> value) => value = default);
         return annotations.ToAnnotations();
+    }
+
+    private static void Add(DataViewSchema.Annotations.Builder annotations, int classes, ValueGetter<VBuffer<ReadOnlyMemory<char>>> slotNames)
+    {
+        annotations.Add(SlotNames, new VectorDataViewType(TextDataViewType.Instance, classes), slotNames);
+        foreach (var (kind, text) in new[] { ColumnKind, ValueKind })
+        {
+            annotations.Add(kind, TextDataViewType.Instance, (ref ReadOnlyMemory<char> value) => value = text.AsMemory());
+        }
     }
 
     /// <summary><paramref name="scored"/>, its schema annotated.</summary>
