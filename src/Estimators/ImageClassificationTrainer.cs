@@ -5,6 +5,7 @@ using Microsoft.ML.Runtime;
 using MLNetCnn.Architectures.Layers;
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Architectures.Onnx;
+using MLNetCnn.Architectures.Runtime;
 using MLNetCnn.Architectures.Weights;
 using MLNetCnn.Estimators.Data;
 using MLNetCnn.Serving;
@@ -152,6 +153,7 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         var config = o.ResolvedArchitecture;
         channel.Info(MessageSensitivity.None, $"{config.Name} (width {config.Width}): {train.Count} training images of {shape}, {numClasses} classes{(validation is null ? string.Empty : $", {validation.Count} validation images")}.");
 
+        using var generator = GlobalGenerator.Take(o.CancellationToken, message => channel.Info(MessageSensitivity.None, message));
         TorchSharp.torch.random.manual_seed(training.Seed);
         using var model = new NormalizedClassifier(config.Create(architecture), new InputNormalization(mean, std));
         if (initial is not null)

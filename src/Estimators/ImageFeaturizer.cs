@@ -6,6 +6,7 @@ using MLNetCnn.Architectures.Families;
 using MLNetCnn.Architectures.Layers;
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Architectures.Onnx;
+using MLNetCnn.Architectures.Runtime;
 using MLNetCnn.Estimators.Data;
 using MLNetCnn.Tricks.Data;
 using MLNetCnn.Serving;
@@ -133,6 +134,7 @@ public sealed class ImageFeaturizerEstimator : IEstimator<ImageFeaturizerTransfo
         var architecture = new ArchitectureOptions { NumClasses = 2, InputChannels = shape.Channels, InputSize = shape.Height, SmallInputStem = o.SmallInputStem ?? shape.Height < 64 };
         ModelMemory.Check(config, architecture);
         var (initial, mean, std) = ImageClassificationTrainer.StartingPoint(o.InitialWeights, o.Mean, o.Std, shape, () => Statistics(input, plan));
+        using var generator = GlobalGenerator.Take(log: message => channel.Info(MessageSensitivity.None, message));
         TorchSharp.torch.random.manual_seed(o.Seed);
         using var model = new NormalizedClassifier(config.Create(architecture), new InputNormalization(mean, std));
         if (initial is not null)

@@ -14,22 +14,23 @@ internal static class FolderWalk
 
     /// <summary>
     /// Full paths of the files under <paramref name="folder"/> whose name passes <paramref name="include"/>, sorted
-    /// ordinally, and of the other files (not hidden), which <paramref name="include"/> left out.
+    /// ordinally, and of the other files (not hidden), which <paramref name="include"/> left out; and each real folder
+    /// read (links resolved), with the path it was read under.
     /// </summary>
     /// <exception cref="UnauthorizedAccessException">A folder (the one given or one under it) cannot be listed; the message names it.</exception>
     /// <exception cref="IOException">A folder vanished or failed while being listed; the message names it.</exception>
     /// <exception cref="InvalidDataException">An entry's name is not valid UTF-8, so it cannot be opened; the message names it.</exception>
-    public static (List<string> Files, List<string> Ignored) Files(string folder, Func<string, bool> include)
+    public static (List<string> Files, List<string> Ignored, Dictionary<string, string> Folders) Files(string folder, Func<string, bool> include)
     {
         var files = new List<string>();
         var ignored = new List<string>();
-        var visited = new HashSet<string>(StringComparer.FromComparison(PathComparison));
+        var visited = new Dictionary<string, string>(StringComparer.FromComparison(PathComparison));
         var pending = new Stack<DirectoryInfo>();
         pending.Push(new DirectoryInfo(Path.GetFullPath(folder)));
         while (pending.TryPop(out var directory))
         {
             string real = RealPath(directory.FullName);
-            if (!visited.Add(real))
+            if (!visited.TryAdd(real, directory.FullName))
             {
                 continue;
             }
@@ -61,7 +62,7 @@ internal static class FolderWalk
 
         files.Sort(StringComparer.Ordinal);
         ignored.Sort(StringComparer.Ordinal);
-        return (files, ignored);
+        return (files, ignored, visited);
     }
 
     /// <summary>

@@ -66,12 +66,20 @@ public sealed record ImageDecodeLimit
     /// <param name="height">Declared height.</param>
     /// <param name="source">What the image is, for the message: "image 'a.png'", "posted image (138 bytes)".</param>
     /// <exception cref="InvalidDataException">Over the limit; its <see cref="Exception.InnerException"/> is an <see cref="ImageTooLargeException"/> with the declared size (a web service answers 413 for it, 400 for other bad images).</exception>
-    public void Check(int width, int height, string source)
+    public void Check(int width, int height, string source) => Check(width, height, source, 0, null);
+
+    /// <summary>
+    /// As <see cref="Check(int, int, string)"/>, for an image whose decoder holds <paramref name="extraBytesPerPixel"/>
+    /// more than the 8 bytes a pixel the limit is set for (<paramref name="why"/> says which decoder): it counts as that
+    /// many more pixels, so decoding it stays within the memory an image at the limit takes.
+    /// </summary>
+    internal void Check(int width, int height, string source, int extraBytesPerPixel, string? why)
     {
         long pixels = (long)width * height;
-        if (pixels > MaxPixels || width > MaxSide || height > MaxSide)
+        long counted = pixels + (pixels * extraBytesPerPixel / 8);
+        if (counted > MaxPixels || width > MaxSide || height > MaxSide)
         {
-            var tooLarge = new ImageTooLargeException(source, width, height, this);
+            var tooLarge = new ImageTooLargeException(source, width, height, this, counted > pixels ? (counted, why ?? "a decoder that holds more") : null);
             throw new InvalidDataException(tooLarge.Message, tooLarge);
         }
     }
@@ -86,7 +94,13 @@ public sealed class ImageTooLargeException : Exception
 {
     /// <summary>Creates the exception for <paramref name="source"/>.</summary>
     public ImageTooLargeException(string source, int width, int height, ImageDecodeLimit limit)
-        : base(string.Create(CultureInfo.InvariantCulture, $"The {source} declares {width} x {height} = {(long)width * height:N0} pixels, over the decode limit of {limit.MaxPixels:N0} pixels and {limit.MaxSide:N0} a side (ImageDecodeLimit.Current); it was not decoded."))
+        : this(source, width, height, limit, null)
+    {
+    }
+
+    /// <summary>Creates the exception for an image that <paramref name="counted"/> as more pixels than it has, and why.</summary>
+    internal ImageTooLargeException(string source, int width, int height, ImageDecodeLimit limit, (long Pixels, string Why)? counted)
+        : base(string.Create(CultureInfo.InvariantCulture, $"The {source} declares {width} x {height} = {(long)width * height:N0} pixels{(counted is { } c ? $", {c.Why}, so it counts as {c.Pixels:N0}" : string.Empty)}: over the decode limit of {limit.MaxPixels:N0} pixels and {limit.MaxSide:N0} a side (ImageDecodeLimit.Current); it was not decoded."))
     {
         Width = width;
         Height = height;

@@ -136,6 +136,16 @@ public static class ImageDecoding
     /// <summary>Intermediate column holding the decoded image.</summary>
     public const string DecodedColumnName = "mlnetcnn_image";
 
+    /// <summary>
+    /// What SkiaSharp's codec may find in a file this library decodes: the formats of <see cref="Extensions"/>. SkiaSharp
+    /// also reads ICO and WBMP, which the folder loader skips and no message named; an ICO of 65,535 entries cost
+    /// 248 MB to open, so both are refused wherever they come from (a posted body, a path given by hand).
+    /// </summary>
+    private static readonly IReadOnlySet<SKEncodedImageFormat> DocumentedFormats = new HashSet<SKEncodedImageFormat>
+    {
+        SKEncodedImageFormat.Jpeg, SKEncodedImageFormat.Png, SKEncodedImageFormat.Bmp, SKEncodedImageFormat.Gif, SKEncodedImageFormat.Webp,
+    };
+
     /// <summary>File extensions the folder loader takes as images (SkiaSharp decodes them).</summary>
     public static readonly IReadOnlySet<string> Extensions = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp" };
 
@@ -185,8 +195,7 @@ public static class ImageDecoding
     {
         // A copy in native memory, not a mapping of the file (SKData.Create(path)): a mapped file cut short while it
         // decoded (being overwritten) ended the process with SIGBUS; a copy decodes as truncated.
-        using var data = SKData.CreateCopy(ReadFile(path));
-        return Decode(data, $"image '{path}'");
+        return Decode(ReadFile(path), $"image '{path}'");
     }
 
     /// <summary>Reads an image file's bytes (for a model that scores encoded bytes), with the checks of <see cref="DecodeFile"/> before opening it.</summary>
@@ -265,8 +274,7 @@ public static class ImageDecoding
             throw new InvalidDataException($"The {what} is empty (0 bytes).");
         }
 
-        using var data = SKData.CreateCopy(bytes);
-        return Decode(data, $"{what} ({bytes.Length} bytes)");
+        return Decode(bytes, $"{what} ({bytes.Length} bytes)");
     }
 
     /// <summary>Reads the header, checks the size, then decodes into the BGRA layout <see cref="MLImage"/> holds.</summary>
@@ -275,8 +283,10 @@ public static class ImageDecoding
     /// stream callback throws an <see cref="OverflowException"/> inside native code for a skip past 2 GB (a BMP whose
     /// pixel offset is 0xB7000036, 3.6 KB in all), which no handler can catch and which ended the process.
     /// </remarks>
-    private static MLImage Decode(SKData data, string what)
+    private static MLImage Decode(byte[] bytes, string what)
     {
+        var file = EncodedHeader.WithoutLargePngChunks(bytes) ?? bytes;
+        using var data = SKData.CreateCopy(file);
         using var native = new SKMemoryStream(data);
         using var codec = SKCodec.Create(native, out var opened);
         if (codec is null)
@@ -292,7 +302,13 @@ public static class ImageDecoding
             throw new InvalidDataException($"The {what} declares an empty {header.Width} x {header.Height} image.");
         }
 
-        ImageDecodeLimit.Current.Check(header.Width, header.Height, what);
+        if (!DocumentedFormats.Contains(codec.EncodedFormat))
+        {
+            throw new InvalidDataException($"The {what} is in the {codec.EncodedFormat} format, not one of the formats this library reads (jpg, png, bmp, gif or webp, as the folder loader takes them).");
+        }
+
+        var (extra, decoder) = EncodedHeader.ExtraBytesPerPixel(file);
+        ImageDecodeLimit.Current.Check(header.Width, header.Height, what, extra, decoder);
 
         // What MLImage.CreateFromStream (SKBitmap.Decode) produces, in one step: premultiplied, no colour-space
         // conversion, BGRA (MLImage converts any other colour type to it).

@@ -187,13 +187,44 @@ public static class ImageFolder
     public static (IReadOnlyList<string> Images, IReadOnlyList<string> Ignored) ListFiles(string folder)
     {
         ArgumentNullException.ThrowIfNull(folder);
-        if (!Directory.Exists(folder))
+        var (images, ignored, _) = Walk(folder);
+        return (images, ignored);
+    }
+
+    private static (List<string> Images, List<string> Ignored, Dictionary<string, string> Folders) Walk(string folder) => Directory.Exists(folder)
+        ? FolderWalk.Files(folder, name => ImageDecoding.Extensions.Contains(Path.GetExtension(name)))
+        : throw new DirectoryNotFoundException($"Image folder '{folder}' does not exist.");
+
+    /// <summary>
+    /// The image files of each class folder, and the files ignored. A real folder reached from two classes (a class
+    /// folder that is a link to another, or a link inside one class to another class's images) is an error: found by an
+    /// outside sweep, such images were read under both labels (a model trained on them and evaluate counted them twice,
+    /// while predict, which reads each real folder once, listed them once).
+    /// </summary>
+    private static (List<(string Path, string Class)> Files, List<string> Ignored) ClassFiles(IReadOnlyList<(string Folder, string Class)> folders)
+    {
+        var files = new List<(string Path, string Class)>();
+        var ignored = new List<string>();
+        var owner = new Dictionary<string, (string Path, string Class)>();
+        foreach (var (folder, name) in folders)
         {
-            throw new DirectoryNotFoundException($"Image folder '{folder}' does not exist.");
+            var (images, others, read) = Walk(folder);
+            foreach (var (real, path) in read)
+            {
+                if (owner.TryGetValue(real, out var first) && first.Class != name)
+                {
+                    string where = string.Equals(path, real, StringComparison.Ordinal) ? $"'{path}'" : $"'{path}' (a link to '{real}')";
+                    throw new InvalidDataException($"Folder {where}, read for class '{name}', is also read for class '{first.Class}' (as '{first.Path}'): its images would carry both labels. Remove the link, or copy the images that belong to both.");
+                }
+
+                owner.TryAdd(real, (path, name));
+            }
+
+            files.AddRange(images.Select(f => (f, name)));
+            ignored.AddRange(others);
         }
 
-        var (images, ignored) = FolderWalk.Files(folder, name => ImageDecoding.Extensions.Contains(Path.GetExtension(name)));
-        return (images, ignored);
+        return (files, ignored);
     }
 
     /// <summary>
@@ -216,14 +247,7 @@ public static class ImageFolder
 
     private static (List<Row> Rows, List<string> Skipped, List<string> Ignored) Read(IReadOnlyList<(string Folder, string Class)> folders, bool skipUnreadable, Action<int, int>? progress)
     {
-        var files = new List<(string Path, string Class)>();
-        var ignored = new List<string>();
-        foreach (var (folder, name) in folders)
-        {
-            var (images, others) = ListFiles(folder);
-            files.AddRange(images.Select(f => (f, name)));
-            ignored.AddRange(others);
-        }
+        var (files, ignored) = ClassFiles(folders);
 
         // Every file is decoded once to check it, on all cores; results stay in file order, and without
         // skipUnreadable the first bad file in that order is the one reported.

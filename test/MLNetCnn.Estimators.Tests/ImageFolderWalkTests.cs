@@ -45,6 +45,42 @@ public sealed class ImageFolderWalkTests
         }
     }
 
+    /// <summary>
+    /// Found by an outside sweep: <c>dog/catlink -> ../cat</c> gave cat's images a second row labelled dog (train and
+    /// evaluate counted them under both classes; predict, reading each real folder once, listed them once), and a class
+    /// folder that is a link to another (<c>kitty -> cat</c>) made a third class of the same files.
+    /// </summary>
+    [TestMethod]
+    public void AFolderReachedFromTwoClassesIsAnErrorNamingTheLink()
+    {
+        RequireUnix();
+        WriteImages("cat", 3, 40);
+        WriteImages("dog", 3, 200);
+        var ml = new MLContext();
+        var classes = new[] { "cat", "dog" };
+
+        string link = Path.Combine(_root, "dog", "catlink");
+        Directory.CreateSymbolicLink(link, Path.Combine("..", "cat"));
+        foreach (var load in new Func<ImageFolderData>[] { () => ImageFolder.Load(ml, _root), () => ImageFolder.LoadLabelled(ml, _root, classes) })
+        {
+            var e = Assert.ThrowsExactly<InvalidDataException>(() => load());
+            StringAssert.Contains(e.Message, $"Folder '{link}' (a link to '{Path.Combine(_root, "cat")}'), read for class 'dog', is also read for class 'cat'");
+            StringAssert.Contains(e.Message, "would carry both labels");
+        }
+
+        Directory.Delete(link);
+        string kitty = Path.Combine(_root, "kitty");
+        Directory.CreateSymbolicLink(kitty, "cat");
+        var twin = Assert.ThrowsExactly<InvalidDataException>(() => ImageFolder.Load(ml, _root));
+        StringAssert.Contains(twin.Message, $"Folder '{kitty}' (a link to '{Path.Combine(_root, "cat")}'), read for class 'kitty', is also read for class 'cat'");
+
+        // A link within one class to that class's own images, or a class folder linked from outside, is read once, as before.
+        Directory.Delete(kitty);
+        Directory.CreateSymbolicLink(Path.Combine(_root, "dog", "again"), ".");
+        Directory.CreateSymbolicLink(Path.Combine(_root, "cat", "sub"), Path.Combine(_root, "cat"));
+        Assert.AreEqual(6, ImageFolder.Load(ml, _root).ImageCount);
+    }
+
     [TestMethod]
     public void ALinkedFolderIsReadOnceAndALinkedFileIsListed()
     {

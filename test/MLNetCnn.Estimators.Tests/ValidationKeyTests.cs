@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using Microsoft.ML.Data;
 using MLNetCnn.Architectures.Models;
 
 namespace MLNetCnn.Estimators.Tests;
@@ -74,6 +75,13 @@ public sealed class ValidationKeyTests
         var options = new ImageClassificationTrainer.Options { Arch = "resnet18", WidthMultiplier = 0.125, ImageShape = new ImageShape(1, 8, 8), Epoch = 1, BatchSize = 8 };
         var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Cnn().ImageClassification(options).Fit(ml.Data.LoadFromEnumerable(rows)));
         StringAssert.Contains(e.Message, "Label column 'Label' is a key of Byte; expected a key of UInt32");
+
+        // Found by an outside sweep: the advice was MapKeyToValue then MapValueToKey, which fails on a key without key
+        // values; ConvertType keeps a key but maps ML.NET's byte keys 1, 2, 3 to 2, 3 and missing. The advice now names
+        // the ways that work.
+        StringAssert.Contains(e.Message, "a uint property with [KeyType(count)], a TextLoader.Column of DataKind.UInt32 with a KeyCount, or MapValueToKey");
+        var converted = ml.Transforms.Conversion.ConvertType("Label", outputKind: Microsoft.ML.Data.DataKind.UInt32).Fit(ml.Data.LoadFromEnumerable(rows)).Transform(ml.Data.LoadFromEnumerable(rows));
+        CollectionAssert.AreEqual(new uint[] { 2, 3, 0 }, converted.GetColumn<uint>("Label").Take(3).ToArray(), "ML.NET's ConvertType still shifts keys: the message's warning stands");
     }
 
     private sealed class ByteKeyRow

@@ -83,6 +83,47 @@ internal static class CraftedImages
         return bmp;
     }
 
+    /// <summary><paramref name="png"/> with a chunk of <paramref name="type"/> and <paramref name="size"/> bytes inserted after its header (IHDR).</summary>
+    public static byte[] WithChunk(byte[] png, string type, int size)
+    {
+        const int afterHeader = 8 + 12 + 13;
+        using var file = new MemoryStream();
+        file.Write(png.AsSpan(0, afterHeader));
+        var data = new byte[size];
+        for (int i = 0; i < size; i++)
+        {
+            data[i] = (byte)(' ' + (i % 90));
+        }
+
+        Chunk(file, type, data);
+        file.Write(png.AsSpan(afterHeader));
+        return file.ToArray();
+    }
+
+    /// <summary>A PNG declaring <paramref name="width"/> x <paramref name="height"/> of the given bit depth, colour type and interlace, with one row of zeros as its data.</summary>
+    public static byte[] PngHeader(int width, int height, byte bitDepth, byte colourType, bool interlaced)
+    {
+        using var file = new MemoryStream();
+        file.Write(Signature);
+        var header = new byte[13];
+        BinaryPrimitives.WriteInt32BigEndian(header, width);
+        BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(4), height);
+        (header[8], header[9], header[12]) = (bitDepth, colourType, interlaced ? (byte)1 : (byte)0);
+        Chunk(file, "IHDR", header);
+        using (var compressed = new MemoryStream())
+        {
+            using (var deflate = new ZLibStream(compressed, CompressionLevel.SmallestSize, leaveOpen: true))
+            {
+                deflate.Write(new byte[1 + (width * 8)]);
+            }
+
+            Chunk(file, "IDAT", compressed.ToArray());
+        }
+
+        Chunk(file, "IEND", []);
+        return file.ToArray();
+    }
+
     private static void Chunk(Stream file, string type, byte[] data)
     {
         Span<byte> word = stackalloc byte[4];

@@ -23,7 +23,7 @@ internal static class DataViewImageReader
 
         if (key.RawType != typeof(uint))
         {
-            throw new ArgumentException($"Label column '{labelColumnName}' is a key of {key.RawType.Name}; expected a key of UInt32, what MapValueToKey makes (convert it with mlContext.Transforms.Conversion.MapKeyToValue, then MapValueToKey).");
+            throw new ArgumentException($"Label column '{labelColumnName}' is a key of {key.RawType.Name}; expected a key of UInt32, what MapValueToKey makes. Make it one where it is made: a uint property with [KeyType(count)], a TextLoader.Column of DataKind.UInt32 with a KeyCount, or MapValueToKey on the raw values. (ConvertType to UInt32 keeps it a key but shifts its values by one in ML.NET 5, and MapKeyToValue needs key values it does not have.)");
         }
 
         if (key.Count < 2)

@@ -40,8 +40,10 @@ public sealed class ClassifierTrainer
     /// restored from a checkpoint). The model ends in eval mode, in float32, on the CPU; if training
     /// throws, it keeps the weights of the last good step. The sources stay the caller's to dispose.
     /// </summary>
+    /// <remarks>Runs in one process take turns (<see cref="GlobalGenerator"/>): every step seeds libtorch's process-wide generator.</remarks>
     public IReadOnlyList<EpochMetrics> Fit(ImageClassifier model, IImageSource train, IImageSource? validation = null, CancellationToken cancellationToken = default)
     {
+        using var generator = GlobalGenerator.Take(cancellationToken, _log);
         CheckShape(model, train, "training");
         if (validation is null && _options.ValidationFraction > 0)
         {

@@ -1,0 +1,135 @@
+using System.Buffers.Binary;
+
+namespace MLNetCnn.Serving;
+
+/// <summary>
+/// What the bytes of an encoded image say about their decoding cost before SkiaSharp reads them: PNG chunks that
+/// only waste time, and formats whose decoder holds a second full-size buffer.
+/// </summary>
+internal static class EncodedHeader
+{
+    /// <summary>
+    /// The largest ancillary PNG chunk (text, colour profile, EXIF, an unknown chunk) kept for the decoder. SkiaSharp's
+    /// PNG decoder spends time on the square of such a chunk's size: 0.27 s for 1 MB, 8.9 s for 8 MB and 152 s for
+    /// 32 MB, so one small file could hold a service for hours. Real ones are a few kilobytes (an ICC profile, EXIF
+    /// within 64 KB, XMP text), and none changes the pixels this library decodes (no colour-space conversion, no
+    /// EXIF orientation), so a larger one is dropped before decoding. The transparency chunk tRNS, which does change
+    /// them, holds at most 256 entries.
+    /// </summary>
+    public const int MaxAncillaryChunkBytes = 64 * 1024;
+
+    private static ReadOnlySpan<byte> PngSignature => [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];
+
+    /// <summary>
+    /// <paramref name="file"/> without its ancillary PNG chunks larger than <see cref="MaxAncillaryChunkBytes"/>; null when
+    /// it is no PNG or has none (a chunk whose length runs past the end stops the walk: the decoder judges the rest).
+    /// </summary>
+    public static byte[]? WithoutLargePngChunks(ReadOnlySpan<byte> file)
+    {
+        if (!file.StartsWith(PngSignature))
+        {
+            return null;
+        }
+
+        List<Range>? dropped = null;
+        int at = PngSignature.Length;
+        while (at + 12 <= file.Length)
+        {
+            uint length = BinaryPrimitives.ReadUInt32BigEndian(file[at..]);
+            if (length > file.Length - at - 12)
+            {
+                break;
+            }
+
+            int end = at + 12 + (int)length;
+            bool ancillary = (file[at + 4] & 0x20) != 0; // a lower-case first letter (PNG specification, 5.4)
+            if (ancillary && length > MaxAncillaryChunkBytes)
+            {
+                (dropped ??= []).Add(at..end);
+            }
+
+            if (file.Slice(at + 4, 4).SequenceEqual("IEND"u8))
+            {
+                break;
+            }
+
+            at = end;
+        }
+
+        if (dropped is null)
+        {
+            return null;
+        }
+
+        var kept = new byte[file.Length - dropped.Sum(r => r.End.Value - r.Start.Value)];
+        int from = 0, to = 0;
+        foreach (var range in dropped.Append(file.Length..file.Length))
+        {
+            file[from..range.Start.Value].CopyTo(kept.AsSpan(to));
+            to += range.Start.Value - from;
+            from = range.End.Value;
+        }
+
+        return kept;
+    }
+
+    /// <summary>
+    /// Bytes a pixel the decoder holds beyond the 8 that <see cref="ImageDecodeLimit"/> counts (the BGRA bitmap and its
+    /// <c>MLImage</c> copy), and why: an interlaced PNG is reassembled in a whole image of its own samples (8 bytes a
+    /// pixel for 16-bit RGBA: an outside test measured 660 MB against 348 MB for the same image not interlaced), a
+    /// progressive JPEG keeps every DCT coefficient (2 bytes per component, 528-599 MB measured at 36 megapixels).
+    /// </summary>
+    public static (int Bytes, string? Why) ExtraBytesPerPixel(ReadOnlySpan<byte> file)
+    {
+        if (file.StartsWith(PngSignature) && file.Length >= 29 && file.Slice(12, 4).SequenceEqual("IHDR"u8) && file[28] == 1)
+        {
+            int samples = file[25] switch { 2 => 3, 4 => 2, 6 => 4, _ => 1 }; // colour types: RGB, grey + alpha, RGBA; grey or palette
+            int bytes = samples * (file[24] == 16 ? 2 : 1);
+            return (bytes, $"an interlaced PNG, whose decoder holds {bytes} more bytes a pixel");
+        }
+
+        if (ProgressiveJpegComponents(file) is { } components)
+        {
+            return (2 * components, $"a progressive JPEG, whose decoder holds {2 * components} more bytes a pixel");
+        }
+
+        return (0, null);
+    }
+
+    /// <summary>The component count of a progressive JPEG's frame (SOF2, SOF6, SOF10 or SOF14); null for any other file.</summary>
+    private static int? ProgressiveJpegComponents(ReadOnlySpan<byte> file)
+    {
+        if (file.Length < 4 || file[0] != 0xFF || file[1] != 0xD8)
+        {
+            return null;
+        }
+
+        int at = 2;
+        while (at + 4 <= file.Length && file[at] == 0xFF)
+        {
+            byte marker = file[at + 1];
+            if (marker == 0xFF)
+            {
+                at++; // fill byte
+                continue;
+            }
+
+            int length = BinaryPrimitives.ReadUInt16BigEndian(file[(at + 2)..]);
+            bool frame = marker is >= 0xC0 and <= 0xCF and not 0xC4 and not 0xC8 and not 0xCC;
+            if (frame)
+            {
+                bool progressive = marker is 0xC2 or 0xC6 or 0xCA or 0xCE;
+                return progressive && at + 9 < file.Length ? file[at + 9] : null;
+            }
+
+            if (marker is 0xD9 or 0xDA || length < 2)
+            {
+                return null; // end of image or start of scan before any frame header, or a broken segment
+            }
+
+            at += 2 + length;
+        }
+
+        return null;
+    }
+}

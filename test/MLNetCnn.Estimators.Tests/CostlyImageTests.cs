@@ -1,0 +1,117 @@
+using System.Diagnostics;
+using MLNetCnn.Serving;
+using MLNetCnn.TestSupport;
+using SkiaSharp;
+
+namespace MLNetCnn.Estimators.Tests;
+
+/// <summary>
+/// Found by an outside sweep: images within the decode limit that still cost far more than it promises. A PNG with
+/// one large text or unknown chunk took time in the square of its size (8.9 s for 8 MB, 152 s for 32 MB; four posted
+/// at once held the serving sample's /predict for 18 s); an interlaced PNG or a progressive JPEG took twice the memory
+/// the limit is set for; ICO and WBMP files were decoded although no message or loader named those formats.
+/// </summary>
+[TestClass]
+public sealed class CostlyImageTests
+{
+    private static byte[] Encoded(SKEncodedImageFormat format, int width = 100, int height = 80)
+    {
+        using var bitmap = new SKBitmap(width, height);
+        for (int y = 0; y < height; y++)
+        {
+            for (int x = 0; x < width; x++)
+            {
+                bitmap.SetPixel(x, y, new SKColor((byte)(x * 2), (byte)(y * 3), (byte)(x + y)));
+            }
+        }
+
+        using var data = bitmap.Encode(format, 90);
+        return data.ToArray();
+    }
+
+    private static byte[] Pixels(byte[] encoded)
+    {
+        using var image = ImageDecoding.DecodeBytes(encoded, "image");
+        return image.Pixels.ToArray();
+    }
+
+    [TestMethod]
+    [DataRow("zzZz")]
+    [DataRow("tEXt")]
+    [DataRow("iCCP")]
+    public void ALargeAncillaryPngChunkIsDroppedNotDecodedForMinutes(string type)
+    {
+        var png = Encoded(SKEncodedImageFormat.Png);
+        var padded = CraftedImages.WithChunk(png, type, 16 << 20);
+        var clock = Stopwatch.StartNew();
+        var pixels = Pixels(padded);
+        clock.Stop();
+
+        // Before, a 16 MB chunk took about 35 s here (quadratic: 8.9 s for 8 MB).
+        Assert.IsLessThan(TimeSpan.FromSeconds(5), clock.Elapsed, $"{type}: {clock.Elapsed}");
+        CollectionAssert.AreEqual(Pixels(png), pixels, "the chunk never changed the pixels");
+    }
+
+    [TestMethod]
+    public void SmallAncillaryChunksAndPixelDataAreKeptAsTheyAre()
+    {
+        var png = Encoded(SKEncodedImageFormat.Png);
+        Assert.IsNull(EncodedHeader.WithoutLargePngChunks(CraftedImages.WithChunk(png, "tEXt", EncodedHeader.MaxAncillaryChunkBytes)));
+        Assert.IsNull(EncodedHeader.WithoutLargePngChunks(Encoded(SKEncodedImageFormat.Jpeg)), "not a PNG");
+
+        // A critical chunk of any size is the decoder's to judge, and the rest of the file is copied as it was.
+        var withLarge = CraftedImages.WithChunk(png, "zzZz", EncodedHeader.MaxAncillaryChunkBytes + 1);
+        CollectionAssert.AreEqual(png, EncodedHeader.WithoutLargePngChunks(withLarge));
+        Assert.IsNull(EncodedHeader.WithoutLargePngChunks(CraftedImages.WithChunk(png, "ZZZZ", 1 << 20)));
+    }
+
+    [TestMethod]
+    public void InterlacedPngsAndProgressiveJpegsCountTheDecodersSecondBuffer()
+    {
+        var previous = ImageDecodeLimit.Current;
+        try
+        {
+            ImageDecodeLimit.Current = new ImageDecodeLimit { MaxPixels = 10_000 };
+
+            // 100 x 80 = 8,000 pixels: within the limit as such, but an interlaced 16-bit RGBA PNG holds 8 more bytes a pixel.
+            var interlaced = Assert.ThrowsExactly<InvalidDataException>(() => ImageDecoding.DecodeBytes(CraftedImages.PngHeader(100, 80, 16, 6, interlaced: true), "image"));
+            Assert.IsInstanceOfType<ImageTooLargeException>(interlaced.InnerException);
+            StringAssert.Contains(interlaced.Message, "100 x 80 = 8,000 pixels, an interlaced PNG, whose decoder holds 8 more bytes a pixel, so it counts as 16,000");
+            var plain = Assert.ThrowsExactly<InvalidDataException>(() => ImageDecoding.DecodeBytes(CraftedImages.PngHeader(100, 80, 16, 6, interlaced: false), "image"));
+            Assert.IsNull(plain.InnerException as ImageTooLargeException, "not interlaced: decoded (and found to hold no pixels)");
+
+            // A baseline JPEG of that size decodes; marked progressive (SOF2 for SOF0) it counts 6 more bytes a pixel.
+            var jpeg = Encoded(SKEncodedImageFormat.Jpeg);
+            Assert.HasCount(100 * 80 * 4, Pixels(jpeg));
+            int frame = Enumerable.Range(0, jpeg.Length - 1).First(i => jpeg[i] == 0xFF && jpeg[i + 1] == 0xC0);
+            jpeg[frame + 1] = 0xC2;
+            var progressive = Assert.ThrowsExactly<InvalidDataException>(() => ImageDecoding.DecodeBytes(jpeg, "image"));
+            StringAssert.Contains(progressive.Message, "a progressive JPEG, whose decoder holds 6 more bytes a pixel, so it counts as 14,000");
+        }
+        finally
+        {
+            ImageDecodeLimit.Current = previous;
+        }
+    }
+
+    [TestMethod]
+    public void AnIcoIsRefusedAsAFormatTheLibraryDoesNotRead()
+    {
+        var png = Encoded(SKEncodedImageFormat.Png, 32, 32);
+        var ico = new byte[6 + 16 + png.Length];
+        ico[2] = 1; // type: icon
+        ico[4] = 1; // one image
+        (ico[6], ico[7], ico[10], ico[12]) = (32, 32, 1, 32); // 32 x 32, one plane, 32 bits a pixel
+        BitConverter.TryWriteBytes(ico.AsSpan(14), png.Length);
+        BitConverter.TryWriteBytes(ico.AsSpan(18), 22);
+        png.CopyTo(ico, 22);
+
+        using (var codec = SKCodec.Create(new SKMemoryStream(ico)))
+        {
+            Assert.AreEqual(SKEncodedImageFormat.Ico, codec?.EncodedFormat, "SkiaSharp itself reads it");
+        }
+
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => ImageDecoding.DecodeBytes(ico, "posted image"));
+        StringAssert.Contains(e.Message, "is in the Ico format, not one of the formats this library reads (jpg, png, bmp, gif or webp");
+    }
+}
