@@ -78,54 +78,52 @@ internal static class ModelIntegrity
     }
 
     /// <summary>
-    /// Binds the loaded chain to its input schema once, as a prediction engine will, comparing each graph input's declared
-    /// shape with the column the steps before it give. A graph whose input was edited (an image of 56 x 56 where the
-    /// steps give 28 x 28) loaded, and the service then died at its first engine, or, where the counts divide, failed
-    /// every prediction. Disposes the model before it throws.
+    /// Binds the loaded chain to its input schema once, step by step as a prediction engine will, comparing each graph
+    /// input's declared shape with the column the steps before it give. A graph whose input was edited (an image of
+    /// 56 x 56 where the steps give 28 x 28) loaded, and the service then died at its first engine. Disposes the model
+    /// before it throws.
     /// </summary>
-    /// <exception cref="InvalidDataException">A graph input or another step does not fit the columns before it; the message names <paramref name="source"/>.</exception>
+    /// <exception cref="InvalidDataException">A graph input takes another number of values than the steps before it give; the message names <paramref name="source"/>.</exception>
     public static void CheckFits(ITransformer model, DataViewSchema inputSchema, GraphShapes shapes, string source)
     {
+        string? misfit = null;
         try
         {
             var schema = inputSchema;
             foreach (var step in Flatten(model))
             {
-                if (step is OnnxTransformer)
+                if (step is OnnxTransformer && (misfit = GraphInputMisfit(schema, shapes, source)) is not null)
                 {
-                    CheckGraphInputs(schema, shapes, source);
+                    break;
                 }
 
                 schema = step.GetOutputSchema(schema);
             }
         }
-        catch (InvalidDataException)
-        {
-            (model as IDisposable)?.Dispose();
-            throw;
-        }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
+            // The saved input schema need not hold every column a step reads (an MLImage column is not saved with the
+            // model): where a step cannot bind here, the check ends, and the application's own schema binds it later.
+        }
+
+        if (misfit is not null)
+        {
             (model as IDisposable)?.Dispose();
-            throw new InvalidDataException($"Model '{source}': its steps do not fit together, so the zip was edited or assembled from two models: {e.Message}", e);
+            throw new InvalidDataException(misfit);
         }
     }
 
-    private static void CheckGraphInputs(DataViewSchema schema, GraphShapes shapes, string source)
+    private static string? GraphInputMisfit(DataViewSchema schema, GraphShapes shapes, string source)
     {
         foreach (var (name, declared) in shapes.Inputs)
         {
-            if (schema.GetColumnOrNull(name)?.Type is not VectorDataViewType { Size: > 0 } given)
+            if (schema.GetColumnOrNull(name)?.Type is VectorDataViewType { Size: > 0 } given && GraphShapes.Values(declared) is var takes && given.Size != takes)
             {
-                continue;
-            }
-
-            long takes = GraphShapes.Values(declared);
-            if (given.Size != takes)
-            {
-                throw new InvalidDataException($"Model '{source}': its ONNX graph takes input '{name}' of shape {GraphShapes.Format(declared)} ({takes} values a row), but the model's steps before it give {given.Size} values a row ({given}); the graph was replaced or edited.");
+                return $"Model '{source}': its ONNX graph takes input '{name}' of shape {GraphShapes.Format(declared)} ({takes} values a row), but the model's steps before it give {given.Size} values a row ({given}); the graph was replaced or edited.";
             }
         }
+
+        return null;
     }
 
     private static InvalidDataException Mismatch(string source, int classes, int names) =>
