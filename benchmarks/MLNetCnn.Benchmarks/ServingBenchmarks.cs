@@ -48,7 +48,7 @@ internal static class ServingBenchmarks
         schema[nameof(ImageRow.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, pixels);
         var data = ml.Data.LoadFromEnumerable(images.Select(p => new ImageRow { Features = p }), schema);
         var classNames = Enumerable.Range(0, 10).Select(i => $"class{i}").ToList();
-        using var serving = ServingPipeline.Build(ml, onnx, "Features", classNames, data, gpuDeviceId: null, fallbackToCpu: false);
+        using var serving = ServingPipeline.Build(ml, onnx, "Features", classNames, label: null, data, gpuDeviceId: null, fallbackToCpu: false);
         var chain = serving.Chain;
         using var session = new InferenceSession(onnx);
         using var singleThreadOptions = new SessionOptions { IntraOpNumThreads = 1 };

@@ -1,4 +1,5 @@
 using System.Globalization;
+using MLNetCnn.Architectures.Models;
 using MLNetCnn.Tricks.Augmentation;
 
 /// <summary>QuickStart's command line, read and checked in full before anything is loaded.</summary>
@@ -69,7 +70,7 @@ internal sealed record QuickStartOptions
             LearningRate = Number(values, "lr", defaults.LearningRate, "above 0 and at most 100", x => x is > 0 and <= 100),
             Seed = Whole(values, "seed", defaults.Seed, 0, int.MaxValue),
             Arch = values.GetValueOrDefault("arch", defaults.Arch),
-            Width = Number(values, "width", defaults.Width, "above 0 and at most 16", x => x is > 0 and <= 16),
+            Width = Number(values, "width", defaults.Width, FormattableString.Invariant($"from {ArchitectureConfig.MinWidth} to 16"), x => x is >= ArchitectureConfig.MinWidth and <= 16),
             OutputDirectory = values.GetValueOrDefault("out", defaults.OutputDirectory),
             Augmentation = values.TryGetValue("augment", out string? augment) ? ParseAugmentation(augment) : null,
             LabelSmoothing = Number(values, "label-smoothing", 0, "from 0 to below 1", x => x is >= 0 and < 1),

@@ -35,7 +35,7 @@ public static class ServingApp
     /// Builds the app; the model path comes from <paramref name="modelPath"/>, else configuration <c>ModelPath</c>,
     /// else model.zip. The limits come from configuration (<see cref="ServingSettings"/>: <c>MaxImagePixels</c>,
     /// <c>MaxConcurrentPredictions</c>, <c>MaxConcurrentUploads</c>, <c>MaxConnections</c>, <c>UploadTimeoutSeconds</c>,
-    /// <c>UploadQueueTimeoutSeconds</c>).
+    /// <c>UploadQueueTimeoutSeconds</c>, <c>RequestHeadersTimeoutSeconds</c>).
     /// </summary>
     /// <exception cref="ServingConfigurationException">A configuration value is not a number or out of range.</exception>
     /// <exception cref="FileNotFoundException">No model at the path.</exception>
@@ -48,6 +48,7 @@ public static class ServingApp
         {
             k.Limits.MaxRequestBodySize = MaxImageBytes;
             k.Limits.MaxConcurrentConnections = settings.MaxConnections;
+            k.Limits.RequestHeadersTimeout = settings.RequestHeadersTimeout;
         });
         string path = modelPath ?? builder.Configuration["ModelPath"] ?? "model.zip";
         if (settings.MaxImagePixels is { } maxPixels)
@@ -100,6 +101,14 @@ public static class ServingApp
             }
 
             return Results.Problem(e.Message, statusCode: e.StatusCode);
+        }
+        catch (IOException e) when (e.InnerException is OverflowException && request.Headers.TransferEncoding.Count > 0)
+        {
+            // Kestrel reports a chunk size too large for a long as an IOException around the OverflowException (every
+            // other malformed chunk is its BadHttpRequestException, 400). Only its chunked-body parser throws that pair
+            // while the body is read; any other IOException stays a server error.
+            request.HttpContext.Response.Headers.Connection = "close";
+            return Results.Problem($"The chunked body is malformed: {e.Message} (a chunk size too large for a 64-bit number).", statusCode: StatusCodes.Status400BadRequest);
         }
         catch (EndOfStreamException)
         {

@@ -53,9 +53,9 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         {
             throw new ArgumentNullException(nameof(Options.FeatureColumnName), "Options.FeatureColumnName names the image column (the default is \"Features\").");
         }
-        if (_options.WidthMultiplier is { } width && !(width > 0 && double.IsFinite(width)))
+        if (_options.WidthMultiplier is { } width)
         {
-            throw new ArgumentOutOfRangeException(nameof(options), width, "WidthMultiplier must be a positive finite number.");
+            ArchitectureConfig.CheckWidth(width, nameof(Options.WidthMultiplier));
         }
     }
 

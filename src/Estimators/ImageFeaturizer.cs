@@ -130,7 +130,12 @@ public sealed class ImageFeaturizerEstimator : IEstimator<ImageFeaturizerTransfo
         }
 
         DataViewImageReader.CheckFeatureColumn(converted.Schema, plan.PixelColumn, shape);
-        var config = o.WidthMultiplier is { } width ? o.Architecture with { Width = width } : o.Architecture;
+        if (o.WidthMultiplier is { } width)
+        {
+            ArchitectureConfig.CheckWidth(width, nameof(o.WidthMultiplier));
+        }
+
+        var config = o.WidthMultiplier is { } w ? o.Architecture with { Width = w } : o.Architecture;
         var architecture = new ArchitectureOptions { NumClasses = 2, InputChannels = shape.Channels, InputSize = shape.Height, SmallInputStem = o.SmallInputStem ?? shape.Height < 64 };
         ModelMemory.Check(config, architecture);
         var (initial, mean, std) = ImageClassificationTrainer.StartingPoint(o.InitialWeights, o.Mean, o.Std, shape, () => Statistics(input, plan));

@@ -25,6 +25,8 @@ public sealed class BadArgumentTests
     [DataRow(2, "shift takes a whole number of pixels from 1 to 1024; found '1.5'", "train", "--data", "d", "--output", "x", "--augment", "shift=1.5")]
     [DataRow(2, "inception_v3 cannot be built with these options", "train", "--data", "not-read-first", "--output", "x", "--arch", "inception_v3", "--width", "0.25")]
     [DataRow(2, "the input is too small for this architecture", "train", "--data", "not-read-first", "--output", "x", "--arch", "vgg11", "--image-size", "8")]
+    [DataRow(2, "--width expects a number from 0.0625 to 16; got '1e-320'", "train", "--data", "not-read-first", "--output", "x", "--width", "1e-320")]
+    [DataRow(2, "--width expects a number from 0.0625 to 16; got '1e-320'", "summary", "resnet18", "--width", "1e-320")]
     [DataRow(2, "training needs at least", "train", "--data", "not-read-first", "--output", "x", "--arch", "resnet152", "--width", "16")]
     [DataRow(1, "--output: 'MLNetCnn.Cli.Tests.dll' is a file; give a folder", "train", "--data", "not-read-first", "--output", "MLNetCnn.Cli.Tests.dll")]
     [DataRow(1, "--model: '.' is a folder; give the model.zip in it", "predict", "--model", ".", "a.png")]

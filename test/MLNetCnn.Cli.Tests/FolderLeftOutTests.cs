@@ -44,4 +44,16 @@ public sealed class FolderLeftOutTests
         StringAssert.Contains(report, "1 image(s) that did not decode");
         StringAssert.Contains(report, "scan.tif");
     }
+
+    [TestMethod]
+    public void ATinyValidationFractionIsPrintedAsGivenWithTheOneImageRule()
+    {
+        // Found by an outside sweep: 1e-320 printed "validation split (0 % of each class)" while 3 images were held out.
+        string data = Cli.TempFolder("tiny-fraction");
+        GeneratedImages.Write(data, perClass: 4, seed: 7);
+        var result = Cli.Run("train", "--data", data, "--output", Cli.TempFolder("tiny-fraction-run"), "--epochs", "1", "--image-size", "8", "--width", "0.25", "--batch", "4", "--validation-fraction", "1e-320");
+        Assert.AreEqual(0, result.ExitCode, result.ToString());
+        StringAssert.Contains(result.Output, "9 training and 3 held-out images (validation split (1E-318 % of each class, at least 1 image of each class with 2 or more))", result.ToString());
+    }
+
 }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using MLNetCnn.Cli.Output;
 using MLNetCnn.Estimators;
 using MLNetCnn.Estimators.Data;
 using SkiaSharp;
@@ -159,6 +160,32 @@ public sealed class TrainOnFolderTests
             var row = lines.Last(l => l.StartsWith(name, StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries);
             Assert.AreEqual(30, row.Skip(1).Sum(int.Parse), $"confusion row of {name}: {string.Join(' ', row)}");
         }
+    }
+
+    /// <summary>Found by an outside tester: evaluate said nothing for 114 s over 150,000 images, on a terminal and redirected.</summary>
+    [TestMethod]
+    public void EvaluateReportsItsProgressOnStandardErrorAndOnlyTheFiguresOnStandardOutput()
+    {
+        var before = ProgressDisplay.PlainInterval;
+        ProgressDisplay.PlainInterval = TimeSpan.Zero;
+        CliResult result;
+        try
+        {
+            result = Cli.Run("evaluate", "--model", Path.Combine(_output, "model.zip"), "--data", _images);
+        }
+        finally
+        {
+            ProgressDisplay.PlainInterval = before;
+        }
+
+        Assert.AreEqual(0, result.ExitCode, result.ToString());
+        StringAssert.Contains(result.Error, "checking images: 1/90");
+        StringAssert.Contains(result.Error, "scoring images: 1/90, ");
+        StringAssert.Contains(result.Error, "scoring images: 89/90, ");
+        StringAssert.Contains(result.Error, " img/s, ETA ");
+        Assert.IsFalse(result.Error.Contains('\r'), "redirected: plain lines, not a redrawn bar");
+        StringAssert.StartsWith(result.Output, "Accuracy ", "stdout holds the figures alone");
+        Assert.IsFalse(result.Output.Contains("images:", StringComparison.Ordinal), result.Output);
     }
 
     [TestMethod]

@@ -28,6 +28,25 @@ public sealed class ModelMemoryTests
     }
 
     [TestMethod]
+    [DataRow(1e-320)]
+    [DataRow(0.06)]
+    [DataRow(double.NaN)]
+    public void AWidthBelowTheMinimumIsRefusedByTheTrainerAndTheFeaturizer(double width)
+    {
+        // Found by an outside sweep: 1e-320 built a 12,000-parameter network without a word (every layer 1 channel).
+        var ml = new MLContext(seed: 1);
+        var options = new ImageClassificationTrainer.Options { Arch = "resnet18", WidthMultiplier = width, ImageShape = new ImageShape(1, 8, 8), Epoch = 1, BatchSize = 8 };
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Cnn().ImageClassification(options));
+        Assert.AreEqual("WidthMultiplier", e.ParamName);
+        StringAssert.Contains(e.Message, $"at least {ArchitectureConfig.MinWidth}");
+
+        var featurizer = new ImageFeaturizerEstimator.Options { WidthMultiplier = width, ImageShape = new ImageShape(1, 8, 8) };
+        Assert.AreEqual("WidthMultiplier", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Cnn().ImageFeaturizer(featurizer).Fit(TestData.Unreadable(ml))).ParamName);
+        var config = ModelRegistry.Get("resnet18").Config with { Width = width };
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => config.Create(new ArchitectureOptions { InputSize = 8, NumClasses = 2 })).Message, "ResNet Width must be");
+    }
+
+    [TestMethod]
     public void AModestWidthAboveOneStillTrains()
     {
         var ml = new MLContext(seed: 1);

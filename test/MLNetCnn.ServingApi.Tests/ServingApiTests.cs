@@ -128,6 +128,28 @@ public sealed class ServingApiTests
         await ExpectAsync(new ByteArrayContent("this is not an image"u8.ToArray()), HttpStatusCode.BadRequest, "raw bytes as the body (curl --data-binary");
     }
 
+    [TestMethod]
+    public async Task AChunkSizeTooLargeForALongIs400LikeEveryOtherMalformedChunk()
+    {
+        // Found by an outside sweep: Kestrel throws an IOException (around an OverflowException) for this one malformed
+        // chunk, not its BadHttpRequestException, and the handler answered 500 with an unhandled-exception log line.
+        string address = Client.BaseAddress!.Authority;
+        foreach (string size in (string[])["ffffffffffffffffff", "zz"])
+        {
+            using var socket = new System.Net.Sockets.TcpClient();
+            await socket.ConnectAsync(Client.BaseAddress.Host, Client.BaseAddress.Port, TestContext.CancellationToken);
+            var stream = socket.GetStream();
+            byte[] request = [.. System.Text.Encoding.ASCII.GetBytes($"POST /predict HTTP/1.1\r\nHost: {address}\r\nTransfer-Encoding: chunked\r\n\r\n{size}\r\n"), .. _samples[0].Png];
+            await stream.WriteAsync(request, TestContext.CancellationToken);
+            var answer = new byte[4096];
+            int read = await stream.ReadAsync(answer, TestContext.CancellationToken);
+            string text = System.Text.Encoding.ASCII.GetString(answer, 0, read);
+            StringAssert.StartsWith(text, "HTTP/1.1 400", $"chunk size {size}: {text}");
+        }
+
+        Assert.IsNotNull(await PredictAsync(_samples[0].Png), "still serving");
+    }
+
     private async Task<PredictionResponse?> PredictAsync(byte[] png)
     {
         using var response = await Client.PostAsync("/predict", new ByteArrayContent(png), TestContext.CancellationToken);

@@ -77,6 +77,7 @@ public sealed class ServingStartFailureTests
         [
             ["--MaxConnections", "0"], ["--MaxConcurrentUploads", "-1"], ["--MaxImagePixels", "1e9"],
             ["--UploadTimeoutSeconds", "0"], ["--UploadTimeoutSeconds", "abc"], ["--UploadQueueTimeoutSeconds", "-1"],
+            ["--RequestHeadersTimeoutSeconds", "0"], ["--RequestHeadersTimeoutSeconds", "1e6"],
         ];
         foreach (string[] setting in bad)
         {

@@ -57,6 +57,31 @@ public sealed class SlowUploadTests
         Assert.AreEqual(TimeSpan.FromSeconds(20), response.Headers.RetryAfter?.Delta, "retry once the slot's upload timeout has passed");
     }
 
+    [TestMethod]
+    public async Task AConnectionThatNeverFinishesItsHeadersIsClosedAtTheHeadersTimeoutWhileANormalPostIsServed()
+    {
+        // Found by an outside sweep: 256 sockets that send half their headers (MaxConnections) kept every other client
+        // out for 35-40 s, Kestrel's 30 s RequestHeadersTimeout; the service now sets it (RequestHeadersTimeoutSeconds).
+        await using var app = await StartAsync("--RequestHeadersTimeoutSeconds", "1");
+        var address = Address(app);
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        using var halfSent = new SlowUpload(socket, sending: false);
+        await socket.ConnectAsync(IPAddress.Loopback, address.Port, TestContext.CancellationToken);
+        await socket.SendAsync(Encoding.ASCII.GetBytes($"POST /predict HTTP/1.1\r\nHost: {address.Authority}\r\n"), TestContext.CancellationToken);
+        var clock = Stopwatch.StartNew();
+
+        using (var client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(15) })
+        using (var response = await client.PostAsync("/predict", new ByteArrayContent(DemoModelFixture.Samples[0].Png), TestContext.CancellationToken))
+        {
+            Assert.AreEqual(HttpStatusCode.OK, response.StatusCode, await response.Content.ReadAsStringAsync(TestContext.CancellationToken));
+        }
+
+        string answer = await halfSent.ResponseAsync(TestContext.CancellationToken);
+        TestContext.WriteLine($"the half-sent request was closed after {clock.Elapsed.TotalSeconds:F1} s: {answer}");
+        Assert.IsFalse(answer.Contains("(the connection stayed open)", StringComparison.Ordinal), answer);
+        Assert.IsTrue(clock.Elapsed < TimeSpan.FromSeconds(6), $"closed after {clock.Elapsed.TotalSeconds:F1} s with a 1 s headers timeout (Kestrel checks once a second)");
+    }
+
     private async Task<AsyncDisposableApp> StartAsync(params string[] settings)
     {
         var app = ServingApp.Build(["--urls", "http://127.0.0.1:0", .. settings], DemoModelFixture.ModelPath);
@@ -82,10 +107,11 @@ public sealed class SlowUploadTests
         private readonly CancellationTokenSource _stop = new();
         private readonly Task _sending;
 
-        public SlowUpload(Socket socket)
+        /// <param name="sending">False: send nothing more, only read the answer.</param>
+        public SlowUpload(Socket socket, bool sending = true)
         {
             _socket = socket;
-            _sending = Task.Run(async () =>
+            _sending = !sending ? Task.CompletedTask : Task.Run(async () =>
             {
                 var part = new byte[30];
                 while (!_stop.IsCancellationRequested)

@@ -26,7 +26,13 @@ public abstract record ArchitectureConfig
     /// <summary>The smallest input the published stem accepts (without <see cref="ArchitectureOptions.SmallInputStem"/>).</summary>
     public virtual int MinInputSize => 32;
 
-    /// <summary>Channel multiplier relative to the family's base table (1.0 = the published widths; see the remarks).</summary>
+    /// <summary>
+    /// The narrowest <see cref="Width"/> a network is built at: the families' narrowest layers have 16 to 32 channels at
+    /// width 1, so below 1/16 they keep 1 or 2 and every layer is floored at 1 channel (a width of 1e-320 built a 12,000-parameter network).
+    /// </summary>
+    public const double MinWidth = 0.0625;
+
+    /// <summary>Channel multiplier relative to the family's base table (1.0 = the published widths; see the remarks), at least <see cref="MinWidth"/>.</summary>
     public double Width { get; init; } = 1.0;
 
     /// <summary>
@@ -38,13 +44,25 @@ public abstract record ArchitectureConfig
     /// <summary>Builds the network; a null input size means <see cref="NativeInputSize"/>.</summary>
     public ImageClassifier Create(ArchitectureOptions? options = null)
     {
-        if (!(Width > 0 && double.IsFinite(Width)))
-        {
-            throw new ArgumentOutOfRangeException(nameof(Width), Width, $"{Family}: Width must be a positive finite number.");
-        }
-
+        CheckWidth(Width, $"{Family} {nameof(Width)}");
         var o = (options ?? new ArchitectureOptions()).Validate();
         return Build(o.InputSize is null ? o with { InputSize = NativeInputSize } : o);
+    }
+
+    /// <summary>
+    /// The one check of a width multiplier (<see cref="Create"/>, the trainer's and featurizer's <c>WidthMultiplier</c>, the
+    /// command line's <c>--width</c>): a finite number of at least <see cref="MinWidth"/>. Large widths are bounded by memory
+    /// where a network is trained (<c>ModelMemory</c> in MLNetCnn.Estimators), not here.
+    /// </summary>
+    /// <param name="width">The multiplier.</param>
+    /// <param name="name">What it is called where it was given, for the message (<c>WidthMultiplier</c>, <c>--width</c>).</param>
+    /// <exception cref="ArgumentOutOfRangeException">Below <see cref="MinWidth"/>, infinite or NaN.</exception>
+    public static void CheckWidth(double width, string name)
+    {
+        if (!(width >= MinWidth && double.IsFinite(width)))
+        {
+            throw new ArgumentOutOfRangeException(name, width, FormattableString.Invariant($"{name} must be a finite number of at least {MinWidth} (1 is the published widths; below {MinWidth} the narrowest layers keep 1 or 2 channels); found {width}."));
+        }
     }
 
     /// <summary>Builds the family's network for validated options whose input size is set.</summary>

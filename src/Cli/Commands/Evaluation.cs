@@ -12,11 +12,13 @@ internal static class Evaluation
     /// <summary>
     /// The labelled images of a test folder (<see cref="ImageFolder.LoadLabelled"/>: sub-folders name classes of the model;
     /// an unknown one is an error naming it and the model's classes): their paths and class names. Files that do not
-    /// decode (<paramref name="skipped"/>) and files ignored by extension are reported on <paramref name="error"/>.
+    /// decode (<paramref name="skipped"/>) and files ignored by extension are reported on <paramref name="error"/>; the
+    /// check of every file shows on <paramref name="progress"/>.
     /// </summary>
-    public static (List<string> Paths, List<string> Labels) LabelledFolder(MLContext mlContext, string folder, IReadOnlyList<string> classNames, TextWriter error, string command, out int skipped)
+    public static (List<string> Paths, List<string> Labels) LabelledFolder(MLContext mlContext, string folder, IReadOnlyList<string> classNames, ProgressDisplay progress, TextWriter error, string command, out int skipped)
     {
-        var data = ImageFolder.LoadLabelled(mlContext, folder, classNames, skipUnreadable: true);
+        var data = ImageFolder.LoadLabelled(mlContext, folder, classNames, skipUnreadable: true, progress: progress.Decoding);
+        progress.Clear();
         foreach (string reason in data.Skipped)
         {
             error.WriteLine($"mlnetcnn {command}: skipped: {reason}");
@@ -36,21 +38,35 @@ internal static class Evaluation
 
     /// <summary>
     /// ML.NET's multiclass metrics of <paramref name="scorer"/>'s model on labelled files, in the model's class order.
-    /// The files are scored one at a time (memory stays that of one decoded image); one that does not decode is
-    /// reported on <paramref name="error"/> and left out.
+    /// The files are scored one at a time (memory stays that of one decoded image), shown on <paramref name="progress"/>;
+    /// one that does not decode is reported on <paramref name="error"/> and left out.
     /// </summary>
-    public static FinalMetrics Run(MLContext mlContext, FileScorer scorer, IReadOnlyList<string> paths, IReadOnlyList<string> labels, TextWriter error, string command, string evaluatedOn)
+    public static FinalMetrics Run(MLContext mlContext, FileScorer scorer, IReadOnlyList<string> paths, IReadOnlyList<string> labels, ProgressDisplay progress, TextWriter error, string command, string evaluatedOn)
     {
         var classNames = scorer.ClassNames;
         var rows = new List<ScoredRow>();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        // A skipped file's line is written once the bar (on the same terminal, for evaluate) is erased, not after it.
+        using var skippedLine = new StringWriter(CultureInfo.InvariantCulture);
         for (int i = 0; i < paths.Count; i++)
         {
-            if (scorer.TryScore(paths[i], error, command) is { } score)
+            if (scorer.TryScore(paths[i], skippedLine, command) is { } score)
             {
                 int best = Array.IndexOf(score, score.Max());
                 rows.Add(new ScoredRow { Label = labels[i], Score = score, PredictedLabel = classNames[best] });
             }
+            else
+            {
+                progress.Clear();
+                error.Write(skippedLine.ToString());
+                skippedLine.GetStringBuilder().Clear();
+            }
+
+            progress.Scoring(i + 1, paths.Count, clock.Elapsed);
         }
+
+        progress.Clear();
 
         if (rows.Count == 0)
         {

@@ -49,7 +49,7 @@ internal static class TrainCommand
         ZooCommands.CheckBuildable(settings.Architecture, settings.Width, settings.ImageSize, settings.Channels);
         var started = DateTimeOffset.Now;
         var total = Stopwatch.StartNew();
-        var progress = new ProgressDisplay(context.Output, ProgressDisplay.IsTerminal(context.Output), TimeSpan.FromSeconds(5));
+        var progress = ProgressDisplay.For(context.Output);
         string output = Path.GetFullPath(settings.Output);
         try
         {
@@ -67,7 +67,7 @@ internal static class TrainCommand
 
         // The test folder is read (its sub-folders matched to the classes, every file checked) before training, so a
         // folder that names no class of the model fails in seconds rather than after the whole run.
-        var testSet = settings.TestData is { } testFolder ? Evaluation.LabelledFolder(mlContext, testFolder, data.ClassNames, context.Error, Spec.Name, out _) : default((List<string> Paths, List<string> Labels)?);
+        var testSet = settings.TestData is { } testFolder ? Evaluation.LabelledFolder(mlContext, testFolder, data.ClassNames, progress, context.Error, Spec.Name, out _) : default((List<string> Paths, List<string> Labels)?);
         if (testSet is { Paths.Count: 0 })
         {
             throw new InvalidDataException($"--test-data '{settings.TestData}': no image in it could be read.");
@@ -100,13 +100,14 @@ internal static class TrainCommand
 
         clock.Restart();
         var final = testSet is { } test
-            ? EvaluateTestFolder(mlContext, model, data, test, settings.TestData!, context)
+            ? EvaluateTestFolder(mlContext, model, data, test, settings.TestData!, progress, context)
             : FinalMetrics.From(mlContext.MulticlassClassification.Evaluate(model.Transform(data.HeldOut)), data.ClassNames, data.Summary.HeldOut);
         double evaluateSeconds = clock.Elapsed.TotalSeconds;
 
         clock.Restart();
-        mlContext.Model.Save(model, data.Train.Schema, Path.Combine(output, ModelFile));
-        model.SaveOnnx(Path.Combine(output, OnnxFile));
+        // Each written beside its final name and renamed once complete: a full disk leaves no truncated model.
+        AtomicFile.Write(Path.Combine(output, ModelFile), path => mlContext.Model.Save(model, data.Train.Schema, path));
+        AtomicFile.Write(Path.Combine(output, OnnxFile), model.SaveOnnx);
         double saveSeconds = clock.Elapsed.TotalSeconds;
 
         var report = new TrainingReport(
@@ -158,17 +159,17 @@ internal static class TrainCommand
         options.Training.Augmentation is { } a ? AugmentationList.Format(a) ?? a.ToString() : "none";
 
     /// <summary>The final metrics on a labelled test folder keyed by the model's classes (the same scoring as <c>evaluate</c>).</summary>
-    private static FinalMetrics EvaluateTestFolder(MLContext mlContext, ITransformer model, TrainingData data, (List<string> Paths, List<string> Labels) test, string folder, CommandContext context)
+    private static FinalMetrics EvaluateTestFolder(MLContext mlContext, ITransformer model, TrainingData data, (List<string> Paths, List<string> Labels) test, string folder, ProgressDisplay progress, CommandContext context)
     {
         var (paths, labels) = test;
         var scorer = ModelInput.Find(data.Train.Schema, "the trained model").Scorer(mlContext, model);
-        return Evaluation.Run(mlContext, scorer, paths, labels, context.Error, Spec.Name, $"test folder {Path.GetFullPath(folder)}");
+        return Evaluation.Run(mlContext, scorer, paths, labels, progress, context.Error, Spec.Name, $"test folder {Path.GetFullPath(folder)}");
     }
 
     /// <summary>Writes metrics.json, the pictures and report.html; false when the confusion matrix had too many classes to draw.</summary>
     private static bool WriteReport(string output, TrainingReport report)
     {
-        report.WriteJson(Path.Combine(output, MetricsFile));
+        AtomicFile.Write(Path.Combine(output, MetricsFile), report.WriteJson);
         Plot(Path.Combine(output, LossImage), "Loss", "loss (cross-entropy)", report, e => e.TrainLoss, e => e.ValidationLoss, percent: false);
         Plot(Path.Combine(output, AccuracyImage), "Accuracy", "accuracy", report, e => e.TrainAccuracy, e => e.ValidationAccuracy, percent: true);
         var final = report.Final;

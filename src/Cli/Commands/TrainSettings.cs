@@ -106,7 +106,7 @@ internal sealed record TrainSettings(
             fashionMnist,
             output,
             ZooCommands.Architecture(arguments.Text("arch") ?? ImageClassificationTrainer.Defaults.Arch),
-            arguments.Has("width") ? arguments.Number("width", 1.0, min: 0, max: 16, minExclusive: true) : null,
+            arguments.Has("width") ? arguments.Number("width", 1.0, min: ArchitectureConfig.MinWidth, max: 16) : null,
             size ?? 28,
             channels ?? (fashionMnist is null ? 3 : 1),
             arguments.Int("epochs", ImageClassificationTrainer.Defaults.Epoch, min: 1, max: 100_000),

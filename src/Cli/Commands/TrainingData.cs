@@ -5,6 +5,7 @@ using MLNetCnn.Architectures.Models;
 using MLNetCnn.Cli.Output;
 using MLNetCnn.Estimators.Data;
 using MLNetCnn.Serving;
+using MLNetCnn.Tricks.Data;
 
 namespace MLNetCnn.Cli.Commands;
 
@@ -48,7 +49,8 @@ internal sealed record TrainingData(IDataView Train, IDataView HeldOut, string F
 
         var (train, validation) = ImageFolder.Split(mlContext, folder, settings.ValidationFraction, settings.Seed);
         var shape = new ImageShape(settings.Channels, settings.ImageSize, settings.ImageSize);
-        string heldOut = string.Create(CultureInfo.InvariantCulture, $"validation split ({settings.ValidationFraction:P0} of each class)");
+        // The split holds out at least one image of every class with two or more, however small the fraction.
+        string heldOut = $"validation split ({StratifiedSplits.Describe(settings.ValidationFraction)}, at least 1 image of each class with 2 or more)";
         var data = Create(mlContext, settings, train.Data, validation.Data, ImageFolder.ImagePathColumnName, shape, folder.ClassNames, Path.GetFullPath(settings.Data), heldOut);
         return data with
         {

@@ -69,7 +69,7 @@ internal static class ZooCommands
             InputChannels = arguments.Int("channels", 3, min: 1, max: 64),
             SmallInputStem = arguments.Has("small-input-stem") ? arguments.Flag("small-input-stem") : size < 64,
         };
-        var config = arguments.Has("width") ? definition.Config with { Width = arguments.Number("width", 1.0, min: 0, max: 16, minExclusive: true) } : definition.Config;
+        var config = arguments.Has("width") ? definition.Config with { Width = arguments.Number("width", 1.0, min: ArchitectureConfig.MinWidth, max: 16) } : definition.Config;
         var cost = Measure(definition.Name, config, options);
         context.Output.WriteLine($"{definition.Name} ({definition.Family}), input {options.InputShape(definition.NativeInputSize)}{(options.SmallInputStem ? ", small-input stem" : string.Empty)}");
         context.Output.Write(cost.ToTable());

@@ -29,13 +29,31 @@ internal sealed class ProgressDisplay
         _interval = interactive ? TimeSpan.FromMilliseconds(100) : plainInterval;
     }
 
-    /// <summary>True when <paramref name="output"/> is the console's own output and that is a terminal.</summary>
-    public static bool IsTerminal(TextWriter output) => ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected;
+    /// <summary>Least time between plain lines when the output is redirected (tests shorten it).</summary>
+    internal static TimeSpan PlainInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>A display on <paramref name="output"/>: redrawn in place on a terminal, plain lines every <see cref="PlainInterval"/> otherwise.</summary>
+    public static ProgressDisplay For(TextWriter output) => new(output, IsTerminal(output), PlainInterval);
+
+    /// <summary>True when <paramref name="output"/> is the console's own output (or error) and that is a terminal.</summary>
+    public static bool IsTerminal(TextWriter output) =>
+        (ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected) || (ReferenceEquals(output, Console.Error) && !Console.IsErrorRedirected);
 
     public void Decoding(int done, int total)
     {
         string counts = string.Create(CultureInfo.InvariantCulture, $"{done:N0}/{total:N0}");
         Update(done >= total, $"checking images {Bar(done, total)} {counts}", $"checking images: {counts}");
+    }
+
+    /// <summary>Scoring labelled images one by one (evaluate, and train's test folder): counts, speed and time left.</summary>
+    /// <param name="done">Images scored so far.</param>
+    /// <param name="total">Images to score.</param>
+    /// <param name="elapsed">Time since scoring began.</param>
+    public void Scoring(int done, int total, TimeSpan elapsed)
+    {
+        double perSecond = done / Math.Max(1e-9, elapsed.TotalSeconds);
+        string status = string.Create(CultureInfo.InvariantCulture, $"{done:N0}/{total:N0}, {perSecond:F0} img/s, ETA {Duration(TimeSpan.FromSeconds((total - done) / Math.Max(1e-9, perSecond)))}");
+        Update(done >= total, $"scoring images {Bar(done, total)} {status}", $"scoring images: {status}");
     }
 
     /// <param name="p">The step's progress.</param>
@@ -54,13 +72,20 @@ internal sealed class ProgressDisplay
     /// <summary>Ends any line being redrawn and writes <paramref name="text"/> on its own line.</summary>
     public void Line(string text)
     {
+        Clear();
+        _output.WriteLine(text);
+    }
+
+    /// <summary>Erases the line being redrawn, if any, so that other text can be written where it was.</summary>
+    public void Clear()
+    {
         if (_drawnLength > 0)
         {
             _output.Write('\r' + new string(' ', _drawnLength) + '\r');
+            _output.Flush();
             _drawnLength = 0;
         }
 
-        _output.WriteLine(text);
         _lastDrawn = null;
     }
 

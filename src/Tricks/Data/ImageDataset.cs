@@ -46,11 +46,12 @@ public sealed class ImageDataset : LabeledImageSource
     /// With <paramref name="directory"/> the images go to a temporary file there (deleted when the dataset
     /// is disposed) and are read on up to <paramref name="readParallelism"/> threads; without, to memory.
     /// </summary>
+    /// <exception cref="IOException">The disk of <paramref name="directory"/> has less free space than the images need (the message gives both figures).</exception>
     public static ImageDataset Allocate(int[] labels, ImageShape shape, int numClasses, ImagePixelType pixelType, string? directory = null, int readParallelism = 1)
     {
         shape.Validate(nameof(ImageDataset));
         int rowBytes = ImageSources.RowBytes(shape, pixelType);
-        PixelStore store = directory is null ? MemoryPixelStore.Allocate(labels.Length, rowBytes) : new FilePixelStore(directory, rowBytes);
+        PixelStore store = directory is null ? MemoryPixelStore.Allocate(labels.Length, rowBytes) : new FilePixelStore(directory, rowBytes, labels.Length, PixelFileUse.Column);
         try
         {
             return new ImageDataset(store, labels, shape, numClasses, pixelType, readParallelism);

@@ -21,7 +21,8 @@ public static class ImageSources
     /// <param name="decoder">Produces the pixels of a row (called from several threads).</param>
     /// <param name="options">Mode, budget, threads, cache.</param>
     /// <param name="cancellationToken">Stops decoding into memory.</param>
-    public static IImageSource FromDecoder(ImageShape shape, int[] labels, int numClasses, ImageDecoder decoder, DataOptions options, CancellationToken cancellationToken = default)
+    /// <param name="progress">Decoding into memory: called on the calling thread with the number of images decoded so far, after every batch of them.</param>
+    public static IImageSource FromDecoder(ImageShape shape, int[] labels, int numClasses, ImageDecoder decoder, DataOptions options, CancellationToken cancellationToken = default, Action<int>? progress = null)
     {
         options.Validate();
         if (!options.KeepsInMemory((long)labels.Length * shape.Size))
@@ -33,6 +34,7 @@ public static class ImageSources
         var dataset = ImageDataset.Allocate(labels, shape, numClasses, ImagePixelType.Byte);
         var order = Enumerable.Range(0, labels.Length).ToArray();
         using var reader = new BatchPrefetcher(streamed, order, batchSize: 64, options.PrefetchBatches, skippable: null, cancellationToken);
+        int decoded = 0;
         foreach (var batch in reader.Batches)
         {
             using var lease = batch;
@@ -41,6 +43,9 @@ public static class ImageSources
             {
                 dataset.WriteImage(batch.Rows[i], pixels.AsSpan(i * shape.Size, shape.Size));
             }
+
+            decoded += batch.Count;
+            progress?.Invoke(decoded);
         }
 
         return dataset;

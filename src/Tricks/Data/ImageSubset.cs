@@ -73,6 +73,16 @@ public sealed class ImageSubset : IImageSource
 public static class StratifiedSplits
 {
     /// <summary>
+    /// A split's fraction as the share of each class it asks for, to as many digits as it has ("20 % of each class",
+    /// "12.5 %", "1E-318 %"): a whole percent printed 1e-320 as "0 %" while the split held out one image of each class.
+    /// </summary>
+    public static string Describe(double fraction)
+    {
+        double percent = fraction * 100;
+        return percent.ToString(percent >= 0.1 ? "0.#" : "G3", System.Globalization.CultureInfo.InvariantCulture) + " % of each class";
+    }
+
+    /// <summary>
     /// Splits off a validation part per class: of each class's n images, round(<paramref name="fraction"/> x n)
     /// (at least one where the class has two or more) chosen at random by <paramref name="seed"/>, so every class
     /// with two or more images appears on both sides in the data's own proportions (within one image). Both

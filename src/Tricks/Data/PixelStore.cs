@@ -75,6 +75,16 @@ internal sealed class MemoryPixelStore : PixelStore
     }
 }
 
+/// <summary>What a <see cref="FilePixelStore"/> holds, for the advice of an error about its disk.</summary>
+internal enum PixelFileUse
+{
+    /// <summary>An image column that cannot be read in a random order, written out because it exceeds the memory budget.</summary>
+    Column,
+
+    /// <summary>The cache of decoded image files (<see cref="DataOptions.CacheDecodedImages"/>).</summary>
+    DecodedImageCache,
+}
+
 /// <summary>
 /// Rows in a temporary file, read and written with positioned I/O (pread/pwrite). The file is removed
 /// from its folder as soon as it is open on Unix (it disappears even if the process dies) and deleted
@@ -89,11 +99,26 @@ internal sealed class MemoryPixelStore : PixelStore
 internal sealed class FilePixelStore : PixelStore
 {
     private readonly SafeFileHandle _file;
+    private readonly string _advice;
 
-    public FilePixelStore(string directory, int rowBytes)
+    /// <summary>Creates the file for <paramref name="rows"/> rows, after checking that its folder's disk has room for all of them.</summary>
+    /// <exception cref="IOException">The disk of <paramref name="directory"/> has less free space than the rows need; the message gives both.</exception>
+    public FilePixelStore(string directory, int rowBytes, int rows, PixelFileUse use)
         : base(rowBytes)
     {
+        _advice = use == PixelFileUse.DecodedImageCache
+            ? "free disk space there, choose another DataOptions.CacheDirectory, or turn off DataOptions.CacheDecodedImages"
+            : "free disk space there, choose another DataOptions.CacheDirectory, or keep the images in memory (a larger DataOptions.MemoryBudgetBytes, or DataMode.InMemory) if they fit";
         Directory.CreateDirectory(directory);
+
+        // A 300,000-image column filled the disk before failing; the size is known now, so a disk without room fails at once.
+        long needed = (long)rows * rowBytes;
+        if (FreeSpace(directory) is { } free && free < needed)
+        {
+            string what = use == PixelFileUse.DecodedImageCache ? "the cache of decoded images" : "the images";
+            throw new IOException(FormattableString.Invariant($"Cannot write {what} to a temporary file in '{directory}': {rows:N0} images x {rowBytes:N0} bytes need {needed:N0} bytes ({needed >> 20:N0} MiB) and its disk has {free:N0} bytes ({free >> 20:N0} MiB) free; {_advice}."));
+        }
+
         Path = System.IO.Path.Combine(directory, $"mlnetcnn-images-{Guid.NewGuid():N}.bin");
         _file = File.OpenHandle(Path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.DeleteOnClose);
         if (!OperatingSystem.IsWindows())
@@ -101,6 +126,9 @@ internal sealed class FilePixelStore : PixelStore
             File.Delete(Path);
         }
     }
+
+    /// <summary>The free bytes of a folder's disk, or null when they cannot be known (tests replace it).</summary>
+    internal static Func<string, long?> FreeSpace { get; set; } = AvailableFreeSpace;
 
     /// <summary>Where the file was created (already unlinked on Unix).</summary>
     public string Path { get; }
@@ -131,9 +159,22 @@ internal sealed class FilePixelStore : PixelStore
         }
         catch (IOException e)
         {
-            throw new IOException($"Cannot write images to '{Path}' ({e.Message}); free disk space there, choose another DataOptions.CacheDirectory, or turn off DataOptions.CacheDecodedImages.", e);
+            // The disk filled up after the check (another writer), or its free space could not be known.
+            throw new IOException($"Cannot write images to '{Path}' ({e.Message}); {_advice}.", e);
         }
     }
 
     public override void Dispose() => _file.Dispose();
+
+    private static long? AvailableFreeSpace(string directory)
+    {
+        try
+        {
+            return new DriveInfo(directory).AvailableFreeSpace;
+        }
+        catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
 }

@@ -28,6 +28,7 @@ public sealed class StreamingImageSource : LabeledImageSource
     /// <param name="numClasses">Number of classes.</param>
     /// <param name="decoder">Produces the pixels of a row.</param>
     /// <param name="options">Decode threads and the cache (null: the defaults).</param>
+    /// <exception cref="IOException">With <see cref="DataOptions.CacheDecodedImages"/>: the cache folder's disk has less free space than the cache needs (the message gives both figures).</exception>
     public StreamingImageSource(ImageShape shape, int[] labels, int numClasses, ImageDecoder decoder, DataOptions? options = null)
         : base(labels, shape, numClasses, ImagePixelType.Byte, (options ?? new DataOptions()).Validate().DecodeParallelism)
     {
@@ -35,7 +36,7 @@ public sealed class StreamingImageSource : LabeledImageSource
         _decoder = decoder ?? throw new ArgumentNullException(nameof(decoder));
         if (options.CacheDecodedImages)
         {
-            _cache = new FilePixelStore(options.FileDirectory, shape.Size);
+            _cache = new FilePixelStore(options.FileDirectory, shape.Size, labels.Length, PixelFileUse.DecodedImageCache);
             _cached = new byte[labels.Length];
         }
     }

@@ -48,7 +48,7 @@ public sealed class ClassifierTrainer
         if (validation is null && _options.ValidationFraction > 0)
         {
             (train, validation) = train.StratifiedSplit(_options.ValidationFraction, _options.Seed);
-            _log?.Invoke(FormattableString.Invariant($"held out {validation.Count} of {train.Count + validation.Count} images for validation ({_options.ValidationFraction:P0} of each class)"));
+            _log?.Invoke(FormattableString.Invariant($"held out {validation.Count} of {train.Count + validation.Count} images for validation ({StratifiedSplits.Describe(_options.ValidationFraction)})"));
         }
 
         if (validation is not null)
@@ -341,10 +341,12 @@ public sealed class ClassifierTrainer
         }
 
         LogSkipped(skipped, $"epoch {epoch}/{_options.Epochs}");
+        var validationClock = Stopwatch.StartNew();
         (double Loss, double Accuracy)? val = validation is null ? null : Evaluate(model, validation, device, 256, _options.Data.PrefetchBatches, read.Validation, message => LogSkipped(message, $"epoch {epoch}/{_options.Epochs} validation"));
         return new EpochMetrics(epoch, _options.Epochs, lossSum / Math.Max(1, counted), (double)correct.item<long>() / Math.Max(1, seen), val?.Loss, val?.Accuracy, rate, clock.Elapsed, seen / clock.Elapsed.TotalSeconds)
         {
             SkippedImages = skipped.Count,
+            ValidationElapsed = validation is null ? null : validationClock.Elapsed,
         };
     }
 
