@@ -57,11 +57,13 @@ public static class ServingApp
         }
 
         // Loaded now, not on the first request: a missing or unsuitable model stops the start with one clear error
-        // instead of a server that listens and answers 500 to everything. (Registered through a factory so that
-        // the container disposes it at shutdown.)
+        // instead of a server that listens and answers 500 to everything. Registered through a factory and resolved
+        // at once, so that the container owns it and disposes it at shutdown: it disposes a factory's singleton only
+        // once resolved, and a service stopped before its first request left ML.NET's copy of the graph in /tmp.
         var service = new ImageClassifierService(path, settings);
         builder.Services.AddSingleton(_ => service);
         var app = builder.Build();
+        _ = app.Services.GetRequiredService<ImageClassifierService>();
         app.MapGet("/health", (ImageClassifierService model) => Results.Ok(new { status = "ok", classes = model.ClassNames.Count }));
         app.MapPost("/predict", PredictAsync);
         return app;

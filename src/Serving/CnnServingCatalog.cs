@@ -29,12 +29,16 @@ public sealed partial class CnnServingCatalog
     /// temporary copy of the graph).
     /// </summary>
     /// <remarks>
-    /// The zip is checked first: every ONNX graph in it must load in ONNX Runtime (a damaged one is reported naming
-    /// the zip, before ML.NET copies it to a temporary file it would leave behind), and the graph must score as many
-    /// classes as the model has class names.
+    /// The zip is checked first: each entry is inflated once, never past the size it declares, and compared with its
+    /// CRC-32 (an entry declaring over 100 times its compressed size is refused unread as a zip bomb); every ONNX graph
+    /// must load in ONNX Runtime and declare shapes ML.NET can serve (a bad one is reported naming the zip, before ML.NET
+    /// copies it to a temporary file it would leave behind). After loading, the chain is bound to its input schema once,
+    /// so a graph input of another size than the steps before it give is refused here rather than at the first
+    /// prediction, and the graph must score as many classes as the model has class names.
     /// </remarks>
     /// <exception cref="InvalidDataException">
-    /// The file is not a model zip, a graph is damaged, the class counts differ, or the model names an assembly or a
+    /// The file is not a model zip, an entry is damaged or a zip bomb, a graph is damaged or does not fit the model's
+    /// steps, the class counts differ, or the model names an assembly or a
     /// custom-mapping contract this process lacks (saved by another version); the message names the file and what is missing.
     /// </exception>
     /// <exception cref="InvalidOperationException"><c>MLContext.GpuDeviceId</c> is set, <c>FallbackToCpu</c> is false, and ONNX Runtime's CUDA provider cannot be created.</exception>
@@ -66,7 +70,7 @@ public sealed partial class CnnServingCatalog
         // Found by a sweep: without this, a GPU that cannot be used read as "the zip is damaged", nine exceptions deep.
         ServingPipeline.CheckScoringDevice(_mlContext.GpuDeviceId, _mlContext.FallbackToCpu);
         long start = zip.Position;
-        int? width = ModelIntegrity.CheckGraphs(zip, source);
+        var shapes = ModelIntegrity.CheckGraphs(zip, source);
         zip.Position = start;
         ITransformer model;
         try
@@ -77,13 +81,16 @@ public sealed partial class CnnServingCatalog
         {
             throw explained;
         }
-        catch (Exception e) when (Unwrap(e) is InvalidDataException or FormatException or EndOfStreamException or InvalidOperationException or NotSupportedException)
+        catch (Exception e) when (Unwrap(e) is InvalidDataException or FormatException or EndOfStreamException or InvalidOperationException or NotSupportedException or ArgumentException)
         {
-            // ML.NET reports a damaged part of the zip some wrappers deep and without naming the file.
-            throw new InvalidDataException($"Model '{source}' cannot be loaded by ML.NET, so the zip is damaged or was not saved by mlContext.Model.Save: {Unwrap(e).Message}", Unwrap(e));
+            // ML.NET reports a damaged part of the zip some wrappers deep and without naming the file, and its
+            // "Error during class instantiation" names no cause: the innermost exception says what was wrong.
+            ReleaseAbandonedGraphCopies();
+            throw new InvalidDataException($"Model '{source}' cannot be loaded by ML.NET, so the zip is damaged or was not saved by mlContext.Model.Save: {Cause(e)}", Unwrap(e));
         }
 
-        ModelIntegrity.CheckClassCount(model, width, source);
+        ModelIntegrity.CheckFits(model, inputSchema, shapes, source);
+        ModelIntegrity.CheckClassCount(model, shapes.ScoreWidth, source);
         return new ServedModel(model, inputSchema);
     }
 
@@ -119,6 +126,31 @@ public sealed partial class CnnServingCatalog
 
     [GeneratedRegex("Unable to locate an extension for the contract '([^']*)'")]
     private static partial Regex MissingContract();
+
+    /// <summary>ML.NET's message and, when it only wraps another (as "Error during class instantiation" does), the innermost one's.</summary>
+    private static string Cause(Exception e)
+    {
+        var outer = Unwrap(e);
+        var inner = outer;
+        while (inner.InnerException is { } next)
+        {
+            inner = next;
+        }
+
+        return inner == outer ? outer.Message : $"{outer.Message} {inner.Message}";
+    }
+
+    /// <summary>
+    /// ML.NET's <c>OnnxModel</c> copies the graph to a file in <c>MLContext.TempFilePath</c> and opens it with
+    /// <c>DeleteOnClose</c> before it reads the graph's types; when that constructor or the transformer's then fails,
+    /// nothing disposes the stream, and the copy goes only when the stream is finalized: never, in a command that
+    /// exits first. A failed load is rare and already slow, so it collects the abandoned stream now.
+    /// </summary>
+    private static void ReleaseAbandonedGraphCopies()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+    }
 
     private static Exception Unwrap(Exception e) => e is System.Reflection.TargetInvocationException { InnerException: { } inner } ? Unwrap(inner) : e;
 

@@ -5,24 +5,14 @@ internal static class Crc32
 {
     private static readonly uint[] Table = BuildTable();
 
+    /// <summary>The state before the first byte.</summary>
+    public const uint Start = uint.MaxValue;
+
     /// <summary>The CRC-32 of <paramref name="bytes"/>.</summary>
-    public static uint Of(ReadOnlySpan<byte> bytes) => ~Append(uint.MaxValue, bytes);
+    public static uint Of(ReadOnlySpan<byte> bytes) => Finish(Append(Start, bytes));
 
-    /// <summary>The CRC-32 of what is left of <paramref name="stream"/>, read to its end.</summary>
-    public static uint Of(Stream stream)
-    {
-        var buffer = new byte[81920];
-        uint state = uint.MaxValue;
-        int read;
-        while ((read = stream.Read(buffer)) > 0)
-        {
-            state = Append(state, buffer.AsSpan(0, read));
-        }
-
-        return ~state;
-    }
-
-    private static uint Append(uint state, ReadOnlySpan<byte> bytes)
+    /// <summary>The state after <paramref name="bytes"/> follow the bytes that gave <paramref name="state"/>.</summary>
+    public static uint Append(uint state, ReadOnlySpan<byte> bytes)
     {
         foreach (byte b in bytes)
         {
@@ -31,6 +21,9 @@ internal static class Crc32
 
         return state;
     }
+
+    /// <summary>The CRC-32 of the bytes that gave <paramref name="state"/>.</summary>
+    public static uint Finish(uint state) => ~state;
 
     private static uint[] BuildTable()
     {

@@ -2,24 +2,29 @@ using System.Buffers.Binary;
 using System.IO.Compression;
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.Transforms;
+using Microsoft.ML.Transforms.Onnx;
 
 namespace MLNetCnn.Serving;
 
 /// <summary>
-/// Checks a saved model before and after ML.NET loads it. Before: every ONNX graph in the zip must load in ONNX
-/// Runtime (ML.NET copies a graph to a temporary file and leaves the copy behind when the graph is corrupt, then
-/// fails five wrappers deep). After: the graph's <c>Score</c> width must equal the number of class names the chain
-/// maps its arg-max to, or every prediction would be printed against the wrong names.
+/// Checks a saved model before and after ML.NET loads it. Before: every entry is read once within its declared size
+/// (<see cref="ModelZipEntry"/>), and every ONNX graph in the zip must load in ONNX Runtime with shapes ML.NET can
+/// serve (ML.NET copies a graph to a temporary file and leaves the copy behind when the graph is corrupt, then fails
+/// five wrappers deep). After: the graph's inputs must take what the chain's steps give, and its <c>Score</c> width
+/// must equal the number of class names the chain maps its arg-max to, or every prediction would be printed against
+/// the wrong names.
 /// </summary>
 internal static class ModelIntegrity
 {
     private const string OnnxEntrySuffix = "/OnnxModel"; // the binary stream ML.NET's OnnxTransformer saves: an int32 length, then the graph
 
-    /// <summary>Loads each ONNX graph of the zip in ONNX Runtime and returns the last dimension of its <c>Score</c> output, if any.</summary>
-    /// <exception cref="InvalidDataException">The stream is not a zip, or a graph does not load; the message names <paramref name="source"/>.</exception>
-    public static int? CheckGraphs(Stream zip, string source)
+    /// <summary>
+    /// Loads each ONNX graph of the zip in ONNX Runtime and returns what the chain needs to be checked against: the last
+    /// dimension of its <c>Score</c> output, if any, and the shape of each graph input.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The stream is not a zip, an entry is damaged or a zip bomb, or a graph does not load or declares an impossible shape; the message names <paramref name="source"/>.</exception>
+    public static GraphShapes CheckGraphs(Stream zip, string source)
     {
         ZipArchive archive;
         try
@@ -33,20 +38,21 @@ internal static class ModelIntegrity
 
         using (archive)
         {
-            int? width = null;
+            var shapes = new GraphShapes();
             foreach (var entry in archive.Entries)
             {
+                ModelZipEntry.CheckDeclaredSize(entry, zip.Length, source);
                 if (entry.FullName.EndsWith(OnnxEntrySuffix, StringComparison.Ordinal))
                 {
-                    width = Width(ReadGraph(entry, source), entry.FullName, source) ?? width;
+                    shapes.Read(ReadGraph(entry, source), entry.FullName, source);
                 }
                 else
                 {
-                    CheckCrc(entry, Inflate(entry, source, Crc32.Of), source);
+                    ModelZipEntry.Read(entry, source, static (_, _) => { });
                 }
             }
 
-            return width;
+            return shapes;
         }
     }
 
@@ -71,69 +77,88 @@ internal static class ModelIntegrity
         }
     }
 
+    /// <summary>
+    /// Binds the loaded chain to its input schema once, step by step as a prediction engine will, comparing each graph
+    /// input's declared shape with the column the steps before it give. A graph whose input was edited (an image of
+    /// 56 x 56 where the steps give 28 x 28) loaded, and the service then died at its first engine. Disposes the model
+    /// before it throws.
+    /// </summary>
+    /// <exception cref="InvalidDataException">A graph input takes another number of values than the steps before it give; the message names <paramref name="source"/>.</exception>
+    public static void CheckFits(ITransformer model, DataViewSchema inputSchema, GraphShapes shapes, string source)
+    {
+        string? misfit = null;
+        try
+        {
+            var schema = inputSchema;
+            foreach (var step in Flatten(model))
+            {
+                if (step is OnnxTransformer && (misfit = GraphInputMisfit(schema, shapes, source)) is not null)
+                {
+                    break;
+                }
+
+                schema = step.GetOutputSchema(schema);
+            }
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            // The saved input schema need not hold every column a step reads (an MLImage column is not saved with the
+            // model): where a step cannot bind here, the check ends, and the application's own schema binds it later.
+        }
+
+        if (misfit is not null)
+        {
+            (model as IDisposable)?.Dispose();
+            throw new InvalidDataException(misfit);
+        }
+    }
+
+    private static string? GraphInputMisfit(DataViewSchema schema, GraphShapes shapes, string source)
+    {
+        foreach (var (name, declared) in shapes.Inputs)
+        {
+            if (schema.GetColumnOrNull(name)?.Type is VectorDataViewType { Size: > 0 } given && GraphShapes.Values(declared) is var takes && given.Size != takes)
+            {
+                return $"Model '{source}': its ONNX graph takes input '{name}' of shape {GraphShapes.Format(declared)} ({takes} values a row), but the model's steps before it give {given.Size} values a row ({given}); the graph was replaced or edited.";
+            }
+        }
+
+        return null;
+    }
+
     private static InvalidDataException Mismatch(string source, int classes, int names) =>
         new($"Model '{source}': its ONNX graph scores {classes} classes but the model has {names} class names; the graph was replaced or the zip was assembled from two models. Every prediction would be named wrongly.");
 
+    /// <summary>
+    /// The graph of an <c>OnnxModel</c> entry, read once into an array of its length (ML.NET's int32 length prefix is
+    /// checked on the way, not copied off afterwards).
+    /// </summary>
     private static byte[] ReadGraph(ZipArchiveEntry entry, string source)
     {
-        if (entry.Length is < 4 or > int.MaxValue)
+        if (entry.Length < 4 || entry.Length - 4 > Array.MaxLength)
         {
-            throw new InvalidDataException($"Model '{source}': entry '{entry.FullName}' declares {entry.Length} bytes, which is no ONNX graph.");
+            throw new InvalidDataException($"Model '{source}': entry '{entry.FullName}' declares {entry.Length} bytes, which is no ONNX graph ML.NET can read (it reads a graph into one array, of at most {Array.MaxLength} bytes).");
         }
 
-        var bytes = Inflate(entry, source, stream =>
+        var prefix = new byte[4];
+        var graph = new byte[entry.Length - 4];
+        ModelZipEntry.Read(entry, source, (chunk, at) =>
         {
-            var graph = new byte[entry.Length];
-            stream.ReadExactly(graph);
-            return graph;
+            int head = (int)Math.Clamp(4 - at, 0, chunk.Length);
+            chunk[..head].CopyTo(prefix.AsSpan((int)Math.Min(at, 4)));
+            if (head < chunk.Length)
+            {
+                chunk[head..].CopyTo(graph.AsSpan((int)(at + head - 4)));
+            }
         });
-        CheckCrc(entry, Crc32.Of(bytes), source);
 
-        if (BinaryPrimitives.ReadInt32LittleEndian(bytes) != bytes.Length - 4)
+        int announced = BinaryPrimitives.ReadInt32LittleEndian(prefix);
+        if (announced != graph.Length)
         {
-            throw new InvalidDataException($"Model '{source}': entry '{entry.FullName}' announces {BinaryPrimitives.ReadInt32LittleEndian(bytes)} bytes of ONNX graph but holds {bytes.Length - 4}.");
+            throw new InvalidDataException($"Model '{source}': entry '{entry.FullName}' announces {announced} bytes of ONNX graph but holds {graph.Length}.");
         }
 
-        return bytes[4..];
-    }
-
-    /// <summary>Opens an entry and reads it; the zip layer's errors (a corrupt header, an unknown compression method, data that ends early) name the model and the entry.</summary>
-    private static T Inflate<T>(ZipArchiveEntry entry, string source, Func<Stream, T> read)
-    {
-        try
-        {
-            using var stream = entry.Open();
-            return read(stream);
-        }
-        catch (Exception e) when (e is InvalidDataException or IOException or NotSupportedException)
-        {
-            throw new InvalidDataException($"Model '{source}': entry '{entry.FullName}' cannot be read, so the zip is damaged: {e.Message}", e);
-        }
-    }
-
-    /// <summary>
-    /// A bit flipped inside a compressed entry often still inflates, to other bytes: weights that load and score, wrongly.
-    /// The zip's CRC-32 of each entry is what catches it (neither .NET's ZipArchive nor ML.NET compares it).
-    /// </summary>
-    private static void CheckCrc(ZipArchiveEntry entry, uint crc, string source)
-    {
-        if (crc != entry.Crc32)
-        {
-            throw new InvalidDataException(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"Model '{source}': entry '{entry.FullName}' fails its checksum (CRC-32 {crc:x8}, the zip records {entry.Crc32:x8}), so the zip is damaged."));
-        }
-    }
-
-    private static int? Width(byte[] graph, string entry, string source)
-    {
-        try
-        {
-            using var session = new InferenceSession(graph);
-            return session.OutputMetadata.TryGetValue(ServingPipeline.ScoreColumnName, out var score) && score.Dimensions is [.., > 0 and var last] ? last : null;
-        }
-        catch (OnnxRuntimeException e)
-        {
-            throw new InvalidDataException($"Model '{source}': its ONNX graph ('{entry}') does not load in ONNX Runtime, so the zip is damaged: {e.Message}", e);
-        }
+        return graph;
     }
 
     /// <summary>The key count of the chain's <c>PredictedLabel</c> (its class names), found without needing the model's input columns.</summary>

@@ -8,7 +8,7 @@ namespace MLNetCnn.ServingApi.Tests;
 /// Found by an outside sweep: the sample died with exit code 134 and a full stack trace for a model naming an assembly
 /// version that does not exist and for '--MaxImagePixels abc', and '--MaxConcurrentPredictions 0' gave two lines naming
 /// the C# parameter. Each is now one line on stderr naming the zip and what is missing, or the configuration key, its
-/// value and what is expected, and exit code 1.
+/// value and what is expected, and exit code 1. So is a model whose graph was edited to take another input shape.
 /// </summary>
 [TestClass]
 public sealed class ServingStartFailureTests
@@ -26,6 +26,26 @@ public sealed class ServingStartFailureTests
             string line = await FailingStartAsync(zip);
             StringAssert.Contains(line, zip);
             StringAssert.Contains(line, other);
+        }
+        finally
+        {
+            File.Delete(zip);
+        }
+    }
+
+    [TestMethod]
+    public async Task AModelWhoseGraphTakesAnotherShapeIsOneLineNamingTheZipAndExitCode1()
+    {
+        // The sweep's file: the demo model's graph input rewritten to 56 x 56 where its steps give 28 x 28. It loaded,
+        // and the sample died at its first engine with exit code 134.
+        string zip = Path.Combine(Path.GetTempPath(), $"mlnetcnn-input-56-{Environment.ProcessId}.zip");
+        OnnxGraphEdit.SetShape(DemoModelFixture.ModelPath, zip, OnnxGraphEdit.Input, 1, 1, 56, 56);
+        try
+        {
+            string line = await FailingStartAsync(zip);
+            StringAssert.Contains(line, zip);
+            StringAssert.Contains(line, "[1, 1, 56, 56] (3136 values a row)");
+            StringAssert.Contains(line, "give 784 values a row");
         }
         finally
         {
