@@ -20,6 +20,8 @@ internal static class EncodedHeader
 
     private static ReadOnlySpan<byte> PngSignature => [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];
 
+    private static ReadOnlySpan<byte> JpegStart => [0xFF, 0xD8, 0xFF];
+
     /// <summary>
     /// <paramref name="file"/> without its ancillary PNG chunks larger than <see cref="MaxAncillaryChunkBytes"/>; null when
     /// it is no PNG or has none (a chunk whose length runs past the end stops the walk: the decoder judges the rest).
@@ -88,48 +90,76 @@ internal static class EncodedHeader
             return (bytes, $"an interlaced PNG, whose decoder holds {bytes} more bytes a pixel");
         }
 
-        if (ProgressiveJpegComponents(file) is { } components)
+        if (file.Length >= 3 && file[0] == 0xFF && file[1] == 0xD8)
         {
-            return (2 * components, $"a progressive JPEG, whose decoder holds {2 * components} more bytes a pixel");
+            var (components, found) = ProgressiveJpegComponents(file);
+            if (components > 0)
+            {
+                return (2 * components, found
+                    ? $"a progressive JPEG, whose decoder holds {2 * components} more bytes a pixel"
+                    : $"a JPEG whose frame header was not found before its image data, counted as a progressive one of {components} components ({2 * components} more bytes a pixel)");
+            }
         }
 
         return (0, null);
     }
 
-    /// <summary>The component count of a progressive JPEG's frame (SOF2, SOF6, SOF10 or SOF14); null for any other file.</summary>
-    private static int? ProgressiveJpegComponents(ReadOnlySpan<byte> file)
-    {
-        if (file.Length < 4 || file[0] != 0xFF || file[1] != 0xD8)
-        {
-            return null;
-        }
+    /// <summary>
+    /// The first bytes of each format the library reads (<see cref="ImageDecoding.Extensions"/>): JPEG, PNG, BMP, GIF and
+    /// WebP. Checked before SkiaSharp opens a file, as opening is not free: SkiaSharp's ICO reader loads every entry of
+    /// the directory in <c>SKCodec.Create</c> (an ICO of 65,535 entries took 210 MB before it could be refused).
+    /// </summary>
+    public static bool IsReadFormat(ReadOnlySpan<byte> file) =>
+        file.StartsWith(JpegStart) || file.StartsWith(PngSignature) || file.StartsWith("BM"u8)
+        || file.StartsWith("GIF87a"u8) || file.StartsWith("GIF89a"u8)
+        || (file.Length >= 12 && file.StartsWith("RIFF"u8) && file.Slice(8, 4).SequenceEqual("WEBP"u8));
 
+    /// <summary>
+    /// The component count of a JPEG's frame when it is progressive (SOF2, SOF6, SOF10 or SOF14), 0 when it is not, and
+    /// whether the frame header was found. The markers are walked as libjpeg reads them: bytes between markers and fill
+    /// bytes are skipped, and markers without a length (TEM, RST0-7) take two bytes; a reviewer hid a progressive frame
+    /// with one FF 01 that a walk reading every marker's length stepped over. When no frame header comes before the
+    /// image data (or the walk breaks), the worst case is assumed: progressive, four components.
+    /// </summary>
+    private static (int Components, bool Found) ProgressiveJpegComponents(ReadOnlySpan<byte> file)
+    {
+        const int worst = 4;
         int at = 2;
-        while (at + 4 <= file.Length && file[at] == 0xFF)
+        while (at + 1 < file.Length)
         {
             byte marker = file[at + 1];
-            if (marker == 0xFF)
+            if (file[at] != 0xFF || marker == 0xFF)
             {
-                at++; // fill byte
+                at++; // a stray byte, or a fill byte before a marker
                 continue;
             }
 
-            int length = BinaryPrimitives.ReadUInt16BigEndian(file[(at + 2)..]);
-            bool frame = marker is >= 0xC0 and <= 0xCF and not 0xC4 and not 0xC8 and not 0xCC;
-            if (frame)
+            if (marker is 0x01 or (>= 0xD0 and <= 0xD7))
             {
-                bool progressive = marker is 0xC2 or 0xC6 or 0xCA or 0xCE;
-                return progressive && at + 9 < file.Length ? file[at + 9] : null;
+                at += 2;
+                continue;
             }
 
-            if (marker is 0xD9 or 0xDA || length < 2)
+            if (marker is 0xD9 or 0xDA || at + 4 > file.Length)
             {
-                return null; // end of image or start of scan before any frame header, or a broken segment
+                break; // the end of the image or its data before any frame header
+            }
+
+            int length = BinaryPrimitives.ReadUInt16BigEndian(file[(at + 2)..]);
+            if (marker is >= 0xC0 and <= 0xCF and not 0xC4 and not 0xC8 and not 0xCC)
+            {
+                bool progressive = marker is 0xC2 or 0xC6 or 0xCA or 0xCE;
+                return !progressive ? (0, true) : at + 9 < file.Length ? (file[at + 9], true) : (worst, false);
+            }
+
+            if (length < 2)
+            {
+                break;
             }
 
             at += 2 + length;
         }
 
-        return null;
+        return (worst, false);
     }
 }

@@ -139,7 +139,8 @@ public static class ImageDecoding
     /// <summary>
     /// What SkiaSharp's codec may find in a file this library decodes: the formats of <see cref="Extensions"/>. SkiaSharp
     /// also reads ICO and WBMP, which the folder loader skips and no message named; an ICO of 65,535 entries cost
-    /// 248 MB to open, so both are refused wherever they come from (a posted body, a path given by hand).
+    /// 248 MB to open, so both are refused wherever they come from (a posted body, a path given by hand): by their first
+    /// bytes before SkiaSharp opens them (<see cref="EncodedHeader.IsReadFormat"/>), and by what SkiaSharp found after.
     /// </summary>
     private static readonly IReadOnlySet<SKEncodedImageFormat> DocumentedFormats = new HashSet<SKEncodedImageFormat>
     {
@@ -285,6 +286,11 @@ public static class ImageDecoding
     /// </remarks>
     private static MLImage Decode(byte[] bytes, string what)
     {
+        if (!EncodedHeader.IsReadFormat(bytes))
+        {
+            throw new InvalidDataException($"The {what} is not a decodable image: it does not begin as a jpg, png, bmp, gif or webp file does (its first bytes: {Convert.ToHexString(bytes.AsSpan(0, Math.Min(8, bytes.Length)))}).");
+        }
+
         var file = EncodedHeader.WithoutLargePngChunks(bytes) ?? bytes;
         using var data = SKData.CreateCopy(file);
         using var native = new SKMemoryStream(data);
