@@ -33,6 +33,31 @@ public sealed class AtomicOutputTests
         Assert.HasCount(1, Directory.GetFileSystemEntries(folder), "the temporary file was renamed, not copied");
     }
 
+    /// <summary>A reviewer found the rename turning a link into a plain file (its target left stale) and a 0600 file into 0644.</summary>
+    [TestMethod]
+    public void AWriteFollowsALinkAndKeepsTheFilesPermissions()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            Assert.Inconclusive("Unix links and modes.");
+        }
+
+        string folder = Cli.TempFolder("atomic-link");
+        string store = Path.Combine(folder, "store");
+        Directory.CreateDirectory(store);
+        string real = Path.Combine(store, "model.zip");
+        File.WriteAllText(real, "old");
+        File.SetUnixFileMode(real, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        string link = Path.Combine(folder, "model.zip");
+        File.CreateSymbolicLink(link, real);
+
+        AtomicFile.Write(link, path => File.WriteAllText(path, "new"));
+        Assert.IsNotNull(new FileInfo(link).LinkTarget, "the link is still a link");
+        Assert.AreEqual("new", File.ReadAllText(real), "the file it points to was replaced");
+        Assert.AreEqual(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(real));
+        Assert.HasCount(1, Directory.GetFileSystemEntries(store), "no temporary file left beside the target");
+    }
+
     [TestMethod]
     public void TrainOnAFullDiskExitsOneAndLeavesNoTruncatedModel()
     {
