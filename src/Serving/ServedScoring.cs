@@ -51,7 +51,7 @@ internal static class ServedScoring
     private sealed class OneThreadRow(DataViewRow inner, DataViewSchema schema) : DataViewRow
     {
         private int _reading;
-        private int _overlapped;
+        private int _collisions;
 
         public override long Position => inner.Position;
 
@@ -64,9 +64,12 @@ internal static class ServedScoring
             var getter = inner.GetGetter<TValue>(inner.Schema[column.Index]);
             return (ref TValue value) =>
             {
+                // A read that finds another in progress counts a collision and throws; a read throws too when a collision
+                // was counted while it ran. A count, not a flag: nothing is left over to fail a later, lawful read.
+                int collisions = Volatile.Read(ref _collisions);
                 if (Interlocked.Increment(ref _reading) > 1)
                 {
-                    Volatile.Write(ref _overlapped, 1);
+                    Interlocked.Increment(ref _collisions);
                     Interlocked.Decrement(ref _reading);
                     throw SharedEngine();
                 }
@@ -80,7 +83,7 @@ internal static class ServedScoring
                     Interlocked.Decrement(ref _reading);
                 }
 
-                if (Interlocked.Exchange(ref _overlapped, 0) == 1)
+                if (Volatile.Read(ref _collisions) != collisions)
                 {
                     throw SharedEngine();
                 }
