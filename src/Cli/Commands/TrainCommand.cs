@@ -166,27 +166,35 @@ internal static class TrainCommand
         return Evaluation.Run(mlContext, scorer, paths, labels, progress, context.Error, Spec.Name, $"test folder {Path.GetFullPath(folder)}");
     }
 
-    /// <summary>Writes metrics.json, the pictures and report.html; false when the confusion matrix had too many classes to draw.</summary>
+    /// <summary>
+    /// Writes metrics.json, the pictures and report.html, each whole or not at all (<see cref="AtomicFile"/>); false when
+    /// the confusion matrix had too many classes to draw.
+    /// </summary>
     private static bool WriteReport(string output, TrainingReport report)
     {
         AtomicFile.Write(Path.Combine(output, MetricsFile), report.WriteJson);
         Plot(Path.Combine(output, LossImage), "Loss", "loss (cross-entropy)", report, e => e.TrainLoss, e => e.ValidationLoss, percent: false);
         Plot(Path.Combine(output, AccuracyImage), "Accuracy", "accuracy", report, e => e.TrainAccuracy, e => e.ValidationAccuracy, percent: true);
         var final = report.Final;
-        bool drawn = Charts.ConfusionMatrix(
-            Path.Combine(output, ConfusionImage),
-            string.Create(CultureInfo.InvariantCulture, $"Confusion matrix: {final.EvaluatedOn}, {final.Images:N0} images, accuracy {final.Accuracy:P1}"),
-            report.Data.ClassNames,
-            final.ConfusionMatrix);
-        HtmlReport.Write(Path.Combine(output, ReportFile), report, LossImage, AccuracyImage, drawn ? ConfusionImage : null);
+        bool drawn = report.Data.ClassNames.Count <= Charts.MaxConfusionClasses;
+        if (drawn)
+        {
+            AtomicFile.Write(Path.Combine(output, ConfusionImage), path => Charts.ConfusionMatrix(
+                path,
+                string.Create(CultureInfo.InvariantCulture, $"Confusion matrix: {final.EvaluatedOn}, {final.Images:N0} images, accuracy {final.Accuracy:P1}"),
+                report.Data.ClassNames,
+                final.ConfusionMatrix));
+        }
+
+        AtomicFile.Write(Path.Combine(output, ReportFile), path => HtmlReport.Write(path, report, LossImage, AccuracyImage, drawn ? ConfusionImage : null));
         return drawn;
     }
 
-    private static void Plot(string path, string what, string yTitle, TrainingReport report, Func<EpochRecord, double?> train, Func<EpochRecord, double?> validation, bool percent) =>
-        Charts.Line(
+    private static void Plot(string target, string what, string yTitle, TrainingReport report, Func<EpochRecord, double?> train, Func<EpochRecord, double?> validation, bool percent) =>
+        AtomicFile.Write(target, path => Charts.Line(
             path,
             $"{what} per epoch: {report.Settings.Architecture} on {report.Data.Source}",
             yTitle,
             [new("train", report.Epochs.Select(train).ToList(), Charts.Blue), new("validation", report.Epochs.Select(validation).ToList(), Charts.Orange)],
-            percent);
+            percent));
 }
