@@ -147,6 +147,9 @@ public static class ImageDecoding
         SKEncodedImageFormat.Jpeg, SKEncodedImageFormat.Png, SKEncodedImageFormat.Bmp, SKEncodedImageFormat.Gif, SKEncodedImageFormat.Webp,
     };
 
+    /// <summary>The formats of <see cref="Extensions"/> as every decoding error names them.</summary>
+    private const string ReadFormats = "jpg, png, bmp, gif or webp";
+
     /// <summary>File extensions the folder loader takes as images (SkiaSharp decodes them).</summary>
     public static readonly IReadOnlySet<string> Extensions = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp" };
 
@@ -288,7 +291,7 @@ public static class ImageDecoding
     {
         if (!EncodedHeader.IsReadFormat(bytes))
         {
-            throw new InvalidDataException($"The {what} is not a decodable image: it does not begin as a jpg, png, bmp, gif or webp file does (its first bytes: {Convert.ToHexString(bytes.AsSpan(0, Math.Min(8, bytes.Length)))}).");
+            throw new InvalidDataException($"The {what} is not a decodable image: it does not begin as a {ReadFormats} file does (its first bytes: {Convert.ToHexString(bytes.AsSpan(0, Math.Min(8, bytes.Length)))}).");
         }
 
         var file = EncodedHeader.WithoutLargePngChunks(bytes) ?? bytes;
@@ -299,7 +302,7 @@ public static class ImageDecoding
         {
             // IncompleteInput here is about the header (a PNG declaring width 0 gets it too), not about truncated pixel data.
             string why = opened == SKCodecResult.IncompleteInput ? ": its header is cut short or invalid" : string.Empty;
-            throw new InvalidDataException($"The {what} is not a decodable image{why} (jpg, png, bmp, gif or webp expected; SkiaSharp: {opened}).");
+            throw new InvalidDataException($"The {what} is not a decodable image{why} ({ReadFormats} expected; SkiaSharp: {opened}).");
         }
 
         var header = codec.Info;
@@ -310,7 +313,7 @@ public static class ImageDecoding
 
         if (!DocumentedFormats.Contains(codec.EncodedFormat))
         {
-            throw new InvalidDataException($"The {what} is in the {codec.EncodedFormat} format, not one of the formats this library reads (jpg, png, bmp, gif or webp, as the folder loader takes them).");
+            throw new InvalidDataException($"The {what} is in the {codec.EncodedFormat} format, not one of the formats this library reads ({ReadFormats}, as the folder loader takes them).");
         }
 
         var (extra, decoder) = EncodedHeader.ExtraBytesPerPixel(file);

@@ -55,3 +55,35 @@ internal abstract class PassThroughCursor(DataViewRowCursor inner) : DataViewRow
         base.Dispose(disposing);
     }
 }
+
+/// <summary>
+/// A row that passes its inner row's values on. It disposes the inner row only when it owns it: a row handed to a mapper
+/// stays its caller's, the row a mapper returns is the mapper's caller's to dispose, with what it wraps.
+/// </summary>
+internal abstract class PassThroughRow(DataViewRow inner, bool ownsInner) : DataViewRow
+{
+    /// <summary>The row whose values are passed on.</summary>
+    protected DataViewRow Source => inner;
+
+    public override long Position => inner.Position;
+
+    public override long Batch => inner.Batch;
+
+    public override DataViewSchema Schema => inner.Schema;
+
+    public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column) => inner.GetGetter<TValue>(column);
+
+    public override ValueGetter<DataViewRowId> GetIdGetter() => inner.GetIdGetter();
+
+    public override bool IsColumnActive(DataViewSchema.Column column) => inner.IsColumnActive(column);
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing && ownsInner)
+        {
+            inner.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+}

@@ -48,20 +48,16 @@ internal static class ServedScoring
     /// over the same buffers and ended the process ("malloc(): unaligned tcache chunk detected") or returned an empty
     /// Score. Reads that overlap now throw, in every thread involved, instead. Disposing the row disposes the mapper's.
     /// </summary>
-    private sealed class OneThreadRow(DataViewRow inner, DataViewSchema schema) : DataViewRow
+    private sealed class OneThreadRow(DataViewRow inner, DataViewSchema schema) : PassThroughRow(inner, ownsInner: true)
     {
         private int _reading;
         private int _collisions;
-
-        public override long Position => inner.Position;
-
-        public override long Batch => inner.Batch;
 
         public override DataViewSchema Schema => schema;
 
         public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
         {
-            var getter = inner.GetGetter<TValue>(inner.Schema[column.Index]);
+            var getter = base.GetGetter<TValue>(Source.Schema[column.Index]);
             return (ref TValue value) =>
             {
                 // A read that finds another in progress counts a collision and throws; a read throws too when a collision
@@ -90,19 +86,7 @@ internal static class ServedScoring
             };
         }
 
-        public override ValueGetter<DataViewRowId> GetIdGetter() => inner.GetIdGetter();
-
-        public override bool IsColumnActive(DataViewSchema.Column column) => inner.IsColumnActive(inner.Schema[column.Index]);
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                inner.Dispose();
-            }
-
-            base.Dispose(disposing);
-        }
+        public override bool IsColumnActive(DataViewSchema.Column column) => base.IsColumnActive(Source.Schema[column.Index]);
 
         private static InvalidOperationException SharedEngine() => new(
             "Two threads scored through one PredictionEngine at once. ML.NET's PredictionEngine is not thread-safe: overlapping " +

@@ -73,18 +73,8 @@ internal sealed class VectorLengthCheck
         public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column) => Checked(base.GetGetter<TValue>(column), column, sizes, () => Position);
     }
 
-    private sealed class Row(DataViewRow inner, Dictionary<int, (string Name, VectorDataViewType Type)> sizes) : DataViewRow
+    private sealed class Row(DataViewRow inner, Dictionary<int, (string Name, VectorDataViewType Type)> sizes) : PassThroughRow(inner, ownsInner: false)
     {
-        public override long Position => inner.Position;
-
-        public override long Batch => inner.Batch;
-
-        public override DataViewSchema Schema => inner.Schema;
-
-        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column) => Checked(inner.GetGetter<TValue>(column), column, sizes, null);
-
-        public override ValueGetter<DataViewRowId> GetIdGetter() => inner.GetIdGetter();
-
-        public override bool IsColumnActive(DataViewSchema.Column column) => inner.IsColumnActive(column);
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column) => Checked(base.GetGetter<TValue>(column), column, sizes, null);
     }
 }
