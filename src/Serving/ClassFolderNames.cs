@@ -10,6 +10,9 @@ namespace MLNetCnn.Serving;
 /// </summary>
 internal static class ClassFolderNames
 {
+    /// <summary>Folder names that mark a split of a data set rather than a class.</summary>
+    private static readonly HashSet<string> SplitNames = new(StringComparer.OrdinalIgnoreCase) { "train", "training", "val", "valid", "validation", "test", "testing" };
+
     /// <exception cref="InvalidDataException">A name holds a control character, or two names are equal after NFC normalization; the message names them.</exception>
     public static void Check(string root, IReadOnlyList<string> names)
     {
@@ -23,6 +26,35 @@ internal static class ClassFolderNames
         {
             throw new InvalidDataException($"Image folder '{root}': class folders {string.Join(" and ", twins.Select(n => $"'{n}' ({Visible(n, escapeNonAscii: true)})"))} have the same name after Unicode normalization and would print identically; rename or merge them.");
         }
+    }
+
+    /// <summary>
+    /// Refuses a folder laid out as a data set already split (ImageNet's <c>train/</c> and <c>val/</c>, each holding the
+    /// same class sub-folders): its split folders would be read as the classes. Found by an outside sweep: such a root
+    /// trained a two-class model, "train" against "val", with no word.
+    /// </summary>
+    /// <param name="root">The folder given, for the message.</param>
+    /// <param name="folders">Its class folders, full paths.</param>
+    /// <exception cref="InvalidDataException">Two or more class folders are named as splits (train, val, test, ...) and hold sub-folders of the same name.</exception>
+    public static void CheckNotSplit(string root, IReadOnlyList<string> folders)
+    {
+        var splits = folders.Where(f => SplitNames.Contains(Path.GetFileName(f))).ToList();
+        var shared = splits
+            .SelectMany(f => Directory.GetDirectories(f).Select(Path.GetFileName).OfType<string>().Where(n => !FolderWalk.IsHidden(n)))
+            .GroupBy(n => n, StringComparer.Ordinal)
+            .Where(g => g.Count() > 1)
+            .Select(g => g.Key)
+            .Order(StringComparer.Ordinal)
+            .ToList();
+        if (shared.Count == 0)
+        {
+            return;
+        }
+
+        var names = splits.Select(f => $"'{Path.GetFileName(f)}'").ToList();
+        string train = splits.FirstOrDefault(f => Path.GetFileName(f).StartsWith("train", StringComparison.OrdinalIgnoreCase)) ?? splits[0];
+        string others = string.Join(" and ", splits.Where(f => f != train).Select(f => $"'{f}'"));
+        throw new InvalidDataException($"Image folder '{root}' looks like a data set split into {string.Join(" and ", names)}, which hold the same class sub-folders ({string.Join(", ", shared.Take(3).Select(n => $"'{n}'"))}{(shared.Count > 3 ? $" and {shared.Count - 3} more" : string.Empty)}): read as it is, its classes would be {string.Join(" and ", names)}. Give the training split '{train}' as the image folder, and {others} as test data.");
     }
 
     /// <summary>

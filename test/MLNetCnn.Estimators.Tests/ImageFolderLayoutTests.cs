@@ -1,0 +1,78 @@
+using Microsoft.ML;
+using MLNetCnn.Serving;
+
+namespace MLNetCnn.Estimators.Tests;
+
+/// <summary>
+/// Layouts a user's own folders come in that are not one sub-folder per class: an outside sweep with such folders found
+/// them read silently as if they were.
+/// </summary>
+[TestClass]
+public sealed class ImageFolderLayoutTests
+{
+    private string _root = string.Empty;
+
+    [TestInitialize]
+    public void CreateRoot() => _root = Directory.CreateTempSubdirectory("mlnetcnn-layout-").FullName;
+
+    [TestCleanup]
+    public void DeleteRoot() => Directory.Delete(_root, recursive: true);
+
+    private string Images(string folder, int count)
+    {
+        string path = Path.Combine(_root, folder);
+        Directory.CreateDirectory(path);
+        for (int i = 0; i < count; i++)
+        {
+            File.WriteAllBytes(Path.Combine(path, $"{i}.png"), ImageFolderWalkTests.Png((byte)(40 * i)));
+        }
+
+        return path;
+    }
+
+    [TestMethod]
+    public void ADataSetSplitIntoTrainAndValIsRefusedNamingTheSplits()
+    {
+        // ImageNet's layout: before, the root trained a two-class model, "train" against "val", with no word.
+        foreach (string split in new[] { "train", "val" })
+        {
+            Images(Path.Combine(split, "n01440764"), 2);
+            Images(Path.Combine(split, "n01443537"), 2);
+        }
+
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => ImageFolder.Load(new MLContext(), _root));
+        StringAssert.Contains(e.Message, "split into 'train' and 'val'");
+        StringAssert.Contains(e.Message, "'n01440764', 'n01443537'");
+        StringAssert.Contains(e.Message, $"Give the training split '{Path.Combine(_root, "train")}' as the image folder, and '{Path.Combine(_root, "val")}' as test data.");
+
+        var train = ImageFolder.Load(new MLContext(), Path.Combine(_root, "train"));
+        CollectionAssert.AreEqual(new[] { "n01440764", "n01443537" }, train.ClassNames.ToList());
+    }
+
+    [TestMethod]
+    public void ClassesNamedAsSplitsWithoutSharedSubFoldersStillLoad()
+    {
+        // Pictures of trains and of tests, one of them sorted into a sub-folder: classes, not splits.
+        Images("train", 2);
+        Images(Path.Combine("test", "2024"), 2);
+        Images("Val", 1);
+
+        var data = ImageFolder.Load(new MLContext(), _root);
+        CollectionAssert.AreEqual(new[] { "Val", "test", "train" }, data.ClassNames.ToList());
+        Assert.AreEqual(5, data.ImageCount);
+    }
+
+    [TestMethod]
+    public void ImagesWithoutClassFoldersAreCountedAndTheLayoutExplained()
+    {
+        // Before: "found 0 with 0 images" for a folder of 3 images, as if it were empty.
+        string cat = Images("cat", 3);
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => ImageFolder.Load(new MLContext(), cat));
+        StringAssert.Contains(e.Message, "found 0 with 0 images. 3 images lie directly in it, outside any class folder, and are not read: put each class's images in a sub-folder named after the class.");
+
+        // A test folder given as one of its classes: the folder that holds it is the one to give.
+        e = Assert.ThrowsExactly<InvalidDataException>(() => ImageFolder.LoadLabelled(new MLContext(), cat, ["cat", "dog"]));
+        StringAssert.Contains(e.Message, $"3 images lie directly in it");
+        StringAssert.Contains(e.Message, $"'{cat}' is named as a class: give the folder holding it, '{_root}'.");
+    }
+}
