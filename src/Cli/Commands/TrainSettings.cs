@@ -101,6 +101,9 @@ internal sealed record TrainSettings(
             throw new UsageException("Fashion-MNIST images are 28 x 28 grey: leave out --image-size and --channels (or give 28 and 1).");
         }
 
+        CheckOutsideOf(output, fashionMnist is null ? data : null, "data");
+        CheckOutsideOf(output, arguments.Text("test-data"), "test-data");
+
         return new TrainSettings(
             data,
             fashionMnist,
@@ -122,6 +125,26 @@ internal sealed record TrainSettings(
             arguments.Text("test-data") is { } test && !Directory.Exists(test) ? throw new DirectoryNotFoundException($"--test-data: folder '{test}' does not exist.") : arguments.Text("test-data"),
             ParseAugmentation(arguments.Text("augment")),
             arguments.Flag("test-time-flip"));
+    }
+
+    /// <summary>
+    /// Refuses an --output inside an image folder read by this run: found by an outside sweep, the next run into the same
+    /// --output read its loss.png, accuracy.png and confusion.png as one more class (or as images of the class holding
+    /// it), without a word. A hidden folder (a name starting with '.') is never read, so it may hold the output.
+    /// </summary>
+    private static void CheckOutsideOf(string output, string? folder, string option)
+    {
+        if (folder is null)
+        {
+            return;
+        }
+
+        string inside = Path.GetRelativePath(Path.GetFullPath(folder), Path.GetFullPath(output));
+        bool outside = inside == ".." || inside.StartsWith(".." + Path.DirectorySeparatorChar, StringComparison.Ordinal) || Path.IsPathRooted(inside);
+        if (!outside && !inside.Split(Path.DirectorySeparatorChar).Any(part => part.StartsWith('.') && part != "."))
+        {
+            throw new UsageException($"--output '{output}' is inside --{option} '{folder}': its pictures (loss.png, accuracy.png, confusion.png) would be read as images of a class by the next run on that folder. Give an --output outside it (or a folder whose name starts with '.', which is never read).");
+        }
     }
 
     private static AugmentationOptions? ParseAugmentation(string? text)
