@@ -24,6 +24,11 @@ internal static class Evaluation
             error.WriteLine($"mlnetcnn {command}: skipped: {reason}");
         }
 
+        if (DecodeLimitOption.Hint(data.Skipped.Count(DecodeLimitOption.IsOverTheLimit)) is { } hint)
+        {
+            error.WriteLine($"mlnetcnn {command}: {hint}");
+        }
+
         if (LeftOut.Describe(data.Ignored, "file ignored (not an image by its extension, or outside a class folder)", "files ignored (not images by their extension, or outside a class folder)") is { } ignored)
         {
             error.WriteLine($"mlnetcnn {command}: {ignored}");

@@ -20,6 +20,7 @@ internal static class PredictCommand
         [
             new("model", "<model.zip>", "The ML.NET model to load."),
             new("top", "<K>", "Print the K most likely classes per image (default 1)."),
+            DecodeLimitOption.Spec,
         ],
         """
         Prints one line per image: path<TAB>label<TAB>probability; with --top K, K label and probability
@@ -76,6 +77,11 @@ internal static class PredictCommand
         if (scored.Count > 0)
         {
             ReportAccuracy(scored, scorer.ClassNames, context.Error);
+        }
+
+        if (DecodeLimitOption.Hint(scorer.OverTheLimit) is { } hint)
+        {
+            context.Error.WriteLine("mlnetcnn predict: " + hint);
         }
 
         if (files.Count == 0 && missing.Count == 0)

@@ -76,6 +76,7 @@ internal sealed record TrainSettings(
         new("augment", "<list>", $"Training-time augmentation, drawn afresh for every image every epoch: {AugmentationList.Syntax}. flip mirrors (p 0.5), crop takes 70-100 % of the area resized back, shift moves up to 2 pixels with black fill, erase replaces a box of 2-40 % with noise (p 0.5) (default none)."),
         new("test-time-flip", "", "Score every image and its mirror and output the mean of the two, in the final metrics and in the saved model (about twice the scoring time)."),
         new("test-data", "<folder>", "A labelled test folder (sub-folders named as the classes; some may be missing): the final metrics, report and confusion matrix are computed on it instead of the held-out images."),
+        DecodeLimitOption.Spec,
     ];
 
     public bool IsFolder => FashionMnist is null;

@@ -42,6 +42,11 @@ internal sealed record TrainingData(IDataView Train, IDataView HeldOut, string F
             progress.Line($"skipped {folder.Skipped.Count - 10} more unreadable files.");
         }
 
+        if (DecodeLimitOption.Hint(folder.Skipped.Count(DecodeLimitOption.IsOverTheLimit)) is { } hint)
+        {
+            progress.Line(hint);
+        }
+
         foreach (string line in LeftOutLines(folder))
         {
             progress.Line(line);
