@@ -99,9 +99,8 @@ internal static class Evaluation
         for (int k = 0; k < final.PerClass.Count; k++)
         {
             var p = final.PerClass[k];
-            long predicted = final.ConfusionMatrix.Sum(row => row[k]);
-            string recall = p.Count == 0 ? "-" : p.Recall.ToString("P1", c);
-            string precision = predicted == 0 ? "-" : p.Precision.ToString("P1", c);
+            string recall = p.Recall?.ToString("P1", c) ?? "-";
+            string precision = p.Precision?.ToString("P1", c) ?? "-";
             output.WriteLine(string.Create(c, $"{p.Name.PadRight(width)}  {p.Count,7}  {p.Correct,7}  {recall,8}  {precision,9}"));
         }
 

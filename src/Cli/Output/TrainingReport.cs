@@ -80,7 +80,12 @@ internal sealed record FinalMetrics(string EvaluatedOn, long Images, double Accu
     {
         var matrix = metrics.ConfusionMatrix;
         var counts = matrix.Counts.Select(row => (IReadOnlyList<long>)row.Select(c => (long)Math.Round(c)).ToList()).ToList();
-        var perClass = classNames.Select((name, i) => new ClassMetrics(name, counts[i].Sum(), counts[i][i], matrix.PerClassRecall[i], matrix.PerClassPrecision[i])).ToList();
+        var perClass = classNames.Select((name, i) => new ClassMetrics(
+            name,
+            counts[i].Sum(),
+            counts[i][i],
+            counts[i].Sum() == 0 ? null : matrix.PerClassRecall[i],
+            counts.Sum(row => row[i]) == 0 ? null : matrix.PerClassPrecision[i])).ToList();
         return new FinalMetrics(evaluatedOn, counts.Sum(r => r.Sum()), metrics.MicroAccuracy, metrics.MacroAccuracy, metrics.LogLoss, metrics.LogLossReduction, perClass, counts);
     }
 }
@@ -107,8 +112,12 @@ internal sealed class OneLinePerRow : JsonConverter<IReadOnlyList<IReadOnlyList<
     }
 }
 
-/// <summary>One class: held-out images, how many were right, recall (= the class's accuracy) and precision.</summary>
-internal sealed record ClassMetrics(string Name, long Count, long Correct, double Recall, double Precision);
+/// <summary>
+/// One class: held-out images, how many were right, recall (= the class's accuracy) and precision; recall is null for a
+/// class without images and precision for a class never predicted (ML.NET gives 0 for both, which metrics.json and
+/// report.html printed as 0 %, while evaluate printed "-").
+/// </summary>
+internal sealed record ClassMetrics(string Name, long Count, long Correct, double? Recall, double? Precision);
 
 /// <summary>Wall-clock seconds of each phase.</summary>
 internal sealed record Timing(double LoadSeconds, double TrainSeconds, double EvaluateSeconds, double SaveSeconds, double TotalSeconds);
