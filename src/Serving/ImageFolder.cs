@@ -45,7 +45,7 @@ public static class ImageFolder
         var classNames = rows.Select(r => r.Label).Distinct().Order(StringComparer.Ordinal).ToList();
         if (classNames.Count < 2)
         {
-            throw new InvalidDataException($"Image folder '{fullRoot}' needs at least two class sub-folders holding images ({string.Join(", ", ImageDecoding.Extensions)}); found {classNames.Count} with {rows.Count} images.{ImagesBesideTheClasses(rootFiles)}");
+            throw new InvalidDataException($"Image folder '{fullRoot}' needs at least two class sub-folders holding images ({string.Join(", ", ImageDecoding.Extensions)}); found {classNames.Count} with {rows.Count} images.{ImagesBesideTheClasses(rootFiles)}{OneFolderAbove(fullRoot, classNames)}");
         }
 
         return Result(mlContext, rows, classNames, skipped, folders, rootFiles.Concat(ignored));
@@ -93,6 +93,23 @@ public static class ImageFolder
         int images = rootFiles.Count(f => ImageDecoding.Extensions.Contains(Path.GetExtension(f)));
         return images == 0 ? string.Empty
             : $" {images} {(images == 1 ? "image lies" : "images lie")} directly in it, outside any class folder, and {(images == 1 ? "is" : "are")} not read: put each class's images in a sub-folder named after the class.";
+    }
+
+    /// <summary>
+    /// When the one class folder found holds sub-folders, as a zip unpacked into a folder of its own name does
+    /// (<c>photos/photos/cat</c>), the folder to give instead (empty otherwise).
+    /// </summary>
+    private static string OneFolderAbove(string root, List<string> classNames)
+    {
+        if (classNames.Count != 1)
+        {
+            return string.Empty;
+        }
+
+        string only = Path.Combine(root, classNames[0]);
+        var inside = Directory.GetDirectories(only).Select(Path.GetFileName).OfType<string>().Where(n => !FolderWalk.IsHidden(n)).Order(StringComparer.Ordinal).ToList();
+        return inside.Count < 2 ? string.Empty
+            : $" Its one class folder '{classNames[0]}' holds the sub-folders {string.Join(", ", inside.Take(5).Select(n => $"'{n}'"))}{(inside.Count > 5 ? $" and {inside.Count - 5} more" : string.Empty)}: if they are the classes, give '{only}'.";
     }
 
     /// <summary>

@@ -75,4 +75,17 @@ public sealed class ImageFolderLayoutTests
         StringAssert.Contains(e.Message, $"3 images lie directly in it");
         StringAssert.Contains(e.Message, $"'{cat}' is named as a class: give the folder holding it, '{_root}'.");
     }
+
+    [TestMethod]
+    public void AFolderHoldingTheClassFoldersOneLevelDownNamesTheFolderToGive()
+    {
+        // A zip unpacked into a folder of its own name: photos/photos/cat, photos/photos/dog, and macOS's __MACOSX beside.
+        Images(Path.Combine("photos", "cat"), 2);
+        Images(Path.Combine("photos", "dog"), 2);
+        Directory.CreateDirectory(Path.Combine(_root, "__MACOSX", "photos", "cat"));
+        File.WriteAllBytes(Path.Combine(_root, "__MACOSX", "photos", "cat", "._0.png"), [0, 5, 22, 7]);
+
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => ImageFolder.Load(new MLContext(), _root));
+        StringAssert.Contains(e.Message, $"found 1 with 4 images. Its one class folder 'photos' holds the sub-folders 'cat', 'dog': if they are the classes, give '{Path.Combine(_root, "photos")}'.");
+    }
 }
