@@ -40,7 +40,7 @@ internal static class ClassFolderNames
     {
         var splits = folders.Where(f => SplitNames.Contains(Path.GetFileName(f))).ToList();
         var shared = splits
-            .SelectMany(f => Directory.GetDirectories(f).Select(Path.GetFileName).OfType<string>().Where(n => !FolderWalk.IsHidden(n)))
+            .SelectMany(f => FolderWalk.VisibleSubFolders(f).Select(Path.GetFileName))
             .GroupBy(n => n, StringComparer.Ordinal)
             .Where(g => g.Count() > 1)
             .Select(g => g.Key)

@@ -107,7 +107,7 @@ public static class ImageFolder
         }
 
         string only = Path.Combine(root, classNames[0]);
-        var inside = Directory.GetDirectories(only).Select(Path.GetFileName).OfType<string>().Where(n => !FolderWalk.IsHidden(n)).Order(StringComparer.Ordinal).ToList();
+        var inside = FolderWalk.VisibleSubFolders(only).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
         return inside.Count < 2 ? string.Empty
             : $" Its one class folder '{classNames[0]}' holds the sub-folders {string.Join(", ", inside.Take(5).Select(n => $"'{n}'"))}{(inside.Count > 5 ? $" and {inside.Count - 5} more" : string.Empty)}: if they are the classes, give '{only}'.";
     }
@@ -186,7 +186,7 @@ public static class ImageFolder
         }
 
         string full = Path.GetFullPath(root);
-        var folders = Directory.GetDirectories(full).Where(d => !FolderWalk.IsHidden(Path.GetFileName(d))).Order(StringComparer.Ordinal).ToList();
+        var folders = FolderWalk.VisibleSubFolders(full).Order(StringComparer.Ordinal).ToList();
         folders.ForEach(FolderWalk.CheckOpenable);
         ClassFolderNames.Check(full, folders.Select(Path.GetFileName).ToList()!);
         var files = Directory.GetFiles(full).Where(f => !FolderWalk.IsHidden(Path.GetFileName(f))).ToList();
