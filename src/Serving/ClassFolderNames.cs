@@ -29,32 +29,39 @@ internal static class ClassFolderNames
     }
 
     /// <summary>
-    /// Refuses a folder laid out as a data set already split (ImageNet's <c>train/</c> and <c>val/</c>, each holding the
-    /// same class sub-folders): its split folders would be read as the classes. Found by an outside sweep: such a root
-    /// trained a two-class model, "train" against "val", with no word.
+    /// Refuses a folder laid out as a data set already split: ImageNet's <c>train/</c> and <c>val/</c>, each holding the
+    /// same class sub-folders, or Kaggle's <c>train/cats</c>, <c>train/dogs</c> beside an unlabelled <c>test/</c>. Its split
+    /// folders would be read as the classes: found by an outside sweep, such a root trained a two-class model, "train"
+    /// against "val", with no word.
     /// </summary>
     /// <param name="root">The folder given, for the message.</param>
     /// <param name="folders">Its class folders, full paths.</param>
-    /// <exception cref="InvalidDataException">Two or more class folders are named as splits (train, val, test, ...) and hold sub-folders of the same name.</exception>
+    /// <exception cref="InvalidDataException">
+    /// Two or more class folders are named as splits (train, val, test, ...) and hold sub-folders of the same name, or
+    /// one of them holds two or more sub-folders.
+    /// </exception>
     public static void CheckNotSplit(string root, IReadOnlyList<string> folders)
     {
         var splits = folders.Where(f => SplitNames.Contains(Path.GetFileName(f))).ToList();
-        var shared = splits
-            .SelectMany(f => FolderWalk.VisibleSubFolders(f).Select(Path.GetFileName))
-            .GroupBy(n => n, StringComparer.Ordinal)
-            .Where(g => g.Count() > 1)
-            .Select(g => g.Key)
-            .Order(StringComparer.Ordinal)
-            .ToList();
-        if (shared.Count == 0)
+        if (splits.Count < 2)
         {
             return;
         }
 
-        var names = splits.Select(f => $"'{Path.GetFileName(f)}'").ToList();
-        string train = splits.FirstOrDefault(f => Path.GetFileName(f).StartsWith("train", StringComparison.OrdinalIgnoreCase)) ?? splits[0];
-        string others = string.Join(" and ", splits.Where(f => f != train).Select(f => $"'{f}'"));
-        throw new InvalidDataException($"Image folder '{root}' looks like a data set split into {string.Join(" and ", names)}, which hold the same class sub-folders ({string.Join(", ", shared.Take(3).Select(n => $"'{n}'"))}{(shared.Count > 3 ? $" and {shared.Count - 3} more" : string.Empty)}): read as it is, its classes would be {string.Join(" and ", names)}. Give the training split '{train}' as the image folder, and {others} as test data.");
+        var inside = splits.ToDictionary(f => f, f => FolderWalk.VisibleSubFolders(f).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList());
+        var shared = inside.Values.SelectMany(n => n).GroupBy(n => n, StringComparer.Ordinal).Where(g => g.Count() > 1).Select(g => g.Key).Order(StringComparer.Ordinal).ToList();
+        var widest = inside.MaxBy(s => s.Value.Count);
+        if (shared.Count == 0 && widest.Value.Count < 2)
+        {
+            return;
+        }
+
+        var classes = shared.Count > 0 ? shared : widest.Value;
+        string listed = string.Join(", ", classes.Take(3).Select(n => $"'{n}'")) + (classes.Count > 3 ? $" and {classes.Count - 3} more" : string.Empty);
+        string names = string.Join(" and ", splits.Select(f => $"'{Path.GetFileName(f)}'"));
+        string train = splits.FirstOrDefault(f => Path.GetFileName(f).StartsWith("train", StringComparison.OrdinalIgnoreCase)) ?? widest.Key;
+        string others = string.Join(" or ", splits.Where(f => f != train).Select(f => $"'{f}'"));
+        throw new InvalidDataException($"Image folder '{root}' looks like a data set split into {names}, not one sub-folder per class: {(shared.Count > 0 ? "they hold the same sub-folders" : $"'{Path.GetFileName(widest.Key)}' holds the sub-folders")} {listed}, so read as it is, its classes would be {names}. Give the training split '{train}' as the image folder, and {others}, if it holds class folders too, as test data.");
     }
 
     /// <summary>

@@ -41,12 +41,24 @@ public sealed class ImageFolderLayoutTests
         }
 
         var e = Assert.ThrowsExactly<InvalidDataException>(() => ImageFolder.Load(new MLContext(), _root));
-        StringAssert.Contains(e.Message, "split into 'train' and 'val'");
-        StringAssert.Contains(e.Message, "'n01440764', 'n01443537'");
-        StringAssert.Contains(e.Message, $"Give the training split '{Path.Combine(_root, "train")}' as the image folder, and '{Path.Combine(_root, "val")}' as test data.");
+        StringAssert.Contains(e.Message, "split into 'train' and 'val', not one sub-folder per class: they hold the same sub-folders 'n01440764', 'n01443537', so read as it is, its classes would be 'train' and 'val'.");
+        StringAssert.Contains(e.Message, $"Give the training split '{Path.Combine(_root, "train")}' as the image folder, and '{Path.Combine(_root, "val")}', if it holds class folders too, as test data.");
 
         var train = ImageFolder.Load(new MLContext(), Path.Combine(_root, "train"));
         CollectionAssert.AreEqual(new[] { "n01440764", "n01443537" }, train.ClassNames.ToList());
+    }
+
+    [TestMethod]
+    public void ALabelledTrainingSplitBesideAnUnlabelledTestSplitIsRefused()
+    {
+        // Kaggle's layout: train/cats, train/dogs and a flat, unlabelled test/.
+        Images(Path.Combine("train", "cats"), 2);
+        Images(Path.Combine("train", "dogs"), 2);
+        Images("test", 3);
+
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => ImageFolder.Load(new MLContext(), _root));
+        StringAssert.Contains(e.Message, "split into 'test' and 'train', not one sub-folder per class: 'train' holds the sub-folders 'cats', 'dogs'");
+        StringAssert.Contains(e.Message, $"Give the training split '{Path.Combine(_root, "train")}' as the image folder");
     }
 
     [TestMethod]
