@@ -56,4 +56,27 @@ public sealed class FolderLeftOutTests
         StringAssert.Contains(result.Output, "9 training and 3 held-out images (validation split (1E-318 % of each class, at least 1 image of each class with 2 or more))", result.ToString());
     }
 
+    [TestMethod]
+    public void NamesWithControlCharactersArePrintedAsEscapes()
+    {
+        // Found by an outside sweep: macOS's "Icon\r" file (a folder's custom icon) was printed raw in the "ignored" line,
+        // sending the cursor back over it, and a file name with a newline split a "skipped:" line in two.
+        string data = Cli.TempFolder("control-names");
+        GeneratedImages.Write(data, perClass: 4, seed: 9);
+        File.WriteAllBytes(Path.Combine(data, "discs", "Icon\r"), []);
+        File.WriteAllText(Path.Combine(data, "checks", "bad\nname.png"), "not a picture");
+        string output = Cli.TempFolder("control-names-run");
+
+        var result = Cli.Run("train", "--data", data, "--output", output, "--epochs", "1", "--image-size", "8", "--width", "0.25", "--batch", "4", "--validation-fraction", "0.25");
+        Assert.AreEqual(0, result.ExitCode, result.ToString());
+        StringAssert.Contains(result.Output, Path.Combine(data, "discs", "Icon") + "\\r", result.ToString());
+        StringAssert.Contains(result.Output, "bad\\nname.png", result.ToString());
+        Assert.IsFalse(result.Output.Contains('\r'), result.Output);
+        Assert.IsFalse(result.Output.Split('\n').Any(line => line.StartsWith("name.png", StringComparison.Ordinal)), result.Output);
+
+        var evaluated = Cli.Run("evaluate", "--model", Path.Combine(output, "model.zip"), "--data", data);
+        StringAssert.Contains(evaluated.Error, "Icon\\r", evaluated.ToString());
+        StringAssert.Contains(evaluated.Error, "skipped: The image '" + Path.Combine(data, "checks", "bad") + "\\nname.png'", evaluated.ToString());
+        Assert.IsFalse(evaluated.Error.Contains('\r'), evaluated.Error);
+    }
 }

@@ -21,7 +21,7 @@ internal static class Evaluation
         progress.Clear();
         foreach (string reason in data.Skipped)
         {
-            error.WriteLine($"mlnetcnn {command}: skipped: {reason}");
+            error.WriteLine($"mlnetcnn {command}: skipped: {ClassFolderNames.Visible(reason)}");
         }
 
         if (DecodeLimitOption.Hint(data.Skipped.Count(DecodeLimitOption.IsOverTheLimit)) is { } hint)

@@ -114,7 +114,7 @@ internal sealed record FileScorer(IReadOnlyList<string> ClassNames, Func<string,
         }
         catch (Exception e) when (Unwrap(e) is InvalidDataException invalid)
         {
-            error.WriteLine($"mlnetcnn {command}: skipped: {invalid.Message}");
+            error.WriteLine($"mlnetcnn {command}: skipped: {ClassFolderNames.Visible(invalid.Message)}");
             OverTheLimit += DecodeLimitOption.IsOverTheLimit(invalid.Message) ? 1 : 0;
             return null;
         }

@@ -34,7 +34,7 @@ internal sealed record TrainingData(IDataView Train, IDataView HeldOut, string F
         var folder = ImageFolder.Load(mlContext, settings.Data, skipUnreadable: true, progress: progress.Decoding);
         foreach (string skipped in folder.Skipped.Take(10))
         {
-            progress.Line("skipped: " + skipped);
+            progress.Line("skipped: " + ClassFolderNames.Visible(skipped));
         }
 
         if (folder.Skipped.Count > 10)

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.ML.Data;
+using MLNetCnn.Serving;
 using MLNetCnn.Tricks.Training;
 
 namespace MLNetCnn.Cli.Output;
@@ -57,10 +58,14 @@ internal sealed record LeftOut(int Count, IReadOnlyList<string> Names)
 
     public static LeftOut Of(IReadOnlyList<string> all) => new(all.Count, all.Take(MaxNames).ToList());
 
-    /// <summary>"3 files that are not images: a.tif, b, c" with at most <paramref name="shown"/> names, or null when there are none.</summary>
+    /// <summary>
+    /// "3 files that are not images: a.tif, b, c" with at most <paramref name="shown"/> names, or null when there are none.
+    /// Control characters in a name are written as escapes, as predict writes paths: macOS's <c>Icon\r</c> file (a folder's
+    /// custom icon) sent the cursor back over the line.
+    /// </summary>
     public static string? Describe(IReadOnlyList<string> all, string singular, string plural, int shown = 5) => all.Count == 0
         ? null
-        : $"{all.Count} {(all.Count == 1 ? singular : plural)}: {string.Join(", ", all.Take(shown))}{(all.Count > shown ? $" and {all.Count - shown} more" : string.Empty)}";
+        : $"{all.Count} {(all.Count == 1 ? singular : plural)}: {string.Join(", ", all.Take(shown).Select(n => ClassFolderNames.Visible(n)))}{(all.Count > shown ? $" and {all.Count - shown} more" : string.Empty)}";
 }
 
 /// <summary>One epoch of <c>TrainingHistory</c>.</summary>
