@@ -62,6 +62,20 @@ public sealed class ImageFolderLayoutTests
     }
 
     [TestMethod]
+    public void ATestSplitKeptInsideTheDataIsRefused()
+    {
+        // photos/cat, photos/dog and photos/test/{cat,dog}: "test" was one more class, holding cats and dogs.
+        Images("cat", 2);
+        Images("dog", 2);
+        Images(Path.Combine("test", "cat"), 1);
+        Images(Path.Combine("test", "dog"), 1);
+
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => ImageFolder.Load(new MLContext(), _root));
+        StringAssert.Contains(e.Message, "class folder 'test' holds only sub-folders named as its other classes ('cat', 'dog')");
+        StringAssert.Contains(e.Message, $"Move '{Path.Combine(_root, "test")}' out of the folder (and give it as test data).");
+    }
+
+    [TestMethod]
     public void ClassesNamedAsSplitsWithoutSharedSubFoldersStillLoad()
     {
         // Pictures of trains and of tests, one of them sorted into a sub-folder: classes, not splits.
