@@ -102,8 +102,10 @@ internal sealed record TrainSettings(
             throw new UsageException("Fashion-MNIST images are 28 x 28 grey: leave out --image-size and --channels (or give 28 and 1).");
         }
 
-        CheckOutsideOf(output, fashionMnist is null ? data : null, "data");
-        CheckOutsideOf(output, arguments.Text("test-data"), "test-data");
+        const string Pictures = "its pictures (loss.png, accuracy.png, confusion.png) would be read as images of a class by the next run on that folder";
+        CheckOutsideOf("output", output, "data", fashionMnist is null ? data : null, Pictures);
+        CheckOutsideOf("output", output, "test-data", arguments.Text("test-data"), Pictures);
+        CheckOutsideOf("test-data", arguments.Text("test-data"), "data", fashionMnist is null ? data : null, "its images would be trained on as well as tested on, so the final metrics would not be on unseen images");
 
         return new TrainSettings(
             data,
@@ -129,22 +131,23 @@ internal sealed record TrainSettings(
     }
 
     /// <summary>
-    /// Refuses an --output inside an image folder read by this run: found by an outside sweep, the next run into the same
-    /// --output read its loss.png, accuracy.png and confusion.png as one more class (or as images of the class holding
-    /// it), without a word. A hidden folder (a name starting with '.') is never read, so it may hold the output.
+    /// Refuses a folder of this run (--output, --test-data) that is, or lies inside, an image folder it reads (--data,
+    /// --test-data), as <paramref name="why"/> says. Found by an outside sweep: the next run into the same --output read its
+    /// loss.png, accuracy.png and confusion.png as one more class, without a word; a --test-data inside --data was
+    /// trained on. A hidden folder (a name starting with '.') is never read, so it may lie inside.
     /// </summary>
-    private static void CheckOutsideOf(string output, string? folder, string option)
+    private static void CheckOutsideOf(string option, string? path, string folderOption, string? folder, string why)
     {
-        if (folder is null)
+        if (path is null || folder is null)
         {
             return;
         }
 
-        string inside = Path.GetRelativePath(Path.GetFullPath(folder), Path.GetFullPath(output));
+        string inside = Path.GetRelativePath(Path.GetFullPath(folder), Path.GetFullPath(path));
         bool outside = inside == ".." || inside.StartsWith(".." + Path.DirectorySeparatorChar, StringComparison.Ordinal) || Path.IsPathRooted(inside);
         if (!outside && !inside.Split(Path.DirectorySeparatorChar).Any(part => part.StartsWith('.') && part != "."))
         {
-            throw new UsageException($"--output '{output}' is inside --{option} '{folder}': its pictures (loss.png, accuracy.png, confusion.png) would be read as images of a class by the next run on that folder. Give an --output outside it (or a folder whose name starts with '.', which is never read).");
+            throw new UsageException($"--{option} '{path}' is {(inside == "." ? "the same folder as" : "inside")} --{folderOption} '{folder}': {why}. Give a --{option} outside it (or a folder whose name starts with '.', which is never read).");
         }
     }
 
