@@ -46,6 +46,26 @@ public sealed class FolderLeftOutTests
     }
 
     [TestMethod]
+    public void ImagesInFormatsNotDecodedAreCountedAndWhatToDoSaid()
+    {
+        // Found by an outside sweep: a phone's folder of .heic photos was "files ignored (not images by their extension)"
+        // and "a class folder without images, not a class": the class was dropped with no word on why or what to do.
+        string data = Cli.TempFolder("unread-formats");
+        GeneratedImages.Write(data, perClass: 4, seed: 13);
+        Directory.CreateDirectory(Path.Combine(data, "phone"));
+        File.WriteAllBytes(Path.Combine(data, "phone", "IMG_0001.HEIC"), [0, 0, 0, 24]);
+        File.WriteAllBytes(Path.Combine(data, "phone", "IMG_0002.heic"), [0, 0, 0, 24]);
+        File.Copy(Directory.GetFiles(Path.Combine(data, "discs"))[0], Path.Combine(data, "discs", "download.jfif"));
+        File.WriteAllText(Path.Combine(data, "discs", "notes.txt"), "not an image");
+
+        var result = Cli.Run("train", "--data", data, "--output", Cli.TempFolder("unread-formats-run"), "--epochs", "1", "--image-size", "8", "--width", "0.25", "--batch", "4", "--validation-fraction", "0.25");
+        Assert.AreEqual(0, result.ExitCode, result.ToString());
+        StringAssert.Contains(result.Output, "4 files ignored", result.ToString());
+        StringAssert.Contains(result.Output, "3 of the files ignored are images in a format not decoded here (.heic: 2, .jfif: 1): convert them to JPEG or PNG (a .jfif or .jpe file is a JPEG: renaming it .jpg is enough).", result.ToString());
+        StringAssert.Contains(result.Output, "1 class folder without images, not a class: " + Path.Combine(data, "phone"), result.ToString());
+    }
+
+    [TestMethod]
     public void ATinyValidationFractionIsPrintedAsGivenWithTheOneImageRule()
     {
         // Found by an outside sweep: 1e-320 printed "validation split (0 % of each class)" while 3 images were held out.

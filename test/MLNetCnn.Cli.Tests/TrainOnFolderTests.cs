@@ -346,6 +346,7 @@ public sealed class TrainOnFolderTests
         Assert.AreEqual(1, result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length, result.ToString());
         StringAssert.Contains(result.Error, "2 files in the folders given ignored (not images by their extension)", result.ToString());
         StringAssert.Contains(result.Error, "scan.tif", result.ToString());
+        StringAssert.Contains(result.Error, "1 of the files ignored is an image in a format not decoded here (.tif: 1): convert it to JPEG or PNG", result.ToString());
     }
 
     [TestMethod]

@@ -34,6 +34,11 @@ internal static class Evaluation
             error.WriteLine($"mlnetcnn {command}: {ignored}");
         }
 
+        if (LeftOut.UnreadImages(data.Ignored) is { } unread)
+        {
+            error.WriteLine($"mlnetcnn {command}: {unread}");
+        }
+
         skipped = data.Skipped.Count;
 
         var paths = data.Data.GetColumn<string>(ImageFolder.ImagePathColumnName).ToList();

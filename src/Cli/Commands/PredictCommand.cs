@@ -52,6 +52,11 @@ internal static class PredictCommand
             context.Error.WriteLine("mlnetcnn predict: " + ignoredLine);
         }
 
+        if (LeftOut.UnreadImages(ignored) is { } unread)
+        {
+            context.Error.WriteLine("mlnetcnn predict: " + unread);
+        }
+
         var mlContext = new MLContext();
         var model = Load(mlContext, modelPath, out var inputSchema);
         using var modelLifetime = model as IDisposable; // deletes ONNX Runtime's temp copy of the graph

@@ -91,6 +91,7 @@ internal sealed record TrainingData(IDataView Train, IDataView HeldOut, string F
         new[]
         {
             LeftOut.Describe(folder.Ignored, "file ignored (not an image by its extension, or outside a class folder)", "files ignored (not images by their extension, or outside a class folder)"),
+            LeftOut.UnreadImages(folder.Ignored),
             LeftOut.Describe(folder.EmptyClassFolders, "class folder without images, not a class", "class folders without images, not classes"),
         }.OfType<string>();
 

@@ -54,9 +54,31 @@ internal sealed record LeftOut(int Count, IReadOnlyList<string> Names)
 {
     public const int MaxNames = 100;
 
+    /// <summary>
+    /// Extensions of images that cameras, phones and browsers write and that the decoder does not read: "not images by
+    /// their extension" reads wrong for them, and a phone's folder of .heic photos became a class folder without images.
+    /// </summary>
+    private static readonly HashSet<string> UnreadImageFormats = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ".heic", ".heif", ".avif", ".tif", ".tiff", ".jfif", ".jpe", ".jxl", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf", ".psd", ".svg", ".ico",
+    };
+
     public static LeftOut None { get; } = new(0, []);
 
     public static LeftOut Of(IReadOnlyList<string> all) => new(all.Count, all.Take(MaxNames).ToList());
+
+    /// <summary>
+    /// How many of the <paramref name="ignored"/> files are images in a format the decoder does not read, by extension, and
+    /// what to do with them; null when none is.
+    /// </summary>
+    public static string? UnreadImages(IReadOnlyList<string> ignored)
+    {
+        var formats = ignored.Select(Path.GetExtension).OfType<string>().Where(UnreadImageFormats.Contains)
+            .GroupBy(e => e.ToLowerInvariant()).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal).ToList();
+        int count = formats.Sum(g => g.Count());
+        return count == 0 ? null
+            : $"{count} of the files ignored {(count == 1 ? "is an image" : "are images")} in a format not decoded here ({string.Join(", ", formats.Select(g => $"{g.Key}: {g.Count()}"))}): convert {(count == 1 ? "it" : "them")} to JPEG or PNG (a .jfif or .jpe file is a JPEG: renaming it .jpg is enough).";
+    }
 
     /// <summary>
     /// "3 files that are not images: a.tif, b, c" with at most <paramref name="shown"/> names, or null when there are none.
