@@ -152,6 +152,26 @@ public sealed class TrainOnFolderTests
     }
 
     [TestMethod]
+    public void PredictLabelsImagesInSubFoldersOfAClassAsTrainingAndEvaluateDo()
+    {
+        // Found by an outside sweep: only the folder directly holding an image named its class, so discs/kittens/1.png gave
+        // no accuracy, and discs/stripes/1.png counted as a stripe, while training and evaluate read both as discs.
+        string root = Cli.TempFolder("nested-classes");
+        string[] discs = Directory.GetFiles(Path.Combine(_images, "discs")).Order(StringComparer.Ordinal).Take(2).ToArray();
+        Directory.CreateDirectory(Path.Combine(root, "discs", "kittens"));
+        Directory.CreateDirectory(Path.Combine(root, "discs", "stripes"));
+        File.Copy(discs[0], Path.Combine(root, "discs", "kittens", "1.png"));
+        File.Copy(discs[1], Path.Combine(root, "discs", "stripes", "1.png"));
+
+        foreach (string given in new[] { root, Path.Combine(root, "discs") + Path.DirectorySeparatorChar })
+        {
+            var result = Cli.Run("predict", "--model", Path.Combine(_output, "model.zip"), given);
+            int right = Cli.Predictions(result).Count(p => p.Label == "discs");
+            StringAssert.Contains(result.Error, $"({right} of 2 images right; their folder names are the labels)", result.ToString());
+        }
+    }
+
+    [TestMethod]
     public void EvaluatePrintsAccuracyPerClassFiguresAndTheConfusionMatrix()
     {
         var ml = new MLContext();
@@ -326,6 +346,7 @@ public sealed class TrainOnFolderTests
         Assert.AreEqual(1, result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length, result.ToString());
         StringAssert.Contains(result.Error, "2 files in the folders given ignored (not images by their extension)", result.ToString());
         StringAssert.Contains(result.Error, "scan.tif", result.ToString());
+        StringAssert.Contains(result.Error, "1 of the files ignored is an image in a format not decoded here (.tif: 1): convert it to JPEG or PNG", result.ToString());
     }
 
     [TestMethod]

@@ -15,6 +15,7 @@ internal static class EvaluateCommand
         [
             new("model", "<model.zip>", "The ML.NET model to evaluate."),
             new("data", "<folder>", "A folder with one sub-folder per class, named as the model's classes (some classes may be missing)."),
+            DecodeLimitOption.Spec,
         ],
         """
         The sub-folders are matched to the model's class names (a class name with '/' matches a folder named with '-'),

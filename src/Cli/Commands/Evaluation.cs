@@ -21,12 +21,22 @@ internal static class Evaluation
         progress.Clear();
         foreach (string reason in data.Skipped)
         {
-            error.WriteLine($"mlnetcnn {command}: skipped: {reason}");
+            error.WriteLine($"mlnetcnn {command}: skipped: {ClassFolderNames.Visible(reason)}");
+        }
+
+        if (DecodeLimitOption.Hint(data.Skipped.Count(DecodeLimitOption.IsOverTheLimit)) is { } hint)
+        {
+            error.WriteLine($"mlnetcnn {command}: {hint}");
         }
 
         if (LeftOut.Describe(data.Ignored, "file ignored (not an image by its extension, or outside a class folder)", "files ignored (not images by their extension, or outside a class folder)") is { } ignored)
         {
             error.WriteLine($"mlnetcnn {command}: {ignored}");
+        }
+
+        if (LeftOut.UnreadImages(data.Ignored) is { } unread)
+        {
+            error.WriteLine($"mlnetcnn {command}: {unread}");
         }
 
         skipped = data.Skipped.Count;
@@ -94,9 +104,8 @@ internal static class Evaluation
         for (int k = 0; k < final.PerClass.Count; k++)
         {
             var p = final.PerClass[k];
-            long predicted = final.ConfusionMatrix.Sum(row => row[k]);
-            string recall = p.Count == 0 ? "-" : p.Recall.ToString("P1", c);
-            string precision = predicted == 0 ? "-" : p.Precision.ToString("P1", c);
+            string recall = p.Recall?.ToString("P1", c) ?? "-";
+            string precision = p.Precision?.ToString("P1", c) ?? "-";
             output.WriteLine(string.Create(c, $"{p.Name.PadRight(width)}  {p.Count,7}  {p.Correct,7}  {recall,8}  {precision,9}"));
         }
 

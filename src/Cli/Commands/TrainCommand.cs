@@ -93,6 +93,11 @@ internal static class TrainCommand
             progress.Line($"warning: {warning}");
         }
 
+        if (TrainingData.FewStepsWarning(data.Summary.TrainImages, options.BatchSize, options.Epoch) is { } fewSteps)
+        {
+            progress.Line(fewSteps);
+        }
+
         progress.Line(string.Create(CultureInfo.InvariantCulture, $"Training {settings.Architecture.Name} (width x{settings.EffectiveWidth}) for {settings.Epochs} epochs, batch {options.BatchSize}, learning rate {options.LearningRate:G4} ({settings.Recipe} recipe), augmentation {AugmentationText(options)}{(options.TestTimeFlip ? ", test-time flip" : "")}."));
         var clock = Stopwatch.StartNew();
         using var model = trainer.Fit(data.Train);

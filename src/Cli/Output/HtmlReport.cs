@@ -64,7 +64,7 @@ internal static class HtmlReport
             report.Epochs.Select(e => new[]
             {
                 e.Epoch.ToString(c), e.TrainLoss.ToString("F4", c), Pct(e.TrainAccuracy),
-                e.ValidationLoss?.ToString("F4", c) ?? "-", e.ValidationAccuracy is { } va ? Pct(va) : "-",
+                e.ValidationLoss?.ToString("F4", c) ?? "-", Pct(e.ValidationAccuracy),
                 e.LearningRate.ToString("G4", c), e.Seconds.ToString("F1", c), e.ImagesPerSecond.ToString("F0", c),
             }).ToList());
         html.AppendLine("<p>Files: <a href=\"model.zip\">model.zip</a> (ML.NET), <a href=\"model.onnx\">model.onnx</a>, <a href=\"metrics.json\">metrics.json</a>.</p>");
@@ -94,7 +94,7 @@ internal static class HtmlReport
 
     private static bool IsNumber(string cell) => double.TryParse(cell.TrimEnd('%', ' '), NumberStyles.Float | NumberStyles.AllowThousands, CultureInfo.InvariantCulture, out _);
 
-    private static string Pct(double value) => value.ToString("P2", CultureInfo.InvariantCulture);
+    private static string Pct(double? value) => value?.ToString("P2", CultureInfo.InvariantCulture) ?? "-";
 
     private static string E(string text) => WebUtility.HtmlEncode(text);
 }
