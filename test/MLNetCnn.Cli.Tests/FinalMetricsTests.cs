@@ -25,7 +25,7 @@ public sealed class FinalMetricsTests
         };
         var scorer = new FileScorer(["a", "b", "c"], path => scores[path]);
         using var error = new StringWriter();
-        var final = Evaluation.Run(new MLContext(seed: 1), scorer, ["a1", "a2", "c1"], ["a", "a", "c"], ProgressDisplay.For(error), error, "evaluate", "test");
+        var final = Evaluation.Run(new MLContext(seed: 1), scorer, new LabelledImages(["a1", "a2", "c1"], ["a", "a", "c"], [], []), ProgressDisplay.For(error), error, "evaluate", "test");
 
         Assert.AreEqual(0.5, final.PerClass[0].Recall);
         Assert.AreEqual(1.0, final.PerClass[0].Precision);

@@ -290,6 +290,40 @@ public sealed class TrainOnFolderTests
         StringAssert.StartsWith(final.GetProperty("evaluatedOn").GetString(), "test folder ");
     }
 
+    /// <summary>
+    /// Found by an outside sweep: what the test folder's reading left out went to stderr alone, while metrics.json and
+    /// report.html described only --data's, so a report's test figures did not say they lacked some images.
+    /// </summary>
+    [TestMethod]
+    public void TrainWithATestFolderRecordsWhatTheTestFolderLeftOut()
+    {
+        string images = Cli.TempFolder("leftout-shapes");
+        string test = Cli.TempFolder("leftout-shapes-test");
+        string output = Cli.TempFolder("leftout-shapes-run");
+        GeneratedImages.Write(images, perClass: 8, seed: 11);
+        GeneratedImages.Write(test, perClass: 4, seed: 13);
+        string empty = Path.Combine(test, "discs", "empty.jpg");
+        File.WriteAllBytes(empty, []);
+        File.WriteAllText(Path.Combine(test, "stripes", "notes.txt"), "not an image");
+        var run = Cli.Run("train", "--data", images, "--test-data", test, "--output", output, "--epochs", "1", "--image-size", "16", "--width", "0.25", "--batch", "8", "--seed", "3");
+        Assert.AreEqual(0, run.ExitCode, run.ToString());
+
+        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "metrics.json")));
+        var final = json.RootElement.GetProperty("final");
+        Assert.AreEqual(12, final.GetProperty("images").GetInt32());
+        var skipped = final.GetProperty("skippedImages");
+        Assert.AreEqual(1, skipped.GetProperty("count").GetInt32(), final.ToString());
+        StringAssert.Contains(skipped.GetProperty("names")[0].GetString(), empty);
+        var ignored = final.GetProperty("ignoredFiles");
+        Assert.AreEqual(1, ignored.GetProperty("count").GetInt32(), final.ToString());
+        StringAssert.EndsWith(ignored.GetProperty("names")[0].GetString(), "notes.txt");
+        StringAssert.Contains(File.ReadAllText(Path.Combine(output, "report.html")), "Left out of these metrics: 1 file(s) ignored");
+
+        // A held-out set's left-out files are --data's, recorded under data; the final metrics add none.
+        using var heldOut = JsonDocument.Parse(File.ReadAllText(Path.Combine(_output, "metrics.json")));
+        Assert.AreEqual(0, heldOut.RootElement.GetProperty("final").GetProperty("skippedImages").GetProperty("count").GetInt32());
+    }
+
     [TestMethod]
     public void ATestFolderNamingNoClassFailsBeforeTraining()
     {

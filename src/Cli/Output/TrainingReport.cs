@@ -115,6 +115,15 @@ internal sealed record FinalMetrics(string EvaluatedOn, long Images, double Accu
             counts.Sum(row => row[i]) == 0 ? null : matrix.PerClassPrecision[i])).ToList();
         return new FinalMetrics(evaluatedOn, counts.Sum(r => r.Sum()), metrics.MicroAccuracy, metrics.MacroAccuracy, metrics.LogLoss, metrics.LogLossReduction, perClass, counts);
     }
+
+    /// <summary>
+    /// Files of a test folder not read (not images by extension, or outside any class folder); none for a held-out set,
+    /// whose folder's are in <see cref="DataSummary.IgnoredFiles"/>.
+    /// </summary>
+    public LeftOut IgnoredFiles { get; init; } = LeftOut.None;
+
+    /// <summary>Images of a test folder left out of these metrics because they did not decode, each with the reason.</summary>
+    public LeftOut SkippedImages { get; init; } = LeftOut.None;
 }
 
 /// <summary>
