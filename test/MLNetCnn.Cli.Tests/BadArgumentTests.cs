@@ -28,7 +28,7 @@ public sealed class BadArgumentTests
     [DataRow(2, "--width expects a number from 0.0625 to 16; got '1e-320'", "train", "--data", "not-read-first", "--output", "x", "--width", "1e-320")]
     [DataRow(2, "--width expects a number from 0.0625 to 16; got '1e-320'", "summary", "resnet18", "--width", "1e-320")]
     [DataRow(2, "training needs at least", "train", "--data", "not-read-first", "--output", "x", "--arch", "resnet152", "--width", "16")]
-    [DataRow(1, "--output: 'MLNetCnn.Cli.Tests.dll' is a file; give a folder", "train", "--data", "not-read-first", "--output", "MLNetCnn.Cli.Tests.dll")]
+    [DataRow(1, "--output: 'MLNetCnn.Cli.Tests.dll' is a file; give a folder", "train", "--data", "fashion-mnist-embedded", "--output", "MLNetCnn.Cli.Tests.dll")]
     [DataRow(1, "--model: '.' is a folder; give the model.zip in it", "predict", "--model", ".", "a.png")]
     [DataRow(1, "--data: 'MLNetCnn.Cli.Tests.dll' is a file, not a folder", "train", "--data", "MLNetCnn.Cli.Tests.dll", "--output", "x")]
     [DataRow(2, "--test-time-flip is a switch (true or false); got 'yes'", "train", "--data", "d", "--output", "x", "--test-time-flip=yes")]
@@ -61,6 +61,18 @@ public sealed class BadArgumentTests
         Assert.AreEqual(1, result.ExitCode, result.ToString());
         StringAssert.Contains(result.Error, "folder '/no/such/folder' does not exist");
         Assert.IsFalse(result.Error.Contains("   at ", StringComparison.Ordinal), result.Error);
+
+        // A mistyped folder name left an empty --output behind; the folders are checked before it is created.
+        string output = Path.Combine(Cli.TempFolder("typo"), "new-run");
+        string images = Cli.TempFolder("typo-images");
+        GeneratedImages.Write(images, perClass: 2, seed: 1);
+        foreach (var args in new[] { new[] { "--data", images + "-typo" }, ["--data", images, "--test-data", images + "-test-typo"] })
+        {
+            var typo = Cli.Run(["train", .. args, "--output", output]);
+            Assert.AreEqual(1, typo.ExitCode, typo.ToString());
+            StringAssert.Contains(typo.Error, "-typo' does not exist", typo.ToString());
+            Assert.IsFalse(Directory.Exists(output), typo.ToString());
+        }
     }
 
     [TestMethod]

@@ -51,6 +51,7 @@ internal static class TrainCommand
         var total = Stopwatch.StartNew();
         var progress = ProgressDisplay.For(context.Output);
         string output = Path.GetFullPath(settings.Output);
+        TrainingData.CheckFoldersExist(settings);
         try
         {
             Directory.CreateDirectory(output);

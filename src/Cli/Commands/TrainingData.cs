@@ -24,13 +24,25 @@ internal sealed record TrainingData(IDataView Train, IDataView HeldOut, string F
         return Create(mlContext, settings, train, test, "Features", FashionMnist.ImageShape, FashionMnist.ClassNames, description, "test split");
     }
 
-    private static TrainingData LoadFolder(MLContext mlContext, TrainSettings settings, ProgressDisplay progress)
+    /// <summary>
+    /// Refuses a --data or --test-data folder that does not exist, before <c>train</c> creates its --output: a mistyped
+    /// folder name left an empty output folder behind (an outside sweep).
+    /// </summary>
+    public static void CheckFoldersExist(TrainSettings settings)
     {
-        if (!Directory.Exists(settings.Data))
+        if (settings.IsFolder && !Directory.Exists(settings.Data))
         {
             throw new DirectoryNotFoundException($"--data: {(File.Exists(settings.Data) ? $"'{settings.Data}' is a file, not a folder" : $"folder '{settings.Data}' does not exist")}. Expected a folder with one sub-folder of images per class, or one of: {string.Join(", ", TrainSettings.FashionMnistNames.Keys)}.");
         }
 
+        if (settings.TestData is { } test && !Directory.Exists(test))
+        {
+            throw new DirectoryNotFoundException($"--test-data: {(File.Exists(test) ? $"'{test}' is a file, not a folder" : $"folder '{test}' does not exist")}. Expected a folder with one sub-folder of images per class of the model.");
+        }
+    }
+
+    private static TrainingData LoadFolder(MLContext mlContext, TrainSettings settings, ProgressDisplay progress)
+    {
         var folder = ImageFolder.Load(mlContext, settings.Data, skipUnreadable: true, progress: progress.Decoding);
         foreach (string skipped in folder.Skipped.Take(10))
         {
