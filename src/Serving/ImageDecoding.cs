@@ -151,7 +151,7 @@ public static class ImageDecoding
     private const string ReadFormats = "jpg, png, bmp, gif or webp";
 
     /// <summary>File extensions the folder loader takes as images (SkiaSharp decodes them).</summary>
-    public static readonly IReadOnlySet<string> Extensions = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp" };
+    public static readonly IReadOnlySet<string> Extensions = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".webp" };
 
     [ThreadStatic]
     private static List<MLImage>? t_released;

@@ -194,7 +194,7 @@ public static class ImageFolder
     }
 
     /// <summary>
-    /// The image files (by extension: jpg, jpeg, png, bmp, gif, webp, any case) in <paramref name="folder"/> and its
+    /// The image files (by extension: jpg, jpeg, jpe, jfif, png, bmp, gif, webp, any case) in <paramref name="folder"/> and its
     /// sub-folders, as full paths sorted ordinally. Names starting with '.' are left out: hidden folders such as
     /// <c>.ipynb_checkpoints</c> or <c>.git</c>, and macOS's <c>._photo.jpg</c> resource files. Links to folders are
     /// followed, each real folder at most once (a second link to a folder already read adds nothing), except a link to

@@ -55,13 +55,22 @@ public sealed class FolderLeftOutTests
         Directory.CreateDirectory(Path.Combine(data, "phone"));
         File.WriteAllBytes(Path.Combine(data, "phone", "IMG_0001.HEIC"), [0, 0, 0, 24]);
         File.WriteAllBytes(Path.Combine(data, "phone", "IMG_0002.heic"), [0, 0, 0, 24]);
-        File.Copy(Directory.GetFiles(Path.Combine(data, "discs"))[0], Path.Combine(data, "discs", "download.jfif"));
         File.WriteAllText(Path.Combine(data, "discs", "notes.txt"), "not an image");
+
+        // .jfif and .jpe are JPEGs under the names Windows browsers and old cameras give them: read as images.
+        using (var disc = SkiaSharp.SKBitmap.Decode(Directory.GetFiles(Path.Combine(data, "discs"))[0]))
+        using (var jpeg = disc.Encode(SkiaSharp.SKEncodedImageFormat.Jpeg, 90))
+        {
+            File.WriteAllBytes(Path.Combine(data, "discs", "download.JFIF"), jpeg.ToArray());
+            File.WriteAllBytes(Path.Combine(data, "discs", "scan.jpe"), jpeg.ToArray());
+        }
 
         var result = Cli.Run("train", "--data", data, "--output", Cli.TempFolder("unread-formats-run"), "--epochs", "1", "--image-size", "8", "--width", "0.25", "--batch", "4", "--validation-fraction", "0.25");
         Assert.AreEqual(0, result.ExitCode, result.ToString());
-        StringAssert.Contains(result.Output, "4 files ignored", result.ToString());
-        StringAssert.Contains(result.Output, "3 of the files ignored are images in a format not decoded here (.heic: 2, .jfif: 1): convert them to JPEG or PNG (a .jfif or .jpe file is a JPEG: renaming it .jpg is enough).", result.ToString());
+        StringAssert.Contains(result.Output, "3 files ignored", result.ToString());
+        StringAssert.Contains(result.Output, "2 of the files ignored are images in a format not decoded here (.heic: 2): convert them to JPEG or PNG.", result.ToString());
+        var counts = System.Text.RegularExpressions.Regex.Match(result.Output, @"(\d+) training and (\d+) held-out images");
+        Assert.AreEqual(14, int.Parse(counts.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) + int.Parse(counts.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture), "12 generated images, the .JFIF and the .jpe\n" + result);
         StringAssert.Contains(result.Output, "1 class folder without images, not a class: " + Path.Combine(data, "phone"), result.ToString());
     }
 

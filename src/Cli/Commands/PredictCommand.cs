@@ -24,7 +24,7 @@ internal static class PredictCommand
         ],
         """
         Prints one line per image: path<TAB>label<TAB>probability; with --top K, K label and probability
-        pairs, most likely first. Control characters in a path are printed as escapes (\t, \n, \u001b). Folders are searched recursively for jpg, jpeg, png, bmp, gif and webp files.
+        pairs, most likely first. Control characters in a path are printed as escapes (\t, \n, \u001b). Folders are searched recursively for jpg, jpeg, jpe, jfif, png, bmp, gif and webp files.
         A model trained on image paths decodes and resizes each file itself; for a pixel model (Fashion-MNIST)
         each image is resized to the model's input and converted to grey, so it should look like the training
         images (Fashion-MNIST: a light garment on a black background).
@@ -91,7 +91,7 @@ internal static class PredictCommand
 
         if (files.Count == 0 && missing.Count == 0)
         {
-            context.Error.WriteLine("mlnetcnn predict: no image files (jpg, jpeg, png, bmp, gif, webp) found.");
+            context.Error.WriteLine("mlnetcnn predict: no image files (jpg, jpeg, jpe, jfif, png, bmp, gif, webp) found.");
             return 1;
         }
 

@@ -60,7 +60,7 @@ internal sealed record LeftOut(int Count, IReadOnlyList<string> Names)
     /// </summary>
     private static readonly HashSet<string> UnreadImageFormats = new(StringComparer.OrdinalIgnoreCase)
     {
-        ".heic", ".heif", ".avif", ".tif", ".tiff", ".jfif", ".jpe", ".jxl", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf", ".psd", ".svg", ".ico",
+        ".heic", ".heif", ".avif", ".tif", ".tiff", ".jxl", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf", ".psd", ".svg", ".ico",
     };
 
     public static LeftOut None { get; } = new(0, []);
@@ -77,7 +77,7 @@ internal sealed record LeftOut(int Count, IReadOnlyList<string> Names)
             .GroupBy(e => e.ToLowerInvariant()).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal).ToList();
         int count = formats.Sum(g => g.Count());
         return count == 0 ? null
-            : $"{count} of the files ignored {(count == 1 ? "is an image" : "are images")} in a format not decoded here ({string.Join(", ", formats.Select(g => $"{g.Key}: {g.Count()}"))}): convert {(count == 1 ? "it" : "them")} to JPEG or PNG (a .jfif or .jpe file is a JPEG: renaming it .jpg is enough).";
+            : $"{count} of the files ignored {(count == 1 ? "is an image" : "are images")} in a format not decoded here ({string.Join(", ", formats.Select(g => $"{g.Key}: {g.Count()}"))}): convert {(count == 1 ? "it" : "them")} to JPEG or PNG.";
     }
 
     /// <summary>
