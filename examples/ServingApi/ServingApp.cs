@@ -5,8 +5,9 @@ using MLNetCnn.Serving;
 namespace MLNetCnn.Examples.ServingApi;
 
 /// <summary>
-/// An ASP.NET Core service for a model trained on an encoded-image column named <c>ImageBytes</c>:
-/// <c>POST /predict</c> with the image file's raw bytes as the body (any content type but multipart) answers
+/// An ASP.NET Core service for a model trained on an encoded-image column named <c>ImageBytes</c>, or on image paths in a
+/// column <c>ImagePath</c> (what <c>mlnetcnn train</c> makes from a folder; each posted image is then scored from a
+/// temporary file): <c>POST /predict</c> with the image file's raw bytes as the body (any content type but multipart) answers
 /// <c>{ "label": ..., "scores": [{ "label": ..., "probability": ... }] }</c>. Engines come from a
 /// <see cref="ScoringEnginePool{TData, TPrediction}"/>. Bad requests get 4xx answers: an empty
 /// body, one that is not an image or is truncated 400; a body over <see cref="MaxImageBytes"/>, or an image whose
@@ -148,7 +149,8 @@ public static class ServingApp
 /// <summary>The loaded model behind a pool of engines, plus its class names.</summary>
 public sealed class ImageClassifierService : IDisposable
 {
-    private readonly ScoringEnginePool<ImageBytesInput, ImagePrediction> _pool;
+    private readonly Func<byte[], ImagePrediction> _score;
+    private readonly DirectoryInfo? _postedFiles;
     private readonly ITransformer _model;
     private readonly SemaphoreSlim _slots;
     private readonly SemaphoreSlim _uploads;
@@ -159,7 +161,7 @@ public sealed class ImageClassifierService : IDisposable
     /// and scored at once, and at most <see cref="ServingSettings.MaxConcurrentUploads"/> request bodies are read into memory at once.
     /// </summary>
     /// <exception cref="FileNotFoundException">No file at <paramref name="modelPath"/>.</exception>
-    /// <exception cref="InvalidDataException">The file is not a model, or its model does not score an <c>ImageBytes</c> column of encoded images.</exception>
+    /// <exception cref="InvalidDataException">The file is not a model, or its model scores neither an <c>ImageBytes</c> column of encoded images nor an <c>ImagePath</c> column of paths.</exception>
     public ImageClassifierService(string modelPath, ServingSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
@@ -173,17 +175,30 @@ public sealed class ImageClassifierService : IDisposable
 
         var mlContext = new MLContext();
         _model = mlContext.CnnServing().LoadModel(modelPath, out var inputSchema);
-        if (inputSchema.GetColumnOrNull(nameof(ImageBytesInput.ImageBytes)) is not { Type: VectorDataViewType { ItemType: var item } } || item != NumberDataViewType.Byte)
+        DataViewSchema outputSchema;
+        if (inputSchema?.GetColumnOrNull(nameof(ImageBytesInput.ImageBytes)) is { Type: VectorDataViewType { ItemType: var item } } && item == NumberDataViewType.Byte)
+        {
+            var pool = mlContext.CnnServing().CreatePool<ImageBytesInput, ImagePrediction>(_model, maximumRetained: settings.MaxConcurrentPredictions);
+            (_score, outputSchema) = (image => pool.Predict(new ImageBytesInput { ImageBytes = image }), pool.OutputSchema);
+        }
+        else if (inputSchema?.GetColumnOrNull(ImageFolder.ImagePathColumnName) is { Type: TextDataViewType })
+        {
+            // A folder-trained model decodes files: each posted image is written to a file of its own in a private folder,
+            // scored, and deleted (the decoder checks the same header and limits as for bytes).
+            var pool = mlContext.CnnServing().CreatePool<ImagePathInput, ImagePrediction>(_model, maximumRetained: settings.MaxConcurrentPredictions);
+            var postedFiles = _postedFiles = Directory.CreateTempSubdirectory("mlnetcnn-posted-images-");
+            (_score, outputSchema) = (image => ScoreFromFile(pool, postedFiles, image), pool.OutputSchema);
+        }
+        else
         {
             (_model as IDisposable)?.Dispose();
-            string columns = string.Join(", ", inputSchema.Where(c => !c.IsHidden).Select(c => $"'{c.Name}' ({c.Type})"));
-            throw new InvalidDataException($"Model '{Path.GetFullPath(modelPath)}' scores the columns {columns}; this service posts encoded image bytes, so it serves models trained on a byte-vector column 'ImageBytes' (examples/ServingApi.DemoModel, or ML.NET's LoadRawImageBytes). A model trained on image paths (mlnetcnn train on a folder) is scored with 'mlnetcnn predict'.");
+            string columns = inputSchema is null ? "of an input schema it was saved without" : string.Join(", ", inputSchema.Where(c => !c.IsHidden).Select(c => $"'{c.Name}' ({c.Type})"));
+            throw new InvalidDataException($"Model '{Path.GetFullPath(modelPath)}' scores the columns {columns}; this service posts encoded image bytes, so it serves models trained on a byte-vector column 'ImageBytes' (examples/ServingApi.DemoModel, or ML.NET's LoadRawImageBytes) or on image paths in a text column '{ImageFolder.ImagePathColumnName}' (mlnetcnn train on a folder).");
         }
 
-        _pool = mlContext.CnnServing().CreatePool<ImageBytesInput, ImagePrediction>(_model, maximumRetained: settings.MaxConcurrentPredictions);
         _slots = new SemaphoreSlim(settings.MaxConcurrentPredictions);
         _uploads = new SemaphoreSlim(settings.MaxConcurrentUploads);
-        ClassNames = mlContext.CnnServing().GetClassNames(_pool.OutputSchema);
+        ClassNames = mlContext.CnnServing().GetClassNames(outputSchema);
     }
 
     /// <summary>The limits this service applies.</summary>
@@ -262,10 +277,11 @@ public sealed class ImageClassifierService : IDisposable
     /// <summary>Class names in score order.</summary>
     public IReadOnlyList<string> ClassNames { get; }
 
-    /// <summary>At shutdown (the container disposes singletons): deletes ONNX Runtime's temp copy of the graph.</summary>
+    /// <summary>At shutdown (the container disposes singletons): deletes ONNX Runtime's temp copy of the graph, and the folder of posted images for a path model.</summary>
     public void Dispose()
     {
         (_model as IDisposable)?.Dispose();
+        _postedFiles?.Delete(recursive: true);
         _slots.Dispose();
         _uploads.Dispose();
         _trim.Dispose();
@@ -279,7 +295,7 @@ public sealed class ImageClassifierService : IDisposable
         await _slots.WaitAsync(cancellationToken);
         try
         {
-            var prediction = _pool.Predict(new ImageBytesInput { ImageBytes = image });
+            var prediction = _score(image);
             var scores = prediction.Score.Select((p, i) => new ClassScore(ClassNames[i], p)).ToList();
             return new PredictionResponse(ClassNames[(int)prediction.PredictedLabel - 1], scores);
         }
@@ -288,6 +304,49 @@ public sealed class ImageClassifierService : IDisposable
             _slots.Release();
         }
     }
+
+    /// <summary>
+    /// Scores <paramref name="image"/> from a file of its own in <paramref name="folder"/>, deleted afterwards. A decoding
+    /// error names the request body rather than the server's temporary file.
+    /// </summary>
+    private static ImagePrediction ScoreFromFile(ScoringEnginePool<ImagePathInput, ImagePrediction> pool, DirectoryInfo folder, byte[] image)
+    {
+        string file = Path.Combine(folder.FullName, $"{Guid.NewGuid():N}.img");
+        File.WriteAllBytes(file, image);
+        try
+        {
+            return pool.Predict(new ImagePathInput { ImagePath = file });
+        }
+        catch (Exception e) when (Decoding(e) is { } invalid)
+        {
+            throw new InvalidDataException(invalid.Message.Replace($"'{file}'", $"(the request body, {image.Length} bytes)", StringComparison.Ordinal), invalid.InnerException);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    private static InvalidDataException? Decoding(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+        {
+            if (e is InvalidDataException invalid)
+            {
+                return invalid;
+            }
+        }
+
+        return null;
+    }
+}
+
+/// <summary>Model input of a model trained on image paths (<c>mlnetcnn train</c> on a folder).</summary>
+public sealed class ImagePathInput
+{
+    /// <summary>The path of the image file.</summary>
+    [ColumnName(ImageFolder.ImagePathColumnName)]
+    public string ImagePath { get; set; } = string.Empty;
 }
 
 /// <summary>Model input: the encoded image.</summary>
