@@ -113,6 +113,28 @@ internal static class ModelIntegrity
         }
     }
 
+    /// <summary>
+    /// What a model saved without its input schema is checked against: when the chain begins with its ONNX graph (a
+    /// classifier or featurizer of pixel vectors), each graph input as the float vector it takes, so a vector of another
+    /// size is refused naming the column; otherwise (the graph reads what the steps before it make) nothing.
+    /// </summary>
+    public static DataViewSchema GraphInputSchema(ITransformer model, GraphShapes shapes)
+    {
+        var schema = new DataViewSchema.Builder();
+        if (Flatten(model).FirstOrDefault() is OnnxTransformer)
+        {
+            foreach (var (name, declared) in shapes.Inputs)
+            {
+                if (GraphShapes.Values(declared) is > 0 and <= int.MaxValue and var values)
+                {
+                    schema.AddColumn(name, new VectorDataViewType(NumberDataViewType.Single, (int)values));
+                }
+            }
+        }
+
+        return schema.ToSchema();
+    }
+
     private static string? GraphInputMisfit(DataViewSchema schema, GraphShapes shapes, string source)
     {
         foreach (var (name, declared) in shapes.Inputs)
