@@ -71,6 +71,26 @@ public sealed class BadInputTests
     }
 
     [TestMethod]
+    public void AMissingRelativePathSaysWhereItWasLookedFor()
+    {
+        // A CSV of image paths relative to its own folder (as ML.NET's LoadImages takes them, with imageFolder) read
+        // from another current directory said only "'cat0.png' cannot be read: it does not exist" (an outside sweep).
+        var data = _ml.Data.LoadFromEnumerable(new[] { new TextRow { Label = "a", Features = "pets/cat0.png" }, new TextRow { Label = "b", Features = "pets/dog0.png" } });
+        data = _ml.Transforms.Conversion.MapValueToKey("Label").Fit(data).Transform(data);
+        var e = Fit(data);
+        while (e is not InvalidDataException && e.InnerException is not null)
+        {
+            e = e.InnerException;
+        }
+
+        Assert.IsInstanceOfType<InvalidDataException>(e);
+        StringAssert.Contains(e.Message, "'pets/cat0.png' cannot be read");
+        StringAssert.Contains(e.Message, Path.GetFullPath("pets/cat0.png"));
+        StringAssert.Contains(e.Message, "current directory");
+        StringAssert.Contains(e.Message, "imageFolder");
+    }
+
+    [TestMethod]
     public void FeatureColumnOfTheWrongSize()
     {
         var data = TestData.Build(_ml, Rows(4, 50), 50, TwoClasses);
