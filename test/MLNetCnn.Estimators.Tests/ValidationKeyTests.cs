@@ -35,6 +35,23 @@ public sealed class ValidationKeyTests
     }
 
     [TestMethod]
+    public void AValidationSetTheStepsBeforeTheTrainerWouldKeySaysItIsReadAsGiven()
+    {
+        // Found by an outside sweep: in MapValueToKey("Label", "Category").Append(trainer), the raw validation data
+        // (text Category, no Label) was refused as "Label column 'Label' not found", with nothing saying that the
+        // pipeline's steps never see the ValidationSet.
+        var ml = new MLContext(seed: 1);
+        var keyed = Data(ml, ["a", "b", "c"]);
+        var raw = ml.Transforms.Conversion.MapKeyToValue("Category", "Label").Append(ml.Transforms.DropColumns("Label")).Fit(keyed).Transform(keyed);
+        var options = new ImageClassificationTrainer.Options { Arch = "resnet18", WidthMultiplier = 0.125, ImageShape = new ImageShape(1, 8, 8), Epoch = 1, BatchSize = 8, ValidationSet = raw };
+        var pipeline = ml.Transforms.Conversion.MapValueToKey("Label", "Category").Append(ml.Cnn().ImageClassification(options));
+        var e = Assert.ThrowsExactly<ArgumentException>(() => pipeline.Fit(raw));
+        StringAssert.Contains(e.Message, "Label column 'Label' not found");
+        StringAssert.Contains(e.Message, "read as given");
+        StringAssert.Contains(e.Message, ".Transform(");
+    }
+
+    [TestMethod]
     public void TheSameKeysAreAccepted()
     {
         var ml = new MLContext(seed: 1);
