@@ -173,6 +173,12 @@ public sealed class ImageClassifierService : IDisposable
 
         var mlContext = new MLContext();
         _model = mlContext.CnnServing().LoadModel(modelPath, out var inputSchema);
+        if (inputSchema is null)
+        {
+            (_model as IDisposable)?.Dispose();
+            throw new InvalidDataException($"Model '{Path.GetFullPath(modelPath)}' was saved without its input schema (mlContext.Model.Save(model, null, path)), so nothing says it scores a byte-vector column 'ImageBytes'; save it with the training data's schema: mlContext.Model.Save(model, trainData.Schema, path).");
+        }
+
         if (inputSchema.GetColumnOrNull(nameof(ImageBytesInput.ImageBytes)) is not { Type: VectorDataViewType { ItemType: var item } } || item != NumberDataViewType.Byte)
         {
             (_model as IDisposable)?.Dispose();
