@@ -139,7 +139,7 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         };
         ModelMemory.Check(o.ResolvedArchitecture, architecture);
         var training = o.Training;
-        using var trainImages = DataViewImageSource.Read(_mlContext, input, plan, o.LabelColumnName, numClasses, "training", training.Data, o.CancellationToken, message => channel.Info(MessageSensitivity.None, message));
+        using var trainImages = DataViewImageSource.Read(_mlContext, input, plan, o.LabelColumnName, numClasses, "training", training.Data, o.CancellationToken, message => channel.Info(MessageSensitivity.None, message), ReadProgress(ImageSetKind.Training));
         var train = trainImages;
         if (o.SoftTargetColumnName is { } softTargets)
         {
@@ -248,6 +248,21 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
             throw new ArgumentException($"Validation label column '{_options.LabelColumnName}' keys the classes {(sameSet ? "in another order" : "with other names")}: [{string.Join(", ", validationNames)}]; the training data's are [{string.Join(", ", classNames)}]. Fit MapValueToKey once (on the training data, or with keyData) and apply that transformer to both sets.");
         }
 
-        return DataViewImageSource.Read(_mlContext, validationData, plan, _options.LabelColumnName, numClasses, "validation", data, _options.CancellationToken, log);
+        return DataViewImageSource.Read(_mlContext, validationData, plan, _options.LabelColumnName, numClasses, "validation", data, _options.CancellationToken, log, ReadProgress(ImageSetKind.Validation));
+    }
+
+    /// <summary>The options' <see cref="Options.ReadProgressCallback"/> fed with one set's read (null without one).</summary>
+    private Action<int, int, TimeSpan>? ReadProgress(ImageSetKind set)
+    {
+        if (_options.ReadProgressCallback is not { } callback)
+        {
+            return null;
+        }
+
+        return (done, total, elapsed) =>
+        {
+            double perSecond = done / Math.Max(1e-9, elapsed.TotalSeconds);
+            callback(new DataReadProgress(set, done, total, perSecond, TimeSpan.FromSeconds((total - done) / Math.Max(1e-9, perSecond))));
+        };
     }
 }

@@ -165,6 +165,15 @@ public sealed partial class ImageClassificationTrainer
         public Action<TrainingProgress>? ProgressCallback { get; set; }
 
         /// <summary>
+        /// Called while <c>Fit</c> reads the images before training starts (the training data, then the
+        /// <see cref="ValidationSet"/>): images decoded into memory, or written to the temporary file every epoch reads, at most
+        /// every 100 ms and once when the last image is read. Photos can take minutes here, before the first
+        /// <see cref="ProgressCallback"/>. A path column streamed from its files (<see cref="DataOptions.Mode"/>) has no such
+        /// read: its epochs decode it.
+        /// </summary>
+        public Action<DataReadProgress>? ReadProgressCallback { get; set; }
+
+        /// <summary>
         /// Stops training before the next step once cancelled (Ctrl+C in a console app, a request's
         /// abort in a web app); <c>Fit</c> then throws <see cref="OperationCanceledException"/> naming the
         /// epoch and step. (ML.NET 5 has no public cancellation on <c>MLContext</c>.)

@@ -150,6 +150,47 @@ public sealed class StreamingInputTests
         }
     }
 
+    /// <summary>
+    /// The read before the first step told only the log: a UI bound to the progress callbacks showed nothing while photos
+    /// decoded for minutes. Each set's read now reaches <c>ReadProgressCallback</c>, ending at its count, before the first step.
+    /// </summary>
+    [TestMethod]
+    [DataRow(false, DisplayName = "a path column decoded into memory, and its validation set")]
+    [DataRow(true, DisplayName = "a pixel column written to a temporary file, and its validation set")]
+    public void TheReadBeforeTrainingReachesTheReadProgressCallbackSetBySet(bool pixels)
+    {
+        var ml = new MLContext(seed: 2);
+        var data = pixels ? TestData.FashionSubset(ml, 300) : ImageFolder.Load(ml, Path.Combine(Root, "train")).Data;
+        int count = pixels ? 300 : 60;
+        using var cancel = new CancellationTokenSource();
+        var options = Options(pixels ? "Features" : ImageFolder.ImagePathColumnName);
+        options.ImageShape = pixels ? new ImageShape(1, 28, 28) : options.ImageShape;
+        options.Data = pixels ? new DataOptions { MemoryBudgetBytes = 0 } : new DataOptions { Mode = DataMode.InMemory };
+        options.ValidationSet = data;
+        options.CancellationToken = cancel.Token;
+        var reads = new List<DataReadProgress>();
+        int readsBeforeTheFirstStep = -1;
+        options.ReadProgressCallback = reads.Add;
+        options.ProgressCallback = _ =>
+        {
+            readsBeforeTheFirstStep = reads.Count;
+            cancel.Cancel();
+        };
+
+        Assert.ThrowsExactly<OperationCanceledException>(() => ml.Cnn().ImageClassification(options).Fit(data));
+        Assert.AreEqual(reads.Count, readsBeforeTheFirstStep, "every read comes before the first step");
+        int firstValidation = reads.FindIndex(r => r.Set == ImageSetKind.Validation);
+        Assert.IsTrue(firstValidation > 0, "the training set is read first, then the validation set");
+        Assert.IsTrue(reads.Skip(firstValidation).All(r => r.Set == ImageSetKind.Validation));
+        foreach (var set in new[] { reads.Take(firstValidation).ToList(), reads.Skip(firstValidation).ToList() })
+        {
+            Assert.IsTrue(set.All(r => r.Images == count && r.ImagesRead is >= 0 and <= 300 && r.ImagesPerSecond >= 0), string.Join("\n", set));
+            Assert.AreEqual(count, set[^1].ImagesRead, "the last call says the read is done");
+            Assert.AreEqual(TimeSpan.Zero, set[^1].Remaining);
+            Assert.IsTrue(set.Zip(set.Skip(1)).All(p => p.First.ImagesRead <= p.Second.ImagesRead), string.Join("\n", set));
+        }
+    }
+
     [TestMethod]
     public void AFileThatStopsDecodingMidTrainingIsSkippedAndLoggedOrFailsWithItsPath()
     {

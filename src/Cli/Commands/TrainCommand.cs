@@ -101,7 +101,8 @@ internal static class TrainCommand
         clock.Restart();
         var final = testSet is { } test
             ? EvaluateTestFolder(mlContext, model, data, test, settings.TestData!, progress, context)
-            : FinalMetrics.From(mlContext.MulticlassClassification.Evaluate(model.Transform(data.HeldOut)), data.ClassNames, data.Summary.HeldOut);
+            : FinalMetrics.From(mlContext.MulticlassClassification.Evaluate(model.Transform(new ScoringProgressView(data.HeldOut, data.Summary.HeldOutImages, progress, "held-out images"))), data.ClassNames, data.Summary.HeldOut);
+        progress.Clear();
         double evaluateSeconds = clock.Elapsed.TotalSeconds;
 
         clock.Restart();
@@ -152,6 +153,7 @@ internal static class TrainCommand
             TestTimeFlip = settings.TestTimeFlip,
             MetricsCallback = m => progress.Line(m.ToString()),
             ProgressCallback = p => progress.Training(p, validationFollows: true),
+            ReadProgressCallback = progress.Reading,
         };
     }
 

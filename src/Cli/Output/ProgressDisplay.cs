@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using MLNetCnn.Estimators;
 using MLNetCnn.Tricks.Training;
 
 namespace MLNetCnn.Cli.Output;
@@ -49,12 +50,17 @@ internal sealed class ProgressDisplay
     /// <param name="done">Images scored so far.</param>
     /// <param name="total">Images to score.</param>
     /// <param name="elapsed">Time since scoring began.</param>
-    public void Scoring(int done, int total, TimeSpan elapsed)
+    /// <param name="what">What is being scored, for the line.</param>
+    public void Scoring(int done, int total, TimeSpan elapsed, string what = "images")
     {
         double perSecond = done / Math.Max(1e-9, elapsed.TotalSeconds);
-        string status = string.Create(CultureInfo.InvariantCulture, $"{done:N0}/{total:N0}, {perSecond:F0} img/s, ETA {Duration(TimeSpan.FromSeconds((total - done) / Math.Max(1e-9, perSecond)))}");
-        Update(done >= total, $"scoring images {Bar(done, total)} {status}", $"scoring images: {status}");
+        Counted($"scoring {what}", done, total, perSecond, TimeSpan.FromSeconds((total - done) / Math.Max(1e-9, perSecond)));
     }
+
+    /// <summary>Training's read of a set of images before its first epoch: counts, speed and time left.</summary>
+    /// <param name="p">The read's progress.</param>
+    public void Reading(DataReadProgress p) =>
+        Counted($"reading {(p.Set == ImageSetKind.Training ? "training" : "validation")} images", p.ImagesRead, p.Images, p.ImagesPerSecond, p.Remaining);
 
     /// <param name="p">The step's progress.</param>
     /// <param name="validationFollows">A validation pass runs after each epoch: the bar's last state says so, rather than sit at 100 % while it runs.</param>
@@ -99,6 +105,12 @@ internal sealed class ProgressDisplay
         return time.TotalHours >= 1
             ? string.Create(CultureInfo.InvariantCulture, $"{(int)time.TotalHours}:{time.Minutes:00}:{time.Seconds:00}")
             : string.Create(CultureInfo.InvariantCulture, $"{time.Minutes}:{time.Seconds:00}");
+    }
+
+    private void Counted(string what, int done, int total, double perSecond, TimeSpan remaining)
+    {
+        string status = string.Create(CultureInfo.InvariantCulture, $"{done:N0}/{total:N0}, {perSecond:F0} img/s, ETA {Duration(remaining)}");
+        Update(done >= total, $"{what} {Bar(done, total)} {status}", $"{what}: {status}");
     }
 
     private static string Bar(long done, long total)

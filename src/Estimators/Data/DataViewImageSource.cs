@@ -34,8 +34,11 @@ internal sealed record ImageColumnPlan(ImageColumnKind Kind, string ImageColumn,
 /// </summary>
 internal static class DataViewImageSource
 {
-    /// <summary>How often a long read of the images reports its progress (tests shorten it).</summary>
+    /// <summary>How often a long read of the images reports its progress to the log (tests shorten it).</summary>
     internal static TimeSpan ProgressInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The least time between two calls of a read's progress callback (its last call, at the end, always comes).</summary>
+    internal static TimeSpan CallbackInterval { get; set; } = TimeSpan.FromMilliseconds(100);
 
     /// <summary>
     /// Reads <paramref name="data"/> (the user's view, before the conversion). Without a label column (the
@@ -43,24 +46,26 @@ internal static class DataViewImageSource
     /// </summary>
     /// <remarks>
     /// The pass that decodes a path column into memory, and the sequential pass over a bytes, MLImage or pixel column,
-    /// report their progress to <paramref name="log"/> every <see cref="ProgressInterval"/>.
+    /// report their progress to <paramref name="log"/> every <see cref="ProgressInterval"/>, and to <paramref name="progress"/>
+    /// (images read, images in all, time since the read began) at most every <see cref="CallbackInterval"/> and once at the end. A path
+    /// column streamed from its files has no such pass: its epochs read it.
     /// </remarks>
-    public static IImageSource Read(MLContext mlContext, IDataView data, ImageColumnPlan plan, string? labelColumnName, int numClasses, string role, DataOptions options, CancellationToken cancellationToken, Action<string>? log = null)
+    public static IImageSource Read(MLContext mlContext, IDataView data, ImageColumnPlan plan, string? labelColumnName, int numClasses, string role, DataOptions options, CancellationToken cancellationToken, Action<string>? log = null, Action<int, int, TimeSpan>? progress = null)
     {
         var (labels, paths) = ReadLabels(data, labelColumnName, plan.Kind == ImageColumnKind.Path ? plan.ImageColumn : null, numClasses, role);
         if (plan.Kind == ImageColumnKind.Path)
         {
             // 150,000 paths decoded into memory said nothing for 8.4 s (an outside tester); photos take minutes.
             var decoder = new PathDecoder(mlContext, plan);
-            var progress = new ReadProgress(log, role, labels.Length);
-            return ImageSources.FromDecoder(plan.Shape, labels, numClasses, (row, pixels) => decoder.Decode(paths![row], pixels), options, cancellationToken, progress.Report);
+            var reading = new ReadProgress(log, progress, role, labels.Length);
+            return ImageSources.FromDecoder(plan.Shape, labels, numClasses, (row, pixels) => decoder.Decode(paths![row], pixels), options, cancellationToken, reading.Report);
         }
 
         var view = plan.Apply(data);
         return plan.Kind == ImageColumnKind.Pixels
-            ? ReadPixels(view, plan, labels, numClasses, role, options, ImagePixelType.Byte, cancellationToken, log)
-                ?? ReadPixels(view, plan, labels, numClasses, role, options, ImagePixelType.Single, cancellationToken, log)!
-            : ReadPixels(view, plan, labels, numClasses, role, options, ImagePixelType.Byte, cancellationToken, log)!;
+            ? ReadPixels(view, plan, labels, numClasses, role, options, ImagePixelType.Byte, cancellationToken, new ReadProgress(log, progress, role, labels.Length))
+                ?? ReadPixels(view, plan, labels, numClasses, role, options, ImagePixelType.Single, cancellationToken, new ReadProgress(log, progress, role, labels.Length))!
+            : ReadPixels(view, plan, labels, numClasses, role, options, ImagePixelType.Byte, cancellationToken, new ReadProgress(log, progress, role, labels.Length))!;
     }
 
     /// <summary>How a source holds its images, for the log.</summary>
@@ -127,9 +132,8 @@ internal static class DataViewImageSource
     }
 
     /// <summary>One cursor pass writing every row's pixels; null when <paramref name="type"/> is uint8 and a value is not a 0..255 integer.</summary>
-    private static ImageDataset? ReadPixels(IDataView view, ImageColumnPlan plan, int[] labels, int numClasses, string role, DataOptions options, ImagePixelType type, CancellationToken cancellationToken, Action<string>? log)
+    private static ImageDataset? ReadPixels(IDataView view, ImageColumnPlan plan, int[] labels, int numClasses, string role, DataOptions options, ImagePixelType type, CancellationToken cancellationToken, ReadProgress progress)
     {
-        var progress = new ReadProgress(log, role, labels.Length);
         var shape = plan.Shape;
         int size = shape.Size;
         long bytes = (long)labels.Length * size * (type == ImagePixelType.Byte ? 1 : sizeof(float));
@@ -187,6 +191,8 @@ internal static class DataViewImageSource
                 {
                     throw new InvalidOperationException($"The {role} data view gave {row} rows on a second read and {labels.Length} on the first; it must give the same rows every time it is read.");
                 }
+
+                progress.Report(row);
             }
 
             return dataset;
@@ -257,22 +263,31 @@ internal static class DataViewImageSource
         return values;
     }
 
-    /// <summary>"Reading the training images: N of M (R images/s)" on the log, at most every <see cref="ProgressInterval"/>.</summary>
-    private sealed class ReadProgress(Action<string>? log, string role, int total)
+    /// <summary>
+    /// "Reading the training images: N of M (R images/s)" on the log, at most every <see cref="ProgressInterval"/>; the
+    /// count to the callback at most every <see cref="CallbackInterval"/>, and when the last image is read.
+    /// </summary>
+    private sealed class ReadProgress(Action<string>? log, Action<int, int, TimeSpan>? callback, string role, int total)
     {
         private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
-        private TimeSpan _next = ProgressInterval;
+        private TimeSpan _nextLog = ProgressInterval;
+        private TimeSpan? _lastCallback;
 
         /// <param name="done">Images read so far.</param>
         public void Report(int done)
         {
-            if (log is null || _clock.Elapsed < _next)
+            var now = _clock.Elapsed;
+            if (callback is not null && (done >= total || _lastCallback is not { } last || now - last >= CallbackInterval))
             {
-                return;
+                callback(done, total, now);
+                _lastCallback = now;
             }
 
-            log(FormattableString.Invariant($"Reading the {role} images: {done} of {total} ({done / _clock.Elapsed.TotalSeconds:F0} images/s)"));
-            _next = _clock.Elapsed + ProgressInterval;
+            if (log is not null && now >= _nextLog)
+            {
+                log(FormattableString.Invariant($"Reading the {role} images: {done} of {total} ({done / now.TotalSeconds:F0} images/s)"));
+                _nextLog = now + ProgressInterval;
+            }
         }
     }
 
