@@ -163,6 +163,7 @@ public sealed partial class CnnServingCatalog
     /// </summary>
     /// <param name="model">A trained model, or one from <see cref="LoadModel(string, out DataViewSchema)"/>.</param>
     /// <param name="inputSchema">The schema the model scores (the one <see cref="LoadModel(string, out DataViewSchema)"/> returns).</param>
+    /// <exception cref="ArgumentException"><paramref name="inputSchema"/> is null (the model was saved without one): pass a scored schema to <see cref="GetClassNames(DataViewSchema)"/> instead.</exception>
     public IReadOnlyList<string> GetClassNames(ITransformer model, DataViewSchema inputSchema)
     {
         ArgumentNullException.ThrowIfNull(model);
