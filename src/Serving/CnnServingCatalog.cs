@@ -94,7 +94,20 @@ public sealed partial class CnnServingCatalog
         var trainedOn = inputSchema ?? ModelIntegrity.GraphInputSchema(model, shapes);
         ModelIntegrity.CheckFits(model, trainedOn, shapes, source);
         ModelIntegrity.CheckClassCount(model, shapes.ScoreWidth, source);
-        return new ServedModel(model, trainedOn);
+        return new ServedModel(model, trainedOn, ClassNamesOrNull(model, trainedOn));
+    }
+
+    /// <summary>The class names the chain scores for its saved schema; null where that schema does not bind it (an MLImage column is not saved).</summary>
+    private IReadOnlyList<string>? ClassNamesOrNull(ITransformer model, DataViewSchema trainedOn)
+    {
+        try
+        {
+            return GetClassNames(model.GetOutputSchema(trainedOn));
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or InvalidDataException)
+        {
+            return null;
+        }
     }
 
     /// <summary>
