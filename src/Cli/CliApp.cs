@@ -74,7 +74,9 @@ public static class CliApp
         try
         {
             var context = new CommandContext(output, error, "mlnetcnn " + string.Join(' ', args.Select(Quote)), cancellation);
-            return command.Run(Arguments.Parse(command.Spec, rest), context);
+            var arguments = Arguments.Parse(command.Spec, rest);
+            using var decodeLimit = DecodeLimitOption.Apply(command.Spec, arguments);
+            return command.Run(arguments, context);
         }
         catch (Exception e)
         {

@@ -69,7 +69,7 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         var label = inputSchema.FirstOrDefault(c => c.Name == _options.LabelColumnName);
         if (label.Name is null)
         {
-            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Label column '{_options.LabelColumnName}' not found. Columns: {string.Join(", ", inputSchema.Select(c => c.Name))}.");
+            throw DataViewImageReader.LabelNotFound(nameof(inputSchema), _options.LabelColumnName, inputSchema.Select(c => c.Name));
         }
 
         if (!label.IsKey)

@@ -10,6 +10,9 @@ namespace MLNetCnn.Serving;
 /// </summary>
 internal static class ClassFolderNames
 {
+    /// <summary>Folder names that mark a split of a data set rather than a class.</summary>
+    private static readonly HashSet<string> SplitNames = new(StringComparer.OrdinalIgnoreCase) { "train", "training", "val", "valid", "validation", "test", "testing" };
+
     /// <exception cref="InvalidDataException">A name holds a control character, or two names are equal after NFC normalization; the message names them.</exception>
     public static void Check(string root, IReadOnlyList<string> names)
     {
@@ -23,6 +26,51 @@ internal static class ClassFolderNames
         {
             throw new InvalidDataException($"Image folder '{root}': class folders {string.Join(" and ", twins.Select(n => $"'{n}' ({Visible(n, escapeNonAscii: true)})"))} have the same name after Unicode normalization and would print identically; rename or merge them.");
         }
+    }
+
+    /// <summary>
+    /// Refuses a folder laid out as a data set already split: ImageNet's <c>train/</c> and <c>val/</c>, each holding the
+    /// same class sub-folders, or Kaggle's <c>train/cats</c>, <c>train/dogs</c> beside an unlabelled <c>test/</c>. Its split
+    /// folders would be read as the classes: found by an outside sweep, such a root trained a two-class model, "train"
+    /// against "val", with no word. So is a test split kept inside the data (<c>photos/test/cat</c> beside
+    /// <c>photos/cat</c>), which made "test" one more class.
+    /// </summary>
+    /// <param name="root">The folder given, for the message.</param>
+    /// <param name="folders">Its class folders, full paths.</param>
+    /// <exception cref="InvalidDataException">
+    /// Two or more class folders are named as splits (train, val, test, ...) and hold sub-folders of the same name, or
+    /// one of them holds two or more sub-folders; or a class folder named as a split holds only sub-folders named as the
+    /// other classes (<c>photos/test/cat</c> beside <c>photos/cat</c>).
+    /// </exception>
+    public static void CheckNotSplit(string root, IReadOnlyList<string> folders)
+    {
+        var splits = folders.Where(f => SplitNames.Contains(Path.GetFileName(f))).ToList();
+        var inside = splits.ToDictionary(f => f, f => FolderWalk.VisibleSubFolders(f).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList());
+        var classes = folders.Select(Path.GetFileName).ToHashSet(StringComparer.Ordinal);
+        if (inside.FirstOrDefault(s => s.Value.Count > 0 && s.Value.All(classes.Contains)) is { Key: not null } kept)
+        {
+            string split = Path.GetFileName(kept.Key);
+            throw new InvalidDataException($"Image folder '{root}': class folder '{split}' holds only sub-folders named as its other classes ({string.Join(", ", kept.Value.Take(3).Select(n => $"'{n}'"))}{(kept.Value.Count > 3 ? $" and {kept.Value.Count - 3} more" : string.Empty)}), as a test split kept inside the training data does; read as it is, '{split}' would be one more class holding their images. Move '{kept.Key}' out of the folder (and give it as test data).");
+        }
+
+        if (splits.Count < 2)
+        {
+            return;
+        }
+
+        var shared = inside.Values.SelectMany(n => n).GroupBy(n => n, StringComparer.Ordinal).Where(g => g.Count() > 1).Select(g => g.Key).Order(StringComparer.Ordinal).ToList();
+        var widest = inside.MaxBy(s => s.Value.Count);
+        if (shared.Count == 0 && widest.Value.Count < 2)
+        {
+            return;
+        }
+
+        var listed = shared.Count > 0 ? shared : widest.Value;
+        string list = string.Join(", ", listed.Take(3).Select(n => $"'{n}'")) + (listed.Count > 3 ? $" and {listed.Count - 3} more" : string.Empty);
+        string names = string.Join(" and ", splits.Select(f => $"'{Path.GetFileName(f)}'"));
+        string train = splits.FirstOrDefault(f => Path.GetFileName(f).StartsWith("train", StringComparison.OrdinalIgnoreCase)) ?? widest.Key;
+        string others = string.Join(" or ", splits.Where(f => f != train).Select(f => $"'{f}'"));
+        throw new InvalidDataException($"Image folder '{root}' looks like a data set split into {names}, not one sub-folder per class: {(shared.Count > 0 ? "they hold the same sub-folders" : $"'{Path.GetFileName(widest.Key)}' holds the sub-folders")} {list}, so read as it is, its classes would be {names}. Give the training split '{train}' as the image folder, and {others}, if it holds class folders too, as test data.");
     }
 
     /// <summary>

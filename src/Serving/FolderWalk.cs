@@ -12,6 +12,9 @@ internal static class FolderWalk
     /// <summary>A hidden name: one that starts with '.' (<c>.git</c>, <c>.ipynb_checkpoints</c>, macOS's <c>._photo.jpg</c>).</summary>
     public static bool IsHidden(string name) => name.StartsWith('.');
 
+    /// <summary>The folder's sub-folders that are not hidden, as full paths (unsorted).</summary>
+    public static IEnumerable<string> VisibleSubFolders(string folder) => Directory.GetDirectories(folder).Where(d => !IsHidden(Path.GetFileName(d)));
+
     /// <summary>
     /// Full paths of the files under <paramref name="folder"/> whose name passes <paramref name="include"/>, sorted
     /// ordinally, and of the other files (not hidden), which <paramref name="include"/> left out; and each real folder

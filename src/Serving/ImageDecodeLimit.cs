@@ -10,9 +10,10 @@ namespace MLNetCnn.Serving;
 /// 2 x 4 bytes per pixel (the decoded bitmap and the <c>MLImage</c> copy), 320 MB at the default.
 /// </summary>
 /// <remarks>
-/// The default, 40 megapixels and 32,768 pixels a side, passes every photo a current camera writes in its
-/// usual modes (48-megapixel sensors save 12-megapixel images unless asked otherwise; 200-megapixel modes
-/// need a higher limit) and long panoramas, and keeps one decoded image at 160 MB of BGRA pixels. A
+/// The default, 40 megapixels and 32,768 pixels a side, passes most photos phones write in their usual modes
+/// (48-megapixel sensors save 12-megapixel images unless asked otherwise) and long panoramas, and keeps one
+/// decoded image at 160 MB of BGRA pixels. High-resolution cameras (45 to 102 megapixels), full-resolution phone
+/// modes and large progressive JPEGs need a higher limit. A
 /// classifier sees the image resized to a few hundred pixels a side, so nothing is lost by refusing more.
 /// The limit is process-wide because the decoding steps of a saved model are stateless mappings that ML.NET
 /// recreates by name when it loads the model: set <see cref="Current"/> once at start-up.

@@ -34,17 +34,18 @@ public static class ImageFolder
     /// <param name="skipUnreadable">Leave out files that do not decode (reported in <see cref="ImageFolderData.Skipped"/>) instead of failing.</param>
     /// <param name="progress">Called with (files checked, files in total) while decoding (from several threads, one call at a time).</param>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
-    /// <exception cref="InvalidDataException">Fewer than two class folders hold images, a class folder's name holds a control character or equals another's after Unicode normalization, or (without <paramref name="skipUnreadable"/>) a file does not decode; the message names it.</exception>
+    /// <exception cref="InvalidDataException">Fewer than two class folders hold images, a class folder's name holds a control character or equals another's after Unicode normalization, the folder is a data set already split (<c>train/</c> and <c>val/</c> holding the same class sub-folders), or (without <paramref name="skipUnreadable"/>) a file does not decode; the message names it.</exception>
     /// <exception cref="UnauthorizedAccessException">A class folder, or a folder under one, cannot be read; the message names it.</exception>
     public static ImageFolderData Load(MLContext mlContext, string root, bool skipUnreadable = false, Action<int, int>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
         var (fullRoot, folders, rootFiles) = ClassFolders(root);
+        ClassFolderNames.CheckNotSplit(fullRoot, folders);
         var (rows, skipped, ignored) = Read(folders.Select(f => (f, Path.GetFileName(f))).ToList(), skipUnreadable, progress);
         var classNames = rows.Select(r => r.Label).Distinct().Order(StringComparer.Ordinal).ToList();
         if (classNames.Count < 2)
         {
-            throw new InvalidDataException($"Image folder '{fullRoot}' needs at least two class sub-folders holding images ({string.Join(", ", ImageDecoding.Extensions)}); found {classNames.Count} with {rows.Count} images.");
+            throw new InvalidDataException($"Image folder '{fullRoot}' needs at least two class sub-folders holding images ({string.Join(", ", ImageDecoding.Extensions)}); found {classNames.Count} with {rows.Count} images.{ImagesBesideTheClasses(rootFiles)}{OneFolderAbove(fullRoot, classNames)}");
         }
 
         return Result(mlContext, rows, classNames, skipped, folders, rootFiles.Concat(ignored));
@@ -79,10 +80,36 @@ public static class ImageFolder
         var (rows, skipped, ignored) = Read(folders.Select(f => (f, known[Path.GetFileName(f)])).ToList(), skipUnreadable, progress);
         if (rows.Count == 0)
         {
-            throw new InvalidDataException($"Image folder '{fullRoot}' holds no images ({string.Join(", ", ImageDecoding.Extensions)}) in its class sub-folders.");
+            string parent = known.ContainsKey(Path.GetFileName(fullRoot)) ? $" '{fullRoot}' is named as a class: give the folder holding it, '{Path.GetDirectoryName(fullRoot)}'." : string.Empty;
+            throw new InvalidDataException($"Image folder '{fullRoot}' holds no images ({string.Join(", ", ImageDecoding.Extensions)}) in its class sub-folders.{ImagesBesideTheClasses(rootFiles)}{parent}");
         }
 
         return Result(mlContext, rows, classNames, skipped, folders, rootFiles.Concat(ignored));
+    }
+
+    /// <summary>What to do with images that lie in the root itself, where no class holds them (empty when none do).</summary>
+    private static string ImagesBesideTheClasses(List<string> rootFiles)
+    {
+        int images = rootFiles.Count(f => ImageDecoding.Extensions.Contains(Path.GetExtension(f)));
+        return images == 0 ? string.Empty
+            : $" {images} {(images == 1 ? "image lies" : "images lie")} directly in it, outside any class folder, and {(images == 1 ? "is" : "are")} not read: put each class's images in a sub-folder named after the class.";
+    }
+
+    /// <summary>
+    /// When the one class folder found holds sub-folders, as a zip unpacked into a folder of its own name does
+    /// (<c>photos/photos/cat</c>), the folder to give instead (empty otherwise).
+    /// </summary>
+    private static string OneFolderAbove(string root, List<string> classNames)
+    {
+        if (classNames.Count != 1)
+        {
+            return string.Empty;
+        }
+
+        string only = Path.Combine(root, classNames[0]);
+        var inside = FolderWalk.VisibleSubFolders(only).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
+        return inside.Count < 2 ? string.Empty
+            : $" Its one class folder '{classNames[0]}' holds the sub-folders {string.Join(", ", inside.Take(5).Select(n => $"'{n}'"))}{(inside.Count > 5 ? $" and {inside.Count - 5} more" : string.Empty)}: if they are the classes, give '{only}'.";
     }
 
     /// <summary>
@@ -159,7 +186,7 @@ public static class ImageFolder
         }
 
         string full = Path.GetFullPath(root);
-        var folders = Directory.GetDirectories(full).Where(d => !FolderWalk.IsHidden(Path.GetFileName(d))).Order(StringComparer.Ordinal).ToList();
+        var folders = FolderWalk.VisibleSubFolders(full).Order(StringComparer.Ordinal).ToList();
         folders.ForEach(FolderWalk.CheckOpenable);
         ClassFolderNames.Check(full, folders.Select(Path.GetFileName).ToList()!);
         var files = Directory.GetFiles(full).Where(f => !FolderWalk.IsHidden(Path.GetFileName(f))).ToList();

@@ -44,6 +44,13 @@ public sealed class BadArgumentTests
     [DataRow(2, "--size expects a whole number from 8 to 1024; got '4096'", "summary", "resnet18", "--size", "4096")]
     [DataRow(2, "--image-size expects a whole number from 8 to 1024; got '2'", "train", "--data", "d", "--output", "x", "--image-size", "2")]
     [DataRow(2, "unexpected argument 'extra'", "list", "extra")]
+    [DataRow(2, "--output 'photos/run' is inside --data 'photos': its pictures (loss.png, accuracy.png, confusion.png) would be read as images of a class by the next run", "train", "--data", "photos", "--output", "photos/run")]
+    [DataRow(2, "--output 'photos/cat/../..' is the same folder as --data '.'", "train", "--data", ".", "--output", "photos/cat/../..")]
+    [DataRow(2, "--test-data 'photos/test' is inside --data 'photos': its images would be trained on as well as tested on", "train", "--data", "photos", "--output", "runs", "--test-data", "photos/test")]
+    [DataRow(2, "--test-data 'photos/' is the same folder as --data 'photos'", "train", "--data", "photos", "--output", "runs", "--test-data", "photos/")]
+    [DataRow(2, "--output 'tests/run' is inside --test-data 'tests/'", "train", "--data", "photos", "--output", "tests/run", "--test-data", "tests/")]
+    [DataRow(1, "needs at least two class sub-folders holding images", "train", "--data", "hidden-runs", "--output", "hidden-runs/.runs/1")]
+    [DataRow(1, "--data: folder 'photos-only' does not exist", "train", "--data", "photos-only", "--output", "photos-only-runs")]
     public void ABadCommandLineExitsTwoAndSaysWhatWasExpected(int exitCode, string message, params string[] args)
     {
         var result = Cli.Run(args);

@@ -62,4 +62,17 @@ public sealed class ConfusionChartTests
         Assert.IsLessThanOrEqualTo(Charts.LabelledClasses * 28 + 600, longNames.Width, longNames.ToString());
         Assert.IsLessThanOrEqualTo(Charts.LabelledClasses * 28 + 600, longNames.Height, longNames.ToString());
     }
+
+    [TestMethod]
+    public void NamesInAScriptTheFontLacksStayDistinct()
+    {
+        // Found by an outside sweep: classes 猫 and 犬 were drawn as two identical empty boxes. The rows here are alike
+        // but for their names, so their bands of the picture (right of the rotated "actual", inside the grid's lines) differ only if the names do.
+        string path = Path.Combine(_dir, "cjk.png");
+        Assert.IsTrue(Charts.ConfusionMatrix(path, "Confusion matrix", ["\u732b", "\u72ac"], [[1, 1], [1, 1]]));
+        using var bitmap = SKBitmap.Decode(path);
+        const int top = 84, cell = 64; // the grid's top and a cell's side for 2 classes
+        string Band(int row) => string.Concat(Enumerable.Range(top + (row * cell) + 2, cell - 4).SelectMany(y => Enumerable.Range(30, bitmap.Width - 30).Select(x => bitmap.GetPixel(x, y).ToString())));
+        Assert.AreNotEqual(Band(0), Band(1));
+    }
 }

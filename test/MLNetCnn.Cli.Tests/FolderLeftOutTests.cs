@@ -46,6 +46,26 @@ public sealed class FolderLeftOutTests
     }
 
     [TestMethod]
+    public void ImagesInFormatsNotDecodedAreCountedAndWhatToDoSaid()
+    {
+        // Found by an outside sweep: a phone's folder of .heic photos was "files ignored (not images by their extension)"
+        // and "a class folder without images, not a class": the class was dropped with no word on why or what to do.
+        string data = Cli.TempFolder("unread-formats");
+        GeneratedImages.Write(data, perClass: 4, seed: 13);
+        Directory.CreateDirectory(Path.Combine(data, "phone"));
+        File.WriteAllBytes(Path.Combine(data, "phone", "IMG_0001.HEIC"), [0, 0, 0, 24]);
+        File.WriteAllBytes(Path.Combine(data, "phone", "IMG_0002.heic"), [0, 0, 0, 24]);
+        File.Copy(Directory.GetFiles(Path.Combine(data, "discs"))[0], Path.Combine(data, "discs", "download.jfif"));
+        File.WriteAllText(Path.Combine(data, "discs", "notes.txt"), "not an image");
+
+        var result = Cli.Run("train", "--data", data, "--output", Cli.TempFolder("unread-formats-run"), "--epochs", "1", "--image-size", "8", "--width", "0.25", "--batch", "4", "--validation-fraction", "0.25");
+        Assert.AreEqual(0, result.ExitCode, result.ToString());
+        StringAssert.Contains(result.Output, "4 files ignored", result.ToString());
+        StringAssert.Contains(result.Output, "3 of the files ignored are images in a format not decoded here (.heic: 2, .jfif: 1): convert them to JPEG or PNG (a .jfif or .jpe file is a JPEG: renaming it .jpg is enough).", result.ToString());
+        StringAssert.Contains(result.Output, "1 class folder without images, not a class: " + Path.Combine(data, "phone"), result.ToString());
+    }
+
+    [TestMethod]
     public void ATinyValidationFractionIsPrintedAsGivenWithTheOneImageRule()
     {
         // Found by an outside sweep: 1e-320 printed "validation split (0 % of each class)" while 3 images were held out.
@@ -56,4 +76,27 @@ public sealed class FolderLeftOutTests
         StringAssert.Contains(result.Output, "9 training and 3 held-out images (validation split (1E-318 % of each class, at least 1 image of each class with 2 or more))", result.ToString());
     }
 
+    [TestMethod]
+    public void NamesWithControlCharactersArePrintedAsEscapes()
+    {
+        // Found by an outside sweep: macOS's "Icon\r" file (a folder's custom icon) was printed raw in the "ignored" line,
+        // sending the cursor back over it, and a file name with a newline split a "skipped:" line in two.
+        string data = Cli.TempFolder("control-names");
+        GeneratedImages.Write(data, perClass: 4, seed: 9);
+        File.WriteAllBytes(Path.Combine(data, "discs", "Icon\r"), []);
+        File.WriteAllText(Path.Combine(data, "checks", "bad\nname.png"), "not a picture");
+        string output = Cli.TempFolder("control-names-run");
+
+        var result = Cli.Run("train", "--data", data, "--output", output, "--epochs", "1", "--image-size", "8", "--width", "0.25", "--batch", "4", "--validation-fraction", "0.25");
+        Assert.AreEqual(0, result.ExitCode, result.ToString());
+        StringAssert.Contains(result.Output, Path.Combine(data, "discs", "Icon") + "\\r", result.ToString());
+        StringAssert.Contains(result.Output, "bad\\nname.png", result.ToString());
+        Assert.IsFalse(result.Output.Contains('\r'), result.Output);
+        Assert.IsFalse(result.Output.Split('\n').Any(line => line.StartsWith("name.png", StringComparison.Ordinal)), result.Output);
+
+        var evaluated = Cli.Run("evaluate", "--model", Path.Combine(output, "model.zip"), "--data", data);
+        StringAssert.Contains(evaluated.Error, "Icon\\r", evaluated.ToString());
+        StringAssert.Contains(evaluated.Error, "skipped: The image '" + Path.Combine(data, "checks", "bad") + "\\nname.png'", evaluated.ToString());
+        Assert.IsFalse(evaluated.Error.Contains('\r'), evaluated.Error);
+    }
 }

@@ -61,6 +61,29 @@ public sealed class ColumnNameTests
         StringAssert.Contains(promised.Message, $"a column named '{ImageInput.PixelColumnName}'");
     }
 
+    [TestMethod]
+    public void AnArchitectureGivenWhereTheLabelColumnGoesIsNamedAsSuch()
+    {
+        // Found by an outside sweep: README's "takes a registered name as a shortcut" read as ImageClassification("resnet18"),
+        // which looks for a label column "resnet18"; the error listed the hidden Label twice and the internal pixel column.
+        var ml = new MLContext(seed: 1);
+        var rows = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 4).Select(i => new PlainPathRow { ImagePath = $"/no/such/{i}.png", Label = Classes[i % 2] }));
+        var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(rows).Transform(rows);
+        var fit = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Cnn().ImageClassification("resnet18").Fit(data));
+        StringAssert.Contains(fit.Message, "Label column 'resnet18' not found. Columns: ImagePath, Label. 'resnet18' is an architecture: the first argument of ImageClassification is the label column's name, so give the architecture as arch: \"resnet18\".");
+        var promised = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Cnn().ImageClassification("resnet18").GetOutputSchema(SchemaShapes.FromSchema(data.Schema)));
+        StringAssert.Contains(promised.Message, "give the architecture as arch: \"resnet18\"");
+        var other = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Cnn().ImageClassification("Kind").Fit(data));
+        Assert.IsFalse(other.Message.Contains("architecture", StringComparison.Ordinal), other.Message);
+    }
+
+    private sealed class PlainPathRow
+    {
+        public string ImagePath { get; set; } = string.Empty;
+
+        public string Label { get; set; } = string.Empty;
+    }
+
     private sealed class PathRow
     {
         public string ImagePath { get; set; } = string.Empty;

@@ -15,6 +15,7 @@ internal static class EvaluateCommand
         [
             new("model", "<model.zip>", "The ML.NET model to evaluate."),
             new("data", "<folder>", "A folder with one sub-folder per class, named as the model's classes (some classes may be missing)."),
+            DecodeLimitOption.Spec,
         ],
         """
         The sub-folders are matched to the model's class names (a class name with '/' matches a folder named with '-'),
@@ -48,13 +49,13 @@ internal static class EvaluateCommand
 
         // Progress goes to stderr, so stdout holds the figures alone (150,000 images took 114 s in silence before).
         var progress = ProgressDisplay.For(context.Error);
-        var (paths, labels) = Evaluation.LabelledFolder(mlContext, folder, classNames, progress, context.Error, Spec.Name, out int undecodable);
+        var images = Evaluation.LabelledFolder(mlContext, folder, classNames, progress, context.Error, Spec.Name);
         var scorer = ModelInput.Find(inputSchema, modelPath).Scorer(mlContext, model);
-        var final = Evaluation.Run(mlContext, scorer, paths, labels, progress, context.Error, Spec.Name, $"test folder {Path.GetFullPath(folder)}");
+        var final = Evaluation.Run(mlContext, scorer, images, progress, context.Error, Spec.Name, $"test folder {Path.GetFullPath(folder)}");
         Evaluation.Print(final, context.Output);
 
         // As predict: the figures are printed, but a run that left images out exits with 1, so a script notices.
-        long skipped = undecodable + (paths.Count - final.Images);
+        long skipped = final.SkippedImages.Count;
         if (skipped > 0)
         {
             context.Error.WriteLine($"mlnetcnn evaluate: {skipped} image file(s) left out of the metrics (the 'skipped' lines above); exit code 1.");

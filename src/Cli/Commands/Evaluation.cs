@@ -12,16 +12,21 @@ internal static class Evaluation
     /// <summary>
     /// The labelled images of a test folder (<see cref="ImageFolder.LoadLabelled"/>: sub-folders name classes of the model;
     /// an unknown one is an error naming it and the model's classes): their paths and class names. Files that do not
-    /// decode (<paramref name="skipped"/>) and files ignored by extension are reported on <paramref name="error"/>; the
-    /// check of every file shows on <paramref name="progress"/>.
+    /// decode and files ignored by extension are reported on <paramref name="error"/> and returned with them; the check of
+    /// every file shows on <paramref name="progress"/>.
     /// </summary>
-    public static (List<string> Paths, List<string> Labels) LabelledFolder(MLContext mlContext, string folder, IReadOnlyList<string> classNames, ProgressDisplay progress, TextWriter error, string command, out int skipped)
+    public static LabelledImages LabelledFolder(MLContext mlContext, string folder, IReadOnlyList<string> classNames, ProgressDisplay progress, TextWriter error, string command)
     {
         var data = ImageFolder.LoadLabelled(mlContext, folder, classNames, skipUnreadable: true, progress: progress.Decoding);
         progress.Clear();
         foreach (string reason in data.Skipped)
         {
-            error.WriteLine($"mlnetcnn {command}: skipped: {reason}");
+            error.WriteLine($"mlnetcnn {command}: skipped: {ClassFolderNames.Visible(reason)}");
+        }
+
+        if (DecodeLimitOption.Hint(data.Skipped.Count(DecodeLimitOption.IsOverTheLimit)) is { } hint)
+        {
+            error.WriteLine($"mlnetcnn {command}: {hint}");
         }
 
         if (LeftOut.Describe(data.Ignored, "file ignored (not an image by its extension, or outside a class folder)", "files ignored (not images by their extension, or outside a class folder)") is { } ignored)
@@ -29,20 +34,27 @@ internal static class Evaluation
             error.WriteLine($"mlnetcnn {command}: {ignored}");
         }
 
-        skipped = data.Skipped.Count;
+        if (LeftOut.UnreadImages(data.Ignored) is { } unread)
+        {
+            error.WriteLine($"mlnetcnn {command}: {unread}");
+        }
 
         var paths = data.Data.GetColumn<string>(ImageFolder.ImagePathColumnName).ToList();
         var labels = data.Data.GetColumn<uint>(ModelInput.LabelColumnName).Select(k => classNames[(int)k - 1]).ToList();
-        return (paths, labels);
+        return new LabelledImages(paths, labels, data.Skipped, data.Ignored);
     }
 
     /// <summary>
     /// ML.NET's multiclass metrics of <paramref name="scorer"/>'s model on labelled files, in the model's class order.
     /// The files are scored one at a time (memory stays that of one decoded image), shown on <paramref name="progress"/>;
-    /// one that does not decode is reported on <paramref name="error"/> and left out.
+    /// one that does not decode is reported on <paramref name="error"/> and left out. The metrics record what was left out:
+    /// the folder's files skipped or ignored when it was read, and those that failed here.
     /// </summary>
-    public static FinalMetrics Run(MLContext mlContext, FileScorer scorer, IReadOnlyList<string> paths, IReadOnlyList<string> labels, ProgressDisplay progress, TextWriter error, string command, string evaluatedOn)
+    public static FinalMetrics Run(MLContext mlContext, FileScorer scorer, LabelledImages images, ProgressDisplay progress, TextWriter error, string command, string evaluatedOn)
     {
+        var (paths, labels) = (images.Paths, images.Labels);
+        var failed = new List<string>();
+        string skippedPrefix = $"mlnetcnn {command}: skipped: ";
         var classNames = scorer.ClassNames;
         var rows = new List<ScoredRow>();
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -59,7 +71,9 @@ internal static class Evaluation
             else
             {
                 progress.Clear();
-                error.Write(skippedLine.ToString());
+                string line = skippedLine.ToString();
+                error.Write(line);
+                failed.Add(line.Trim() is var reason && reason.StartsWith(skippedPrefix, StringComparison.Ordinal) ? reason[skippedPrefix.Length..] : reason);
                 skippedLine.GetStringBuilder().Clear();
             }
 
@@ -79,7 +93,11 @@ internal static class Evaluation
         var keys = mlContext.Data.LoadFromEnumerable(classNames.Select(n => new KeyRow { Label = n }));
         var keyed = mlContext.Transforms.Conversion.MapValueToKey([new InputOutputColumnPair(nameof(ScoredRow.Label)), new InputOutputColumnPair(nameof(ScoredRow.PredictedLabel))], keyData: keys).Fit(view).Transform(view);
         var metrics = mlContext.MulticlassClassification.Evaluate(keyed, labelColumnName: nameof(ScoredRow.Label));
-        return FinalMetrics.From(metrics, classNames, evaluatedOn);
+        return FinalMetrics.From(metrics, classNames, evaluatedOn) with
+        {
+            IgnoredFiles = LeftOut.Of(images.Ignored),
+            SkippedImages = LeftOut.Of([.. images.Skipped, .. failed]),
+        };
     }
 
     /// <summary>Accuracy, a per-class table (classes without images shown as such) and the confusion matrix with class names.</summary>
@@ -94,9 +112,8 @@ internal static class Evaluation
         for (int k = 0; k < final.PerClass.Count; k++)
         {
             var p = final.PerClass[k];
-            long predicted = final.ConfusionMatrix.Sum(row => row[k]);
-            string recall = p.Count == 0 ? "-" : p.Recall.ToString("P1", c);
-            string precision = predicted == 0 ? "-" : p.Precision.ToString("P1", c);
+            string recall = p.Recall?.ToString("P1", c) ?? "-";
+            string precision = p.Precision?.ToString("P1", c) ?? "-";
             output.WriteLine(string.Create(c, $"{p.Name.PadRight(width)}  {p.Count,7}  {p.Correct,7}  {recall,8}  {precision,9}"));
         }
 
@@ -166,3 +183,10 @@ internal static class Evaluation
         public string Label { get; set; } = string.Empty;
     }
 }
+
+/// <summary>The labelled images of a test folder, and what its reading left out.</summary>
+/// <param name="Paths">Image files that decoded when checked.</param>
+/// <param name="Labels">Their class names, in the same order.</param>
+/// <param name="Skipped">Image files that did not decode, each with the reason.</param>
+/// <param name="Ignored">Files not read: not images by extension, or outside any class folder.</param>
+internal sealed record LabelledImages(List<string> Paths, List<string> Labels, IReadOnlyList<string> Skipped, IReadOnlyList<string> Ignored);

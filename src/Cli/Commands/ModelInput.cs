@@ -99,6 +99,9 @@ internal sealed record ModelInput(string Column, DataViewType Type, int Channels
 /// <summary>The class names of a model in score order, and the probabilities it gives one file.</summary>
 internal sealed record FileScorer(IReadOnlyList<string> ClassNames, Func<string, float[]> Score)
 {
+    /// <summary>Files <see cref="TryScore"/> skipped for being over the decode limit.</summary>
+    public int OverTheLimit { get; private set; }
+
     /// <summary>
     /// Scores <paramref name="file"/>; a file that does not decode (or that the model refuses) is reported on
     /// <paramref name="error"/> as skipped, and gives null.
@@ -111,7 +114,8 @@ internal sealed record FileScorer(IReadOnlyList<string> ClassNames, Func<string,
         }
         catch (Exception e) when (Unwrap(e) is InvalidDataException invalid)
         {
-            error.WriteLine($"mlnetcnn {command}: skipped: {invalid.Message}");
+            error.WriteLine($"mlnetcnn {command}: skipped: {ClassFolderNames.Visible(invalid.Message)}");
+            OverTheLimit += DecodeLimitOption.IsOverTheLimit(invalid.Message) ? 1 : 0;
             return null;
         }
     }

@@ -20,6 +20,7 @@ internal static class PredictCommand
         [
             new("model", "<model.zip>", "The ML.NET model to load."),
             new("top", "<K>", "Print the K most likely classes per image (default 1)."),
+            DecodeLimitOption.Spec,
         ],
         """
         Prints one line per image: path<TAB>label<TAB>probability; with --top K, K label and probability
@@ -51,6 +52,11 @@ internal static class PredictCommand
             context.Error.WriteLine("mlnetcnn predict: " + ignoredLine);
         }
 
+        if (LeftOut.UnreadImages(ignored) is { } unread)
+        {
+            context.Error.WriteLine("mlnetcnn predict: " + unread);
+        }
+
         var mlContext = new MLContext();
         var model = Load(mlContext, modelPath, out var inputSchema);
         using var modelLifetime = model as IDisposable; // deletes ONNX Runtime's temp copy of the graph
@@ -59,8 +65,8 @@ internal static class PredictCommand
         // One file at a time: memory stays that of one decoded image whatever the folder holds, each line is printed
         // as soon as it is scored, and a bad file is reported and skipped without stopping the run.
         int unreadable = 0;
-        var scored = new List<(string Path, string Predicted)>();
-        foreach (string file in files)
+        var scored = new List<(string? Given, string Own, string Predicted)>();
+        foreach (var (file, given, own) in files)
         {
             if (scorer.TryScore(file, context.Error, Spec.Name) is not { } score)
             {
@@ -69,13 +75,18 @@ internal static class PredictCommand
             }
 
             var best = score.Select((p, k) => (Probability: p, Class: k)).OrderByDescending(s => s.Probability).Take(top).ToList();
-            scored.Add((file, scorer.ClassNames[best[0].Class]));
+            scored.Add((given, own, scorer.ClassNames[best[0].Class]));
             context.Output.WriteLine(ClassFolderNames.Visible(file) + string.Concat(best.Select(b => string.Create(CultureInfo.InvariantCulture, $"\t{scorer.ClassNames[b.Class]}\t{b.Probability:F4}"))));
         }
 
         if (scored.Count > 0)
         {
             ReportAccuracy(scored, scorer.ClassNames, context.Error);
+        }
+
+        if (DecodeLimitOption.Hint(scorer.OverTheLimit) is { } hint)
+        {
+            context.Error.WriteLine("mlnetcnn predict: " + hint);
         }
 
         if (files.Count == 0 && missing.Count == 0)
@@ -122,11 +133,11 @@ internal static class PredictCommand
         return model;
     }
 
-    /// <summary>When every image lies in a folder named as a class of the model, the accuracy (on the error writer, so the output stays one line per image).</summary>
-    private static void ReportAccuracy(IReadOnlyList<(string Path, string Predicted)> scored, IReadOnlyList<string> classNames, TextWriter error)
+    /// <summary>When every image's class folder (<see cref="FindImages"/>) is named as a class of the model, the accuracy (on the error writer, so the output stays one line per image).</summary>
+    private static void ReportAccuracy(IReadOnlyList<(string? Given, string Own, string Predicted)> scored, IReadOnlyList<string> classNames, TextWriter error)
     {
-        var truth = scored.Select(s => Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(s.Path))) ?? string.Empty).ToList();
         var folders = classNames.Select(ImageFolder.FolderName).ToHashSet(StringComparer.Ordinal);
+        var truth = scored.Select(s => s.Given is { } given && folders.Contains(given) ? given : s.Own).ToList();
         if (!truth.All(folders.Contains))
         {
             return;
@@ -136,22 +147,30 @@ internal static class PredictCommand
         error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"mlnetcnn predict: accuracy {(double)right / truth.Count:P2} ({right} of {truth.Count} images right; their folder names are the labels)."));
     }
 
-    private static List<string> FindImages(IEnumerable<string> paths, out List<string> missing, out List<string> ignored)
+    /// <summary>
+    /// The image files given and found in the folders given, each with what names its class as training and evaluate read
+    /// it: for a folder given, the folder's own name (its class when the model has one of that name) and the name of its
+    /// sub-folder holding the image, however deep the image lies; for a file, its folder's name. Before, only the folder
+    /// directly holding an image named its class, so an outside sweep's <c>cat/kittens/1.jpg</c> (a "cat" image to train
+    /// and evaluate) left predict without an accuracy, and <c>cat/dog/1.jpg</c> counted as a "dog".
+    /// </summary>
+    private static List<(string Path, string? Given, string Own)> FindImages(IEnumerable<string> paths, out List<string> missing, out List<string> ignored)
     {
-        var files = new List<string>();
+        var files = new List<(string Path, string? Given, string Own)>();
         missing = [];
         ignored = [];
         foreach (string path in paths)
         {
             if (Directory.Exists(path))
             {
-                var listing = ImageFolder.ListFiles(path);
-                files.AddRange(listing.Images);
+                string root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
+                var listing = ImageFolder.ListFiles(root);
+                files.AddRange(listing.Images.Select(f => (f, (string?)Path.GetFileName(root), Path.GetRelativePath(root, f).Split(Path.DirectorySeparatorChar)[0])));
                 ignored.AddRange(listing.Ignored);
             }
             else if (File.Exists(path))
             {
-                files.Add(path);
+                files.Add((path, null, Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(path))) ?? string.Empty));
             }
             else
             {

@@ -67,7 +67,7 @@ internal static class TrainCommand
 
         // The test folder is read (its sub-folders matched to the classes, every file checked) before training, so a
         // folder that names no class of the model fails in seconds rather than after the whole run.
-        var testSet = settings.TestData is { } testFolder ? Evaluation.LabelledFolder(mlContext, testFolder, data.ClassNames, progress, context.Error, Spec.Name, out _) : default((List<string> Paths, List<string> Labels)?);
+        var testSet = settings.TestData is { } testFolder ? Evaluation.LabelledFolder(mlContext, testFolder, data.ClassNames, progress, context.Error, Spec.Name) : null;
         if (testSet is { Paths.Count: 0 })
         {
             throw new InvalidDataException($"--test-data '{settings.TestData}': no image in it could be read.");
@@ -91,6 +91,11 @@ internal static class TrainCommand
         if (precision.Warning is { } warning)
         {
             progress.Line($"warning: {warning}");
+        }
+
+        if (TrainingData.FewStepsWarning(data.Summary.TrainImages, options.BatchSize, options.Epoch) is { } fewSteps)
+        {
+            progress.Line(fewSteps);
         }
 
         progress.Line(string.Create(CultureInfo.InvariantCulture, $"Training {settings.Architecture.Name} (width x{settings.EffectiveWidth}) for {settings.Epochs} epochs, batch {options.BatchSize}, learning rate {options.LearningRate:G4} ({settings.Recipe} recipe), augmentation {AugmentationText(options)}{(options.TestTimeFlip ? ", test-time flip" : "")}."));
@@ -161,11 +166,10 @@ internal static class TrainCommand
         options.Training.Augmentation is { } a ? AugmentationList.Format(a) ?? a.ToString() : "none";
 
     /// <summary>The final metrics on a labelled test folder keyed by the model's classes (the same scoring as <c>evaluate</c>).</summary>
-    private static FinalMetrics EvaluateTestFolder(MLContext mlContext, ITransformer model, TrainingData data, (List<string> Paths, List<string> Labels) test, string folder, ProgressDisplay progress, CommandContext context)
+    private static FinalMetrics EvaluateTestFolder(MLContext mlContext, ITransformer model, TrainingData data, LabelledImages test, string folder, ProgressDisplay progress, CommandContext context)
     {
-        var (paths, labels) = test;
         var scorer = ModelInput.Find(data.Train.Schema, "the trained model").Scorer(mlContext, model);
-        return Evaluation.Run(mlContext, scorer, paths, labels, progress, context.Error, Spec.Name, $"test folder {Path.GetFullPath(folder)}");
+        return Evaluation.Run(mlContext, scorer, test, progress, context.Error, Spec.Name, $"test folder {Path.GetFullPath(folder)}");
     }
 
     /// <summary>

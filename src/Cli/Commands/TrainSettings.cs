@@ -76,6 +76,7 @@ internal sealed record TrainSettings(
         new("augment", "<list>", $"Training-time augmentation, drawn afresh for every image every epoch: {AugmentationList.Syntax}. flip mirrors (p 0.5), crop takes 70-100 % of the area resized back, shift moves up to 2 pixels with black fill, erase replaces a box of 2-40 % with noise (p 0.5) (default none)."),
         new("test-time-flip", "", "Score every image and its mirror and output the mean of the two, in the final metrics and in the saved model (about twice the scoring time)."),
         new("test-data", "<folder>", "A labelled test folder (sub-folders named as the classes; some may be missing): the final metrics, report and confusion matrix are computed on it instead of the held-out images."),
+        DecodeLimitOption.Spec,
     ];
 
     public bool IsFolder => FashionMnist is null;
@@ -101,6 +102,11 @@ internal sealed record TrainSettings(
             throw new UsageException("Fashion-MNIST images are 28 x 28 grey: leave out --image-size and --channels (or give 28 and 1).");
         }
 
+        const string Pictures = "its pictures (loss.png, accuracy.png, confusion.png) would be read as images of a class by the next run on that folder";
+        CheckOutsideOf("output", output, "data", fashionMnist is null ? data : null, Pictures);
+        CheckOutsideOf("output", output, "test-data", arguments.Text("test-data"), Pictures);
+        CheckOutsideOf("test-data", arguments.Text("test-data"), "data", fashionMnist is null ? data : null, "its images would be trained on as well as tested on, so the final metrics would not be on unseen images");
+
         return new TrainSettings(
             data,
             fashionMnist,
@@ -122,6 +128,27 @@ internal sealed record TrainSettings(
             arguments.Text("test-data") is { } test && !Directory.Exists(test) ? throw new DirectoryNotFoundException($"--test-data: folder '{test}' does not exist.") : arguments.Text("test-data"),
             ParseAugmentation(arguments.Text("augment")),
             arguments.Flag("test-time-flip"));
+    }
+
+    /// <summary>
+    /// Refuses a folder of this run (--output, --test-data) that is, or lies inside, an image folder it reads (--data,
+    /// --test-data), as <paramref name="why"/> says. Found by an outside sweep: the next run into the same --output read its
+    /// loss.png, accuracy.png and confusion.png as one more class, without a word; a --test-data inside --data was
+    /// trained on. A hidden folder (a name starting with '.') is never read, so it may lie inside.
+    /// </summary>
+    private static void CheckOutsideOf(string option, string? path, string folderOption, string? folder, string why)
+    {
+        if (path is null || folder is null)
+        {
+            return;
+        }
+
+        string inside = Path.GetRelativePath(Path.GetFullPath(folder), Path.GetFullPath(path));
+        bool outside = inside == ".." || inside.StartsWith(".." + Path.DirectorySeparatorChar, StringComparison.Ordinal) || Path.IsPathRooted(inside);
+        if (!outside && !inside.Split(Path.DirectorySeparatorChar).Any(part => part.StartsWith('.') && part != "."))
+        {
+            throw new UsageException($"--{option} '{path}' is {(inside == "." ? "the same folder as" : "inside")} --{folderOption} '{folder}': {why}. Give a --{option} outside it (or a folder whose name starts with '.', which is never read).");
+        }
     }
 
     private static AugmentationOptions? ParseAugmentation(string? text)

@@ -34,12 +34,17 @@ internal sealed record TrainingData(IDataView Train, IDataView HeldOut, string F
         var folder = ImageFolder.Load(mlContext, settings.Data, skipUnreadable: true, progress: progress.Decoding);
         foreach (string skipped in folder.Skipped.Take(10))
         {
-            progress.Line("skipped: " + skipped);
+            progress.Line("skipped: " + ClassFolderNames.Visible(skipped));
         }
 
         if (folder.Skipped.Count > 10)
         {
             progress.Line($"skipped {folder.Skipped.Count - 10} more unreadable files.");
+        }
+
+        if (DecodeLimitOption.Hint(folder.Skipped.Count(DecodeLimitOption.IsOverTheLimit)) is { } hint)
+        {
+            progress.Line(hint);
         }
 
         foreach (string line in LeftOutLines(folder))
@@ -63,11 +68,30 @@ internal sealed record TrainingData(IDataView Train, IDataView HeldOut, string F
         };
     }
 
+    /// <summary>Steps of training below which <see cref="FewStepsWarning"/> warns.</summary>
+    public const int FewSteps = 15;
+
+    /// <summary>
+    /// A warning when training makes fewer than <see cref="FewSteps"/> steps: batch normalization's running statistics
+    /// (momentum 0.1), which the saved model scores with, then still hold a fifth or more of their starting values. Found
+    /// by an outside sweep: 48 photos at the default batch of 64 made 8 steps in 8 epochs, 97.9 % right in training and
+    /// 41.7 % held out (red photos scored as blue at 0.84), where batch 8 made 48 steps and 91.7 % held out.
+    /// </summary>
+    public static string? FewStepsWarning(int images, int batch, int epochs)
+    {
+        // A last batch of one image is left out (ClassifierTrainer: batch norm cannot train on it).
+        long steps = ((images / batch) + (images % batch > 1 ? 1 : 0)) * (long)epochs;
+        return steps >= FewSteps ? null : string.Create(
+            CultureInfo.InvariantCulture,
+            $"warning: {images} training images at batch {batch} make {steps} step{(steps == 1 ? string.Empty : "s")} in {epochs} epoch{(epochs == 1 ? string.Empty : "s")}. After so few, the running statistics of batch normalization, which the saved model scores with, still hold {Math.Pow(0.9, steps):P0} of their starting values, so held-out figures can fall far below training ones; lower --batch or raise --epochs to make at least {FewSteps} steps.");
+    }
+
     /// <summary>The lines that say what a folder's reading left out besides undecodable images (each listed in metrics.json too).</summary>
     public static IEnumerable<string> LeftOutLines(ImageFolderData folder) =>
         new[]
         {
             LeftOut.Describe(folder.Ignored, "file ignored (not an image by its extension, or outside a class folder)", "files ignored (not images by their extension, or outside a class folder)"),
+            LeftOut.UnreadImages(folder.Ignored),
             LeftOut.Describe(folder.EmptyClassFolders, "class folder without images, not a class", "class folders without images, not classes"),
         }.OfType<string>();
 

@@ -18,6 +18,9 @@ internal static class HtmlReport
         img { max-width: 100%; border: 1px solid #ddd; margin: 0.3em 0; }
         """;
 
+    private const string IgnoredText = "file(s) ignored: not images by extension, or outside a class folder";
+    private const string SkippedText = "image(s) that did not decode";
+
     /// <summary>Writes the page; <paramref name="confusionImage"/> is null when the confusion matrix had too many classes to draw.</summary>
     public static void Write(string path, TrainingReport report, string lossImage, string accuracyImage, string? confusionImage)
     {
@@ -40,7 +43,7 @@ internal static class HtmlReport
             ["data", d.Description],
             ["classes", $"{d.ClassNames.Count}: {string.Join(", ", d.ClassNames)}"],
             ["images", string.Create(c, $"{d.TrainImages:N0} training, {d.HeldOutImages:N0} held out ({d.HeldOut})")],
-            ["left out", LeftOutText(d)],
+            ["left out", LeftOutText([(d.IgnoredFiles, IgnoredText), (d.SkippedImages, SkippedText), (d.EmptyClassFolders, "class folder(s) without images")])],
             ["recipe", $"{s.Recipe}: {TrainSettings.RecipeDescriptions[s.Recipe]}"],
             ["training", string.Create(c, $"{s.Epochs} epochs, batch {s.BatchSize}, learning rate {s.LearningRate:G4}, label smoothing {s.LabelSmoothing:G3}, mixup {(s.MixupAlpha is { } a ? a.ToString("G3", c) : "off")}, {s.Precision}, seed {s.Seed}")],
             ["augmentation", $"{s.Augmentation}{(s.TestTimeFlip ? "; scored with a test-time flip (the mean of each image and its mirror)" : "")}"],
@@ -49,6 +52,11 @@ internal static class HtmlReport
         ]);
 
         html.AppendLine(c, $"<h2>Final metrics ({E(f.EvaluatedOn)}, {f.Images:N0} images)</h2>");
+        if (f.IgnoredFiles.Count + f.SkippedImages.Count > 0)
+        {
+            html.AppendLine(c, $"<p>Left out of these metrics: {E(LeftOutText([(f.IgnoredFiles, IgnoredText), (f.SkippedImages, SkippedText)]))}.</p>");
+        }
+
         Table(html, ["accuracy", "macro accuracy", "log-loss", "log-loss reduction"],
             [[Pct(f.Accuracy), Pct(f.MacroAccuracy), f.LogLoss.ToString("F4", c), f.LogLossReduction.ToString("F4", c)]]);
         html.AppendLine(confusionImage is null
@@ -64,7 +72,7 @@ internal static class HtmlReport
             report.Epochs.Select(e => new[]
             {
                 e.Epoch.ToString(c), e.TrainLoss.ToString("F4", c), Pct(e.TrainAccuracy),
-                e.ValidationLoss?.ToString("F4", c) ?? "-", e.ValidationAccuracy is { } va ? Pct(va) : "-",
+                e.ValidationLoss?.ToString("F4", c) ?? "-", Pct(e.ValidationAccuracy),
                 e.LearningRate.ToString("G4", c), e.Seconds.ToString("F1", c), e.ImagesPerSecond.ToString("F0", c),
             }).ToList());
         html.AppendLine("<p>Files: <a href=\"model.zip\">model.zip</a> (ML.NET), <a href=\"model.onnx\">model.onnx</a>, <a href=\"metrics.json\">metrics.json</a>.</p>");
@@ -72,12 +80,12 @@ internal static class HtmlReport
         File.WriteAllText(path, html.ToString());
     }
 
-    /// <summary>What the folder's reading left out (the names are in metrics.json), or "nothing".</summary>
-    private static string LeftOutText(DataSummary d)
+    /// <summary>What a folder's reading left out (the names are in metrics.json), or "nothing".</summary>
+    private static string LeftOutText(IEnumerable<(LeftOut LeftOut, string What)> kinds)
     {
-        var parts = new[] { (d.IgnoredFiles, "file(s) ignored: not images by extension, or outside a class folder"), (d.SkippedImages, "image(s) that did not decode"), (d.EmptyClassFolders, "class folder(s) without images") }
-            .Where(p => p.Item1.Count > 0)
-            .Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Item1.Count:N0} {p.Item2} ({string.Join(", ", p.Item1.Names.Take(5))}{(p.Item1.Count > 5 ? ", ..." : string.Empty)})"));
+        var parts = kinds
+            .Where(p => p.LeftOut.Count > 0)
+            .Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.LeftOut.Count:N0} {p.What} ({string.Join(", ", p.LeftOut.Names.Take(5))}{(p.LeftOut.Count > 5 ? ", ..." : string.Empty)})"));
         return string.Join("; ", parts) is { Length: > 0 } text ? text + $"; metrics.json names the first {LeftOut.MaxNames} of each" : "nothing";
     }
 
@@ -94,7 +102,7 @@ internal static class HtmlReport
 
     private static bool IsNumber(string cell) => double.TryParse(cell.TrimEnd('%', ' '), NumberStyles.Float | NumberStyles.AllowThousands, CultureInfo.InvariantCulture, out _);
 
-    private static string Pct(double value) => value.ToString("P2", CultureInfo.InvariantCulture);
+    private static string Pct(double? value) => value?.ToString("P2", CultureInfo.InvariantCulture) ?? "-";
 
     private static string E(string text) => WebUtility.HtmlEncode(text);
 }

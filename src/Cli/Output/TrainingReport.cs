@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.ML.Data;
+using MLNetCnn.Serving;
 using MLNetCnn.Tricks.Training;
 
 namespace MLNetCnn.Cli.Output;
@@ -53,14 +54,40 @@ internal sealed record LeftOut(int Count, IReadOnlyList<string> Names)
 {
     public const int MaxNames = 100;
 
+    /// <summary>
+    /// Extensions of images that cameras, phones and browsers write and that the decoder does not read: "not images by
+    /// their extension" reads wrong for them, and a phone's folder of .heic photos became a class folder without images.
+    /// </summary>
+    private static readonly HashSet<string> UnreadImageFormats = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ".heic", ".heif", ".avif", ".tif", ".tiff", ".jfif", ".jpe", ".jxl", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf", ".psd", ".svg", ".ico",
+    };
+
     public static LeftOut None { get; } = new(0, []);
 
     public static LeftOut Of(IReadOnlyList<string> all) => new(all.Count, all.Take(MaxNames).ToList());
 
-    /// <summary>"3 files that are not images: a.tif, b, c" with at most <paramref name="shown"/> names, or null when there are none.</summary>
+    /// <summary>
+    /// How many of the <paramref name="ignored"/> files are images in a format the decoder does not read, by extension, and
+    /// what to do with them; null when none is.
+    /// </summary>
+    public static string? UnreadImages(IReadOnlyList<string> ignored)
+    {
+        var formats = ignored.Select(Path.GetExtension).OfType<string>().Where(UnreadImageFormats.Contains)
+            .GroupBy(e => e.ToLowerInvariant()).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal).ToList();
+        int count = formats.Sum(g => g.Count());
+        return count == 0 ? null
+            : $"{count} of the files ignored {(count == 1 ? "is an image" : "are images")} in a format not decoded here ({string.Join(", ", formats.Select(g => $"{g.Key}: {g.Count()}"))}): convert {(count == 1 ? "it" : "them")} to JPEG or PNG (a .jfif or .jpe file is a JPEG: renaming it .jpg is enough).";
+    }
+
+    /// <summary>
+    /// "3 files that are not images: a.tif, b, c" with at most <paramref name="shown"/> names, or null when there are none.
+    /// Control characters in a name are written as escapes, as predict writes paths: macOS's <c>Icon\r</c> file (a folder's
+    /// custom icon) sent the cursor back over the line.
+    /// </summary>
     public static string? Describe(IReadOnlyList<string> all, string singular, string plural, int shown = 5) => all.Count == 0
         ? null
-        : $"{all.Count} {(all.Count == 1 ? singular : plural)}: {string.Join(", ", all.Take(shown))}{(all.Count > shown ? $" and {all.Count - shown} more" : string.Empty)}";
+        : $"{all.Count} {(all.Count == 1 ? singular : plural)}: {string.Join(", ", all.Take(shown).Select(n => ClassFolderNames.Visible(n)))}{(all.Count > shown ? $" and {all.Count - shown} more" : string.Empty)}";
 }
 
 /// <summary>One epoch of <c>TrainingHistory</c>.</summary>
@@ -80,9 +107,23 @@ internal sealed record FinalMetrics(string EvaluatedOn, long Images, double Accu
     {
         var matrix = metrics.ConfusionMatrix;
         var counts = matrix.Counts.Select(row => (IReadOnlyList<long>)row.Select(c => (long)Math.Round(c)).ToList()).ToList();
-        var perClass = classNames.Select((name, i) => new ClassMetrics(name, counts[i].Sum(), counts[i][i], matrix.PerClassRecall[i], matrix.PerClassPrecision[i])).ToList();
+        var perClass = classNames.Select((name, i) => new ClassMetrics(
+            name,
+            counts[i].Sum(),
+            counts[i][i],
+            counts[i].Sum() == 0 ? null : matrix.PerClassRecall[i],
+            counts.Sum(row => row[i]) == 0 ? null : matrix.PerClassPrecision[i])).ToList();
         return new FinalMetrics(evaluatedOn, counts.Sum(r => r.Sum()), metrics.MicroAccuracy, metrics.MacroAccuracy, metrics.LogLoss, metrics.LogLossReduction, perClass, counts);
     }
+
+    /// <summary>
+    /// Files of a test folder not read (not images by extension, or outside any class folder); none for a held-out set,
+    /// whose folder's are in <see cref="DataSummary.IgnoredFiles"/>.
+    /// </summary>
+    public LeftOut IgnoredFiles { get; init; } = LeftOut.None;
+
+    /// <summary>Images of a test folder left out of these metrics because they did not decode, each with the reason.</summary>
+    public LeftOut SkippedImages { get; init; } = LeftOut.None;
 }
 
 /// <summary>
@@ -107,8 +148,12 @@ internal sealed class OneLinePerRow : JsonConverter<IReadOnlyList<IReadOnlyList<
     }
 }
 
-/// <summary>One class: held-out images, how many were right, recall (= the class's accuracy) and precision.</summary>
-internal sealed record ClassMetrics(string Name, long Count, long Correct, double Recall, double Precision);
+/// <summary>
+/// One class: held-out images, how many were right, recall (= the class's accuracy) and precision; recall is null for a
+/// class without images and precision for a class never predicted (ML.NET gives 0 for both, which metrics.json and
+/// report.html printed as 0 %, while evaluate printed "-").
+/// </summary>
+internal sealed record ClassMetrics(string Name, long Count, long Correct, double? Recall, double? Precision);
 
 /// <summary>Wall-clock seconds of each phase.</summary>
 internal sealed record Timing(double LoadSeconds, double TrainSeconds, double EvaluateSeconds, double SaveSeconds, double TotalSeconds);

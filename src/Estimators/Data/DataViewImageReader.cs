@@ -11,11 +11,29 @@ namespace MLNetCnn.Estimators.Data;
 /// </summary>
 internal static class DataViewImageReader
 {
+    /// <summary>How the columns the image conversion adds (<see cref="ImageInput.PixelColumnName"/>, ...) begin.</summary>
+    private const string InternalPrefix = "mlnetcnn_";
+
+    /// <summary>
+    /// The error for a label column the data lacks, listing the data's columns (not the image conversion's own
+    /// <c>mlnetcnn_</c> steps). When the name is an architecture's, it says that the label column comes first: found by an
+    /// outside sweep, <c>ImageClassification("resnet18")</c>, read as README's "takes a registered name as a shortcut",
+    /// looked for a label column named "resnet18".
+    /// </summary>
+    public static ArgumentOutOfRangeException LabelNotFound(string parameter, string labelColumnName, IEnumerable<string> columns)
+    {
+        var names = columns.Where(n => !n.StartsWith(InternalPrefix, StringComparison.Ordinal)).Distinct(StringComparer.Ordinal);
+        string hint = ModelRegistry.Names.Contains(labelColumnName, StringComparer.OrdinalIgnoreCase)
+            ? $" '{labelColumnName}' is an architecture: the first argument of ImageClassification is the label column's name, so give the architecture as arch: \"{labelColumnName}\"."
+            : string.Empty;
+        return new ArgumentOutOfRangeException(parameter, $"Label column '{labelColumnName}' not found. Columns: {string.Join(", ", names)}.{hint}");
+    }
+
     /// <summary>Checks the column types and returns the label's class count and class names.</summary>
     public static (int NumClasses, IReadOnlyList<string> ClassNames) CheckSchema(DataViewSchema schema, string labelColumnName, string featureColumnName, ImageShape shape)
     {
         var label = schema.GetColumnOrNull(labelColumnName)
-            ?? throw new ArgumentOutOfRangeException(nameof(labelColumnName), $"Label column '{labelColumnName}' not found. Columns: {string.Join(", ", schema.Select(c => c.Name))}.");
+            ?? throw LabelNotFound(nameof(labelColumnName), labelColumnName, schema.Where(c => !c.IsHidden).Select(c => c.Name));
         if (label.Type is not KeyDataViewType key)
         {
             throw new ArgumentException($"Label column '{labelColumnName}' must be a key type (use mlContext.Transforms.Conversion.MapValueToKey); found {label.Type}.");

@@ -63,9 +63,9 @@ internal static class DataViewImageSource
 
         var view = plan.Apply(data);
         return plan.Kind == ImageColumnKind.Pixels
-            ? ReadPixels(view, plan, labels, numClasses, role, options, ImagePixelType.Byte, cancellationToken, new ReadProgress(log, progress, role, labels.Length))
-                ?? ReadPixels(view, plan, labels, numClasses, role, options, ImagePixelType.Single, cancellationToken, new ReadProgress(log, progress, role, labels.Length))!
-            : ReadPixels(view, plan, labels, numClasses, role, options, ImagePixelType.Byte, cancellationToken, new ReadProgress(log, progress, role, labels.Length))!;
+            ? ReadPixels(view, plan, labels, numClasses, role, options, ImagePixelType.Byte, cancellationToken, new ReadProgress(log, progress, role, labels.Length), locate: null)
+                ?? ReadPixels(view, plan, labels, numClasses, role, options, ImagePixelType.Single, cancellationToken, new ReadProgress(log, progress, role, labels.Length), locate: null)!
+            : ReadPixels(view, plan, labels, numClasses, role, options, ImagePixelType.Byte, cancellationToken, new ReadProgress(log, progress, role, labels.Length), plan.Kind == ImageColumnKind.Bytes ? from => LocateUnreadableBytes(data, plan.ImageColumn, from, cancellationToken) : null)!;
     }
 
     /// <summary>How a source holds its images, for the log.</summary>
@@ -131,8 +131,12 @@ internal static class DataViewImageSource
         return (labels.ToArray(), paths?.ToArray());
     }
 
-    /// <summary>One cursor pass writing every row's pixels; null when <paramref name="type"/> is uint8 and a value is not a 0..255 integer.</summary>
-    private static ImageDataset? ReadPixels(IDataView view, ImageColumnPlan plan, int[] labels, int numClasses, string role, DataOptions options, ImagePixelType type, CancellationToken cancellationToken, ReadProgress progress)
+    /// <summary>
+    /// One cursor pass writing every row's pixels; null when <paramref name="type"/> is uint8 and a value is not a 0..255
+    /// integer. <paramref name="locate"/> finds the row of an image that failed on one of ML.NET's threads, ahead of the
+    /// cursor (without it, the cursor's row is only a lower bound).
+    /// </summary>
+    private static ImageDataset? ReadPixels(IDataView view, ImageColumnPlan plan, int[] labels, int numClasses, string role, DataOptions options, ImagePixelType type, CancellationToken cancellationToken, ReadProgress progress, Func<int, (int Row, string Where)?>? locate)
     {
         var shape = plan.Shape;
         int size = shape.Size;
@@ -148,7 +152,7 @@ internal static class DataViewImageSource
                 var getPixels = cursor.GetGetter<VBuffer<float>>(column);
                 VBuffer<float> buffer = default;
                 int row = 0;
-                for (; NextRow(cursor, role, row); row++)
+                for (; NextRow(cursor, role, row, locate); row++)
                 {
                     if (cancellationToken.IsCancellationRequested)
                     {
@@ -209,7 +213,7 @@ internal static class DataViewImageSource
     /// <c>LoadRawImageBytes</c> or <c>LoadImages</c> column): it is reported with the row reached, not inside ML.NET's
     /// "Splitter/consolidator worker" wrapper.
     /// </summary>
-    private static bool NextRow(DataViewRowCursor cursor, string role, int row)
+    private static bool NextRow(DataViewRowCursor cursor, string role, int row, Func<int, (int Row, string Where)?>? locate)
     {
         try
         {
@@ -218,9 +222,54 @@ internal static class DataViewImageSource
         catch (Exception e) when (Unreadable(e) is { } unreadable)
         {
             // Wrapped, it came from a worker that decodes ahead of the cursor: the row is a lower bound, not the row.
-            string where = ReferenceEquals(e, unreadable) ? $"row {row}" : $"a row at or after row {row} (rows are decoded ahead, on other threads)";
+            string where = locate?.Invoke(row) is { } found ? $"row {found.Row}{found.Where}"
+                : ReferenceEquals(e, unreadable) ? $"row {row}"
+                : $"a row at or after row {row} (rows are decoded ahead, on other threads)";
             throw new InvalidDataException($"{role} data, reading {where}: {unreadable.Message}", unreadable);
         }
+    }
+
+    /// <summary>
+    /// The first row from <paramref name="from"/> on whose encoded image does not decode, with the row's text columns (the
+    /// path <c>LoadRawImageBytes</c> read, in ML.NET's usual image pipeline): the user's bytes column is decoded again, one
+    /// row at a time. ML.NET had decoded it ahead on its own threads, so the cursor's row was only a lower bound, and the
+    /// message named neither the row nor the file (an outside sweep: one truncated JPEG among 59 paths). Null when no
+    /// row fails on its own; the bound then stands.
+    /// </summary>
+    private static (int Row, string Where)? LocateUnreadableBytes(IDataView data, string column, int from, CancellationToken cancellationToken)
+    {
+        var bytes = data.Schema[column];
+        var texts = data.Schema.Where(c => !c.IsHidden && c.Type is TextDataViewType).Take(3).ToList();
+        using var cursor = data.GetRowCursor(texts.Append(bytes));
+        var getBytes = cursor.GetGetter<VBuffer<byte>>(bytes);
+        var getTexts = texts.Select(cursor.GetGetter<ReadOnlyMemory<char>>).ToList();
+        VBuffer<byte> encoded = default;
+        for (int row = 0; cursor.MoveNext(); row++)
+        {
+            if (row < from)
+            {
+                continue;
+            }
+
+            cancellationToken.ThrowIfCancellationRequested();
+            getBytes(ref encoded);
+            try
+            {
+                ImageDecoding.DecodeBytes(encoded.DenseValues().ToArray(), "encoded image").Dispose();
+            }
+            catch (InvalidDataException)
+            {
+                var values = texts.Select((c, i) =>
+                {
+                    ReadOnlyMemory<char> value = default;
+                    getTexts[i](ref value);
+                    return $"{c.Name} '{ClassFolderNames.Visible(value.ToString())}'";
+                });
+                return (row, texts.Count == 0 ? string.Empty : $" ({string.Join(", ", values)})");
+            }
+        }
+
+        return null;
     }
 
     /// <summary>The <see cref="InvalidDataException"/> of an image that cannot be read, as thrown by the decoders or wrapped by ML.NET.</summary>
