@@ -175,13 +175,19 @@ public sealed class ImageClassifierService : IDisposable
 
         var mlContext = new MLContext();
         _model = mlContext.CnnServing().LoadModel(modelPath, out var inputSchema);
+        if (inputSchema is null)
+        {
+            (_model as IDisposable)?.Dispose();
+            throw new InvalidDataException($"Model '{Path.GetFullPath(modelPath)}' was saved without its input schema (mlContext.Model.Save(model, null, path)), so nothing says it scores a byte-vector column 'ImageBytes' or a text column '{ImageFolder.ImagePathColumnName}'; save it with the training data's schema: mlContext.Model.Save(model, trainData.Schema, path).");
+        }
+
         DataViewSchema outputSchema;
-        if (inputSchema?.GetColumnOrNull(nameof(ImageBytesInput.ImageBytes)) is { Type: VectorDataViewType { ItemType: var item } } && item == NumberDataViewType.Byte)
+        if (inputSchema.GetColumnOrNull(nameof(ImageBytesInput.ImageBytes)) is { Type: VectorDataViewType { ItemType: var item } } && item == NumberDataViewType.Byte)
         {
             var pool = mlContext.CnnServing().CreatePool<ImageBytesInput, ImagePrediction>(_model, maximumRetained: settings.MaxConcurrentPredictions);
             (_score, outputSchema) = (image => pool.Predict(new ImageBytesInput { ImageBytes = image }), pool.OutputSchema);
         }
-        else if (inputSchema?.GetColumnOrNull(ImageFolder.ImagePathColumnName) is { Type: TextDataViewType })
+        else if (inputSchema.GetColumnOrNull(ImageFolder.ImagePathColumnName) is { Type: TextDataViewType })
         {
             // A folder-trained model decodes files: each posted image is written to a file of its own in a private folder,
             // scored, and deleted (the decoder checks the same header and limits as for bytes).
@@ -192,7 +198,7 @@ public sealed class ImageClassifierService : IDisposable
         else
         {
             (_model as IDisposable)?.Dispose();
-            string columns = inputSchema is null ? "of an input schema it was saved without" : string.Join(", ", inputSchema.Where(c => !c.IsHidden).Select(c => $"'{c.Name}' ({c.Type})"));
+            string columns = string.Join(", ", inputSchema.Where(c => !c.IsHidden).Select(c => $"'{c.Name}' ({c.Type})"));
             throw new InvalidDataException($"Model '{Path.GetFullPath(modelPath)}' scores the columns {columns}; this service posts encoded image bytes, so it serves models trained on a byte-vector column 'ImageBytes' (examples/ServingApi.DemoModel, or ML.NET's LoadRawImageBytes) or on image paths in a text column '{ImageFolder.ImagePathColumnName}' (mlnetcnn train on a folder).");
         }
 

@@ -233,7 +233,7 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         catch (ArgumentException e)
         {
             // The checks word their errors for the training data; said of the validation set, the user looks in the right place.
-            throw new ArgumentException($"ValidationSet: {e.Message}", nameof(Options.ValidationSet), e);
+            throw new ArgumentException($"ValidationSet: {e.Message} The ValidationSet is read as given: the steps before the trainer in a pipeline do not transform it, so fit them first and pass their output (preprocessing.Fit(trainData).Transform(validationData)), keyed by the same MapValueToKey as the training data.", nameof(Options.ValidationSet), e);
         }
         if (validationClasses != numClasses)
         {

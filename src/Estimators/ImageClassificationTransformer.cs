@@ -110,7 +110,7 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable, 
     private ImageClassificationTransformer Open(DataViewSchema given)
     {
         Open();
-        InputSchemaCheck.Check(_backbone.SchemaSource.Schema, given);
+        InputSchemaCheck.Check(_backbone.SchemaSource.Schema, given, ClassNames);
         return this;
     }
 

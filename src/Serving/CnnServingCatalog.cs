@@ -26,7 +26,8 @@ public sealed partial class CnnServingCatalog
     /// Loads a model saved with <c>mlContext.Model.Save</c>, registering what its scoring chain needs. Scoring errors
     /// caused by an input file (missing, not an image) surface as <see cref="InvalidDataException"/> naming the file,
     /// rather than under ML.NET's worker-thread wrapper. Dispose the model when done (it deletes ONNX Runtime's
-    /// temporary copy of the graph).
+    /// temporary copy of the graph). As with <c>mlContext.Model.Load</c>, <c>inputSchema</c> is null when the model was
+    /// saved without one (<c>mlContext.Model.Save(model, null, path)</c>); such a model loads and scores all the same.
     /// </summary>
     /// <remarks>
     /// The zip is checked first: each entry is inflated once, never past the size it declares, and compared with its
@@ -89,9 +90,24 @@ public sealed partial class CnnServingCatalog
             throw new InvalidDataException($"Model '{source}' cannot be loaded by ML.NET, so the zip is damaged or was not saved by mlContext.Model.Save: {Cause(e)}", Unwrap(e));
         }
 
-        ModelIntegrity.CheckFits(model, inputSchema, shapes, source);
+        // A model saved without its input schema (Model.Save(model, null, path)) is checked against its graph's inputs.
+        var trainedOn = inputSchema ?? ModelIntegrity.GraphInputSchema(model, shapes);
+        ModelIntegrity.CheckFits(model, trainedOn, shapes, source);
         ModelIntegrity.CheckClassCount(model, shapes.ScoreWidth, source);
-        return new ServedModel(model, inputSchema);
+        return new ServedModel(model, trainedOn, ClassNamesOrNull(model, trainedOn));
+    }
+
+    /// <summary>The class names the chain scores for its saved schema; null where that schema does not bind it (an MLImage column is not saved).</summary>
+    private IReadOnlyList<string>? ClassNamesOrNull(ITransformer model, DataViewSchema trainedOn)
+    {
+        try
+        {
+            return GetClassNames(model.GetOutputSchema(trainedOn));
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or InvalidDataException)
+        {
+            return null;
+        }
     }
 
     /// <summary>
@@ -160,10 +176,15 @@ public sealed partial class CnnServingCatalog
     /// </summary>
     /// <param name="model">A trained model, or one from <see cref="LoadModel(string, out DataViewSchema)"/>.</param>
     /// <param name="inputSchema">The schema the model scores (the one <see cref="LoadModel(string, out DataViewSchema)"/> returns).</param>
+    /// <exception cref="ArgumentException"><paramref name="inputSchema"/> is null (the model was saved without one): pass a scored schema to <see cref="GetClassNames(DataViewSchema)"/> instead.</exception>
     public IReadOnlyList<string> GetClassNames(ITransformer model, DataViewSchema inputSchema)
     {
         ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(inputSchema);
+        if (inputSchema is null)
+        {
+            throw new ArgumentException("The input schema is null: the model was saved without an input schema (mlContext.Model.Save(model, null, path)), so LoadModel returns none. Pass a scored schema instead: GetClassNames(model.GetOutputSchema(data.Schema)) or a PredictionEngine's OutputSchema.", nameof(inputSchema));
+        }
+
         return GetClassNames(model.GetOutputSchema(inputSchema));
     }
 

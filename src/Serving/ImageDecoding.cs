@@ -252,7 +252,7 @@ public static class ImageDecoding
 
             if (!file.Exists)
             {
-                throw new InvalidDataException($"Image '{path}' cannot be read: it does not exist{(file.FullName != Path.GetFullPath(path) ? $" (it is a link to '{file.FullName}')" : string.Empty)}.");
+                throw new InvalidDataException($"Image '{path}' cannot be read: it does not exist{Where(path, file)}.");
             }
 
             if (file.Length == 0)
@@ -268,6 +268,15 @@ public static class ImageDecoding
             throw new InvalidDataException($"Image '{path}' cannot be read: {e.Message}", e);
         }
     }
+
+    /// <summary>
+    /// Where a missing image was looked for: a link's target, or for a relative path the current directory it was read
+    /// from (a CSV's paths are often relative to the CSV's folder, which ML.NET's image loaders take as <c>imageFolder</c>).
+    /// </summary>
+    private static string Where(string path, FileInfo file) =>
+        file.FullName != Path.GetFullPath(path) ? $" (it is a link to '{file.FullName}')"
+        : !Path.IsPathRooted(path) ? $" (a relative path is read from the current directory, '{Environment.CurrentDirectory}', as '{file.FullName}'; give full paths, or load the images first with mlContext.Transforms.LoadRawImageBytes or LoadImages and their imageFolder)"
+        : string.Empty;
 
     /// <summary>Decodes encoded image bytes; <paramref name="what"/> names them in the error.</summary>
     /// <exception cref="InvalidDataException">The bytes are empty, over the decode limit, truncated or not a decodable image.</exception>

@@ -11,9 +11,17 @@ namespace MLNetCnn.Serving;
 /// </summary>
 internal static class InputSchemaCheck
 {
-    /// <summary>Throws <see cref="ArgumentException"/> naming the column, the type the model was trained on and the type found.</summary>
-    public static void Check(DataViewSchema trainedOn, DataViewSchema given)
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> naming the column, the type the model was trained on and the type found; with
+    /// <paramref name="classNames"/>, also when the training label's column is keyed otherwise (<see cref="CheckLabel"/>).
+    /// </summary>
+    public static void Check(DataViewSchema trainedOn, DataViewSchema given, IReadOnlyList<string>? classNames = null)
     {
+        if (classNames is not null)
+        {
+            CheckLabel(trainedOn, given, classNames);
+        }
+
         foreach (var expected in trainedOn.Where(c => !c.IsHidden && c.Type is VectorDataViewType))
         {
             var want = (VectorDataViewType)expected.Type;
@@ -27,6 +35,35 @@ internal static class InputSchemaCheck
                 ? $" It is a variable-size vector: give the input class's property [VectorType({want.Size})]."
                 : string.Empty;
             throw new ArgumentException($"Column '{expected.Name}' is {column.Type}; the model was trained on {expected.Type}{(want.Size > 0 ? $" ({want.Size} values a row)" : string.Empty)}.{hint}", nameof(given));
+        }
+    }
+
+    /// <summary>
+    /// Found by an outside sweep: ML.NET's <c>Evaluate</c> compares key numbers, so test data whose <c>Label</c> was keyed
+    /// on its own (a <c>MapValueToKey</c> fitted on the test set: another order, a class missing) scored silently wrong
+    /// (micro-accuracy 0.09 instead of 0.49). The training label is the key column whose values are the model's class
+    /// names; the same column in <paramref name="given"/> must carry the same values in the same order (or, without key
+    /// values, as many keys, as an input class's <c>[KeyType(10)]</c> does).
+    /// </summary>
+    private static void CheckLabel(DataViewSchema trainedOn, DataViewSchema given, IReadOnlyList<string> classNames)
+    {
+        foreach (var trained in trainedOn.Where(c => !c.IsHidden && c.Type is KeyDataViewType))
+        {
+            if (ClassKeyValues.AsText(trained, classNames.Count) is not { } names || !names.SequenceEqual(classNames, StringComparer.Ordinal)
+                || given.GetColumnOrNull(trained.Name) is not { Type: KeyDataViewType key } column)
+            {
+                continue;
+            }
+
+            bool hasValues = column.Annotations.Schema.GetColumnOrNull("KeyValues") is not null;
+            var found = hasValues ? ClassKeyValues.AsText(column, (int)key.Count) : null;
+            if (hasValues ? found is not null && found.SequenceEqual(classNames, StringComparer.Ordinal) : (int)key.Count == classNames.Count)
+            {
+                continue;
+            }
+
+            string what = found is null ? $"{key.Count} keys" : $"[{string.Join(", ", found)}]";
+            throw new ArgumentException($"Column '{column.Name}' is keyed {what}; the model was trained on it keyed [{string.Join(", ", classNames)}]. Evaluate compares key numbers, so its figures would compare other classes: key this data with the training data's fitted MapValueToKey (or ImageFolder.LoadLabelled with the model's class names), or drop the column before scoring.", nameof(given));
         }
     }
 }

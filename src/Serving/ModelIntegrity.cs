@@ -113,6 +113,38 @@ internal static class ModelIntegrity
         }
     }
 
+    /// <summary>
+    /// What a model saved without its input schema is checked against: when the chain begins with its ONNX graph (a
+    /// classifier or featurizer of pixel vectors), each graph input as the float vector it takes, so a vector of another
+    /// size is refused naming the column; otherwise (the graph reads what the steps before it make, or takes other
+    /// than floats, which ML.NET's step says by refusing the float columns) nothing.
+    /// </summary>
+    public static DataViewSchema GraphInputSchema(ITransformer model, GraphShapes shapes)
+    {
+        var none = new DataViewSchema.Builder().ToSchema();
+        if (Flatten(model).FirstOrDefault() is not OnnxTransformer graph)
+        {
+            return none;
+        }
+
+        var inputs = new DataViewSchema.Builder();
+        foreach (var (name, declared) in shapes.Inputs)
+        {
+            inputs.AddColumn(name, new VectorDataViewType(NumberDataViewType.Single, (int)GraphShapes.Values(declared)));
+        }
+
+        var schema = inputs.ToSchema();
+        try
+        {
+            graph.GetOutputSchema(schema);
+            return schema;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            return none;
+        }
+    }
+
     private static string? GraphInputMisfit(DataViewSchema schema, GraphShapes shapes, string source)
     {
         foreach (var (name, declared) in shapes.Inputs)

@@ -8,7 +8,10 @@ namespace MLNetCnn.Serving;
 /// scoring error at the top (<see cref="ScoringErrors"/>) checks each row's vector lengths (<see cref="VectorLengthCheck"/>) and names
 /// <c>Score</c>'s slots (<see cref="ScoreAnnotations"/>).
 /// </summary>
-internal sealed class ServedModel(ITransformer chain, DataViewSchema trainedOn) : ITransformer, IDisposable, IGatedModel
+/// <param name="chain">The loaded chain.</param>
+/// <param name="trainedOn">The input schema saved with it (or the graph's inputs).</param>
+/// <param name="classNames">The model's class names, when the saved schema names them: a label keyed otherwise is refused.</param>
+internal sealed class ServedModel(ITransformer chain, DataViewSchema trainedOn, IReadOnlyList<string>? classNames) : ITransformer, IDisposable, IGatedModel
 {
     public ScoringGate Gate { get; } = new();
 
@@ -34,7 +37,7 @@ internal sealed class ServedModel(ITransformer chain, DataViewSchema trainedOn) 
 
     private ITransformer Open(DataViewSchema given)
     {
-        InputSchemaCheck.Check(trainedOn, given);
+        InputSchemaCheck.Check(trainedOn, given, classNames);
         return Open();
     }
 

@@ -50,8 +50,7 @@ internal static class ServingPipeline
 
     private static ServingModel Build(MLContext mlContext, byte[] onnx, ITransformer? prefix, int? gpuDeviceId, bool fallbackToCpu, Func<string, ITransformer> chain)
     {
-        string modelFile = Path.Combine(mlContext.TempFilePath, $"mlnetcnn-{Guid.NewGuid():N}.onnx");
-        File.WriteAllBytes(modelFile, onnx);
+        string modelFile = TempGraphFiles.Write(mlContext.TempFilePath, onnx);
         try
         {
             var scoring = chain(modelFile);
@@ -59,12 +58,12 @@ internal static class ServingPipeline
         }
         catch (InvalidOperationException e) when (gpuDeviceId is { } id && !fallbackToCpu)
         {
-            File.Delete(modelFile);
+            TempGraphFiles.Delete(modelFile);
             throw GpuUnavailable(id, e);
         }
         catch
         {
-            File.Delete(modelFile);
+            TempGraphFiles.Delete(modelFile);
             throw;
         }
     }
@@ -104,6 +103,6 @@ internal sealed class ServingModel(ITransformer chain, string modelFile) : IDisp
     public void Dispose()
     {
         (Chain as IDisposable)?.Dispose();
-        File.Delete(modelFile);
+        TempGraphFiles.Delete(modelFile);
     }
 }

@@ -1,3 +1,8 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNetCnn.Architectures.Models;
+using MLNetCnn.Estimators;
+
 namespace MLNetCnn.Cli.Tests;
 
 /// <summary>User errors: exit code 2 for a bad command line, 1 for missing input, a message that names the argument, and never a stack trace.</summary>
@@ -104,6 +109,40 @@ public sealed class BadArgumentTests
         Assert.AreEqual(1, result.ExitCode, result.ToString());
         StringAssert.Contains(result.Error, "model.zip");
         Assert.IsFalse(result.Error.Contains("   at ", StringComparison.Ordinal), result.Error);
+    }
+
+    [TestMethod]
+    [DataRow("predict")]
+    [DataRow("evaluate")]
+    public void AModelSavedWithoutItsInputSchemaExitsOneSayingHowToSaveIt(string command)
+    {
+        // Model.Save(model, null, path) is lawful ML.NET; predict and evaluate then failed with a NullReferenceException.
+        string folder = Cli.TempFolder("schemaless-" + command);
+        string model = Path.Combine(folder, "model.zip");
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 8).Select(i => new PixelRow { Label = i % 2 == 0 ? "checks" : "discs", Features = Enumerable.Repeat((float)(i % 2 * 200), 64).ToArray() }));
+        data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(data).Transform(data);
+        var options = new ImageClassificationTrainer.Options { Arch = "resnet18", WidthMultiplier = 0.125, ImageShape = new ImageShape(1, 8, 8), Epoch = 1, BatchSize = 4 };
+        using (var trained = ml.Cnn().ImageClassification(options).Fit(data))
+        {
+            ml.Model.Save(trained, null, model);
+        }
+
+        GeneratedImages.Write(Path.Combine(folder, "images"), perClass: 1, seed: 1);
+        string images = Path.Combine(folder, "images");
+        var result = command == "predict" ? Cli.Run(command, "--model", model, images) : Cli.Run(command, "--model", model, "--data", images);
+        Assert.AreEqual(1, result.ExitCode, result.ToString());
+        StringAssert.Contains(result.Error, "saved without its input schema");
+        StringAssert.Contains(result.Error, "trainData.Schema");
+        Assert.IsFalse(result.Error.Contains("   at ", StringComparison.Ordinal), result.Error);
+    }
+
+    private sealed class PixelRow
+    {
+        public string Label { get; set; } = string.Empty;
+
+        [VectorType(64)]
+        public float[] Features { get; set; } = [];
     }
 
     [TestMethod]

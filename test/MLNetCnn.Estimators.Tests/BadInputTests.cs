@@ -43,6 +43,20 @@ public sealed class BadInputTests
         return Catch(() => _ml.Cnn().ImageClassification(options).Fit(data));
     }
 
+    /// <summary>The <see cref="InvalidDataException"/> that <paramref name="e"/> is or wraps (a decoding thread's error arrives wrapped).</summary>
+    private static InvalidDataException InvalidData(Exception e)
+    {
+        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is InvalidDataException found)
+            {
+                return found;
+            }
+        }
+
+        throw new AssertFailedException($"no InvalidDataException in {e}");
+    }
+
     [TestMethod]
     public void FeatureColumnOfTheWrongType()
     {
@@ -60,14 +74,22 @@ public sealed class BadInputTests
     {
         var data = _ml.Data.LoadFromEnumerable(new[] { new TextRow { Label = "a", Features = "/no/such/cat.jpg" }, new TextRow { Label = "b", Features = "x" } });
         data = _ml.Transforms.Conversion.MapValueToKey("Label").Fit(data).Transform(data);
-        var e = Fit(data);
-        while (e is not InvalidDataException && e.InnerException is not null)
-        {
-            e = e.InnerException;
-        }
-
-        Assert.IsInstanceOfType<InvalidDataException>(e);
+        var e = InvalidData(Fit(data));
         StringAssert.Contains(e.Message, "'/no/such/cat.jpg' cannot be read");
+    }
+
+    [TestMethod]
+    public void AMissingRelativePathSaysWhereItWasLookedFor()
+    {
+        // A CSV of image paths relative to its own folder (as ML.NET's LoadImages takes them, with imageFolder) read
+        // from another current directory said only "'cat0.png' cannot be read: it does not exist" (an outside sweep).
+        var data = _ml.Data.LoadFromEnumerable(new[] { new TextRow { Label = "a", Features = "pets/cat0.png" }, new TextRow { Label = "b", Features = "pets/dog0.png" } });
+        data = _ml.Transforms.Conversion.MapValueToKey("Label").Fit(data).Transform(data);
+        var e = InvalidData(Fit(data));
+        StringAssert.Contains(e.Message, "'pets/cat0.png' cannot be read");
+        StringAssert.Contains(e.Message, Path.GetFullPath("pets/cat0.png"));
+        StringAssert.Contains(e.Message, "current directory");
+        StringAssert.Contains(e.Message, "imageFolder");
     }
 
     [TestMethod]

@@ -128,8 +128,8 @@ public sealed class ImageClassificationTrainerTests
     [TestMethod]
     public void DisposingAFittedOrLoadedModelDeletesOnnxRuntimesTempCopy()
     {
-        // ApplyOnnxModel writes the model's ONNX bytes to MLContext.TempFilePath; only Dispose deletes
-        // that file (.NET runs no finalizers at exit), so an undisposed model leaves it behind.
+        // ApplyOnnxModel writes the model's ONNX bytes to MLContext.TempFilePath; Dispose deletes that file (.NET runs
+        // no finalizers; a fitted model's file also goes at process exit, CrossValidationTests).
         string temp = Directory.CreateTempSubdirectory("mlnetcnn-dispose-").FullName;
         string zip = Path.Combine(temp, "model.zip");
         try

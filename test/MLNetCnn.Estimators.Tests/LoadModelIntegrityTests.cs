@@ -126,6 +126,78 @@ public sealed class LoadModelIntegrityTests
     }
 
     [TestMethod]
+    public void AModelSavedWithoutItsInputSchemaLoadsAndScoresAsSaved()
+    {
+        // mlContext.Model.Save(model, null, path) is lawful ML.NET, and Model.Load scores such a zip; LoadModel threw a
+        // NullReferenceException from its integrity check (found by an outside sweep).
+        var ml = new MLContext();
+        string bare = SaveWithoutSchema(ml, ml.Model.Load(_threeClasses, out _), "bare.zip");
+        var probe = Probe(ml);
+        var model = ml.Cnn().LoadModel(bare, out var schema);
+        Assert.IsNull(schema, "as Model.Load: no schema was saved");
+        CollectionAssert.AreEqual(ScoreOf(ml, _threeClasses, probe), model.Transform(probe).GetColumn<float[]>("Score").Single());
+        var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Cnn().GetClassNames(model, schema!));
+        StringAssert.Contains(e.Message, "without an input schema");
+        CollectionAssert.AreEqual(new[] { "a", "b", "c" }, ml.Cnn().GetClassNames(model.GetOutputSchema(probe.Schema)).ToList());
+
+        var wrongSize = TestData.Build(ml, [new TestData.FloatRow { Label = "a", Features = new float[49] }], 49, ["a", "b", "c"]);
+        var refused = Assert.ThrowsExactly<ArgumentException>(() => model.Transform(wrongSize));
+        StringAssert.Contains(refused.Message, "Features");
+        StringAssert.Contains(refused.Message, "64 values");
+        (model as IDisposable)?.Dispose();
+    }
+
+    [TestMethod]
+    public void AChainSavedWithoutItsInputSchemaLoadsAndScoresAsSaved()
+    {
+        // The model behind an ML.NET step of the application's: LoadModel returned it, and every use threw
+        // ArgumentNullException ("Value cannot be null. (Parameter 'source')").
+        var ml = new MLContext();
+        var probe = Probe(ml);
+        var copy = ml.Transforms.CopyColumns("Copied", "Features").Fit(probe);
+        var chain = new TransformerChain<ITransformer>(copy, ml.Model.Load(_threeClasses, out _));
+        string bare = SaveWithoutSchema(ml, chain, "bare-chain.zip");
+        var model = ml.Cnn().LoadModel(bare, out var schema);
+        Assert.IsNull(schema);
+        CollectionAssert.AreEqual(ScoreOf(ml, _threeClasses, probe), model.Transform(probe).GetColumn<float[]>("Score").Single());
+        using var engine = ml.Model.CreatePredictionEngine<TestData.FloatRow, ScoreOnly>(model, inputSchemaDefinition: SixtyFour());
+        CollectionAssert.AreEqual(ScoreOf(ml, _threeClasses, probe), engine.Predict(new TestData.FloatRow { Label = "a", Features = ProbePixels() }).Score);
+        (model as IDisposable)?.Dispose();
+    }
+
+    private static string SaveWithoutSchema(MLContext ml, ITransformer model, string name)
+    {
+        string path = Path.Combine(Folder, name);
+        ml.Model.Save(model, null, path);
+        (model as IDisposable)?.Dispose();
+        return path;
+    }
+
+    private static float[] ProbePixels() => Enumerable.Range(0, 64).Select(j => (float)(j * 3 % 255)).ToArray();
+
+    private static IDataView Probe(MLContext ml) => TestData.Build(ml, [new TestData.FloatRow { Label = "a", Features = ProbePixels() }], 64, ["a", "b", "c"]);
+
+    private static SchemaDefinition SixtyFour()
+    {
+        var schema = SchemaDefinition.Create(typeof(TestData.FloatRow));
+        schema[nameof(TestData.FloatRow.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, 64);
+        return schema;
+    }
+
+    private static float[] ScoreOf(MLContext ml, string zip, IDataView probe)
+    {
+        var model = ml.Cnn().LoadModel(zip, out _);
+        var score = model.Transform(probe).GetColumn<float[]>("Score").Single();
+        (model as IDisposable)?.Dispose();
+        return score;
+    }
+
+    private sealed class ScoreOnly
+    {
+        public float[] Score { get; set; } = [];
+    }
+
+    [TestMethod]
     public void Crc32MatchesTheStandardCheckValue()
     {
         var check = "123456789"u8.ToArray();

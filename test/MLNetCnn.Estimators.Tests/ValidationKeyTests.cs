@@ -35,6 +35,57 @@ public sealed class ValidationKeyTests
     }
 
     [TestMethod]
+    public void AValidationSetTheStepsBeforeTheTrainerWouldKeySaysItIsReadAsGiven()
+    {
+        // Found by an outside sweep: in MapValueToKey("Label", "Category").Append(trainer), the raw validation data
+        // (text Category, no Label) was refused as "Label column 'Label' not found", with nothing saying that the
+        // pipeline's steps never see the ValidationSet.
+        var ml = new MLContext(seed: 1);
+        var keyed = Data(ml, ["a", "b", "c"]);
+        var raw = ml.Transforms.Conversion.MapKeyToValue("Category", "Label").Append(ml.Transforms.DropColumns("Label")).Fit(keyed).Transform(keyed);
+        var options = new ImageClassificationTrainer.Options { Arch = "resnet18", WidthMultiplier = 0.125, ImageShape = new ImageShape(1, 8, 8), Epoch = 1, BatchSize = 8, ValidationSet = raw };
+        var pipeline = ml.Transforms.Conversion.MapValueToKey("Label", "Category").Append(ml.Cnn().ImageClassification(options));
+        var e = Assert.ThrowsExactly<ArgumentException>(() => pipeline.Fit(raw));
+        StringAssert.Contains(e.Message, "Label column 'Label' not found");
+        StringAssert.Contains(e.Message, "read as given");
+        StringAssert.Contains(e.Message, ".Transform(");
+    }
+
+    [TestMethod]
+    [DataRow("c,b,a")]
+    [DataRow("a,b")]
+    public void ScoringDataWhoseLabelIsKeyedOtherwiseIsRefusedBeforeEvaluateComparesOtherClasses(string testKeys)
+    {
+        // Found by an outside sweep: a test set keyed by its own MapValueToKey scored silently wrong in Evaluate.
+        var ml = new MLContext(seed: 1);
+        string[] keys = ["a", "b", "c"];
+        var options = new ImageClassificationTrainer.Options { Arch = "resnet18", WidthMultiplier = 0.125, ImageShape = new ImageShape(1, 8, 8), Epoch = 1, BatchSize = 8 };
+        var train = Data(ml, keys);
+        using var model = ml.Cnn().ImageClassification(options).Fit(train);
+        var test = Data(ml, testKeys.Split(','));
+        string path = Path.Combine(Path.GetTempPath(), $"mlnetcnn-keys-{Guid.NewGuid():N}.zip");
+        ml.Model.Save(model, train.Schema, path);
+        var loaded = ml.Cnn().LoadModel(path, out _);
+        try
+        {
+            foreach (var scorer in new ITransformer[] { model, loaded })
+            {
+                var e = Assert.ThrowsExactly<ArgumentException>(() => scorer.Transform(test));
+                StringAssert.Contains(e.Message, $"Column 'Label' is keyed [{testKeys.Replace(",", ", ", StringComparison.Ordinal)}]");
+                StringAssert.Contains(e.Message, "[a, b, c]");
+                Assert.AreEqual(12, scorer.Transform(Data(ml, keys)).GetColumn<float[]>("Score").Count(), "the training keys score");
+                using var engine = ml.Model.CreatePredictionEngine<UnnamedKeyRow, ScoreRow>(scorer);
+                Assert.AreEqual(3, engine.Predict(new UnnamedKeyRow { Label = 1, Features = TestData.TinyPixels(0) }).Score.Length, "a [KeyType(3)] label without key values scores");
+            }
+        }
+        finally
+        {
+            (loaded as IDisposable)?.Dispose();
+            File.Delete(path);
+        }
+    }
+
+    [TestMethod]
     public void TheSameKeysAreAccepted()
     {
         var ml = new MLContext(seed: 1);
@@ -94,4 +145,18 @@ public sealed class ValidationKeyTests
     }
 
     private static IDataView Data(MLContext ml, string[] keys) => TestData.Tiny(ml, 12, keys);
+
+    private sealed class UnnamedKeyRow
+    {
+        [KeyType(3)]
+        public uint Label { get; set; }
+
+        [VectorType(64)]
+        public float[] Features { get; set; } = [];
+    }
+
+    private sealed class ScoreRow
+    {
+        public float[] Score { get; set; } = [];
+    }
 }

@@ -32,16 +32,31 @@ public sealed class ServingStartupAndUploadTests
     public void AModelOfAnotherInputColumnStopsTheStartNamingItsColumns()
     {
         // A model that scores an 'ImagePath' text column, as mlnetcnn train on a folder saves (no network needed for the check).
+        var e = StartWithPathModel(withSchema: true);
+        StringAssert.Contains(e.Message, "'ImagePath' (String)");
+        StringAssert.Contains(e.Message, "'ImageBytes'");
+    }
+
+    [TestMethod]
+    public void AModelSavedWithoutItsInputSchemaStopsTheStartSayingHowToSaveIt()
+    {
+        // Model.Save(model, null, path) is lawful ML.NET; the start then failed with a NullReferenceException.
+        var e = StartWithPathModel(withSchema: false);
+        StringAssert.Contains(e.Message, "saved without its input schema");
+        StringAssert.Contains(e.Message, "trainData.Schema");
+    }
+
+    /// <summary>Starts the service with a model of an 'ImagePath' column, saved with or without its input schema, and returns why the start failed.</summary>
+    private static InvalidDataException StartWithPathModel(bool withSchema)
+    {
         var ml = new MLContext();
         var data = ml.Data.LoadFromEnumerable([new PathRow { ImagePath = "a.png" }]);
         var model = ml.Transforms.Conversion.MapValueToKey("Key", nameof(PathRow.ImagePath)).Fit(data);
         string path = Path.Combine(Path.GetTempPath(), $"mlnetcnn-path-model-{Environment.ProcessId}.zip");
-        ml.Model.Save(model, data.Schema, path);
+        ml.Model.Save(model, withSchema ? data.Schema : null, path);
         try
         {
-            var e = Assert.ThrowsExactly<InvalidDataException>(() => ServingApp.Build(["--urls", "http://127.0.0.1:0"], path));
-            StringAssert.Contains(e.Message, "'ImagePath' (String)");
-            StringAssert.Contains(e.Message, "'ImageBytes'");
+            return Assert.ThrowsExactly<InvalidDataException>(() => ServingApp.Build(["--urls", "http://127.0.0.1:0"], path));
         }
         finally
         {

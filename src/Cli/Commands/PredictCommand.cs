@@ -108,9 +108,10 @@ internal static class PredictCommand
                 : $"--model: '{modelPath}' does not exist; train one with 'mlnetcnn train'.", modelPath);
         }
 
+        ITransformer model;
         try
         {
-            return mlContext.CnnServing().LoadModel(modelPath, out inputSchema);
+            model = mlContext.CnnServing().LoadModel(modelPath, out inputSchema);
         }
         catch (InvalidDataException e)
         {
@@ -121,6 +122,15 @@ internal static class PredictCommand
         {
             throw new InvalidDataException($"--model: '{modelPath}' is not a model saved by 'mlnetcnn train' or ML.NET ({e.Message})", e);
         }
+
+        if (inputSchema is null)
+        {
+            // Model.Save(model, null, path) is lawful ML.NET, but then nothing says which column holds the images.
+            (model as IDisposable)?.Dispose();
+            throw new InvalidDataException($"--model: '{modelPath}' was saved without its input schema (mlContext.Model.Save(model, null, path)), so nothing says which column takes the images; save it with the training data's schema: mlContext.Model.Save(model, trainData.Schema, path).");
+        }
+
+        return model;
     }
 
     /// <summary>When every image's class folder (<see cref="FindImages"/>) is named as a class of the model, the accuracy (on the error writer, so the output stays one line per image).</summary>
