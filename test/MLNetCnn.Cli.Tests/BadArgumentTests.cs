@@ -49,7 +49,7 @@ public sealed class BadArgumentTests
     [DataRow(2, "--test-data 'photos/test' is inside --data 'photos': its images would be trained on as well as tested on", "train", "--data", "photos", "--output", "runs", "--test-data", "photos/test")]
     [DataRow(2, "--test-data 'photos/' is the same folder as --data 'photos'", "train", "--data", "photos", "--output", "runs", "--test-data", "photos/")]
     [DataRow(2, "--output 'tests/run' is inside --test-data 'tests/'", "train", "--data", "photos", "--output", "tests/run", "--test-data", "tests/")]
-    [DataRow(1, "needs at least two class sub-folders holding images", "train", "--data", "hidden-runs", "--output", "hidden-runs/.runs/1")]
+    [DataRow(1, "--data: folder 'hidden-runs' does not exist", "train", "--data", "hidden-runs", "--output", "hidden-runs/.runs/1")]
     [DataRow(1, "--data: folder 'photos-only' does not exist", "train", "--data", "photos-only", "--output", "photos-only-runs")]
     public void ABadCommandLineExitsTwoAndSaysWhatWasExpected(int exitCode, string message, params string[] args)
     {
