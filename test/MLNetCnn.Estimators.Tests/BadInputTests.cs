@@ -133,6 +133,27 @@ public sealed class BadInputTests
         StringAssert.Contains(e.Message, "single class");
     }
 
+    /// <summary>
+    /// ML.NET's own trainers skip a row whose label key is missing (a value the fitted MapValueToKey did not know); this
+    /// trainer refuses it, and the message now says how to drop such rows (an outside sweep found no way out named).
+    /// </summary>
+    [TestMethod]
+    public void AMissingLabelKeyNamesItsRowAndHowToDropSuchRows()
+    {
+        // Keyed on a and b only: the third row's "c" becomes the missing key 0.
+        var data = TestData.Build(_ml, Rows(6, 64, label: i => i == 2 ? "c" : TwoClasses[i % 2]), 64, TwoClasses);
+        var e = Fit(data);
+        Assert.IsInstanceOfType<TrainingDataException>(e);
+        StringAssert.Contains(e.Message, "training data, row 2: label column 'Label' has a missing key");
+        StringAssert.Contains(e.Message, "mlContext.Data.FilterRowsByMissingValues(data, \"Label\")");
+
+        // The advice works: the five labelled rows train.
+        var options = ImageClassificationTrainerTests.SmallOptions();
+        options.ImageShape = new ImageShape(1, 8, 8);
+        using var model = _ml.Cnn().ImageClassification(options).Fit(_ml.Data.FilterRowsByMissingValues(data, "Label"));
+        Assert.AreEqual(1, model.TrainingHistory.Count);
+    }
+
     [TestMethod]
     public void LabelKeyTypeWithASingleClass()
     {

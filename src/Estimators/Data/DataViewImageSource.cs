@@ -105,7 +105,10 @@ internal static class DataViewImageSource
                 getLabel(ref key);
                 if (key == 0 || key > numClasses)
                 {
-                    throw new TrainingDataException($"{role} data, row {labels.Count}: label column '{labelColumnName}' has a missing or out-of-range key ({key}); expected 1..{numClasses}.");
+                    // ML.NET's own trainers skip rows without a label; this one refuses them, so it says how to drop them.
+                    throw new TrainingDataException(key == 0
+                        ? $"{role} data, row {labels.Count}: label column '{labelColumnName}' has a missing key (0: a value MapValueToKey did not know, or an empty or NaN label); expected 1..{numClasses}. Rows without a label are not skipped: drop them first with mlContext.Data.FilterRowsByMissingValues(data, \"{labelColumnName}\"), or key the labels with a mapping that knows every value."
+                        : $"{role} data, row {labels.Count}: label column '{labelColumnName}' has an out-of-range key ({key}); expected 1..{numClasses}.");
                 }
 
                 labels.Add((int)key - 1);
