@@ -53,6 +53,17 @@ public sealed class EarlyStoppingTests
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new TrainerOptions { ValidationFraction = 1 }.Validate());
     }
 
+    /// <summary>An outside sweep's one image per class: the split held out nothing, and the error said only "The validation data has no images".</summary>
+    [TestMethod]
+    public void AValidationFractionThatHoldsOutNothingNamesTheOptionAndWhy()
+    {
+        using var model = Fixtures.TinyResNet(1);
+        var options = new TrainerOptions { Epochs = 1, Device = ComputeDevice.Cpu, ValidationFraction = 0.2 };
+        var e = Assert.ThrowsExactly<ArgumentException>(() => new ClassifierTrainer(options).Fit(model, Fixtures.Halves(2, 1)));
+        StringAssert.Contains(e.Message, "ValidationFraction 0.2 (the estimator's ValidationSetFraction) held out no image");
+        StringAssert.Contains(e.Message, "single image");
+    }
+
     [TestMethod]
     public void TheValidationSplitHoldsOutEveryClassInItsProportion()
     {

@@ -48,6 +48,12 @@ public sealed class ClassifierTrainer
         if (validation is null && _options.ValidationFraction > 0)
         {
             (train, validation) = train.StratifiedSplit(_options.ValidationFraction, _options.Seed);
+            if (validation.Count == 0)
+            {
+                // A class gives validation an image only when it has two or more; "The validation data has no images" did not say why.
+                throw new ArgumentException(FormattableString.Invariant($"ValidationFraction {_options.ValidationFraction} (the estimator's ValidationSetFraction) held out no image: every class of the {train.Count} training images has a single image, and a class gives validation one only when it has two or more. Add images, pass a validation set, or set the fraction to 0."));
+            }
+
             _log?.Invoke(FormattableString.Invariant($"held out {validation.Count} of {train.Count + validation.Count} images for validation ({StratifiedSplits.Describe(_options.ValidationFraction)})"));
         }
 
