@@ -115,8 +115,11 @@ internal static class FolderWalk
         return string.Equals(candidate, path, PathComparison) || path.StartsWith(prefix, PathComparison);
     }
 
-    /// <summary>The path with every link in it resolved (what realpath(3) gives), found one component at a time.</summary>
-    private static string RealPath(string path, int depth = 0)
+    /// <summary>
+    /// The path with every link in it resolved (what realpath(3) gives), found one component at a time; components that do
+    /// not exist yet are kept as they are.
+    /// </summary>
+    internal static string RealPath(string path, int depth = 0)
     {
         string full = Path.GetFullPath(path);
         string root = Path.GetPathRoot(full) ?? string.Empty;

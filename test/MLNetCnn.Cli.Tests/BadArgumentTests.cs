@@ -59,6 +59,20 @@ public sealed class BadArgumentTests
         Assert.IsFalse(result.Error.Contains("   at ", StringComparison.Ordinal), result.Error);
     }
 
+    /// <summary>Found by an outside sweep: the check compared the paths as written, so an --output reached through a link into --data got past it.</summary>
+    [TestMethod]
+    public void AnOutputReachedThroughALinkIntoTheDataIsRefused()
+    {
+        string data = Cli.TempFolder("linked-data");
+        string outside = Cli.TempFolder("linked-elsewhere");
+        string link = Path.Combine(outside, "into-data");
+        Directory.CreateSymbolicLink(link, data);
+        var result = Cli.Run("train", "--data", data, "--output", Path.Combine(link, "run"));
+        Assert.AreEqual(2, result.ExitCode, result.ToString());
+        StringAssert.Contains(result.Error, "is inside --data", result.ToString());
+        Assert.IsFalse(Directory.Exists(Path.Combine(data, "run")), result.ToString());
+    }
+
     [TestMethod]
     public void AMissingDataFolderExitsOneAndNamesIt()
     {

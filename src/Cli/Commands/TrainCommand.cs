@@ -51,7 +51,7 @@ internal static class TrainCommand
         var total = Stopwatch.StartNew();
         var progress = ProgressDisplay.For(context.Output);
         string output = Path.GetFullPath(settings.Output);
-        TrainingData.CheckFoldersExist(settings);
+        TrainingData.CheckDataExists(settings);
         try
         {
             Directory.CreateDirectory(output);

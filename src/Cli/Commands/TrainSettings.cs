@@ -2,6 +2,7 @@ using MLNetCnn.Architectures.Models;
 using MLNetCnn.Cli.CommandLine;
 using MLNetCnn.Estimators;
 using MLNetCnn.Estimators.Data;
+using MLNetCnn.Serving;
 using MLNetCnn.Tricks.Augmentation;
 using MLNetCnn.Tricks.Precision;
 
@@ -143,7 +144,8 @@ internal sealed record TrainSettings(
             return;
         }
 
-        string inside = Path.GetRelativePath(Path.GetFullPath(folder), Path.GetFullPath(path));
+        // Compared with their links resolved: an --output reached through a link into --data is inside it all the same.
+        string inside = Path.GetRelativePath(FolderWalk.RealPath(folder), FolderWalk.RealPath(path));
         bool outside = inside == ".." || inside.StartsWith(".." + Path.DirectorySeparatorChar, StringComparison.Ordinal) || Path.IsPathRooted(inside);
         if (!outside && !inside.Split(Path.DirectorySeparatorChar).Any(part => part.StartsWith('.') && part != "."))
         {

@@ -25,19 +25,14 @@ internal sealed record TrainingData(IDataView Train, IDataView HeldOut, string F
     }
 
     /// <summary>
-    /// Refuses a --data or --test-data folder that does not exist, before <c>train</c> creates its --output: a mistyped
-    /// folder name left an empty output folder behind (an outside sweep).
+    /// Refuses a --data folder that does not exist, before <c>train</c> creates its --output: a mistyped folder name left
+    /// an empty output folder behind (an outside sweep). A missing --test-data is refused when the options are read.
     /// </summary>
-    public static void CheckFoldersExist(TrainSettings settings)
+    public static void CheckDataExists(TrainSettings settings)
     {
         if (settings.IsFolder && !Directory.Exists(settings.Data))
         {
             throw new DirectoryNotFoundException($"--data: {(File.Exists(settings.Data) ? $"'{settings.Data}' is a file, not a folder" : $"folder '{settings.Data}' does not exist")}. Expected a folder with one sub-folder of images per class, or one of: {string.Join(", ", TrainSettings.FashionMnistNames.Keys)}.");
-        }
-
-        if (settings.TestData is { } test && !Directory.Exists(test))
-        {
-            throw new DirectoryNotFoundException($"--test-data: {(File.Exists(test) ? $"'{test}' is a file, not a folder" : $"folder '{test}' does not exist")}. Expected a folder with one sub-folder of images per class of the model.");
         }
     }
 
