@@ -50,7 +50,7 @@ internal static class ClassFolderNames
         if (inside.FirstOrDefault(s => s.Value.Count > 0 && s.Value.All(classes.Contains)) is { Key: not null } kept)
         {
             string split = Path.GetFileName(kept.Key);
-            throw new InvalidDataException($"Image folder '{root}': class folder '{split}' holds only sub-folders named as its other classes ({string.Join(", ", kept.Value.Take(3).Select(n => $"'{n}'"))}{(kept.Value.Count > 3 ? $" and {kept.Value.Count - 3} more" : string.Empty)}), as a test split kept inside the training data does; read as it is, '{split}' would be one more class holding their images. Move '{kept.Key}' out of the folder (and give it as test data).");
+            throw new InvalidDataException($"Image folder '{root}': class folder '{split}' holds only sub-folders named as its other classes ({Quoted(kept.Value, 3)}), as a test split kept inside the training data does; read as it is, '{split}' would be one more class holding their images. Move '{kept.Key}' out of the folder (and give it as test data).");
         }
 
         if (splits.Count < 2)
@@ -66,12 +66,16 @@ internal static class ClassFolderNames
         }
 
         var listed = shared.Count > 0 ? shared : widest.Value;
-        string list = string.Join(", ", listed.Take(3).Select(n => $"'{n}'")) + (listed.Count > 3 ? $" and {listed.Count - 3} more" : string.Empty);
+        string list = Quoted(listed, 3);
         string names = string.Join(" and ", splits.Select(f => $"'{Path.GetFileName(f)}'"));
         string train = splits.FirstOrDefault(f => Path.GetFileName(f).StartsWith("train", StringComparison.OrdinalIgnoreCase)) ?? widest.Key;
         string others = string.Join(" or ", splits.Where(f => f != train).Select(f => $"'{f}'"));
         throw new InvalidDataException($"Image folder '{root}' looks like a data set split into {names}, not one sub-folder per class: {(shared.Count > 0 ? "they hold the same sub-folders" : $"'{Path.GetFileName(widest.Key)}' holds the sub-folders")} {list}, so read as it is, its classes would be {names}. Give the training split '{train}' as the image folder, and {others}, if it holds class folders too, as test data.");
     }
+
+    /// <summary>"'a', 'b', 'c' and 4 more": the first <paramref name="shown"/> names, quoted, and how many are left.</summary>
+    internal static string Quoted(IReadOnlyList<string?> names, int shown) =>
+        string.Join(", ", names.Take(shown).Select(n => $"'{n}'")) + (names.Count > shown ? $" and {names.Count - shown} more" : string.Empty);
 
     /// <summary>
     /// The name with control characters (and, when asked, every non-ASCII character) written as escapes: <c>new\nline</c>,

@@ -109,7 +109,7 @@ public static class ImageFolder
         string only = Path.Combine(root, classNames[0]);
         var inside = FolderWalk.VisibleSubFolders(only).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
         return inside.Count < 2 ? string.Empty
-            : $" Its one class folder '{classNames[0]}' holds the sub-folders {string.Join(", ", inside.Take(5).Select(n => $"'{n}'"))}{(inside.Count > 5 ? $" and {inside.Count - 5} more" : string.Empty)}: if they are the classes, give '{only}'.";
+            : $" Its one class folder '{classNames[0]}' holds the sub-folders {ClassFolderNames.Quoted(inside, 5)}: if they are the classes, give '{only}'.";
     }
 
     /// <summary>
