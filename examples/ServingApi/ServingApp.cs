@@ -135,7 +135,8 @@ public static class ServingApp
 
     private const string RawBodyHint = "Post the image file's raw bytes as the body (curl --data-binary @image.png <host>/predict), not a multipart form (curl -F).";
 
-    private static Exception Unwrap(Exception e)
+    /// <summary>The <see cref="InvalidDataException"/> that <paramref name="e"/> is or wraps, else its innermost exception.</summary>
+    internal static Exception Unwrap(Exception e)
     {
         while (e is not InvalidDataException && e.InnerException is not null)
         {
@@ -323,7 +324,7 @@ public sealed class ImageClassifierService : IDisposable
         {
             return pool.Predict(new ImagePathInput { ImagePath = file });
         }
-        catch (Exception e) when (Decoding(e) is { } invalid)
+        catch (Exception e) when (ServingApp.Unwrap(e) is InvalidDataException invalid)
         {
             throw new InvalidDataException(invalid.Message.Replace($"'{file}'", $"(the request body, {image.Length} bytes)", StringComparison.Ordinal), invalid.InnerException);
         }
@@ -331,19 +332,6 @@ public sealed class ImageClassifierService : IDisposable
         {
             File.Delete(file);
         }
-    }
-
-    private static InvalidDataException? Decoding(Exception? e)
-    {
-        for (; e is not null; e = e.InnerException)
-        {
-            if (e is InvalidDataException invalid)
-            {
-                return invalid;
-            }
-        }
-
-        return null;
     }
 }
 
