@@ -53,8 +53,7 @@ internal static class Evaluation
     public static FinalMetrics Run(MLContext mlContext, FileScorer scorer, LabelledImages images, ProgressDisplay progress, TextWriter error, string command, string evaluatedOn)
     {
         var (paths, labels) = (images.Paths, images.Labels);
-        var failed = new List<string>();
-        string skippedPrefix = $"mlnetcnn {command}: skipped: ";
+        int skippedBefore = scorer.Skipped.Count;
         var classNames = scorer.ClassNames;
         var rows = new List<ScoredRow>();
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -71,9 +70,7 @@ internal static class Evaluation
             else
             {
                 progress.Clear();
-                string line = skippedLine.ToString();
-                error.Write(line);
-                failed.Add(line.Trim() is var reason && reason.StartsWith(skippedPrefix, StringComparison.Ordinal) ? reason[skippedPrefix.Length..] : reason);
+                error.Write(skippedLine.ToString());
                 skippedLine.GetStringBuilder().Clear();
             }
 
@@ -96,7 +93,7 @@ internal static class Evaluation
         return FinalMetrics.From(metrics, classNames, evaluatedOn) with
         {
             IgnoredFiles = LeftOut.Of(images.Ignored),
-            SkippedImages = LeftOut.Of([.. images.Skipped, .. failed]),
+            SkippedImages = LeftOut.Of([.. images.Skipped, .. scorer.Skipped.Skip(skippedBefore)]),
         };
     }
 

@@ -99,8 +99,13 @@ internal sealed record ModelInput(string Column, DataViewType Type, int Channels
 /// <summary>The class names of a model in score order, and the probabilities it gives one file.</summary>
 internal sealed record FileScorer(IReadOnlyList<string> ClassNames, Func<string, float[]> Score)
 {
+    private readonly List<string> _skipped = [];
+
+    /// <summary>Why each file <see cref="TryScore"/> skipped did not score (the decoder's message, naming the file), in order.</summary>
+    public IReadOnlyList<string> Skipped => _skipped;
+
     /// <summary>Files <see cref="TryScore"/> skipped for being over the decode limit.</summary>
-    public int OverTheLimit { get; private set; }
+    public int OverTheLimit => _skipped.Count(DecodeLimitOption.IsOverTheLimit);
 
     /// <summary>
     /// Scores <paramref name="file"/>; a file that does not decode (or that the model refuses) is reported on
@@ -115,7 +120,7 @@ internal sealed record FileScorer(IReadOnlyList<string> ClassNames, Func<string,
         catch (Exception e) when (Unwrap(e) is InvalidDataException invalid)
         {
             error.WriteLine($"mlnetcnn {command}: skipped: {ClassFolderNames.Visible(invalid.Message)}");
-            OverTheLimit += DecodeLimitOption.IsOverTheLimit(invalid.Message) ? 1 : 0;
+            _skipped.Add(invalid.Message);
             return null;
         }
     }
