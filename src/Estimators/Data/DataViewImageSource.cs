@@ -53,19 +53,19 @@ internal static class DataViewImageSource
     public static IImageSource Read(MLContext mlContext, IDataView data, ImageColumnPlan plan, string? labelColumnName, int numClasses, string role, DataOptions options, CancellationToken cancellationToken, Action<string>? log = null, Action<int, int, TimeSpan>? progress = null)
     {
         var (labels, paths) = ReadLabels(data, labelColumnName, plan.Kind == ImageColumnKind.Path ? plan.ImageColumn : null, numClasses, role);
+        var reading = new ReadProgress(log, progress, role, labels.Length);
         if (plan.Kind == ImageColumnKind.Path)
         {
             // 150,000 paths decoded into memory said nothing for 8.4 s (an outside tester); photos take minutes.
             var decoder = new PathDecoder(mlContext, plan);
-            var reading = new ReadProgress(log, progress, role, labels.Length);
             return ImageSources.FromDecoder(plan.Shape, labels, numClasses, (row, pixels) => decoder.Decode(paths![row], pixels), options, cancellationToken, reading.Report);
         }
 
         var view = plan.Apply(data);
         return plan.Kind == ImageColumnKind.Pixels
-            ? ReadPixels(view, plan, labels, numClasses, role, options, ImagePixelType.Byte, cancellationToken, new ReadProgress(log, progress, role, labels.Length), locate: null)
-                ?? ReadPixels(view, plan, labels, numClasses, role, options, ImagePixelType.Single, cancellationToken, new ReadProgress(log, progress, role, labels.Length), locate: null)!
-            : ReadPixels(view, plan, labels, numClasses, role, options, ImagePixelType.Byte, cancellationToken, new ReadProgress(log, progress, role, labels.Length), plan.Kind == ImageColumnKind.Bytes ? from => LocateUnreadableBytes(data, plan.ImageColumn, from, cancellationToken) : null)!;
+            ? ReadPixels(view, plan, labels, numClasses, role, options, ImagePixelType.Byte, cancellationToken, reading, locate: null)
+                ?? ReadPixels(view, plan, labels, numClasses, role, options, ImagePixelType.Single, cancellationToken, reading, locate: null)!
+            : ReadPixels(view, plan, labels, numClasses, role, options, ImagePixelType.Byte, cancellationToken, reading, plan.Kind == ImageColumnKind.Bytes ? from => LocateUnreadableBytes(data, plan.ImageColumn, from, cancellationToken) : null)!;
     }
 
     /// <summary>How a source holds its images, for the log.</summary>
