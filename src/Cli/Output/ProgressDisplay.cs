@@ -53,8 +53,7 @@ internal sealed class ProgressDisplay
     /// <param name="what">What is being scored, for the line.</param>
     public void Scoring(int done, int total, TimeSpan elapsed, string what = "images")
     {
-        double perSecond = done / Math.Max(1e-9, elapsed.TotalSeconds);
-        Counted($"scoring {what}", done, total, perSecond, TimeSpan.FromSeconds((total - done) / Math.Max(1e-9, perSecond)));
+        Counted($"scoring {what}", done, total, TimeLeft.Rate(done, elapsed), TimeLeft.Estimate(done, total, elapsed));
     }
 
     /// <summary>Training's read of a set of images before its first epoch: counts, speed and time left.</summary>
