@@ -106,9 +106,15 @@ internal sealed class ProgressDisplay
             : string.Create(CultureInfo.InvariantCulture, $"{time.Minutes}:{time.Seconds:00}");
     }
 
+    /// <summary>
+    /// Counts, speed and time left. The time left is "?" until 2 % of the work is done: the first images' rate holds the
+    /// work's start-up (a cursor's first row, a sample's shuffle), and 10,000 images read at 1,400 a second were first
+    /// shown as "1/10,000, 1 img/s, ETA 5:31:06" for a read that was over within seconds.
+    /// </summary>
     private void Counted(string what, int done, int total, double perSecond, TimeSpan remaining)
     {
-        string status = string.Create(CultureInfo.InvariantCulture, $"{done:N0}/{total:N0}, {perSecond:F0} img/s, ETA {Duration(remaining)}");
+        string eta = (long)done * 50 >= total ? Duration(remaining) : "?";
+        string status = string.Create(CultureInfo.InvariantCulture, $"{done:N0}/{total:N0}, {perSecond:F0} img/s, ETA {eta}");
         Update(done >= total, $"{what} {Bar(done, total)} {status}", $"{what}: {status}");
     }
 
