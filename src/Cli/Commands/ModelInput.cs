@@ -11,11 +11,19 @@ internal sealed record ModelInput(string Column, DataViewType Type, int Channels
     /// <summary>The label column of labelled data, which is never the image column.</summary>
     public const string LabelColumnName = "Label";
 
-    public static ModelInput Find(DataViewSchema schema, string modelPath)
+    /// <summary>
+    /// The image column <paramref name="model"/> scores among the columns of <paramref name="schema"/>: the first that the
+    /// model scores alone (an <c>ImagePath</c> text column tried first), else the first that could hold images. Found by
+    /// trying: a model trained on <c>LoadRawImageBytes</c> keeps the <c>ImagePath</c> column its bytes were read from in
+    /// its saved schema, and predict and evaluate bound that path column and failed with "Could not find input column
+    /// 'ImageBytes'".
+    /// </summary>
+    public static ModelInput Find(ITransformer model, DataViewSchema schema, string modelPath)
     {
-        var columns = schema.Where(c => !c.IsHidden && c.Name != LabelColumnName).Cast<DataViewSchema.Column?>().ToList();
-        var column = columns.FirstOrDefault(c => c!.Value.Name == ImageFolder.ImagePathColumnName && c.Value.Type is TextDataViewType)
-            ?? columns.FirstOrDefault(c => c!.Value.Type is TextDataViewType or VectorDataViewType { ItemType: NumberDataViewType });
+        var columns = schema.Where(c => !c.IsHidden && c.Name != LabelColumnName && c.Type is TextDataViewType or VectorDataViewType { ItemType: NumberDataViewType })
+            .OrderBy(c => c.Name == ImageFolder.ImagePathColumnName && c.Type is TextDataViewType ? 0 : 1)
+            .Cast<DataViewSchema.Column?>().ToList();
+        var column = columns.FirstOrDefault(c => Scores(model, c!.Value)) ?? columns.FirstOrDefault();
         if (column is not { } found)
         {
             throw new InvalidDataException($"Model '{modelPath}' takes no image column this command can build (image paths, encoded bytes or a pixel vector); its input columns: {string.Join(", ", schema.Select(c => $"{c.Name} ({c.Type})"))}.");
@@ -27,6 +35,22 @@ internal sealed record ModelInput(string Column, DataViewType Type, int Channels
         return grey * grey == size ? new ModelInput(found.Name, found.Type, 1, grey)
             : 3 * colour * colour == size ? new ModelInput(found.Name, found.Type, 3, colour)
             : new ModelInput(found.Name, found.Type, 0, 0);
+    }
+
+    /// <summary>Whether <paramref name="model"/> scores rows holding <paramref name="column"/> alone.</summary>
+    private static bool Scores(ITransformer model, DataViewSchema.Column column)
+    {
+        var alone = new DataViewSchema.Builder();
+        alone.AddColumn(column.Name, column.Type, column.Annotations);
+        try
+        {
+            model.GetOutputSchema(alone.ToSchema());
+            return true;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Scores one file at a time on one engine: paths and bytes go to the model as they are; for a pixel model the file is decoded, resized (stretching, as the trainer does for image columns), made grey when it has one channel, and extracted 0..255 channels first.</summary>
@@ -41,7 +65,7 @@ internal sealed record ModelInput(string Column, DataViewType Type, int Channels
         if (Type is VectorDataViewType { ItemType: var item } && item == NumberDataViewType.Byte)
         {
             var engine = Engine<BytesRow>(mlContext, model);
-            return new FileScorer(Names(mlContext, engine), file => engine.Predict(new BytesRow { Bytes = ImageDecoding.ReadFile(file) }).Score);
+            return new FileScorer(Names(mlContext, engine), file => NamingTheFile(file, () => engine.Predict(new BytesRow { Bytes = ImageDecoding.ReadFile(file) }).Score));
         }
 
         if (Size == 0)
@@ -65,6 +89,23 @@ internal sealed record ModelInput(string Column, DataViewType Type, int Channels
             using var image = ImageDecoding.DecodeFile(file);
             return pixels.Predict(new DecodedImageRow { Image = image }).Score;
         });
+    }
+
+    /// <summary>
+    /// Scores with <paramref name="score"/>, naming <paramref name="file"/> in a decoding error: the model decodes the bytes
+    /// inside its chain, where the error can only say "the encoded image", and predict printed "skipped: The encoded image
+    /// (40 bytes) is not a decodable image" without saying which file.
+    /// </summary>
+    private static float[] NamingTheFile(string file, Func<float[]> score)
+    {
+        try
+        {
+            return score();
+        }
+        catch (Exception e) when (FileScorer.Unwrap(e) is InvalidDataException invalid)
+        {
+            throw new InvalidDataException($"'{file}': {invalid.Message}", invalid);
+        }
     }
 
     /// <summary>An engine whose input class's one member is bound to the model's column (engines are never disposed: see the known issues in docs/platform.md).</summary>
@@ -125,7 +166,8 @@ internal sealed record FileScorer(IReadOnlyList<string> ClassNames, Func<string,
         }
     }
 
-    private static Exception Unwrap(Exception e)
+    /// <summary>The <see cref="InvalidDataException"/> inside ML.NET's wrappers, or the innermost exception.</summary>
+    internal static Exception Unwrap(Exception e)
     {
         while (e is not InvalidDataException && e.InnerException is not null)
         {
