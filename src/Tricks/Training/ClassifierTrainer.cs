@@ -119,10 +119,15 @@ public sealed class ClassifierTrainer
             using var best = _options.EarlyStoppingCriteria is { } stopping ? new BestEpoch(stopping, masters, model) : null;
             long step = 0;
             int firstEpoch = 1;
-            if (_options.Resume && Checkpoint.Resume(_options.CheckpointDirectory!, masters, model, optimizer, _log) is { } state)
+            if (_options.Resume && Checkpoint.Resume(_options.CheckpointDirectory!, masters, model, optimizer, best, _log) is { } state)
             {
                 (firstEpoch, step) = (state.Epoch + 1, state.Step);
                 history.AddRange(state.History);
+                if (best is not null && best.Resume(state.History, state.BestEpoch, _log) && state.Epoch < _options.Epochs)
+                {
+                    _log?.Invoke(FormattableString.Invariant($"early stopping had stopped the run after epoch {state.Epoch}: nothing left to train"));
+                    firstEpoch = _options.Epochs + 1;
+                }
             }
 
             // An image that stops decoding after it was read in this run is skipped (unless Strict); one that never read is an error.
@@ -145,17 +150,18 @@ public sealed class ClassifierTrainer
                 }
 
                 history.Add(metrics);
+                bool stop = best is not null && best.Record(metrics) && epoch < _options.Epochs;
                 if (_options.CheckpointDirectory is { } directory)
                 {
-                    Checkpoint.Save(directory, new CheckpointState(epoch, step, stepper.Scaler?.Scale ?? 1, history), masters, model, optimizer);
+                    Checkpoint.Save(directory, new CheckpointState(epoch, step, stepper.Scaler?.Scale ?? 1, history), masters, model, optimizer, best);
                 }
 
                 _log?.Invoke(metrics.ToString());
                 _onEpoch?.Invoke(metrics);
-                if (best is not null && best.Record(metrics) && epoch < _options.Epochs)
+                if (stop)
                 {
                     var criteria = _options.EarlyStoppingCriteria!;
-                    _log?.Invoke(FormattableString.Invariant($"early stopping after epoch {epoch} of {_options.Epochs}: {criteria.Describe(best.Best!)} at epoch {best.Best!.Epoch} was not bettered by {criteria.MinDelta} for {criteria.Patience} epoch(s)"));
+                    _log?.Invoke(FormattableString.Invariant($"early stopping after epoch {epoch} of {_options.Epochs}: {criteria.Describe(best!.Best!)} at epoch {best.Best!.Epoch} was not bettered by {criteria.MinDelta} for {criteria.Patience} epoch(s)"));
                     break;
                 }
             }
