@@ -204,9 +204,14 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         try
         {
             var report = PretrainedWeights.Load(model, initial);
-            if (report.Loaded.Count + report.Adapted.Count == 0)
+
+            // The backbone's weights: a batch norm's step counter (a scalar) fits every model and the classifier's bias every
+            // model of the class count, so a file of another width "loaded" those and training went on from scratch.
+            var head = model.HeadParameterNames;
+            var backbone = model.named_parameters().Select(p => p.name).Where(n => !head.Contains(n)).ToHashSet(StringComparer.Ordinal);
+            if (!report.Loaded.Concat(report.Adapted).Any(backbone.Contains))
             {
-                throw new InvalidDataException($"No tensor of '{path}' fits {config.Name} ({report}); is it a checkpoint of another architecture?");
+                throw new InvalidDataException($"No weight of '{path}' fits the backbone of {config.Name} at width {config.Width} ({report}); is it a checkpoint of another architecture or width?");
             }
 
             channel.Info(MessageSensitivity.None, $"initial weights {path}: {report}");
