@@ -85,6 +85,22 @@ public sealed class CheckpointIntegrityTests
         StringAssert.Contains(e.Message, "history");
     }
 
+    /// <summary>
+    /// An outside sweep: a CheckpointDirectory that is a file (or cannot be written) failed at the end of the first epoch
+    /// with "The file ... already exists", naming no option, and the epoch was lost.
+    /// </summary>
+    [TestMethod]
+    public void ACheckpointFolderThatCannotBeWrittenIsRefusedBeforeTheFirstEpoch()
+    {
+        string file = Path.Combine(_directory, "not-a-folder");
+        File.WriteAllText(file, "x");
+        int epochs = 0;
+        using var model = Fixtures.TinyResNet(1);
+        var e = Assert.ThrowsExactly<IOException>(() => new ClassifierTrainer(Options with { CheckpointDirectory = file }, _ => epochs++).Fit(model, Fixtures.Halves(32, seed: 2)));
+        StringAssert.Contains(e.Message, $"CheckpointDirectory '{file}'");
+        Assert.AreEqual(0, epochs, "refused before training");
+    }
+
     private void StopAfterEpoch(int epoch, MLNetCnn.Tricks.Data.ImageDataset data)
     {
         using var model = Fixtures.TinyResNet(4);

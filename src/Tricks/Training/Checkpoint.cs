@@ -98,6 +98,26 @@ internal static class Checkpoint
     }
 
     /// <summary>
+    /// Creates <paramref name="directory"/> and writes a file in it, before the first epoch: a folder that cannot take
+    /// checkpoints (a file of that name, no permission) failed at the end of the first epoch, which was lost.
+    /// </summary>
+    /// <exception cref="IOException">The folder cannot be created or written; the message names it.</exception>
+    public static void CheckWritable(string directory)
+    {
+        try
+        {
+            Directory.CreateDirectory(directory);
+            using (File.Create(PathIn(directory) + ".tmp", 1, FileOptions.DeleteOnClose))
+            {
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"CheckpointDirectory '{directory}' cannot hold checkpoints: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
     /// Restores the newest intact checkpoint in <paramref name="directory"/>: <see cref="FileName"/>, or
     /// <see cref="PreviousFileName"/> when the newest is damaged (logged). Null when there is none.
     /// </summary>

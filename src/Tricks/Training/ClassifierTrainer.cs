@@ -77,6 +77,11 @@ public sealed class ClassifierTrainer
             throw new ArgumentException("Distillation needs a teacher: set DistillationOptions.Teacher, or give training data that carries teacher logits (a soft-target column).");
         }
 
+        if (_options.CheckpointDirectory is { } checkpoints)
+        {
+            Checkpoint.CheckWritable(checkpoints);
+        }
+
         var device = Devices.Resolve(_options.Device);
         var precision = Precision.PrecisionPolicy.Resolve(_options.Precision, device.type);
         var layout = TensorLayouts.Resolve(_options.Layout, device.type, precision.Effective);
