@@ -101,6 +101,21 @@ public sealed class CheckpointIntegrityTests
         Assert.AreEqual(0, epochs, "refused before training");
     }
 
+    /// <summary>
+    /// An outside sweep: resumed with fewer Epochs than the checkpoint had trained, the run returned the checkpoint's
+    /// model, trained for more epochs than asked, without a word.
+    /// </summary>
+    [TestMethod]
+    public void ResumingACheckpointPastThisRunsEpochsIsRefused()
+    {
+        var data = Fixtures.Halves(32, seed: 7);
+        StopAfterEpoch(2, data);
+        using var model = Fixtures.TinyResNet(1);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => new ClassifierTrainer(Options with { Epochs = 1, CheckpointDirectory = _directory, Resume = true }).Fit(model, data));
+        StringAssert.Contains(e.Message, "after epoch 2");
+        StringAssert.Contains(e.Message, "Epochs 1");
+    }
+
     private void StopAfterEpoch(int epoch, MLNetCnn.Tricks.Data.ImageDataset data)
     {
         using var model = Fixtures.TinyResNet(4);
