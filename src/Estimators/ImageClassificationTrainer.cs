@@ -160,6 +160,10 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         {
             LoadInitialWeights(model, initial, o.InitialWeights!, config, channel);
         }
+        else if (training.FreezeEpochs > 0 && training.FrozenParameters is null)
+        {
+            channel.Info(MessageSensitivity.None, $"warning: FreezeEpochs {training.FreezeEpochs} without InitialWeights holds a randomly initialized backbone fixed, its batch norms on their initial statistics; only the head learns. Freezing is for a backbone loaded from a weights file.");
+        }
 
         var trainer = new ClassifierTrainer(training, o.MetricsCallback, message => channel.Info(MessageSensitivity.None, message), o.ProgressCallback);
         var history = trainer.Fit(model, train, validation, o.CancellationToken);
