@@ -103,7 +103,8 @@ public sealed class CheckpointIntegrityTests
 
     /// <summary>
     /// An outside sweep: resumed with fewer Epochs than the checkpoint had trained, the run returned the checkpoint's
-    /// model, trained for more epochs than asked, without a word.
+    /// model, trained for more epochs than asked, without a word; resumed with a larger batch, it went on from the
+    /// checkpoint's step counter, past where this run's schedule was, also without a word.
     /// </summary>
     [TestMethod]
     public void ResumingACheckpointPastThisRunsEpochsIsRefused()
@@ -114,6 +115,11 @@ public sealed class CheckpointIntegrityTests
         var e = Assert.ThrowsExactly<ArgumentException>(() => new ClassifierTrainer(Options with { Epochs = 1, CheckpointDirectory = _directory, Resume = true }).Fit(model, data));
         StringAssert.Contains(e.Message, "after epoch 2");
         StringAssert.Contains(e.Message, "Epochs 1");
+
+        // A larger batch continues, with a warning: the checkpoint's step counter is past where this run's schedule puts epoch 2.
+        var lines = new List<string>();
+        new ClassifierTrainer(Options with { BatchSize = 32, CheckpointDirectory = _directory, Resume = true }, log: lines.Add).Fit(model, data);
+        Assert.IsTrue(lines.Any(l => l.StartsWith("warning: the checkpoint took 4 steps in 2 epoch(s) and this run takes 1 per epoch", StringComparison.Ordinal)), string.Join('\n', lines));
     }
 
     private void StopAfterEpoch(int epoch, MLNetCnn.Tricks.Data.ImageDataset data)
