@@ -384,7 +384,17 @@ public sealed class ClassifierTrainer
 
         LogSkipped(skipped, $"epoch {epoch}/{_options.Epochs}");
         var validationClock = Stopwatch.StartNew();
-        (double Loss, double Accuracy)? val = validation is null ? null : Evaluate(model, validation, device, 256, _options.Data.PrefetchBatches, read.Validation, message => LogSkipped(message, $"epoch {epoch}/{_options.Epochs} validation"));
+        (double Loss, double Accuracy)? val;
+        try
+        {
+            val = validation is null ? null : Evaluate(model, validation, device, 256, _options.Data.PrefetchBatches, read.Validation, message => LogSkipped(message, $"epoch {epoch}/{_options.Epochs} validation"), cancellationToken);
+        }
+        catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested)
+        {
+            // Before, the whole validation pass ran first: minutes after Ctrl+C on a large validation set.
+            throw new OperationCanceledException(FormattableString.Invariant($"Training was cancelled in epoch {epoch} during validation, after {step} completed step(s)."), e, cancellationToken);
+        }
+
         return new EpochMetrics(epoch, _options.Epochs, lossSum / Math.Max(1, counted), (double)correct.item<long>() / Math.Max(1, seen), val?.Loss, val?.Accuracy, rate, clock.Elapsed, seen / clock.Elapsed.TotalSeconds)
         {
             SkippedImages = skipped.Count,
@@ -420,7 +430,7 @@ public sealed class ClassifierTrainer
         return result;
     }
 
-    private static (double Loss, double Accuracy) Evaluate(ImageClassifier model, IImageSource data, Device device, int batchSize, int prefetch, RowsRead? skippable, Action<List<SkippedImage>>? onSkipped)
+    private static (double Loss, double Accuracy) Evaluate(ImageClassifier model, IImageSource data, Device device, int batchSize, int prefetch, RowsRead? skippable, Action<List<SkippedImage>>? onSkipped, CancellationToken cancellationToken = default)
     {
         bool wasTraining = model.training;
         model.eval();
@@ -431,11 +441,12 @@ public sealed class ClassifierTrainer
         var order = Enumerable.Range(0, data.Count).ToArray();
         var computeType = ComputeType(model);
         using (no_grad())
-        using (var prefetcher = new BatchPrefetcher(data, order, batchSize, prefetch, skippable))
+        using (var prefetcher = new BatchPrefetcher(data, order, batchSize, prefetch, skippable, cancellationToken))
         {
             foreach (var batch in prefetcher.Batches)
             {
                 using var lease = batch;
+                cancellationToken.ThrowIfCancellationRequested();
                 skipped.AddRange(batch.Skipped);
                 if (batch.Count == 0)
                 {
