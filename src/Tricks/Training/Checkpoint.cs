@@ -144,6 +144,30 @@ internal static class Checkpoint
         return damaged.Count == 0 ? null : throw new InvalidDataException($"No intact checkpoint to resume from: {string.Join(" ", damaged)} Delete the checkpoint folder or train without Resume.");
     }
 
+    /// <summary>
+    /// A checkpoint past this run's last epoch cannot be un-trained: it came back as the model, trained for more epochs than
+    /// asked. One of a run with another epoch count, batch size or data continues, but neither run is repeated: the
+    /// schedule spans this run, and its step counter is the checkpoint's.
+    /// </summary>
+    public static void CheckResumable(CheckpointState state, TrainerOptions options, int stepsPerEpoch, Action<string>? log)
+    {
+        if (state.Epoch > options.Epochs)
+        {
+            throw new ArgumentException(FormattableString.Invariant($"The checkpoint in '{options.CheckpointDirectory}' is after epoch {state.Epoch}, past this run's Epochs {options.Epochs}: set Epochs to at least {state.Epoch} to continue it, or train without Resume (or delete the folder) to start over."), nameof(TrainerOptions.Epochs));
+        }
+
+        if (state.History.Count > 0 && state.History[^1].Epochs != options.Epochs)
+        {
+            log?.Invoke(FormattableString.Invariant($"the checkpoint's run had {state.History[^1].Epochs} epochs and this one has {options.Epochs}: the learning-rate schedule now spans {options.Epochs} epochs, so neither run is repeated exactly"));
+        }
+
+        // Steps are not counted for a batch whose every image was unreadable, so fewer steps alone prove nothing.
+        if (state.Step > (long)state.Epoch * stepsPerEpoch || (options.Data.Strict && state.Step != (long)state.Epoch * stepsPerEpoch))
+        {
+            log?.Invoke(FormattableString.Invariant($"warning: the checkpoint took {state.Step} steps in {state.Epoch} epoch(s) and this run takes {stepsPerEpoch} per epoch (another BatchSize, or other training data): the learning-rate schedule and the random draws continue from step {state.Step}, so neither run is repeated"));
+        }
+    }
+
     /// <summary>Verifies the checksum of <paramref name="path"/>, then restores the model, its masters, the optimizer and <paramref name="best"/>'s copy from it.</summary>
     /// <exception cref="InvalidDataException">Damaged, truncated, of another version, or written for another model; the message names the file.</exception>
     public static CheckpointState Load(string path, MasterWeights masters, nn.Module model, Optimization.MomentumSgd optimizer, BestEpoch? best)

@@ -125,7 +125,7 @@ public sealed class ClassifierTrainer
             int firstEpoch = 1;
             if (_options.Resume && Checkpoint.Resume(_options.CheckpointDirectory!, masters, model, optimizer, best, _log) is { } state)
             {
-                CheckResumable(state, stepsPerEpoch);
+                Checkpoint.CheckResumable(state, _options, stepsPerEpoch, _log);
                 (firstEpoch, step) = (state.Epoch + 1, state.Step);
                 history.AddRange(state.History);
                 if (best is not null && best.Resume(state.History, state.BestEpoch, _log) && state.Epoch < _options.Epochs)
@@ -209,30 +209,6 @@ public sealed class ClassifierTrainer
         }
 
         return history;
-    }
-
-    /// <summary>
-    /// A checkpoint past this run's last epoch cannot be un-trained: it came back as the model, trained for more epochs than
-    /// asked. One of a run with another epoch count, batch size or data continues, but neither run is repeated: the
-    /// schedule spans this run, and its step counter is the checkpoint's.
-    /// </summary>
-    private void CheckResumable(CheckpointState state, int stepsPerEpoch)
-    {
-        if (state.Epoch > _options.Epochs)
-        {
-            throw new ArgumentException(FormattableString.Invariant($"The checkpoint in '{_options.CheckpointDirectory}' is after epoch {state.Epoch}, past this run's Epochs {_options.Epochs}: set Epochs to at least {state.Epoch} to continue it, or train without Resume (or delete the folder) to start over."), nameof(TrainerOptions.Epochs));
-        }
-
-        if (state.History.Count > 0 && state.History[^1].Epochs != _options.Epochs)
-        {
-            _log?.Invoke(FormattableString.Invariant($"the checkpoint's run had {state.History[^1].Epochs} epochs and this one has {_options.Epochs}: the learning-rate schedule now spans {_options.Epochs} epochs, so neither run is repeated exactly"));
-        }
-
-        // Steps are not counted for a batch whose every image was unreadable, so fewer steps alone prove nothing.
-        if (state.Step > (long)state.Epoch * stepsPerEpoch || (_options.Data.Strict && state.Step != (long)state.Epoch * stepsPerEpoch))
-        {
-            _log?.Invoke(FormattableString.Invariant($"warning: the checkpoint took {state.Step} steps in {state.Epoch} epoch(s) and this run takes {stepsPerEpoch} per epoch (another BatchSize, or other training data): the learning-rate schedule and the random draws continue from step {state.Step}, so neither run is repeated"));
-        }
     }
 
     /// <summary>
