@@ -160,6 +160,10 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         {
             LoadInitialWeights(model, initial, o.InitialWeights!, config, channel);
         }
+        else if (training.FreezeEpochs > 0 && training.FrozenParameters is null)
+        {
+            channel.Info(MessageSensitivity.None, $"warning: FreezeEpochs {training.FreezeEpochs} without InitialWeights holds a randomly initialized backbone fixed, its batch norms on their initial statistics; only the head learns. Freezing is for a backbone loaded from a weights file.");
+        }
 
         var trainer = new ClassifierTrainer(training, o.MetricsCallback, message => channel.Info(MessageSensitivity.None, message), o.ProgressCallback);
         var history = trainer.Fit(model, train, validation, o.CancellationToken);
@@ -204,9 +208,14 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         try
         {
             var report = PretrainedWeights.Load(model, initial);
-            if (report.Loaded.Count + report.Adapted.Count == 0)
+
+            // The backbone's weights: a batch norm's step counter (a scalar) fits every model and the classifier's bias every
+            // model of the class count, so a file of another width "loaded" those and training went on from scratch.
+            var head = model.HeadParameterNames;
+            var backbone = model.named_parameters().Select(p => p.name).Where(n => !head.Contains(n)).ToHashSet(StringComparer.Ordinal);
+            if (!report.Loaded.Concat(report.Adapted).Any(backbone.Contains))
             {
-                throw new InvalidDataException($"No tensor of '{path}' fits {config.Name} ({report}); is it a checkpoint of another architecture?");
+                throw new InvalidDataException($"No weight of '{path}' fits the backbone of {config.Name} at width {config.Width} ({report}); is it a checkpoint of another architecture or width?");
             }
 
             channel.Info(MessageSensitivity.None, $"initial weights {path}: {report}");

@@ -85,6 +85,43 @@ public sealed class CheckpointIntegrityTests
         StringAssert.Contains(e.Message, "history");
     }
 
+    /// <summary>
+    /// An outside sweep: a CheckpointDirectory that is a file (or cannot be written) failed at the end of the first epoch
+    /// with "The file ... already exists", naming no option, and the epoch was lost.
+    /// </summary>
+    [TestMethod]
+    public void ACheckpointFolderThatCannotBeWrittenIsRefusedBeforeTheFirstEpoch()
+    {
+        string file = Path.Combine(_directory, "not-a-folder");
+        File.WriteAllText(file, "x");
+        int epochs = 0;
+        using var model = Fixtures.TinyResNet(1);
+        var e = Assert.ThrowsExactly<IOException>(() => new ClassifierTrainer(Options with { CheckpointDirectory = file }, _ => epochs++).Fit(model, Fixtures.Halves(32, seed: 2)));
+        StringAssert.Contains(e.Message, $"CheckpointDirectory '{file}'");
+        Assert.AreEqual(0, epochs, "refused before training");
+    }
+
+    /// <summary>
+    /// An outside sweep: resumed with fewer Epochs than the checkpoint had trained, the run returned the checkpoint's
+    /// model, trained for more epochs than asked, without a word; resumed with a larger batch, it went on from the
+    /// checkpoint's step counter, past where this run's schedule was, also without a word.
+    /// </summary>
+    [TestMethod]
+    public void ResumingACheckpointPastThisRunsEpochsIsRefused()
+    {
+        var data = Fixtures.Halves(32, seed: 7);
+        StopAfterEpoch(2, data);
+        using var model = Fixtures.TinyResNet(1);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => new ClassifierTrainer(Options with { Epochs = 1, CheckpointDirectory = _directory, Resume = true }).Fit(model, data));
+        StringAssert.Contains(e.Message, "after epoch 2");
+        StringAssert.Contains(e.Message, "Epochs 1");
+
+        // A larger batch continues, with a warning: the checkpoint's step counter is past where this run's schedule puts epoch 2.
+        var lines = new List<string>();
+        new ClassifierTrainer(Options with { BatchSize = 32, CheckpointDirectory = _directory, Resume = true }, log: lines.Add).Fit(model, data);
+        Assert.IsTrue(lines.Any(l => l.StartsWith("warning: the checkpoint took 4 steps in 2 epoch(s) and this run takes 1 per epoch", StringComparison.Ordinal)), string.Join('\n', lines));
+    }
+
     private void StopAfterEpoch(int epoch, MLNetCnn.Tricks.Data.ImageDataset data)
     {
         using var model = Fixtures.TinyResNet(4);

@@ -172,4 +172,48 @@ public sealed class ClassifierTrainerTests
         process.Refresh();
         return process.WorkingSet64;
     }
+
+    /// <summary>
+    /// An outside sweep: a cancel during the epoch's validation pass waited for the whole pass (and the next epoch's
+    /// start) before it stopped training; on a large validation set that is minutes after Ctrl+C.
+    /// </summary>
+    [TestMethod]
+    public void CancellingDuringValidationStopsTheValidationPass()
+    {
+        var data = Fixtures.Halves(32, seed: 3);
+        using var stop = new CancellationTokenSource();
+        using var validation = new CancelOnRead(Fixtures.Halves(2048, seed: 4), stop);
+        using var model = Fixtures.TinyResNet(2);
+        int epochs = 0;
+        var options = new TrainerOptions { Epochs = 2, BatchSize = 16, Device = ComputeDevice.Cpu };
+        var e = Assert.ThrowsExactly<OperationCanceledException>(() => new ClassifierTrainer(options, _ => epochs++).Fit(model, data, validation, stop.Token));
+        StringAssert.Contains(e.Message, "in epoch 1 during validation");
+        Assert.AreEqual(0, epochs, "the cancelled epoch is not reported as done");
+    }
+
+    /// <summary>A validation set whose first read cancels training, as a Ctrl+C in the validation pass would.</summary>
+    private sealed class CancelOnRead(IImageSource inner, CancellationTokenSource stop) : IImageSource
+    {
+        public int Count => inner.Count;
+
+        public ImageShape Shape => inner.Shape;
+
+        public int NumClasses => inner.NumClasses;
+
+        public IReadOnlyList<int> Labels => inner.Labels;
+
+        public float[]? TeacherLogits => inner.TeacherLogits;
+
+        public ImagePixelType PixelType => inner.PixelType;
+
+        public int ReadParallelism => 1;
+
+        public void ReadImage(int row, Span<byte> destination)
+        {
+            stop.Cancel();
+            inner.ReadImage(row, destination);
+        }
+
+        public void Dispose() => inner.Dispose();
+    }
 }

@@ -42,6 +42,60 @@ public sealed class EarlyStoppingTests
         Assert.AreNotEqual(history[^1].ValidationLoss!.Value, loss, 1e-9, "the last epoch's weights were replaced");
     }
 
+    /// <summary>
+    /// An outside sweep: the best epoch was not in the checkpoint, so a run interrupted after its best epoch and resumed
+    /// counted patience from the resumed epoch, trained past the uninterrupted run's stop and ended with another epoch's
+    /// weights; resuming a run that had stopped early trained on, and one that had finished came back with its last
+    /// epoch's weights, not the best.
+    /// </summary>
+    [TestMethod]
+    public void AResumedRunKeepsTheBestEpochAndStopsWhereTheUninterruptedOneStopped()
+    {
+        var data = Fixtures.Halves(96, seed: 21);
+        string directory = Directory.CreateTempSubdirectory("mlnetcnn-early-resume-").FullName;
+        var options = new TrainerOptions
+        {
+            Epochs = 10,
+            BatchSize = 16,
+            LearningRate = 0.05,
+            Device = ComputeDevice.Cpu,
+            ValidationFraction = 0.25,
+            EarlyStoppingCriteria = new EarlyStopping { Metric = EarlyStoppingMetric.Accuracy, Patience = 2, MinDelta = 0 },
+        };
+        try
+        {
+            using var straight = Fixtures.TinyResNet(5);
+            var full = new ClassifierTrainer(options).Fit(straight, data);
+            int kept = full.Single(m => m.Restored).Epoch;
+            Assert.IsTrue(full.Count < options.Epochs, $"the uninterrupted run stops early ({full.Count} of {options.Epochs} epochs)");
+
+            // Interrupted after the epoch following the best one: the checkpoint is past the best epoch.
+            var checkpointed = options with { CheckpointDirectory = directory };
+            using var interrupted = Fixtures.TinyResNet(5);
+            using var stop = new CancellationTokenSource();
+            Assert.ThrowsExactly<OperationCanceledException>(() =>
+                new ClassifierTrainer(checkpointed, m => { if (m.Epoch == kept + 1) { stop.Cancel(); } }).Fit(interrupted, data, cancellationToken: stop.Token));
+
+            using var resumed = Fixtures.TinyResNet(99);
+            var history = new ClassifierTrainer(checkpointed with { Resume = true }).Fit(resumed, data);
+            Assert.AreEqual(full.Count, history.Count, "the resumed run stops where the uninterrupted one stopped");
+            Assert.AreEqual(kept, history.Single(m => m.Restored).Epoch);
+            CollectionAssert.AreEqual(Fixtures.State(straight), Fixtures.State(resumed), "the resumed run ends with the best epoch's weights");
+
+            // Resuming the finished run trains nothing and still ends with the best epoch's weights.
+            using var again = Fixtures.TinyResNet(98);
+            var lines = new List<string>();
+            var repeated = new ClassifierTrainer(checkpointed with { Resume = true }, log: lines.Add).Fit(again, data);
+            Assert.AreEqual(full.Count, repeated.Count, string.Join('\n', lines));
+            Assert.AreEqual(kept, repeated.Single(m => m.Restored).Epoch);
+            CollectionAssert.AreEqual(Fixtures.State(straight), Fixtures.State(again), "a resumed finished run ends with the best epoch's weights");
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     [TestMethod]
     public void EarlyStoppingWithoutValidationDataIsRefused()
     {

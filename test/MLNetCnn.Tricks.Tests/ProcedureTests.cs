@@ -22,6 +22,7 @@ public sealed class ProcedureTests
     [TestMethod]
     [DataRow("resnet18")]
     [DataRow("resnet50")]
+    [DataRow("resnetv2_50")]
     [DataRow("mobilenet_v2")]
     [DataRow("efficientnet_b0")]
     [DataRow("shufflenet_v1_g3")]

@@ -11,7 +11,7 @@ namespace MLNetCnn.Architectures.Families;
 /// Full pre-activation basic block (He et al., 2016, Figure 4e): BN-ReLU-3x3, BN-ReLU-3x3, plus the
 /// shortcut. A projection shortcut reads the pre-activated input, as in timm's <c>PreActBasic</c>.
 /// </summary>
-public sealed class PreActBasicBlock : nn.Module<Tensor, Tensor>, IGraphEmitter
+public sealed class PreActBasicBlock : nn.Module<Tensor, Tensor>, IGraphEmitter, IZeroInitLastNorm
 {
     private readonly BatchNorm2d bn1;
     private readonly Conv2d conv1;
@@ -51,13 +51,16 @@ public sealed class PreActBasicBlock : nn.Module<Tensor, Tensor>, IGraphEmitter
         var x = graph.Apply(conv2, graph.Apply(relu, graph.Apply(bn2, graph.Apply(conv1, preact))));
         return graph.Add(x, shortcut);
     }
+
+    /// <summary>The block ends in a convolution, not a norm: its weights start at zero (timm's <c>zero_init_last</c>), so the block starts as its shortcut.</summary>
+    public void ZeroInitLastNorm() => Init.ZeroWeight(conv2);
 }
 
 /// <summary>
 /// Full pre-activation bottleneck (He et al., 2016, Figure 4e): BN-ReLU-1x1, BN-ReLU-3x3 (with the stride),
 /// BN-ReLU-1x1 expanding by 4, plus the shortcut; timm's <c>PreActBottleneck</c>.
 /// </summary>
-public sealed class PreActBottleneckBlock : nn.Module<Tensor, Tensor>, IGraphEmitter
+public sealed class PreActBottleneckBlock : nn.Module<Tensor, Tensor>, IGraphEmitter, IZeroInitLastNorm
 {
     private readonly BatchNorm2d bn1;
     private readonly Conv2d conv1;
@@ -105,4 +108,7 @@ public sealed class PreActBottleneckBlock : nn.Module<Tensor, Tensor>, IGraphEmi
         x = graph.Apply(conv3, graph.Apply(relu, graph.Apply(bn3, x)));
         return graph.Add(x, shortcut);
     }
+
+    /// <summary>The block ends in a convolution, not a norm: its weights start at zero (timm's <c>zero_init_last</c>), so the block starts as its shortcut.</summary>
+    public void ZeroInitLastNorm() => Init.ZeroWeight(conv3);
 }

@@ -6,6 +6,6 @@ namespace MLNetCnn.Architectures.Layers;
 /// </summary>
 public interface IZeroInitLastNorm
 {
-    /// <summary>Sets the scale (gamma) of the block's last normalization layer to zero.</summary>
+    /// <summary>Sets the scale (gamma) of the block's last normalization layer to zero; a pre-activation block, which ends in a convolution, zeroes that convolution's weights instead (timm).</summary>
     void ZeroInitLastNorm();
 }

@@ -54,4 +54,11 @@ public static class Init
         using var noGrad = no_grad();
         nn.init.zeros_(norm.weight);
     }
+
+    /// <summary>Sets a convolution's weights to zero (the last layer of a block that ends in a convolution).</summary>
+    public static void ZeroWeight(Conv2d conv)
+    {
+        using var noGrad = no_grad();
+        nn.init.zeros_(conv.weight);
+    }
 }

@@ -94,6 +94,9 @@ internal sealed class BatchPrefetcher : IDisposable
                 yield return batch;
             }
 
+            // A cancel that stops the producer between batches completes the queue: the batches then ended as if the
+            // pass were done, and a validation pass cancelled that way read as one whose every image was unreadable.
+            _cancel.Token.ThrowIfCancellationRequested();
             _error?.Throw();
         }
     }

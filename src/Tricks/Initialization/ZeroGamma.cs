@@ -7,7 +7,8 @@ namespace MLNetCnn.Tricks.Initialization;
 /// Zero gamma (Bag of Tricks section 3.1): the last batch norm of every residual block starts at
 /// gamma = 0, so each block starts as the identity (its shortcut) and the network as a shallower one.
 /// The blocks declare the capability through <see cref="IZeroInitLastNorm"/>: ResNet's basic and
-/// bottleneck blocks, MobileNet v2 / EfficientNet inverted residuals, ShuffleNet v1 units and Xception blocks.
+/// bottleneck blocks, their pre-activation units (whose last convolution starts at 0), MobileNet v2 / EfficientNet
+/// inverted residuals, ShuffleNet v1 units and Xception blocks.
 /// </summary>
 public static class ZeroGamma
 {

@@ -11,11 +11,12 @@ namespace MLNetCnn.Tricks.Training;
 /// <param name="Step">Optimizer steps taken so far.</param>
 /// <param name="LossScale">Dynamic loss scale (float16), 1 otherwise.</param>
 /// <param name="History">Metrics of the completed epochs.</param>
-internal sealed record CheckpointState(int Epoch, long Step, double LossScale, IReadOnlyList<EpochMetrics> History);
+/// <param name="BestEpoch">The epoch whose weights early stopping kept (0: none, or no early stopping).</param>
+internal sealed record CheckpointState(int Epoch, long Step, double LossScale, IReadOnlyList<EpochMetrics> History, int BestEpoch = 0);
 
 /// <summary>
 /// The end-of-epoch checkpoint: float32 master weights and buffers by state_dict name, the optimizer's
-/// momentum state, the step counter and the history. Random state needs no saving: every random draw
+/// momentum state, the step counter, the history and, with early stopping, the best epoch's copy of the masters and buffers. Random state needs no saving: every random draw
 /// of a step is seeded from (seed, step) and every shuffle from (seed, epoch).
 /// </summary>
 /// <remarks>
@@ -37,7 +38,7 @@ internal static class Checkpoint
 
     public static string PathIn(string directory) => Path.Combine(directory, FileName);
 
-    public static void Save(string directory, CheckpointState state, MasterWeights masters, nn.Module model, Optimization.MomentumSgd optimizer)
+    public static void Save(string directory, CheckpointState state, MasterWeights masters, nn.Module model, Optimization.MomentumSgd optimizer, BestEpoch? best)
     {
         Directory.CreateDirectory(directory);
         string path = PathIn(directory);
@@ -74,6 +75,11 @@ internal static class Checkpoint
                 }
 
                 optimizer.Save(writer);
+                writer.Write(best?.Best?.Epoch ?? 0);
+                foreach (var saved in best?.Best is null ? [] : best.Saved)
+                {
+                    TensorRecord.Write(writer, saved);
+                }
             }
 
             stream.Position = 0;
@@ -92,11 +98,31 @@ internal static class Checkpoint
     }
 
     /// <summary>
+    /// Creates <paramref name="directory"/> and writes a file in it, before the first epoch: a folder that cannot take
+    /// checkpoints (a file of that name, no permission) failed at the end of the first epoch, which was lost.
+    /// </summary>
+    /// <exception cref="IOException">The folder cannot be created or written; the message names it.</exception>
+    public static void CheckWritable(string directory)
+    {
+        try
+        {
+            Directory.CreateDirectory(directory);
+            using (File.Create(PathIn(directory) + ".tmp", 1, FileOptions.DeleteOnClose))
+            {
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"CheckpointDirectory '{directory}' cannot hold checkpoints: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
     /// Restores the newest intact checkpoint in <paramref name="directory"/>: <see cref="FileName"/>, or
     /// <see cref="PreviousFileName"/> when the newest is damaged (logged). Null when there is none.
     /// </summary>
     /// <exception cref="InvalidDataException">Every checkpoint present is damaged, or belongs to another model; the message names each file.</exception>
-    public static CheckpointState? Resume(string directory, MasterWeights masters, nn.Module model, Optimization.MomentumSgd optimizer, Action<string>? log)
+    public static CheckpointState? Resume(string directory, MasterWeights masters, nn.Module model, Optimization.MomentumSgd optimizer, BestEpoch? best, Action<string>? log)
     {
         var candidates = new[] { PathIn(directory), Path.Combine(directory, PreviousFileName) }.Where(File.Exists).ToList();
         var damaged = new List<string>();
@@ -104,7 +130,7 @@ internal static class Checkpoint
         {
             try
             {
-                var state = Load(path, masters, model, optimizer);
+                var state = Load(path, masters, model, optimizer, best);
                 log?.Invoke(FormattableString.Invariant($"resumed from {path} after epoch {state.Epoch} (step {state.Step})"));
                 return state;
             }
@@ -118,9 +144,33 @@ internal static class Checkpoint
         return damaged.Count == 0 ? null : throw new InvalidDataException($"No intact checkpoint to resume from: {string.Join(" ", damaged)} Delete the checkpoint folder or train without Resume.");
     }
 
-    /// <summary>Verifies the checksum of <paramref name="path"/>, then restores the model, its masters and the optimizer from it.</summary>
+    /// <summary>
+    /// A checkpoint past this run's last epoch cannot be un-trained: it came back as the model, trained for more epochs than
+    /// asked. One of a run with another epoch count, batch size or data continues, but neither run is repeated: the
+    /// schedule spans this run, and its step counter is the checkpoint's.
+    /// </summary>
+    public static void CheckResumable(CheckpointState state, TrainerOptions options, int stepsPerEpoch, Action<string>? log)
+    {
+        if (state.Epoch > options.Epochs)
+        {
+            throw new ArgumentException(FormattableString.Invariant($"The checkpoint in '{options.CheckpointDirectory}' is after epoch {state.Epoch}, past this run's Epochs {options.Epochs}: set Epochs to at least {state.Epoch} to continue it, or train without Resume (or delete the folder) to start over."), nameof(TrainerOptions.Epochs));
+        }
+
+        if (state.History.Count > 0 && state.History[^1].Epochs != options.Epochs)
+        {
+            log?.Invoke(FormattableString.Invariant($"the checkpoint's run had {state.History[^1].Epochs} epochs and this one has {options.Epochs}: the learning-rate schedule now spans {options.Epochs} epochs, so neither run is repeated exactly"));
+        }
+
+        // Steps are not counted for a batch whose every image was unreadable, so fewer steps alone prove nothing.
+        if (state.Step > (long)state.Epoch * stepsPerEpoch || (options.Data.Strict && state.Step != (long)state.Epoch * stepsPerEpoch))
+        {
+            log?.Invoke(FormattableString.Invariant($"warning: the checkpoint took {state.Step} steps in {state.Epoch} epoch(s) and this run takes {stepsPerEpoch} per epoch (another BatchSize, or other training data): the learning-rate schedule and the random draws continue from step {state.Step}, so neither run is repeated"));
+        }
+    }
+
+    /// <summary>Verifies the checksum of <paramref name="path"/>, then restores the model, its masters, the optimizer and <paramref name="best"/>'s copy from it.</summary>
     /// <exception cref="InvalidDataException">Damaged, truncated, of another version, or written for another model; the message names the file.</exception>
-    public static CheckpointState Load(string path, MasterWeights masters, nn.Module model, Optimization.MomentumSgd optimizer)
+    public static CheckpointState Load(string path, MasterWeights masters, nn.Module model, Optimization.MomentumSgd optimizer, BestEpoch? best)
     {
         try
         {
@@ -128,7 +178,7 @@ internal static class Checkpoint
             long payload = Verify(stream, path);
             stream.Position = 0;
             using var reader = new BinaryReader(new BoundedStream(stream, payload));
-            var state = Read(reader, path, masters, model, optimizer);
+            var state = Read(reader, path, masters, model, optimizer, best);
             if (stream.Position != payload)
             {
                 throw new InvalidDataException($"Checkpoint '{path}' has {payload - stream.Position} bytes after its contents.");
@@ -171,7 +221,7 @@ internal static class Checkpoint
         return payload;
     }
 
-    private static CheckpointState Read(BinaryReader reader, string path, MasterWeights masters, nn.Module model, Optimization.MomentumSgd optimizer)
+    private static CheckpointState Read(BinaryReader reader, string path, MasterWeights masters, nn.Module model, Optimization.MomentumSgd optimizer, BestEpoch? best)
     {
         if (reader.ReadString() != Magic || reader.ReadInt32() is var version && version != Version)
         {
@@ -221,7 +271,34 @@ internal static class Checkpoint
         }
 
         optimizer.Load(reader);
-        return new CheckpointState(epoch, step, lossScale, history);
+        return new CheckpointState(epoch, step, lossScale, history, ReadBest(reader, path, epoch, Tensors(masters, model).Select(t => t.Tensor), best));
+    }
+
+    /// <summary>
+    /// The best epoch's copy, into <paramref name="best"/> (read past when the run has no early stopping); 0 when the
+    /// checkpoint holds none. A checkpoint written before the copy was kept ends with the optimizer.
+    /// </summary>
+    private static int ReadBest(BinaryReader reader, string path, int epoch, IEnumerable<Tensor> tensors, BestEpoch? best)
+    {
+        int bestEpoch = reader.BaseStream.Position < reader.BaseStream.Length ? reader.ReadInt32() : 0;
+        if (bestEpoch < 0 || bestEpoch > epoch)
+        {
+            throw new InvalidDataException($"Checkpoint '{path}' names epoch {bestEpoch} as the best of {epoch}.");
+        }
+
+        if (bestEpoch > 0)
+        {
+            foreach (var (target, i) in (best?.Saved ?? tensors.Select(t => t.detach().clone())).Select((t, i) => (t, i)))
+            {
+                TensorRecord.ReadInto(reader, target, $"Checkpoint '{path}', best epoch's tensor {i}");
+                if (best is null)
+                {
+                    target.Dispose();
+                }
+            }
+        }
+
+        return bestEpoch;
     }
 
     /// <summary>What a checkpoint (and the best-epoch copy) holds: the float32 masters and every buffer, by name.</summary>

@@ -77,6 +77,11 @@ public sealed class ClassifierTrainer
             throw new ArgumentException("Distillation needs a teacher: set DistillationOptions.Teacher, or give training data that carries teacher logits (a soft-target column).");
         }
 
+        if (_options.CheckpointDirectory is { } checkpoints)
+        {
+            Checkpoint.CheckWritable(checkpoints);
+        }
+
         var device = Devices.Resolve(_options.Device);
         var precision = Precision.PrecisionPolicy.Resolve(_options.Precision, device.type);
         var layout = TensorLayouts.Resolve(_options.Layout, device.type, precision.Effective);
@@ -118,10 +123,16 @@ public sealed class ClassifierTrainer
             using var best = _options.EarlyStoppingCriteria is { } stopping ? new BestEpoch(stopping, masters, model) : null;
             long step = 0;
             int firstEpoch = 1;
-            if (_options.Resume && Checkpoint.Resume(_options.CheckpointDirectory!, masters, model, optimizer, _log) is { } state)
+            if (_options.Resume && Checkpoint.Resume(_options.CheckpointDirectory!, masters, model, optimizer, best, _log) is { } state)
             {
+                Checkpoint.CheckResumable(state, _options, stepsPerEpoch, _log);
                 (firstEpoch, step) = (state.Epoch + 1, state.Step);
                 history.AddRange(state.History);
+                if (best is not null && best.Resume(state.History, state.BestEpoch, _log) && state.Epoch < _options.Epochs)
+                {
+                    _log?.Invoke(FormattableString.Invariant($"early stopping had stopped the run after epoch {state.Epoch}: nothing left to train"));
+                    firstEpoch = _options.Epochs + 1;
+                }
             }
 
             // An image that stops decoding after it was read in this run is skipped (unless Strict); one that never read is an error.
@@ -144,17 +155,18 @@ public sealed class ClassifierTrainer
                 }
 
                 history.Add(metrics);
+                bool stop = best is not null && best.Record(metrics) && epoch < _options.Epochs;
                 if (_options.CheckpointDirectory is { } directory)
                 {
-                    Checkpoint.Save(directory, new CheckpointState(epoch, step, stepper.Scaler?.Scale ?? 1, history), masters, model, optimizer);
+                    Checkpoint.Save(directory, new CheckpointState(epoch, step, stepper.Scaler?.Scale ?? 1, history), masters, model, optimizer, best);
                 }
 
                 _log?.Invoke(metrics.ToString());
                 _onEpoch?.Invoke(metrics);
-                if (best is not null && best.Record(metrics) && epoch < _options.Epochs)
+                if (stop)
                 {
                     var criteria = _options.EarlyStoppingCriteria!;
-                    _log?.Invoke(FormattableString.Invariant($"early stopping after epoch {epoch} of {_options.Epochs}: {criteria.Describe(best.Best!)} at epoch {best.Best!.Epoch} was not bettered by {criteria.MinDelta} for {criteria.Patience} epoch(s)"));
+                    _log?.Invoke(FormattableString.Invariant($"early stopping after epoch {epoch} of {_options.Epochs}: {criteria.Describe(best!.Best!)} at epoch {best.Best!.Epoch} was not bettered by {criteria.MinDelta} for {criteria.Patience} epoch(s)"));
                     break;
                 }
             }
@@ -360,7 +372,17 @@ public sealed class ClassifierTrainer
 
         LogSkipped(skipped, $"epoch {epoch}/{_options.Epochs}");
         var validationClock = Stopwatch.StartNew();
-        (double Loss, double Accuracy)? val = validation is null ? null : Evaluate(model, validation, device, 256, _options.Data.PrefetchBatches, read.Validation, message => LogSkipped(message, $"epoch {epoch}/{_options.Epochs} validation"));
+        (double Loss, double Accuracy)? val;
+        try
+        {
+            val = validation is null ? null : Evaluate(model, validation, device, 256, _options.Data.PrefetchBatches, read.Validation, message => LogSkipped(message, $"epoch {epoch}/{_options.Epochs} validation"), cancellationToken);
+        }
+        catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested)
+        {
+            // Before, the whole validation pass ran first: minutes after Ctrl+C on a large validation set.
+            throw new OperationCanceledException(FormattableString.Invariant($"Training was cancelled in epoch {epoch} during validation, after {step} completed step(s)."), e, cancellationToken);
+        }
+
         return new EpochMetrics(epoch, _options.Epochs, lossSum / Math.Max(1, counted), (double)correct.item<long>() / Math.Max(1, seen), val?.Loss, val?.Accuracy, rate, clock.Elapsed, seen / clock.Elapsed.TotalSeconds)
         {
             SkippedImages = skipped.Count,
@@ -396,7 +418,7 @@ public sealed class ClassifierTrainer
         return result;
     }
 
-    private static (double Loss, double Accuracy) Evaluate(ImageClassifier model, IImageSource data, Device device, int batchSize, int prefetch, RowsRead? skippable, Action<List<SkippedImage>>? onSkipped)
+    private static (double Loss, double Accuracy) Evaluate(ImageClassifier model, IImageSource data, Device device, int batchSize, int prefetch, RowsRead? skippable, Action<List<SkippedImage>>? onSkipped, CancellationToken cancellationToken = default)
     {
         bool wasTraining = model.training;
         model.eval();
@@ -407,11 +429,12 @@ public sealed class ClassifierTrainer
         var order = Enumerable.Range(0, data.Count).ToArray();
         var computeType = ComputeType(model);
         using (no_grad())
-        using (var prefetcher = new BatchPrefetcher(data, order, batchSize, prefetch, skippable))
+        using (var prefetcher = new BatchPrefetcher(data, order, batchSize, prefetch, skippable, cancellationToken))
         {
             foreach (var batch in prefetcher.Batches)
             {
                 using var lease = batch;
+                cancellationToken.ThrowIfCancellationRequested();
                 skipped.AddRange(batch.Skipped);
                 if (batch.Count == 0)
                 {
