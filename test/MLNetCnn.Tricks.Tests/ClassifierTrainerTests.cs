@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using MLNetCnn.Architectures.Families;
 using MLNetCnn.Architectures.Models;
+using MLNetCnn.Tricks.Regularization;
 using MLNetCnn.Tricks.Schedules;
 using MLNetCnn.Tricks.Data;
 using MLNetCnn.Tricks.Training;
@@ -27,6 +28,37 @@ public sealed class ClassifierTrainerTests
         Assert.AreEqual(1, ClassifierTrainer.StepsPerEpoch(16, 16, batchNorm: true));
         Assert.AreEqual(5, ClassifierTrainer.StepsPerEpoch(5, 1, batchNorm: true), "a batch of one is every batch, not a last one left out");
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ClassifierTrainer.StepsPerEpoch(5, 0, batchNorm: true));
+    }
+
+    [TestMethod]
+    public void OptionsThatChangeNothingInThisRunAreLoggedAsWarnings()
+    {
+        // Found by an outside sweep: each of these trained normally, without a word.
+        var data = HalvesDataset(64, seed: 1);
+        using var model = TinyResNet(1);
+        var lines = new List<string>();
+        var options = new TrainerOptions
+        {
+            Epochs = 1,
+            BatchSize = 32,
+            LearningRate = 0.05,
+            Mixup = new MixupOptions { OffForLastEpochs = 1 },
+            FreezeEpochs = 2,
+            Schedule = new CosineSchedule { WarmupEpochs = 3 },
+            ZeroGamma = true,
+            Device = ComputeDevice.Cpu,
+        };
+        new ClassifierTrainer(options, null, lines.Add).Fit(model, data, null);
+
+        CollectionAssert.Contains(lines, "warning: Mixup.OffForLastEpochs 1 is at least Epochs 1: mixup never runs.");
+        CollectionAssert.Contains(lines, "warning: FreezeEpochs 2 is at least Epochs 1: the frozen parameters never train.");
+        CollectionAssert.Contains(lines, "warning: the learning-rate warmup (6 steps) is longer than the run (2 steps): the rate never reaches LearningRate 0.05 and never decays.");
+        Assert.IsFalse(lines.Any(l => l.Contains("ZeroGamma", StringComparison.Ordinal)), "a ResNet has residual blocks to zero");
+
+        // A model without residual blocks: nothing for zero gamma to set.
+        var idle = IdleOptions.Warnings(new TrainerOptions { Epochs = 4, ZeroGamma = true }, stepsPerEpoch: 10, zeroedGammas: 0, "Vgg").ToList();
+        CollectionAssert.AreEqual(new[] { "ZeroGamma finds no residual block's last batch norm in Vgg (it applies to ResNet-style blocks): it changes nothing." }, idle);
+        Assert.IsEmpty(IdleOptions.Warnings(new TrainerOptions { Epochs = 4, FreezeEpochs = 3, Mixup = new MixupOptions { OffForLastEpochs = 3 }, Schedule = new CosineSchedule { WarmupEpochs = 4 } }, 10, null, "ResNet"));
     }
 
     [TestMethod]

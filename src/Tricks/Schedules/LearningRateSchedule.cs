@@ -27,7 +27,7 @@ public abstract record LearningRateSchedule
             throw new ArgumentOutOfRangeException(nameof(stepsPerEpoch), stepsPerEpoch, "WarmupEpochs needs the number of steps per epoch.");
         }
 
-        long warmup = WarmupSteps + (long)Math.Round(WarmupEpochs * stepsPerEpoch);
+        long warmup = WarmupStepCount(stepsPerEpoch);
         if (step < warmup)
         {
             return baseRate * (step + 1) / warmup;
@@ -37,6 +37,9 @@ public abstract record LearningRateSchedule
         double progress = Math.Clamp((double)(step - warmup) / decaySteps, 0, 1);
         return Decay(baseRate, progress);
     }
+
+    /// <summary>The steps of warmup in a run of <paramref name="stepsPerEpoch"/> steps an epoch.</summary>
+    public long WarmupStepCount(long stepsPerEpoch) => WarmupSteps + (long)Math.Round(WarmupEpochs * stepsPerEpoch);
 
     /// <summary>The learning rate at <paramref name="step"/> for a schedule whose warmup is given in steps only.</summary>
     public double Rate(double baseRate, long step, long totalSteps) => Rate(baseRate, step, totalSteps, stepsPerEpoch: 0);

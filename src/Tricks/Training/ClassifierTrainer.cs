@@ -99,10 +99,7 @@ public sealed class ClassifierTrainer
             _log?.Invoke($"warning: {warning}");
         }
 
-        if (options.ZeroGamma)
-        {
-            Initialization.ZeroGamma.Apply(model);
-        }
+        int? zeroedGammas = options.ZeroGamma ? Initialization.ZeroGamma.Apply(model) : null;
 
         var frozenNames = _options.FreezeEpochs == 0 ? null : _options.FrozenParameters ?? Backbone(model);
         if (frozenNames is not null)
@@ -114,6 +111,11 @@ public sealed class ClassifierTrainer
         model.to(device);
         int stepsPerEpoch = StepsPerEpoch(train.Count, options.BatchSize, HasBatchNorm(model));
         long totalSteps = (long)stepsPerEpoch * options.Epochs;
+        foreach (string idle in IdleOptions.Warnings(options, stepsPerEpoch, zeroedGammas, model.GetType().Name))
+        {
+            _log?.Invoke($"warning: {idle}");
+        }
+
         var history = new List<EpochMetrics>();
         using var masters = new Precision.MasterWeights(model, options.Precision, options.Layout);
         try
