@@ -59,7 +59,11 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         }
     }
 
-    /// <summary>Image shape used for image, path and bytes columns when <see cref="Options.ImageShape"/> is null: 224 x 224 RGB.</summary>
+    /// <summary>
+    /// Image shape used for image, path and bytes columns when <see cref="Options.ImageShape"/> is null, for an architecture
+    /// whose native input is 224 (most); others get RGB at their <see cref="ArchitectureConfig.NativeInputSize"/> (299 for
+    /// Inception v3 and Xception, the config's resolution for MobileNet v1 and EfficientNet).
+    /// </summary>
     public static ImageShape DefaultImageShape => ImageColumn.DefaultImageShape;
 
     /// <inheritdoc/>
@@ -125,7 +129,7 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         var o = _options;
         ServingPipeline.CheckScoringDevice(o.GpuDeviceId ?? _mlContext.GpuDeviceId, o.FallbackToCpu ?? _mlContext.FallbackToCpu);
         using var channel = _host.Start("Training");
-        var plan = ImageColumn.Prepare(_mlContext, input, o.FeatureColumnName, o.ImageShape, message => channel.Info(MessageSensitivity.None, message));
+        var plan = ImageColumn.Prepare(_mlContext, input, o.FeatureColumnName, o.ImageShape, o.ResolvedArchitecture, message => channel.Info(MessageSensitivity.None, message));
         var (shape, featureColumn, converted) = (plan.Shape, plan.PixelColumn, plan.Apply(input));
         RefuseNameClash(o.FeatureColumnName, plan.PixelColumn);
 

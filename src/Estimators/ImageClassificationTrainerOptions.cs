@@ -88,7 +88,7 @@ public sealed partial class ImageClassificationTrainer
         /// </summary>
         public double? WidthMultiplier { get; set; }
 
-        /// <summary>Shape of one image; null infers a square grey or RGB image from a pixel vector's size, and means <see cref="DefaultImageShape"/> for image, byte and path columns.</summary>
+        /// <summary>Shape of one image; null infers a square grey or RGB image from a pixel vector's size, and means RGB at the architecture's native input size (<see cref="DefaultImageShape"/>, 224, for most) for image, byte and path columns.</summary>
         public ImageShape? ImageShape { get; set; }
 
         /// <summary>Use the architecture's small-input stem; null chooses it for images under 64 pixels.</summary>

@@ -122,7 +122,7 @@ public sealed class ImageFeaturizerEstimator : IEstimator<ImageFeaturizerTransfo
         var o = _options;
         ServingPipeline.CheckScoringDevice(o.GpuDeviceId ?? _mlContext.GpuDeviceId, o.FallbackToCpu ?? _mlContext.FallbackToCpu);
         using var channel = _host.Start("Featurizer");
-        var plan = ImageColumn.Prepare(_mlContext, input, o.FeatureColumnName, o.ImageShape, message => channel.Info(MessageSensitivity.None, message));
+        var plan = ImageColumn.Prepare(_mlContext, input, o.FeatureColumnName, o.ImageShape, o.Architecture, message => channel.Info(MessageSensitivity.None, message));
         var (shape, converted) = (plan.Shape, plan.Apply(input));
         if (string.Equals(o.OutputColumnName, o.FeatureColumnName, StringComparison.Ordinal) || string.Equals(o.OutputColumnName, plan.PixelColumn, StringComparison.Ordinal))
         {
@@ -173,7 +173,7 @@ public sealed class ImageFeaturizerEstimator : IEstimator<ImageFeaturizerTransfo
         /// <summary>When set, replaces the architecture's width.</summary>
         public double? WidthMultiplier { get; set; }
 
-        /// <summary>Shape of one image; null infers it from a pixel vector, and means 3 x 224 x 224 for image columns.</summary>
+        /// <summary>Shape of one image; null infers it from a pixel vector, and means RGB at the architecture's native input size (224 for most) for image columns.</summary>
         public ImageShape? ImageShape { get; set; }
 
         /// <summary>Use the architecture's small-input stem; null chooses it for images under 64 pixels.</summary>

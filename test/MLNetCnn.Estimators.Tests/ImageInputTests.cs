@@ -3,6 +3,8 @@ using Microsoft.ML.Data;
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Estimators.Data;
 using SkiaSharp;
+using MLNetCnn.Architectures.Families;
+using MLNetCnn.Tricks.Training;
 using MLNetCnn.Serving;
 
 namespace MLNetCnn.Estimators.Tests;
@@ -72,6 +74,25 @@ public sealed class ImageInputTests
                 Assert.AreEqual(expected[i][k], actual[i][k], 1e-5, $"row {i} class {k}");
             }
         }
+    }
+
+    [TestMethod]
+    public void WithoutAnImageShapeAnImageColumnIsResizedToTheArchitecturesNativeSize()
+    {
+        // Found by an outside sweep: every architecture got 224, so MobileNetV1Config.For(0.25, resolution: 32) trained at
+        // 224 x 224 without a word (and Inception v3, Xception and EfficientNet B1 to B7 away from their sizes).
+        var ml = new MLContext(seed: 1);
+        var log = new List<string>();
+        ml.Log += (_, e) => log.Add(e.Message);
+        var train = ml.Data.TakeRows(ml.Data.ShuffleRows(ImageFolder.Load(ml, Path.Combine(Root, "train")).Data, seed: 1), 40);
+        using var model = ml.Cnn().Trainers.MobileNetV1(MobileNetV1Config.For(0.25, resolution: 32), featureColumnName: ImageFolder.ImagePathColumnName, training: new TrainerOptions { Epochs = 1, BatchSize = 20 }).Fit(train);
+
+        using var onnx = new MemoryStream();
+        model.SaveOnnx(onnx);
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(onnx.ToArray());
+        var dims = session.InputMetadata.Single().Value.Dimensions;
+        Assert.AreEqual(3 * 32 * 32, dims[^1], "the graph takes the flat 3 x 32 x 32 pixels: " + string.Join(", ", dims));
+        Assert.IsTrue(log.Any(l => l.Contains("no ImageShape: images from 'ImagePath' are resized to " + new ImageShape(3, 32, 32) + ", the architecture's native input size", StringComparison.Ordinal)), string.Join('\n', log.Where(l => l.Contains("ImageShape", StringComparison.Ordinal))));
     }
 
     [TestMethod]

@@ -8,15 +8,23 @@ namespace MLNetCnn.Estimators.Data;
 /// <summary>Finding the trainer's image column and planning its conversion to pixels.</summary>
 internal static class ImageColumn
 {
-    /// <summary>Image shape used for image, path and bytes columns when none is declared.</summary>
+    /// <summary>Image shape used for image, path and bytes columns when none is declared, for an architecture whose native input is 224.</summary>
     public static ImageShape DefaultImageShape { get; } = new(3, 224, 224);
 
     /// <summary>
+    /// The shape an image column is resized to when none is declared: RGB at the architecture's native input size
+    /// (<see cref="ArchitectureConfig.NativeInputSize"/>). Found by an outside sweep: every architecture got 224, so
+    /// <c>MobileNetV1Config.For(0.5, resolution: 160)</c> trained at 224 without a word, and Inception v3, Xception and
+    /// EfficientNet B1 to B7 away from the size their configs name.
+    /// </summary>
+    public static ImageShape DefaultFor(ArchitectureConfig architecture) => new(3, architecture.NativeInputSize, architecture.NativeInputSize);
+
+    /// <summary>
     /// Finds the image column (<see cref="FeatureColumns.Resolve"/>) and, for images, paths or bytes, fits the conversion
-    /// to <paramref name="declared"/> (or <see cref="DefaultImageShape"/>); a pixel vector's shape is declared or inferred.
+    /// to <paramref name="declared"/> (or <see cref="DefaultFor"/> the architecture); a pixel vector's shape is declared or inferred.
     /// The shape must be square: the networks are built for an input size, not a height and a width.
     /// </summary>
-    public static ImageColumnPlan Prepare(MLContext mlContext, IDataView input, string requested, ImageShape? declared, Action<string>? log)
+    public static ImageColumnPlan Prepare(MLContext mlContext, IDataView input, string requested, ImageShape? declared, ArchitectureConfig architecture, Action<string>? log)
     {
         string column = FeatureColumns.Resolve(requested, input.Schema.Select(c => (c.Name, c.Type is VectorDataViewType v ? v.ItemType : c.Type, c.Type is not VectorDataViewType)));
         if (column != requested)
@@ -31,7 +39,12 @@ internal static class ImageColumn
         }
 
         RefuseReservedName(input.Schema.Select(c => c.Name), column);
-        var shape = Square(declared?.Validate("ImageShape") ?? DefaultImageShape);
+        var shape = Square(declared?.Validate("ImageShape") ?? DefaultFor(architecture));
+        if (declared is null)
+        {
+            log?.Invoke($"no ImageShape: images from '{column}' are resized to {shape}, the architecture's native input size");
+        }
+
         var conversion = ImageInput.Conversion(mlContext, input, column, kind, shape.Channels, shape.Height, shape.Width);
         return new ImageColumnPlan(kind, column, ImageInput.PixelColumnName, conversion, shape);
     }
