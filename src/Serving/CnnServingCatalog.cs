@@ -78,7 +78,7 @@ public sealed partial class CnnServingCatalog
         {
             model = _mlContext.Model.Load(zip, out inputSchema);
         }
-        catch (Exception e) when (FromAnotherVersion(e, source) is { } explained)
+        catch (Exception e) when ((FromAnotherVersion(e, source) ?? FromTrimmedProcess(e, source)) is { } explained)
         {
             throw explained;
         }
@@ -134,6 +134,25 @@ public sealed partial class CnnServingCatalog
             if (MissingContract().Match(inner.Message) is { Success: true } contract)
             {
                 return new InvalidDataException($"Model '{source}' uses the custom mapping '{contract.Groups[1].Value}', which no registered assembly provides: it was saved by another version of MLNetCnn, or with an application's own CustomMapping (register that assembly with mlContext.ComponentCatalog.RegisterAssembly before loading).", inner);
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// ML.NET finds its components' constructors by reflection. In an application published with <c>PublishTrimmed</c>
+    /// (or as native AOT) the trimmer removes them, and ML.NET's catalog fails before it reads the zip with "Can't
+    /// instantiate loadable class 'CrossValidationCommand' with name 'CV'", which read as a damaged zip (found by an
+    /// outside sweep: a trimmed, self-contained ASP.NET Core service).
+    /// </summary>
+    internal static InvalidDataException? FromTrimmedProcess(Exception e, string source)
+    {
+        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is InvalidOperationException && inner.Message.StartsWith("Can't instantiate loadable class", StringComparison.Ordinal))
+            {
+                return new InvalidDataException($"Model '{source}' cannot be loaded because ML.NET cannot register its own components in this process ({inner.Message}); the zip passed its checks and is not the cause. An application published with PublishTrimmed or as native AOT loses the constructors ML.NET finds by reflection: ML.NET and MLNetCnn do not support trimming, so publish without PublishTrimmed.", inner);
             }
         }
 
