@@ -43,7 +43,7 @@ public sealed partial class CnnServingCatalog
     /// custom-mapping contract this process lacks (saved by another version); the message names the file and what is missing.
     /// </exception>
     /// <exception cref="InvalidOperationException"><c>MLContext.GpuDeviceId</c> is set, <c>FallbackToCpu</c> is false, and ONNX Runtime's CUDA provider cannot be created.</exception>
-    public ITransformer LoadModel(string path, out DataViewSchema inputSchema)
+    public ITransformer LoadModel(string path, out DataViewSchema? inputSchema)
     {
         ArgumentNullException.ThrowIfNull(path);
         using var file = File.OpenRead(path);
@@ -52,7 +52,7 @@ public sealed partial class CnnServingCatalog
 
     /// <summary>Loads a model from a stream, with the checks of <see cref="LoadModel(string, out DataViewSchema)"/>.</summary>
     /// <exception cref="InvalidDataException">The stream is not a model zip, a graph is damaged, or the class counts differ.</exception>
-    public ITransformer LoadModel(Stream stream, out DataViewSchema inputSchema)
+    public ITransformer LoadModel(Stream stream, out DataViewSchema? inputSchema)
     {
         ArgumentNullException.ThrowIfNull(stream);
         if (stream.CanSeek)
@@ -66,7 +66,7 @@ public sealed partial class CnnServingCatalog
         return LoadModel(copy, "the model stream", out inputSchema);
     }
 
-    private ServedModel LoadModel(Stream zip, string source, out DataViewSchema inputSchema)
+    private ServedModel LoadModel(Stream zip, string source, out DataViewSchema? inputSchema)
     {
         // Found by a sweep: without this, a GPU that cannot be used read as "the zip is damaged", nine exceptions deep.
         ServingPipeline.CheckScoringDevice(_mlContext.GpuDeviceId, _mlContext.FallbackToCpu);
@@ -196,7 +196,7 @@ public sealed partial class CnnServingCatalog
     /// <param name="model">A trained model, or one from <see cref="LoadModel(string, out DataViewSchema)"/>.</param>
     /// <param name="inputSchema">The schema the model scores (the one <see cref="LoadModel(string, out DataViewSchema)"/> returns).</param>
     /// <exception cref="ArgumentException"><paramref name="inputSchema"/> is null (the model was saved without one): pass a scored schema to <see cref="GetClassNames(DataViewSchema)"/> instead.</exception>
-    public IReadOnlyList<string> GetClassNames(ITransformer model, DataViewSchema inputSchema)
+    public IReadOnlyList<string> GetClassNames(ITransformer model, DataViewSchema? inputSchema)
     {
         ArgumentNullException.ThrowIfNull(model);
         if (inputSchema is null)

@@ -35,6 +35,7 @@ public sealed class ModelFromAnotherVersionTests
     public void TheSavedModelLoads()
     {
         var model = new MLContext().CnnServing().LoadModel(_saved, out var schema);
+        Assert.IsNotNull(schema);
         Assert.IsNotNull(schema.GetColumnOrNull(nameof(ScoreRow.Score)));
         (model as IDisposable)?.Dispose();
     }
