@@ -40,7 +40,8 @@ public sealed partial class CnnServingCatalog
     /// <exception cref="InvalidDataException">
     /// The file is not a model zip, an entry is damaged or a zip bomb, a graph is damaged or does not fit the model's
     /// steps, the class counts differ, or the model names an assembly or a
-    /// custom-mapping contract this process lacks (saved by another version); the message names the file and what is missing.
+    /// custom-mapping contract this process lacks (saved by another version), or ML.NET cannot register its components in this
+    /// process (an application published with PublishTrimmed); the message names the file and what is missing.
     /// </exception>
     /// <exception cref="InvalidOperationException"><c>MLContext.GpuDeviceId</c> is set, <c>FallbackToCpu</c> is false, and ONNX Runtime's CUDA provider cannot be created.</exception>
     public ITransformer LoadModel(string path, out DataViewSchema? inputSchema)
