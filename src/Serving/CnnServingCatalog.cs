@@ -79,7 +79,7 @@ public sealed partial class CnnServingCatalog
         {
             model = _mlContext.Model.Load(zip, out inputSchema);
         }
-        catch (Exception e) when ((FromAnotherVersion(e, source) ?? FromTrimmedProcess(e, source)) is { } explained)
+        catch (Exception e) when ((FromUnwritableTempFolder(e, source) ?? FromAnotherVersion(e, source) ?? FromTrimmedProcess(e, source)) is { } explained)
         {
             throw explained;
         }
@@ -123,8 +123,8 @@ public sealed partial class CnnServingCatalog
         {
             string? assembly = inner switch
             {
-                FileNotFoundException { FileName: { } name } => name,
-                FileLoadException { FileName: { } name } => name,
+                FileNotFoundException { FileName: { } name } when !Path.IsPathRooted(name) => name,
+                FileLoadException { FileName: { } name } when !Path.IsPathRooted(name) => name,
                 _ => null,
             };
             if (assembly is not null)
@@ -142,6 +142,43 @@ public sealed partial class CnnServingCatalog
     }
 
     /// <summary>
+    /// ML.NET unpacks a model into a folder under <c>MLContext.TempFilePath</c> (the system's temporary folder unless set),
+    /// and ONNX Runtime's graph goes there too. Where that folder is missing or read-only (a container with a read-only
+    /// root file system, a TMPDIR that does not exist), ML.NET's IOException read as "needs assembly '/the/temp/folder'
+    /// ... saved by another version of MLNetCnn" (found by an outside sweep). The folder is tried only after a failed load.
+    /// </summary>
+    private InvalidDataException? FromUnwritableTempFolder(Exception e, string source)
+    {
+        if (!Chain(e).Any(x => x is IOException or UnauthorizedAccessException))
+        {
+            return null;
+        }
+
+        foreach (string folder in new[] { _mlContext.TempFilePath, Path.GetTempPath() }.Where(f => !string.IsNullOrEmpty(f)).Distinct(StringComparer.Ordinal))
+        {
+            try
+            {
+                Directory.CreateDirectory(folder);
+                using var probe = new FileStream(Path.Combine(folder, Path.GetRandomFileName()), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose);
+            }
+            catch (Exception x) when (x is IOException or UnauthorizedAccessException)
+            {
+                return new InvalidDataException($"Model '{source}' cannot be loaded: ML.NET unpacks it into the temporary folder '{folder}', which cannot be written here ({x.Message}). Point MLContext.TempFilePath (or the TMPDIR environment variable) at a writable folder.", Unwrap(e));
+            }
+        }
+
+        return null;
+    }
+
+    private static IEnumerable<Exception> Chain(Exception e)
+    {
+        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
+        {
+            yield return inner;
+        }
+    }
+
+    /// <summary>
     /// ML.NET finds its components' constructors by reflection. In an application published with <c>PublishTrimmed</c>
     /// (or as native AOT) the trimmer removes them, and ML.NET's catalog fails before it reads the zip with "Can't
     /// instantiate loadable class 'CrossValidationCommand' with name 'CV'", which read as a damaged zip (found by an
@@ -149,15 +186,9 @@ public sealed partial class CnnServingCatalog
     /// </summary>
     internal static InvalidDataException? FromTrimmedProcess(Exception e, string source)
     {
-        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
-        {
-            if (inner is InvalidOperationException && inner.Message.StartsWith("Can't instantiate loadable class", StringComparison.Ordinal))
-            {
-                return new InvalidDataException($"Model '{source}' cannot be loaded because ML.NET cannot register its own components in this process ({inner.Message}); the zip passed its checks and is not the cause. An application published with PublishTrimmed or as native AOT loses the constructors ML.NET finds by reflection: ML.NET and MLNetCnn do not support trimming, so publish without PublishTrimmed.", inner);
-            }
-        }
-
-        return null;
+        var inner = Chain(e).FirstOrDefault(x => x is InvalidOperationException && x.Message.StartsWith("Can't instantiate loadable class", StringComparison.Ordinal));
+        return inner is null ? null
+            : new InvalidDataException($"Model '{source}' cannot be loaded because ML.NET cannot register its own components in this process ({inner.Message}); the zip passed its checks and is not the cause. An application published with PublishTrimmed or as native AOT loses the constructors ML.NET finds by reflection: ML.NET and MLNetCnn do not support trimming, so publish without PublishTrimmed.", inner);
     }
 
     [GeneratedRegex("Unable to locate an extension for the contract '([^']*)'")]
