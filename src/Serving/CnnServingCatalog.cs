@@ -156,14 +156,9 @@ public sealed partial class CnnServingCatalog
 
         foreach (string folder in new[] { _mlContext.TempFilePath, Path.GetTempPath() }.Where(f => !string.IsNullOrEmpty(f)).Distinct(StringComparer.Ordinal))
         {
-            try
+            if (TempGraphFiles.WhyNotWritable(folder) is { } why)
             {
-                Directory.CreateDirectory(folder);
-                using var probe = new FileStream(Path.Combine(folder, Path.GetRandomFileName()), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose);
-            }
-            catch (Exception x) when (x is IOException or UnauthorizedAccessException)
-            {
-                return new InvalidDataException($"Model '{source}' cannot be loaded: ML.NET unpacks it into the temporary folder '{folder}', which cannot be written here ({x.Message}). Point MLContext.TempFilePath (or the TMPDIR environment variable) at a writable folder.", Unwrap(e));
+                return new InvalidDataException($"Model '{source}' cannot be loaded: ML.NET unpacks it into the temporary folder '{folder}', which cannot be written here ({why.Message}). Point MLContext.TempFilePath (or the TMPDIR environment variable) at a writable folder.", Unwrap(e));
             }
         }
 

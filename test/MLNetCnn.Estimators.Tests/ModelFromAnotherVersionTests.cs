@@ -60,28 +60,6 @@ public sealed class ModelFromAnotherVersionTests
     }
 
     /// <summary>
-    /// Found by an outside sweep: with a temporary folder that cannot be created (a TMPDIR that does not exist, a read-only
-    /// root file system in a container), LoadModel said the model "needs assembly '/that/folder'" and was "saved by another
-    /// version of MLNetCnn": ML.NET's FileNotFoundException for the folder was taken for a missing assembly's.
-    /// </summary>
-    [TestMethod]
-    public void ATemporaryFolderThatCannotBeWrittenIsNamedNotTakenForAMissingAssembly()
-    {
-        string file = Path.Combine(Folder, "not-a-folder");
-        File.WriteAllText(file, "a file where the temporary folder's parent should be");
-        var ml = new MLContext { TempFilePath = Path.Combine(file, "tmp") };
-        var e = Assert.ThrowsExactly<InvalidDataException>(() => ml.CnnServing().LoadModel(_saved, out _));
-        StringAssert.Contains(e.Message, _saved);
-        StringAssert.Contains(e.Message, $"temporary folder '{ml.TempFilePath}'");
-        StringAssert.Contains(e.Message, "TempFilePath");
-        Assert.IsFalse(e.Message.Contains("another version", StringComparison.Ordinal), e.Message);
-
-        // The same zip loads once the folder can be written.
-        ml.TempFilePath = Path.Combine(Folder, "tmp");
-        (ml.CnnServing().LoadModel(_saved, out _) as IDisposable)?.Dispose();
-    }
-
-    /// <summary>
     /// Found by an outside sweep: a Serving-only ASP.NET Core app published with PublishTrimmed failed in LoadModel with
     /// "the zip is damaged or was not saved by mlContext.Model.Save: Can't instantiate loadable class
     /// 'CrossValidationCommand' with name 'CV'" for a model that the same app served untrimmed. ML.NET's catalog threw
