@@ -19,4 +19,9 @@ public enum ImageSetKind
 /// <param name="Images">Images in the set.</param>
 /// <param name="ImagesPerSecond">Images read per second so far.</param>
 /// <param name="Remaining">Estimated time to the end of the read.</param>
-public sealed record DataReadProgress(ImageSetKind Set, int ImagesRead, int Images, double ImagesPerSecond, TimeSpan Remaining);
+public sealed record DataReadProgress(ImageSetKind Set, int ImagesRead, int Images, double ImagesPerSecond, TimeSpan Remaining)
+{
+    /// <summary>The progress of a read <paramref name="elapsed"/> into it, the time left estimated at the rate so far (<see cref="TimeLeft.Estimate"/>).</summary>
+    internal static DataReadProgress At(ImageSetKind set, int imagesRead, int images, TimeSpan elapsed) =>
+        new(set, imagesRead, images, TimeLeft.Rate(imagesRead, elapsed), TimeLeft.Estimate(imagesRead, images, elapsed));
+}

@@ -261,10 +261,6 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
             return null;
         }
 
-        return (done, total, elapsed) =>
-        {
-            double perSecond = done / Math.Max(1e-9, elapsed.TotalSeconds);
-            callback(new DataReadProgress(set, done, total, perSecond, TimeSpan.FromSeconds((total - done) / Math.Max(1e-9, perSecond))));
-        };
+        return (done, total, elapsed) => callback(DataReadProgress.At(set, done, total, elapsed));
     }
 }

@@ -34,7 +34,7 @@ public static class ImageFolder
     /// <param name="skipUnreadable">Leave out files that do not decode (reported in <see cref="ImageFolderData.Skipped"/>) instead of failing.</param>
     /// <param name="progress">Called with (files checked, files in total) while decoding (from several threads, one call at a time).</param>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
-    /// <exception cref="InvalidDataException">Fewer than two class folders hold images, a class folder's name holds a control character or equals another's after Unicode normalization, the folder is a data set already split (<c>train/</c> and <c>val/</c> holding the same class sub-folders), or (without <paramref name="skipUnreadable"/>) a file does not decode; the message names it.</exception>
+    /// <exception cref="InvalidDataException">Fewer than two class folders hold images, a class folder's name holds a control character or equals another's after Unicode normalization, the folder is a data set already split (<c>train/</c> and <c>val/</c> holding the same class sub-folders), a folder under a class holds a training run's output (model.zip and metrics.json) beside images, or (without <paramref name="skipUnreadable"/>) a file does not decode; the message names it.</exception>
     /// <exception cref="UnauthorizedAccessException">A class folder, or a folder under one, cannot be read; the message names it.</exception>
     public static ImageFolderData Load(MLContext mlContext, string root, bool skipUnreadable = false, Action<int, int>? progress = null)
     {
@@ -247,11 +247,35 @@ public static class ImageFolder
                 owner.TryAdd(real, (path, name));
             }
 
+            CheckNoRunOutput(images, others, name);
             files.AddRange(images.Select(f => (f, name)));
             ignored.AddRange(others);
         }
 
         return (files, ignored);
+    }
+
+    /// <summary>The files that mark a folder as the output of a training run (<c>mlnetcnn train --output</c>).</summary>
+    private static readonly string[] RunOutputFiles = ["model.zip", "metrics.json"];
+
+    /// <summary>
+    /// Refuses a folder among a class's that holds a training run's output (<see cref="RunOutputFiles"/>) beside images:
+    /// earlier versions let <c>train --output</c> write inside <c>--data</c>, and the next run read that run's loss.png,
+    /// accuracy.png and confusion.png as images of one more class, or of the class holding them, without a word.
+    /// </summary>
+    private static void CheckNoRunOutput(List<string> images, List<string> others, string className)
+    {
+        var runs = others.Where(f => RunOutputFiles.Contains(Path.GetFileName(f), StringComparer.Ordinal))
+            .GroupBy(Path.GetDirectoryName, StringComparer.Ordinal)
+            .Where(g => g.Select(Path.GetFileName).Distinct(StringComparer.Ordinal).Count() == RunOutputFiles.Length);
+        foreach (var run in runs)
+        {
+            int count = images.Count(f => string.Equals(Path.GetDirectoryName(f), run.Key, StringComparison.Ordinal));
+            if (count > 0)
+            {
+                throw new InvalidDataException($"Folder '{run.Key}', read for class '{className}', holds {string.Join(" and ", RunOutputFiles)}, as a training run's output does: its {count} {(count == 1 ? "image" : "images")} would be read as {(count == 1 ? "an image" : "images")} of class '{className}'. Move it out of the image folder.");
+            }
+        }
     }
 
     /// <summary>

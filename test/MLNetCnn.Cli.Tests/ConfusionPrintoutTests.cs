@@ -59,4 +59,27 @@ public sealed class ConfusionPrintoutTests
         StringAssert.EndsWith(pairs[1], "4  class 9 predicted as class 10");
         Assert.IsTrue(pairs.All(p => p.TrimStart().StartsWith('4')));
     }
+
+    [TestMethod]
+    public void WideAndCombiningCharactersInClassNamesKeepTheColumnsAligned()
+    {
+        // Padded by UTF-16 length, 猫 (two terminal columns, one char) got one space too many and café written with a
+        // combining accent (four columns, five chars) one too few, so their counts stood out of line.
+        string[] names = ["猫", "cafe\u0301", "bird"];
+        var counts = names.Select((_, row) => (IReadOnlyList<long>)names.Select((_, column) => row == column ? 3L : 0L).ToList()).ToList();
+        var perClass = names.Select(n => new ClassMetrics(n, 3, 3, 1.0, 1.0)).ToList();
+        using var output = new StringWriter();
+        Evaluation.Print(new FinalMetrics("test", 9, 1.0, 1.0, 0.0, 0.0, perClass, counts), output);
+        var lines = output.ToString().Split(Environment.NewLine);
+
+        // The per-class table: the name column is 5 terminal columns wide ("class"), then two spaces and the count.
+        StringAssert.StartsWith(lines.Single(l => l.StartsWith("猫", StringComparison.Ordinal) && l.Contains('%')), "猫     " + "      3");
+        StringAssert.StartsWith(lines.Single(l => l.StartsWith("cafe", StringComparison.Ordinal) && l.Contains('%')), "cafe\u0301   " + "      3");
+        StringAssert.StartsWith(lines.Single(l => l.StartsWith("bird", StringComparison.Ordinal) && l.Contains('%')), "bird   " + "      3");
+
+        // The matrix: cells 6 columns wide, behind a 7-column row-name margin.
+        Assert.Contains("           猫   cafe\u0301   bird", lines);
+        Assert.Contains("猫          3      0      0", lines);
+        Assert.Contains("cafe\u0301        0      3      0", lines);
+    }
 }

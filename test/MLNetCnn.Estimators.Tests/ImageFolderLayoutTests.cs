@@ -114,4 +114,30 @@ public sealed class ImageFolderLayoutTests
         var e = Assert.ThrowsExactly<InvalidDataException>(() => ImageFolder.Load(new MLContext(), _root));
         StringAssert.Contains(e.Message, $"found 1 with 4 images. Its one class folder 'photos' holds the sub-folders 'cat', 'dog': if they are the classes, give '{Path.Combine(_root, "photos")}'.");
     }
+
+    [TestMethod]
+    public void ATrainingRunsOutputLeftInsideTheDataIsRefusedNotReadAsAClass()
+    {
+        // Output folders that earlier versions let `train --output` write inside --data: the next run read the run's
+        // loss.png, accuracy.png and confusion.png as images of one more class ("runs"), or of the class holding them.
+        Images("cat", 2);
+        Images("dog", 2);
+        string run = Images(Path.Combine("runs", "1"), 3);
+        File.WriteAllBytes(Path.Combine(run, "model.zip"), [0x50, 0x4b, 5, 6]);
+        File.WriteAllText(Path.Combine(run, "metrics.json"), "{}");
+
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => ImageFolder.Load(new MLContext(), _root));
+        StringAssert.Contains(e.Message, $"Folder '{run}', read for class 'runs', holds model.zip and metrics.json, as a training run's output does: its 3 images would be read as images of class 'runs'. Move it out of the image folder.");
+
+        // The same inside a class folder, and in a labelled test folder.
+        Directory.Move(Path.Combine(_root, "runs"), Path.Combine(_root, "cat", "runs"));
+        e = Assert.ThrowsExactly<InvalidDataException>(() => ImageFolder.Load(new MLContext(), _root));
+        StringAssert.Contains(e.Message, $"read for class 'cat', holds model.zip and metrics.json");
+        e = Assert.ThrowsExactly<InvalidDataException>(() => ImageFolder.LoadLabelled(new MLContext(), _root, ["cat", "dog"]));
+        StringAssert.Contains(e.Message, $"read for class 'cat', holds model.zip and metrics.json");
+
+        // A model kept beside a class's images without a run's metrics is only an ignored file.
+        File.Delete(Path.Combine(_root, "cat", "runs", "1", "metrics.json"));
+        Assert.AreEqual(7, ImageFolder.Load(new MLContext(), _root).ImageCount);
+    }
 }

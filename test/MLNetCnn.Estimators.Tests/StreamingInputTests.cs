@@ -184,11 +184,25 @@ public sealed class StreamingInputTests
         Assert.IsTrue(reads.Skip(firstValidation).All(r => r.Set == ImageSetKind.Validation));
         foreach (var set in new[] { reads.Take(firstValidation).ToList(), reads.Skip(firstValidation).ToList() })
         {
-            Assert.IsTrue(set.All(r => r.Images == count && r.ImagesRead is >= 0 and <= 300 && r.ImagesPerSecond >= 0), string.Join("\n", set));
+            Assert.IsTrue(set.All(r => r.Images == count && r.ImagesRead is >= 1 and <= 300 && r.ImagesPerSecond >= 0), string.Join("\n", set));
             Assert.AreEqual(count, set[^1].ImagesRead, "the last call says the read is done");
             Assert.AreEqual(TimeSpan.Zero, set[^1].Remaining);
             Assert.IsTrue(set.Zip(set.Skip(1)).All(p => p.First.ImagesRead <= p.Second.ImagesRead), string.Join("\n", set));
         }
+    }
+
+    [TestMethod]
+    public void AReadsTimeEstimateHoldsForAnySizeAndRate()
+    {
+        // Before, the estimate was the images left at a rate of at least 1e-9 a second: with no image read yet it
+        // overflowed TimeSpan past 922 images, and Fit failed with an OverflowException before its first epoch.
+        Assert.AreEqual(TimeSpan.Zero, DataReadProgress.At(ImageSetKind.Training, 0, 6_000, TimeSpan.FromMilliseconds(3)).Remaining);
+        var half = DataReadProgress.At(ImageSetKind.Validation, 500, 1_000, TimeSpan.FromSeconds(2));
+        Assert.AreEqual(TimeSpan.FromSeconds(2), half.Remaining);
+        Assert.AreEqual(250, half.ImagesPerSecond, 1e-9);
+        Assert.AreEqual(TimeSpan.Zero, DataReadProgress.At(ImageSetKind.Training, 1_000, 1_000, TimeSpan.FromSeconds(2)).Remaining);
+        Assert.AreEqual(TimeSpan.MaxValue, DataReadProgress.At(ImageSetKind.Training, 1, int.MaxValue, TimeSpan.FromDays(100)).Remaining, "an estimate past TimeSpan's range is its largest value");
+        Assert.AreEqual(0, DataReadProgress.At(ImageSetKind.Training, 0, 10, TimeSpan.Zero).ImagesPerSecond);
     }
 
     [TestMethod]

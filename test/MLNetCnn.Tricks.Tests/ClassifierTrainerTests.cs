@@ -18,6 +18,18 @@ public sealed class ClassifierTrainerTests
     private static ImageClassifier TinyResNet(int seed) => Fixtures.TinyResNet(seed);
 
     [TestMethod]
+    public void AnEpochLeavesOutALastBatchOfOneImageOnlyInAModelWithBatchNorm()
+    {
+        // The one rule the trainer steps by and the CLI's few-steps warning counts with.
+        Assert.AreEqual(1, ClassifierTrainer.StepsPerEpoch(17, 16, batchNorm: true));
+        Assert.AreEqual(2, ClassifierTrainer.StepsPerEpoch(17, 16, batchNorm: false));
+        Assert.AreEqual(2, ClassifierTrainer.StepsPerEpoch(18, 16, batchNorm: true));
+        Assert.AreEqual(1, ClassifierTrainer.StepsPerEpoch(16, 16, batchNorm: true));
+        Assert.AreEqual(5, ClassifierTrainer.StepsPerEpoch(5, 1, batchNorm: true), "a batch of one is every batch, not a last one left out");
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ClassifierTrainer.StepsPerEpoch(5, 0, batchNorm: true));
+    }
+
+    [TestMethod]
     public void TrainingLearnsASeparableProblemAndReportsEveryEpoch()
     {
         var data = HalvesDataset(256, seed: 1);

@@ -104,14 +104,14 @@ internal static class Evaluation
         int present = final.PerClass.Count(p => p.Count > 0);
         output.WriteLine(string.Create(c, $"Accuracy {final.Accuracy:P2} (macro {final.MacroAccuracy:P2}, log-loss {final.LogLoss:F4}) on {final.Images:N0} images of {present} of the model's {final.PerClass.Count} classes ({final.EvaluatedOn})."));
         output.WriteLine();
-        int width = Math.Max(5, final.PerClass.Max(p => p.Name.Length));
+        int width = Math.Max(5, final.PerClass.Max(p => TerminalText.Width(p.Name)));
         output.WriteLine(string.Create(c, $"{"class".PadRight(width)}  {"images",7}  {"correct",7}  {"recall",8}  {"precision",9}"));
         for (int k = 0; k < final.PerClass.Count; k++)
         {
             var p = final.PerClass[k];
             string recall = p.Recall?.ToString("P1", c) ?? "-";
             string precision = p.Precision?.ToString("P1", c) ?? "-";
-            output.WriteLine(string.Create(c, $"{p.Name.PadRight(width)}  {p.Count,7}  {p.Correct,7}  {recall,8}  {precision,9}"));
+            output.WriteLine(string.Create(c, $"{TerminalText.PadRight(p.Name, width)}  {p.Count,7}  {p.Correct,7}  {recall,8}  {precision,9}"));
         }
 
         output.WriteLine();
@@ -132,11 +132,11 @@ internal static class Evaluation
     {
         var c = CultureInfo.InvariantCulture;
         output.WriteLine("Confusion matrix (rows: actual class, columns: predicted class):");
-        int cell = Math.Max(6, final.PerClass.Max(p => p.Name.Length));
-        output.WriteLine(new string(' ', width + 2) + string.Join(' ', final.PerClass.Select(p => p.Name.PadLeft(cell))));
+        int cell = Math.Max(6, final.PerClass.Max(p => TerminalText.Width(p.Name)));
+        output.WriteLine(new string(' ', width + 2) + string.Join(' ', final.PerClass.Select(p => TerminalText.PadLeft(p.Name, cell))));
         for (int row = 0; row < final.PerClass.Count; row++)
         {
-            output.WriteLine(final.PerClass[row].Name.PadRight(width + 2) + string.Join(' ', final.ConfusionMatrix[row].Select(v => v.ToString(c).PadLeft(cell))));
+            output.WriteLine(TerminalText.PadRight(final.PerClass[row].Name, width + 2) + string.Join(' ', final.ConfusionMatrix[row].Select(v => v.ToString(c).PadLeft(cell))));
         }
     }
 

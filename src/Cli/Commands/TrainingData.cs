@@ -6,6 +6,7 @@ using MLNetCnn.Cli.Output;
 using MLNetCnn.Estimators.Data;
 using MLNetCnn.Serving;
 using MLNetCnn.Tricks.Data;
+using MLNetCnn.Tricks.Training;
 
 namespace MLNetCnn.Cli.Commands;
 
@@ -86,8 +87,9 @@ internal sealed record TrainingData(IDataView Train, IDataView HeldOut, string F
     /// </summary>
     public static string? FewStepsWarning(int images, int batch, int epochs)
     {
-        // A last batch of one image is left out (ClassifierTrainer: batch norm cannot train on it).
-        long steps = ((images / batch) + (images % batch > 1 ? 1 : 0)) * (long)epochs;
+        // Counted as for a model with batch norm, which leaves out a last batch of one image: at worst one step fewer a
+        // epoch than a model without.
+        long steps = (long)ClassifierTrainer.StepsPerEpoch(images, batch, batchNorm: true) * epochs;
         return steps >= FewSteps ? null : string.Create(
             CultureInfo.InvariantCulture,
             $"warning: {images} training images at batch {batch} make {steps} step{(steps == 1 ? string.Empty : "s")} in {epochs} epoch{(epochs == 1 ? string.Empty : "s")}. After so few, the running statistics of batch normalization, which the saved model scores with, still hold {Math.Pow(0.9, steps):P0} of their starting values, so held-out figures can fall far below training ones; lower --batch or raise --epochs to make at least {FewSteps} steps.");

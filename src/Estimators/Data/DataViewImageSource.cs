@@ -177,7 +177,7 @@ internal static class DataViewImageSource
                     }
 
                     // Decoding 30,000 images took 11 s with nothing said (an outside sweep); photos take far longer.
-                    progress.Report(row);
+                    progress.Report(row + 1);
                     var values = CheckRow(buffer, plan, row, role);
                     if (type == ImagePixelType.Single)
                     {

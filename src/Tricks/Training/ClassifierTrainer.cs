@@ -107,8 +107,7 @@ public sealed class ClassifierTrainer
         }
 
         model.to(device);
-        int trainedPerEpoch = DropsLastSingle(model, train.Count) ? train.Count - 1 : train.Count;
-        int stepsPerEpoch = (int)(((long)trainedPerEpoch + options.BatchSize - 1) / options.BatchSize);
+        int stepsPerEpoch = StepsPerEpoch(train.Count, options.BatchSize, HasBatchNorm(model));
         long totalSteps = (long)stepsPerEpoch * options.Epochs;
         var history = new List<EpochMetrics>();
         using var masters = new Precision.MasterWeights(model, options.Precision, options.Layout);
@@ -201,12 +200,25 @@ public sealed class ClassifierTrainer
     }
 
     /// <summary>
-    /// Whether an epoch leaves out its last batch: a batch of one image, in a model with batch norm. In training mode a
-    /// batch norm cannot normalize one value per channel (one image reaching a 1 x 1 feature map): its running variance
-    /// becomes NaN and the model scores NaN for every input. Which image is left out changes with every epoch's shuffle.
+    /// The optimizer steps one epoch of <paramref name="images"/> makes at <paramref name="batchSize"/>. A last batch of
+    /// one image is left out in a model with batch norm (<paramref name="batchNorm"/>): in training mode a batch norm
+    /// cannot normalize one value per channel (one image reaching a 1 x 1 feature map), its running variance becomes NaN
+    /// and the model scores NaN for every input. Which image is left out changes with every epoch's shuffle.
     /// </summary>
-    private bool DropsLastSingle(ImageClassifier model, int count) =>
-        _options.BatchSize > 1 && count % _options.BatchSize == 1 && model.modules().Any(m => m is TorchSharp.Modules.BatchNorm);
+    /// <param name="images">Training images.</param>
+    /// <param name="batchSize">Images per step.</param>
+    /// <param name="batchNorm">Whether the model has batch norm (SqueezeNet and VGG without BN have none).</param>
+    public static int StepsPerEpoch(int images, int batchSize, bool batchNorm)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(images);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        int trained = LeavesOutLastSingle(images, batchSize, batchNorm) ? images - 1 : images;
+        return (int)(((long)trained + batchSize - 1) / batchSize);
+    }
+
+    private static bool LeavesOutLastSingle(int images, int batchSize, bool batchNorm) => batchNorm && batchSize > 1 && images % batchSize == 1;
+
+    private static bool HasBatchNorm(ImageClassifier model) => model.modules().Any(m => m is TorchSharp.Modules.BatchNorm);
 
     /// <summary>The name of the first parameter or buffer (running statistics) holding a NaN or an infinity, or null.</summary>
     internal static string? FirstNonFinite(ImageClassifier model)
@@ -284,7 +296,7 @@ public sealed class ClassifierTrainer
 
         var order = Enumerable.Range(0, train.Count).ToArray();
         new Random(EpochSeed(_options.Seed, epoch)).Shuffle(order); // a function of (seed, epoch): resumable, also in another process
-        if (DropsLastSingle(model, train.Count))
+        if (LeavesOutLastSingle(train.Count, _options.BatchSize, HasBatchNorm(model)))
         {
             order = order[..^1];
         }
