@@ -7,7 +7,8 @@ namespace MLNetCnn.Examples.ServingApi;
 /// <summary>
 /// An ASP.NET Core service for a model trained on an encoded-image column named <c>ImageBytes</c>, or on image paths in a
 /// column <c>ImagePath</c> (what <c>mlnetcnn train</c> makes from a folder; each posted image is then scored from a
-/// temporary file): <c>POST /predict</c> with the image file's raw bytes as the body (any content type but multipart) answers
+/// temporary file), or on a square grey or RGB pixel vector (Fashion-MNIST's; each posted image is then decoded, resized
+/// and made grey in front of the model, <c>CnnServing().WithImageBytesInput</c>): <c>POST /predict</c> with the image file's raw bytes as the body (any content type but multipart) answers
 /// <c>{ "label": ..., "scores": [{ "label": ..., "probability": ... }] }</c>. Engines come from a
 /// <see cref="ScoringEnginePool{TData, TPrediction}"/>. Bad requests get 4xx answers: an empty
 /// body, one that is not an image or is truncated 400; a body over <see cref="MaxImageBytes"/>, or an image whose
@@ -162,7 +163,7 @@ public sealed class ImageClassifierService : IDisposable
     /// and scored at once, and at most <see cref="ServingSettings.MaxConcurrentUploads"/> request bodies are read into memory at once.
     /// </summary>
     /// <exception cref="FileNotFoundException">No file at <paramref name="modelPath"/>.</exception>
-    /// <exception cref="InvalidDataException">The file is not a model, or its model scores neither an <c>ImageBytes</c> column of encoded images nor an <c>ImagePath</c> column of paths.</exception>
+    /// <exception cref="InvalidDataException">The file is not a model, or its model scores neither an <c>ImageBytes</c> column of encoded images, an <c>ImagePath</c> column of paths nor a square grey or RGB pixel vector.</exception>
     public ImageClassifierService(string modelPath, ServingSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
@@ -198,9 +199,21 @@ public sealed class ImageClassifierService : IDisposable
         }
         else
         {
-            (_model as IDisposable)?.Dispose();
-            string columns = string.Join(", ", inputSchema.Where(c => !c.IsHidden).Select(c => $"'{c.Name}' ({c.Type})"));
-            throw new InvalidDataException($"Model '{Path.GetFullPath(modelPath)}' scores the columns {columns}; this service posts encoded image bytes, so it serves models trained on a byte-vector column 'ImageBytes' (examples/ServingApi.DemoModel, or ML.NET's LoadRawImageBytes) or on image paths in a text column '{ImageFolder.ImagePathColumnName}' (mlnetcnn train on a folder).");
+            // A model trained on a pixel vector (the README's Fashion-MNIST models): each posted image is decoded, resized
+            // and made grey in front of it, as mlnetcnn predict does for files.
+            ITransformer fromBytes;
+            try
+            {
+                fromBytes = mlContext.CnnServing().WithImageBytesInput(_model, inputSchema, nameof(ImageBytesInput.ImageBytes));
+            }
+            catch (ArgumentException e)
+            {
+                (_model as IDisposable)?.Dispose();
+                throw new InvalidDataException($"Model '{Path.GetFullPath(modelPath)}': {e.Message} This service posts encoded image bytes, so it serves models trained on a byte-vector column 'ImageBytes' (examples/ServingApi.DemoModel, or ML.NET's LoadRawImageBytes), on image paths in a text column '{ImageFolder.ImagePathColumnName}' (mlnetcnn train on a folder) or on a square grey or RGB pixel vector in 0..255 (FashionMnist.Load, mlnetcnn train --data fashion-mnist).", e);
+            }
+
+            var pool = mlContext.CnnServing().CreatePool<ImageBytesInput, ImagePrediction>(fromBytes, maximumRetained: settings.MaxConcurrentPredictions);
+            (_score, outputSchema) = (image => pool.Predict(new ImageBytesInput { ImageBytes = image }), pool.OutputSchema);
         }
 
         _slots = new SemaphoreSlim(settings.MaxConcurrentPredictions);

@@ -50,7 +50,7 @@ internal static class EvaluateCommand
         // Progress goes to stderr, so stdout holds the figures alone (150,000 images took 114 s in silence before).
         var progress = ProgressDisplay.For(context.Error);
         var images = Evaluation.LabelledFolder(mlContext, folder, classNames, progress, context.Error, Spec.Name);
-        var scorer = ModelInput.Find(inputSchema, modelPath).Scorer(mlContext, model);
+        var scorer = ModelInput.Find(model, inputSchema, modelPath).Scorer(mlContext, model);
         var final = Evaluation.Run(mlContext, scorer, images, progress, context.Error, Spec.Name, $"test folder {Path.GetFullPath(folder)}");
         Evaluation.Print(final, context.Output);
 

@@ -1,32 +1,50 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using Microsoft.ML.Transforms.Image;
 using MLNetCnn.Serving;
 
 namespace MLNetCnn.Cli.Commands;
 
 /// <summary>The column a saved model scores: image paths (text), encoded bytes, or a pixel vector of C x N x N.</summary>
-internal sealed record ModelInput(string Column, DataViewType Type, int Channels, int Size)
+internal sealed record ModelInput(string Column, DataViewType Type)
 {
     /// <summary>The label column of labelled data, which is never the image column.</summary>
     public const string LabelColumnName = "Label";
 
-    public static ModelInput Find(DataViewSchema schema, string modelPath)
+    /// <summary>
+    /// The image column <paramref name="model"/> scores among the columns of <paramref name="schema"/>: the first that the
+    /// model scores alone (an <c>ImagePath</c> text column tried first), else the first that could hold images. Found by
+    /// trying: a model trained on <c>LoadRawImageBytes</c> keeps the <c>ImagePath</c> column its bytes were read from in
+    /// its saved schema, and predict and evaluate bound that path column and failed with "Could not find input column
+    /// 'ImageBytes'".
+    /// </summary>
+    public static ModelInput Find(ITransformer model, DataViewSchema schema, string modelPath)
     {
-        var columns = schema.Where(c => !c.IsHidden && c.Name != LabelColumnName).Cast<DataViewSchema.Column?>().ToList();
-        var column = columns.FirstOrDefault(c => c!.Value.Name == ImageFolder.ImagePathColumnName && c.Value.Type is TextDataViewType)
-            ?? columns.FirstOrDefault(c => c!.Value.Type is TextDataViewType or VectorDataViewType { ItemType: NumberDataViewType });
+        var columns = schema.Where(c => !c.IsHidden && c.Name != LabelColumnName && c.Type is TextDataViewType or VectorDataViewType { ItemType: NumberDataViewType })
+            .OrderBy(c => c.Name == ImageFolder.ImagePathColumnName && c.Type is TextDataViewType ? 0 : 1)
+            .Cast<DataViewSchema.Column?>().ToList();
+        var column = columns.FirstOrDefault(c => Scores(model, c!.Value)) ?? columns.FirstOrDefault();
         if (column is not { } found)
         {
             throw new InvalidDataException($"Model '{modelPath}' takes no image column this command can build (image paths, encoded bytes or a pixel vector); its input columns: {string.Join(", ", schema.Select(c => $"{c.Name} ({c.Type})"))}.");
         }
 
-        int size = found.Type is VectorDataViewType { ItemType: var item, Size: > 0 and var length } && item == NumberDataViewType.Single ? length : 0;
-        int grey = (int)Math.Round(Math.Sqrt(size));
-        int colour = (int)Math.Round(Math.Sqrt(size / 3.0));
-        return grey * grey == size ? new ModelInput(found.Name, found.Type, 1, grey)
-            : 3 * colour * colour == size ? new ModelInput(found.Name, found.Type, 3, colour)
-            : new ModelInput(found.Name, found.Type, 0, 0);
+        return new ModelInput(found.Name, found.Type);
+    }
+
+    /// <summary>Whether <paramref name="model"/> scores rows holding <paramref name="column"/> alone.</summary>
+    private static bool Scores(ITransformer model, DataViewSchema.Column column)
+    {
+        var alone = new DataViewSchema.Builder();
+        alone.AddColumn(column.Name, column.Type, column.Annotations);
+        try
+        {
+            model.GetOutputSchema(alone.ToSchema());
+            return true;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Scores one file at a time on one engine: paths and bytes go to the model as they are; for a pixel model the file is decoded, resized (stretching, as the trainer does for image columns), made grey when it has one channel, and extracted 0..255 channels first.</summary>
@@ -41,38 +59,53 @@ internal sealed record ModelInput(string Column, DataViewType Type, int Channels
         if (Type is VectorDataViewType { ItemType: var item } && item == NumberDataViewType.Byte)
         {
             var engine = Engine<BytesRow>(mlContext, model);
-            return new FileScorer(Names(mlContext, engine), file => engine.Predict(new BytesRow { Bytes = ImageDecoding.ReadFile(file) }).Score);
+            return new FileScorer(Names(mlContext, engine), file => NamingTheFile(file, () => engine.Predict(new BytesRow { Bytes = ImageDecoding.ReadFile(file) }).Score));
         }
 
-        if (Size == 0)
+        // A pixel vector: the serving catalog's steps decode each file's bytes, resize (stretching, as the trainer does for
+        // image columns), make grey for one channel and extract 0..255 channels first, as the serving sample does.
+        var alone = new DataViewSchema.Builder();
+        alone.AddColumn(Column, Type);
+        ITransformer fromBytes;
+        try
         {
-            throw new InvalidDataException($"The model's input column '{Column}' is {Type}: neither image paths, encoded bytes nor a square grey or RGB pixel vector.");
+            fromBytes = mlContext.CnnServing().WithImageBytesInput(model, alone.ToSchema(), BytesColumnName);
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException($"The model's input column '{Column}' is {Type}: neither image paths, encoded bytes nor a square grey or RGB pixel vector.", e);
         }
 
-        const string resized = "mlnetcnn_cli_resized", grey = "mlnetcnn_cli_grey";
-        IEstimator<ITransformer> pipeline = mlContext.Transforms.ResizeImages(resized, Size, Size, ImageDecoding.DecodedColumnName, ImageResizingEstimator.ResizingKind.Fill);
-        if (Channels == 1)
-        {
-            pipeline = pipeline.Append(mlContext.Transforms.ConvertToGrayscale(grey, resized));
-        }
+        var pixels = Engine<BytesRow>(mlContext, fromBytes, BytesColumnName);
+        return new FileScorer(Names(mlContext, pixels), file => NamingTheFile(file, () => pixels.Predict(new BytesRow { Bytes = ImageDecoding.ReadFile(file) }).Score));
+    }
 
-        var colours = Channels == 1 ? ImagePixelExtractingEstimator.ColorBits.Red : ImagePixelExtractingEstimator.ColorBits.Rgb;
-        pipeline = pipeline.Append(mlContext.Transforms.ExtractPixels(Column, Channels == 1 ? grey : resized, colours, interleavePixelColors: false, outputAsFloatArray: true));
-        var conversion = pipeline.Fit(mlContext.Data.LoadFromEnumerable(Array.Empty<DecodedImageRow>()));
-        var pixels = mlContext.Model.CreatePredictionEngine<DecodedImageRow, ScoreRow>(conversion.Append(model));
-        return new FileScorer(Names(mlContext, pixels), file =>
+    /// <summary>The column of file bytes in front of a pixel model.</summary>
+    private const string BytesColumnName = "mlnetcnn_cli_bytes";
+
+    /// <summary>
+    /// Scores with <paramref name="score"/>, naming <paramref name="file"/> in a decoding error: the model decodes the bytes
+    /// inside its chain, where the error can only say "the encoded image", and predict printed "skipped: The encoded image
+    /// (40 bytes) is not a decodable image" without saying which file.
+    /// </summary>
+    private static float[] NamingTheFile(string file, Func<float[]> score)
+    {
+        try
         {
-            using var image = ImageDecoding.DecodeFile(file);
-            return pixels.Predict(new DecodedImageRow { Image = image }).Score;
-        });
+            return score();
+        }
+        catch (Exception e) when (FileScorer.Unwrap(e) is InvalidDataException invalid)
+        {
+            throw new InvalidDataException($"'{file}': {invalid.Message}", invalid);
+        }
     }
 
     /// <summary>An engine whose input class's one member is bound to the model's column (engines are never disposed: see the known issues in docs/platform.md).</summary>
-    private PredictionEngine<TRow, ScoreRow> Engine<TRow>(MLContext mlContext, ITransformer model)
+    private PredictionEngine<TRow, ScoreRow> Engine<TRow>(MLContext mlContext, ITransformer model, string? column = null)
         where TRow : class
     {
         var definition = SchemaDefinition.Create(typeof(TRow));
-        definition[0].ColumnName = Column;
+        definition[0].ColumnName = column ?? Column;
         return mlContext.Model.CreatePredictionEngine<TRow, ScoreRow>(model, inputSchemaDefinition: definition);
     }
 
@@ -125,7 +158,8 @@ internal sealed record FileScorer(IReadOnlyList<string> ClassNames, Func<string,
         }
     }
 
-    private static Exception Unwrap(Exception e)
+    /// <summary>The <see cref="InvalidDataException"/> inside ML.NET's wrappers, or the innermost exception.</summary>
+    internal static Exception Unwrap(Exception e)
     {
         while (e is not InvalidDataException && e.InnerException is not null)
         {

@@ -60,7 +60,7 @@ internal static class PredictCommand
         var mlContext = new MLContext();
         var model = Load(mlContext, modelPath, out var inputSchema);
         using var modelLifetime = model as IDisposable; // deletes ONNX Runtime's temp copy of the graph
-        var scorer = ModelInput.Find(inputSchema, modelPath).Scorer(mlContext, model);
+        var scorer = ModelInput.Find(model, inputSchema, modelPath).Scorer(mlContext, model);
 
         // One file at a time: memory stays that of one decoded image whatever the folder holds, each line is printed
         // as soon as it is scored, and a bad file is reported and skipped without stopping the run.

@@ -169,7 +169,7 @@ internal static class TrainCommand
     /// <summary>The final metrics on a labelled test folder keyed by the model's classes (the same scoring as <c>evaluate</c>).</summary>
     private static FinalMetrics EvaluateTestFolder(MLContext mlContext, ITransformer model, TrainingData data, LabelledImages test, string folder, ProgressDisplay progress, CommandContext context)
     {
-        var scorer = ModelInput.Find(data.Train.Schema, "the trained model").Scorer(mlContext, model);
+        var scorer = ModelInput.Find(model, data.Train.Schema, "the trained model").Scorer(mlContext, model);
         return Evaluation.Run(mlContext, scorer, test, progress, context.Error, Spec.Name, $"test folder {Path.GetFullPath(folder)}");
     }
 

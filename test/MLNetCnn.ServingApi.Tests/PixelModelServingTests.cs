@@ -1,0 +1,97 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNetCnn.Architectures.Models;
+using MLNetCnn.Estimators;
+using MLNetCnn.Estimators.Data;
+using MLNetCnn.Examples.ServingApi;
+using MLNetCnn.Serving;
+
+namespace MLNetCnn.ServingApi.Tests;
+
+/// <summary>
+/// A model trained on pixel vectors, as the README's first pipeline and <c>mlnetcnn train --data fashion-mnist</c> make
+/// it, was refused by the sample ("this service posts encoded image bytes"): the README's models could not be served.
+/// Each posted image is now decoded, resized and made grey in front of it (<c>WithImageBytesInput</c>).
+/// </summary>
+[TestClass]
+public sealed class PixelModelServingTests
+{
+    private static readonly string Root = Directory.CreateTempSubdirectory("mlnetcnn-pixel-model-").FullName;
+
+    [ClassCleanup]
+    public static void DeleteFolder() => Directory.Delete(Root, recursive: true);
+
+    [TestMethod]
+    public async Task AModelTrainedOnPixelVectorsScoresThePostedImageAsItsOwnPixels()
+    {
+        var ml = new MLContext(seed: 1);
+        var train = ml.Data.TakeRows(FashionMnist.Load(ml, FashionMnistSplit.Train, FashionMnistSource.Embedded), 256);
+        string zip = Path.Combine(Root, "model.zip");
+        using (var trained = ml.Cnn().ImageClassification(new ImageClassificationTrainer.Options
+        {
+            ImageShape = new ImageShape(1, 28, 28),
+            Arch = "resnet18",
+            WidthMultiplier = 0.25,
+            Epoch = 1,
+            BatchSize = 32,
+        }).Fit(train))
+        {
+            ml.Model.Save(trained, train.Schema, zip);
+        }
+
+        using var service = new ImageClassifierService(zip, ServingSettings.Read(new ConfigurationBuilder().Build()));
+        CollectionAssert.AreEqual(FashionMnist.ClassNames.ToList(), service.ClassNames.ToList());
+        var model = ml.CnnServing().LoadModel(zip, out _);
+        try
+        {
+            var engine = ml.Model.CreatePredictionEngine<PixelRow, ImagePrediction>(model);
+            foreach (var (png, label) in DemoModelFixture.Samples.Take(6))
+            {
+                // The reference: the PNG's own grey values, 0..255, given to the model as the pixel vector it was trained on.
+                string file = Path.Combine(Root, "sample.png");
+                await File.WriteAllBytesAsync(file, png);
+                using var image = ImageDecoding.DecodeFile(file);
+                var bgra = image.Pixels.ToArray();
+                var pixels = Enumerable.Range(0, 28 * 28).Select(i => (float)bgra[(4 * i) + 2]).ToArray();
+                var expected = engine.Predict(new PixelRow { Features = pixels });
+
+                var response = await service.PredictAsync(png, CancellationToken.None);
+                var scores = response.Scores.Select(s => s.Probability).ToArray();
+                Assert.HasCount(10, scores);
+                for (int k = 0; k < 10; k++)
+                {
+                    Assert.AreEqual(expected.Score[k], scores[k], 1e-3, $"class {k} of a {label}");
+                }
+
+                Assert.AreEqual(service.ClassNames[(int)expected.PredictedLabel - 1], response.Label);
+            }
+        }
+        finally
+        {
+            (model as IDisposable)?.Dispose();
+        }
+    }
+
+    [TestMethod]
+    public void AModelWithoutAnImageColumnItCanBuildIsRefusedNamingItsColumns()
+    {
+        var ml = new MLContext();
+        var schema = ml.Data.LoadFromEnumerable(Array.Empty<OddRow>()).Schema;
+        var e = Assert.ThrowsExactly<ArgumentException>(() => ml.CnnServing().WithImageBytesInput(new TransformerChain<ITransformer>(), schema));
+        StringAssert.Contains(e.Message, "no square grey or RGB pixel vector (Vector<Single, C*N*N> with C 1 or 3)");
+        StringAssert.Contains(e.Message, "'Features' (Vector<Single, 700>)");
+    }
+
+    private sealed class PixelRow
+    {
+        [VectorType(28 * 28)]
+        public float[] Features { get; set; } = [];
+    }
+
+    private sealed class OddRow
+    {
+        [VectorType(700)]
+        public float[] Features { get; set; } = [];
+    }
+}
