@@ -1,3 +1,4 @@
+using System.Reflection;
 using MLNetCnn.Architectures.Graph;
 using MLNetCnn.Cli.CommandLine;
 using MLNetCnn.Cli.Commands;
@@ -51,6 +52,12 @@ public static class CliApp
         if (args is ["--help" or "-h" or "help"])
         {
             output.Write(Usage());
+            return 0;
+        }
+
+        if (args is ["--version"])
+        {
+            output.WriteLine($"mlnetcnn {Version}");
             return 0;
         }
 
@@ -114,13 +121,19 @@ public static class CliApp
 
     private static string OneLine(string message) => message.ReplaceLineEndings(" ");
 
+    /// <summary>The package version the tool was built as, with the commit (<c>0.1.0+1a2b3c...</c>): what <c>--version</c> prints.</summary>
+    internal static string Version =>
+        typeof(CliApp).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
+        ?? typeof(CliApp).Assembly.GetName().Version?.ToString() ?? "unknown";
+
     private static string Usage()
     {
         int width = Commands.Max(c => c.Spec.Name.Length) + 2;
         var lines = Commands.Select(c => "  " + c.Spec.Name.PadRight(width) + c.Spec.Summary);
         return "mlnetcnn: train, run and inspect convolutional image classifiers (ML.NET + TorchSharp + ONNX Runtime).\n\n"
             + "Usage: mlnetcnn <command> [options]\n\nCommands:\n" + string.Join('\n', lines) + "\n\n"
-            + "Run 'mlnetcnn <command> --help' for a command's options; add " + VerboseFlag + " to any command for stack traces on errors.\n"
+            + "Run 'mlnetcnn <command> --help' for a command's options; add " + VerboseFlag + " to any command for stack traces on errors;\n"
+            + "'mlnetcnn --version' prints the version.\n"
             + "Exit codes: 0 success, 1 bad data or a failed run, 2 a bad command line, " + Cancelled + " cancelled (Ctrl+C).\n";
     }
 

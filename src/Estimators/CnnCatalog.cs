@@ -96,13 +96,13 @@ public sealed class CnnCatalog
     public ImageFeaturizerEstimator ImageFeaturizer(ImageFeaturizerEstimator.Options options) => new(_mlContext, options);
 
     /// <inheritdoc cref="CnnServingCatalog.LoadModel(string, out DataViewSchema)"/>
-    public ITransformer LoadModel(string path, out DataViewSchema inputSchema) => _mlContext.CnnServing().LoadModel(path, out inputSchema);
+    public ITransformer LoadModel(string path, out DataViewSchema? inputSchema) => _mlContext.CnnServing().LoadModel(path, out inputSchema);
 
     /// <inheritdoc cref="CnnServingCatalog.LoadModel(Stream, out DataViewSchema)"/>
-    public ITransformer LoadModel(Stream stream, out DataViewSchema inputSchema) => _mlContext.CnnServing().LoadModel(stream, out inputSchema);
+    public ITransformer LoadModel(Stream stream, out DataViewSchema? inputSchema) => _mlContext.CnnServing().LoadModel(stream, out inputSchema);
 
     /// <inheritdoc cref="CnnServingCatalog.GetClassNames(ITransformer, DataViewSchema)"/>
-    public IReadOnlyList<string> GetClassNames(ITransformer model, DataViewSchema inputSchema) => _mlContext.CnnServing().GetClassNames(model, inputSchema);
+    public IReadOnlyList<string> GetClassNames(ITransformer model, DataViewSchema? inputSchema) => _mlContext.CnnServing().GetClassNames(model, inputSchema);
 
     /// <inheritdoc cref="CnnServingCatalog.GetClassNames(DataViewSchema)"/>
     public IReadOnlyList<string> GetClassNames(DataViewSchema outputSchema) => _mlContext.CnnServing().GetClassNames(outputSchema);

@@ -123,11 +123,13 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
     /// <exception cref="ArgumentException">The schema does not fit the options (a missing column, a label that is not a key, a feature column of the wrong type or size).</exception>
     /// <exception cref="TrainingDataException">The rows cannot be trained on: no rows, a single class, an out-of-range label, a non-finite pixel (the message names the column and row).</exception>
     /// <exception cref="InvalidDataException">An image (path or bytes column) cannot be read or decoded; the message names it.</exception>
+    /// <exception cref="IOException"><c>MLContext.TempFilePath</c> cannot be written (checked before training; the trained graph goes there).</exception>
     public ImageClassificationTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
         var o = _options;
         ServingPipeline.CheckScoringDevice(o.GpuDeviceId ?? _mlContext.GpuDeviceId, o.FallbackToCpu ?? _mlContext.FallbackToCpu);
+        TempGraphFiles.CheckWritable(_mlContext.TempFilePath);
         using var channel = _host.Start("Training");
         var plan = ImageColumn.Prepare(_mlContext, input, o.FeatureColumnName, o.ImageShape, o.ResolvedArchitecture, message => channel.Info(MessageSensitivity.None, message));
         var (shape, featureColumn, converted) = (plan.Shape, plan.PixelColumn, plan.Apply(input));

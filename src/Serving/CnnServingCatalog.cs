@@ -40,10 +40,11 @@ public sealed partial class CnnServingCatalog
     /// <exception cref="InvalidDataException">
     /// The file is not a model zip, an entry is damaged or a zip bomb, a graph is damaged or does not fit the model's
     /// steps, the class counts differ, or the model names an assembly or a
-    /// custom-mapping contract this process lacks (saved by another version); the message names the file and what is missing.
+    /// custom-mapping contract this process lacks (saved by another version), or ML.NET cannot register its components in this
+    /// process (an application published with PublishTrimmed); the message names the file and what is missing.
     /// </exception>
     /// <exception cref="InvalidOperationException"><c>MLContext.GpuDeviceId</c> is set, <c>FallbackToCpu</c> is false, and ONNX Runtime's CUDA provider cannot be created.</exception>
-    public ITransformer LoadModel(string path, out DataViewSchema inputSchema)
+    public ITransformer LoadModel(string path, out DataViewSchema? inputSchema)
     {
         ArgumentNullException.ThrowIfNull(path);
         using var file = File.OpenRead(path);
@@ -52,7 +53,7 @@ public sealed partial class CnnServingCatalog
 
     /// <summary>Loads a model from a stream, with the checks of <see cref="LoadModel(string, out DataViewSchema)"/>.</summary>
     /// <exception cref="InvalidDataException">The stream is not a model zip, a graph is damaged, or the class counts differ.</exception>
-    public ITransformer LoadModel(Stream stream, out DataViewSchema inputSchema)
+    public ITransformer LoadModel(Stream stream, out DataViewSchema? inputSchema)
     {
         ArgumentNullException.ThrowIfNull(stream);
         if (stream.CanSeek)
@@ -66,7 +67,7 @@ public sealed partial class CnnServingCatalog
         return LoadModel(copy, "the model stream", out inputSchema);
     }
 
-    private ServedModel LoadModel(Stream zip, string source, out DataViewSchema inputSchema)
+    private ServedModel LoadModel(Stream zip, string source, out DataViewSchema? inputSchema)
     {
         // Found by a sweep: without this, a GPU that cannot be used read as "the zip is damaged", nine exceptions deep.
         ServingPipeline.CheckScoringDevice(_mlContext.GpuDeviceId, _mlContext.FallbackToCpu);
@@ -78,7 +79,7 @@ public sealed partial class CnnServingCatalog
         {
             model = _mlContext.Model.Load(zip, out inputSchema);
         }
-        catch (Exception e) when (FromAnotherVersion(e, source) is { } explained)
+        catch (Exception e) when ((FromUnwritableTempFolder(e, source) ?? FromAnotherVersion(e, source) ?? FromTrimmedProcess(e, source)) is { } explained)
         {
             throw explained;
         }
@@ -122,8 +123,8 @@ public sealed partial class CnnServingCatalog
         {
             string? assembly = inner switch
             {
-                FileNotFoundException { FileName: { } name } => name,
-                FileLoadException { FileName: { } name } => name,
+                FileNotFoundException { FileName: { } name } when !Path.IsPathRooted(name) => name,
+                FileLoadException { FileName: { } name } when !Path.IsPathRooted(name) => name,
                 _ => null,
             };
             if (assembly is not null)
@@ -138,6 +139,51 @@ public sealed partial class CnnServingCatalog
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// ML.NET unpacks a model into a folder under <c>MLContext.TempFilePath</c> (the system's temporary folder unless set),
+    /// and ONNX Runtime's graph goes there too. Where that folder is missing or read-only (a container with a read-only
+    /// root file system, a TMPDIR that does not exist), ML.NET's IOException read as "needs assembly '/the/temp/folder'
+    /// ... saved by another version of MLNetCnn" (found by an outside sweep). The folder is tried only after a failed load.
+    /// </summary>
+    private InvalidDataException? FromUnwritableTempFolder(Exception e, string source)
+    {
+        if (!Chain(e).Any(x => x is IOException or UnauthorizedAccessException))
+        {
+            return null;
+        }
+
+        foreach (string folder in new[] { _mlContext.TempFilePath, Path.GetTempPath() }.Where(f => !string.IsNullOrEmpty(f)).Distinct(StringComparer.Ordinal))
+        {
+            if (TempGraphFiles.WhyNotWritable(folder) is { } why)
+            {
+                return new InvalidDataException($"Model '{source}' cannot be loaded: ML.NET unpacks it into the temporary folder '{folder}', which cannot be written here ({why.Message}). Point MLContext.TempFilePath (or the TMPDIR environment variable) at a writable folder.", Unwrap(e));
+            }
+        }
+
+        return null;
+    }
+
+    private static IEnumerable<Exception> Chain(Exception e)
+    {
+        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
+        {
+            yield return inner;
+        }
+    }
+
+    /// <summary>
+    /// ML.NET finds its components' constructors by reflection. In an application published with <c>PublishTrimmed</c>
+    /// (or as native AOT) the trimmer removes them, and ML.NET's catalog fails before it reads the zip with "Can't
+    /// instantiate loadable class 'CrossValidationCommand' with name 'CV'", which read as a damaged zip (found by an
+    /// outside sweep: a trimmed, self-contained ASP.NET Core service).
+    /// </summary>
+    internal static InvalidDataException? FromTrimmedProcess(Exception e, string source)
+    {
+        var inner = Chain(e).FirstOrDefault(x => x is InvalidOperationException && x.Message.StartsWith("Can't instantiate loadable class", StringComparison.Ordinal));
+        return inner is null ? null
+            : new InvalidDataException($"Model '{source}' cannot be loaded because ML.NET cannot register its own components in this process ({inner.Message}); the zip passed its checks and is not the cause. An application published with PublishTrimmed or as native AOT loses the constructors ML.NET finds by reflection: ML.NET and MLNetCnn do not support trimming, so publish without PublishTrimmed.", inner);
     }
 
     [GeneratedRegex("Unable to locate an extension for the contract '([^']*)'")]
@@ -177,7 +223,7 @@ public sealed partial class CnnServingCatalog
     /// <param name="model">A trained model, or one from <see cref="LoadModel(string, out DataViewSchema)"/>.</param>
     /// <param name="inputSchema">The schema the model scores (the one <see cref="LoadModel(string, out DataViewSchema)"/> returns).</param>
     /// <exception cref="ArgumentException"><paramref name="inputSchema"/> is null (the model was saved without one): pass a scored schema to <see cref="GetClassNames(DataViewSchema)"/> instead.</exception>
-    public IReadOnlyList<string> GetClassNames(ITransformer model, DataViewSchema inputSchema)
+    public IReadOnlyList<string> GetClassNames(ITransformer model, DataViewSchema? inputSchema)
     {
         ArgumentNullException.ThrowIfNull(model);
         if (inputSchema is null)

@@ -15,6 +15,35 @@ internal static class TempGraphFiles
 
     static TempGraphFiles() => AppDomain.CurrentDomain.ProcessExit += (_, _) => DeleteUndisposed();
 
+    /// <summary>Null when a file can be created in <paramref name="folder"/> (made if missing), else the error that says why not.</summary>
+    public static Exception? WhyNotWritable(string folder)
+    {
+        try
+        {
+            Directory.CreateDirectory(folder);
+            using var probe = new FileStream(Path.Combine(folder, Path.GetRandomFileName()), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose);
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return e;
+        }
+    }
+
+    /// <summary>
+    /// Refuses, before a training run, a <c>MLContext.TempFilePath</c> that cannot be written: the trained graph goes
+    /// there at the end, so a run in a container with a read-only root file system (or a TMPDIR that does not exist)
+    /// trained to the last epoch and then failed (found by an outside sweep).
+    /// </summary>
+    /// <exception cref="IOException">The folder cannot be written; the message names it and the settings to change.</exception>
+    public static void CheckWritable(string folder)
+    {
+        if (WhyNotWritable(folder) is { } why)
+        {
+            throw new IOException($"The temporary folder '{folder}' (MLContext.TempFilePath) cannot be written ({why.Message}); the model's ONNX graph goes there. Point MLContext.TempFilePath (or the TMPDIR environment variable) at a writable folder.", why);
+        }
+    }
+
     /// <summary>Writes <paramref name="graph"/> to a new file in <paramref name="folder"/> and returns its path.</summary>
     public static string Write(string folder, byte[] graph)
     {

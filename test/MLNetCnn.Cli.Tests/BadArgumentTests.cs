@@ -172,6 +172,20 @@ public sealed class BadArgumentTests
         }
     }
 
+    /// <summary>
+    /// Found by an outside sweep: the installed tool had no way to say which version it was ('mlnetcnn --version' was
+    /// "unknown command", exit 2), so a user could not tell which build wrote a model.zip or match the serving package to it.
+    /// </summary>
+    [TestMethod]
+    public void VersionPrintsThePackageVersionWithItsCommit()
+    {
+        var result = Cli.Run("--version");
+        Assert.AreEqual(0, result.ExitCode, result.ToString());
+        string version = typeof(CliApp).Assembly.GetName().Version!.ToString(3);
+        StringAssert.Matches(result.Output, new System.Text.RegularExpressions.Regex($@"^mlnetcnn {System.Text.RegularExpressions.Regex.Escape(version)}\S*\r?\n$"), result.ToString());
+        StringAssert.Contains(Cli.Run("--help").Output, "mlnetcnn --version");
+    }
+
     [TestMethod]
     [DataRow("train", "--validation-fraction", "train", "--help")]
     [DataRow("predict", "--top", "help", "predict")]

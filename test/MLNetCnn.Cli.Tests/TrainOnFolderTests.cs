@@ -133,6 +133,7 @@ public sealed class TrainOnFolderTests
     {
         var ml = new MLContext();
         var model = ml.Cnn().LoadModel(Path.Combine(_output, "model.zip"), out var inputSchema);
+        Assert.IsNotNull(inputSchema);
         Assert.IsInstanceOfType<TextDataViewType>(inputSchema[ImageFolder.ImagePathColumnName].Type);
         var data = ImageFolder.Load(ml, _images).Data;
         var metrics = ml.MulticlassClassification.Evaluate(model.Transform(data));

@@ -97,6 +97,7 @@ public sealed class ImageClassificationTrainerTests
             _ml.Model.Save(_model, _train.Schema, path);
             var fresh = new MLContext();
             var loaded = fresh.Cnn().LoadModel(path, out var inputSchema);
+            Assert.IsNotNull(inputSchema);
             Assert.IsNotNull(inputSchema.GetColumnOrNull("Features"));
             var expected = _model.Transform(_test).GetColumn<float[]>("Score").ToList();
             var actual = loaded.Transform(_test).GetColumn<float[]>("Score").ToList();

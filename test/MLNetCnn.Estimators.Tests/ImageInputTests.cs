@@ -64,6 +64,7 @@ public sealed class ImageInputTests
         ml.Model.Save(model, train.Data.Schema, path);
         var fresh = new MLContext();
         var loaded = fresh.Cnn().LoadModel(path, out var inputSchema);
+        Assert.IsNotNull(inputSchema);
         Assert.IsInstanceOfType<TextDataViewType>(inputSchema[ImageFolder.ImagePathColumnName].Type);
         var expected = model.Transform(test.Data).GetColumn<float[]>("Score").ToList();
         var actual = loaded.Transform(test.Data).GetColumn<float[]>("Score").ToList();
@@ -127,6 +128,7 @@ public sealed class ImageInputTests
             string path = Path.Combine(Root, column + ".zip");
             ml.Model.Save(model, data.Schema, path);
             var loaded = new MLContext().Cnn().LoadModel(path, out var inputSchema);
+            Assert.IsNotNull(inputSchema);
 
             // Found by an outside sweep: the internal pixel column showed in the output, unpromised, and reading it beside
             // Score (Preview, SaveAsText) failed with "Object is disposed" inside ML.NET's image steps.

@@ -192,6 +192,28 @@ public sealed class LoadModelIntegrityTests
         return score;
     }
 
+    /// <summary>
+    /// Found by an outside sweep (an application built from the packages with nullable reference types on): LoadModel
+    /// returns a null input schema for a model saved without one, but declared it non-nullable, so
+    /// <c>LoadModel(path, out var schema); schema.GetColumnOrNull(...)</c> compiled without a warning and threw
+    /// NullReferenceException; and GetClassNames(model, schema), which explains a null schema, could not be given one without a warning.
+    /// </summary>
+    [TestMethod]
+    public void TheInputSchemaOfLoadModelAndGetClassNamesIsDeclaredNullable()
+    {
+        var nullability = new System.Reflection.NullabilityInfoContext();
+        var parameters = new[] { typeof(MLNetCnn.Serving.CnnServingCatalog), typeof(CnnCatalog) }
+            .SelectMany(t => t.GetMethods())
+            .Where(m => m.Name is "LoadModel" or "GetClassNames")
+            .SelectMany(m => m.GetParameters().Where(p => p.Name == "inputSchema").Select(p => (Method: $"{m.DeclaringType!.Name}.{m}", Parameter: p)))
+            .ToList();
+        Assert.AreEqual(6, parameters.Count, string.Join("; ", parameters.Select(p => p.Method)));
+        foreach (var (method, parameter) in parameters)
+        {
+            Assert.AreEqual(System.Reflection.NullabilityState.Nullable, nullability.Create(parameter).ReadState, method);
+        }
+    }
+
     private sealed class ScoreOnly
     {
         public float[] Score { get; set; } = [];

@@ -35,6 +35,7 @@ public sealed class ModelFromAnotherVersionTests
     public void TheSavedModelLoads()
     {
         var model = new MLContext().CnnServing().LoadModel(_saved, out var schema);
+        Assert.IsNotNull(schema);
         Assert.IsNotNull(schema.GetColumnOrNull(nameof(ScoreRow.Score)));
         (model as IDisposable)?.Dispose();
     }
@@ -56,6 +57,28 @@ public sealed class ModelFromAnotherVersionTests
         var e = Assert.ThrowsExactly<InvalidDataException>(() => new MLContext().CnnServing().LoadModel(zip, out _));
         StringAssert.Contains(e.Message, zip);
         StringAssert.Contains(e.Message, $"'{ScoreArgMax.ContractName[..^1]}Z'");
+    }
+
+    /// <summary>
+    /// Found by an outside sweep: a Serving-only ASP.NET Core app published with PublishTrimmed failed in LoadModel with
+    /// "the zip is damaged or was not saved by mlContext.Model.Save: Can't instantiate loadable class
+    /// 'CrossValidationCommand' with name 'CV'" for a model that the same app served untrimmed. ML.NET's catalog threw
+    /// that InvalidOperationException before it read the zip; the message now names trimming instead.
+    /// </summary>
+    [TestMethod]
+    public void MLNetsCatalogFailingToInstantiateItsOwnComponentsIsNamedAsTrimmingNotADamagedZip()
+    {
+        var mlnet = new InvalidOperationException("Can't instantiate loadable class 'CrossValidationCommand' with name 'CV'");
+        var e = CnnServingCatalog.FromTrimmedProcess(new System.Reflection.TargetInvocationException(mlnet), "/srv/model.zip");
+        Assert.IsNotNull(e);
+        StringAssert.Contains(e.Message, "'/srv/model.zip'");
+        StringAssert.Contains(e.Message, "PublishTrimmed");
+        StringAssert.Contains(e.Message, "'CrossValidationCommand'");
+        Assert.IsFalse(e.Message.Contains("damaged", StringComparison.Ordinal), e.Message);
+        Assert.AreSame(mlnet, e.InnerException);
+
+        // A damaged zip's own InvalidOperationException stays a damaged zip.
+        Assert.IsNull(CnnServingCatalog.FromTrimmedProcess(new InvalidOperationException("Corrupt model file"), "/srv/model.zip"));
     }
 
     private static string Rewrite(string name, string from, string to)

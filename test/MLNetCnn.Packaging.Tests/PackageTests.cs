@@ -81,7 +81,9 @@ public sealed class PackageTests
             CollectionAssert.Contains(Entries(library), "README.md", library);
             CollectionAssert.Contains(Entries(library), $"lib/net10.0/{library}.dll", library);
 
-            // Each PackageReference of the project (as MSBuild evaluates it) at its central version, each ProjectReference at this version.
+            // Each PackageReference of the project (as MSBuild evaluates it) at its central version, each ProjectReference at
+            // exactly this version: the libraries read each other's internals, so a newer MLNetCnn.Serving beside an older
+            // MLNetCnn.Estimators must not restore silently (NuGet's default range for a ProjectReference is >= this version).
             string project = Directory.GetFiles(Path.Combine(_repo, "src"), library + ".csproj", SearchOption.AllDirectories).Single();
             var evaluated = DotnetCli.Run(_repo, TimeSpan.FromMinutes(2), "msbuild", project, "-getItem:PackageReference", "-getItem:ProjectReference", "-getItem:PackageVersion");
             Assert.AreEqual(0, evaluated.ExitCode, evaluated.ToString());
@@ -90,7 +92,7 @@ public sealed class PackageTests
             var expected = Items(items, "PackageReference").Select(i => i.GetProperty("Identity").GetString()!).ToDictionary(id => id, id => central[id]);
             foreach (var reference in Items(items, "ProjectReference"))
             {
-                expected.Add(Path.GetFileNameWithoutExtension(reference.GetProperty("Identity").GetString()!), _version);
+                expected.Add(Path.GetFileNameWithoutExtension(reference.GetProperty("Identity").GetString()!), $"[{_version}]");
             }
 
             var declared = nuspec.Descendants().Where(e => e.Name.LocalName == "dependency")

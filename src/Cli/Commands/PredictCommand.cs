@@ -109,9 +109,10 @@ internal static class PredictCommand
         }
 
         ITransformer model;
+        DataViewSchema? schema;
         try
         {
-            model = mlContext.CnnServing().LoadModel(modelPath, out inputSchema);
+            model = mlContext.CnnServing().LoadModel(modelPath, out schema);
         }
         catch (InvalidDataException e)
         {
@@ -123,13 +124,14 @@ internal static class PredictCommand
             throw new InvalidDataException($"--model: '{modelPath}' is not a model saved by 'mlnetcnn train' or ML.NET ({e.Message})", e);
         }
 
-        if (inputSchema is null)
+        if (schema is null)
         {
             // Model.Save(model, null, path) is lawful ML.NET, but then nothing says which column holds the images.
             (model as IDisposable)?.Dispose();
             throw new InvalidDataException($"--model: '{modelPath}' was saved without its input schema (mlContext.Model.Save(model, null, path)), so nothing says which column takes the images; save it with the training data's schema: mlContext.Model.Save(model, trainData.Schema, path).");
         }
 
+        inputSchema = schema;
         return model;
     }
 
