@@ -55,6 +55,13 @@ public sealed class ClassifierTrainerTests
         CollectionAssert.Contains(lines, "warning: the learning-rate warmup (6 steps) is longer than the run (2 steps): the rate never reaches LearningRate 0.05 and never decays.");
         Assert.IsFalse(lines.Any(l => l.Contains("ZeroGamma", StringComparison.Ordinal)), "a ResNet has residual blocks to zero");
 
+        // A fraction to hold out beside a validation set given: the set is used, the fraction not.
+        lines.Clear();
+        using var other = TinyResNet(2);
+        new ClassifierTrainer(new TrainerOptions { Epochs = 1, BatchSize = 32, ValidationFraction = 0.2, Device = ComputeDevice.Cpu }, null, lines.Add).Fit(other, data, HalvesDataset(16, seed: 2));
+        CollectionAssert.Contains(lines, "warning: ValidationFraction 0.2 (the estimator's ValidationSetFraction) is ignored: a validation set was given, and every epoch is evaluated on it; all the training images train.");
+        Assert.IsFalse(lines.Any(l => l.StartsWith("held out", StringComparison.Ordinal)), string.Join('\n', lines));
+
         // A model without residual blocks: nothing for zero gamma to set.
         var idle = IdleOptions.Warnings(new TrainerOptions { Epochs = 4, ZeroGamma = true }, stepsPerEpoch: 10, zeroedGammas: 0, "Vgg").ToList();
         CollectionAssert.AreEqual(new[] { "ZeroGamma finds no residual block's last batch norm in Vgg (it applies to ResNet-style blocks): it changes nothing." }, idle);

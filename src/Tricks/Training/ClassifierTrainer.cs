@@ -45,6 +45,7 @@ public sealed class ClassifierTrainer
     {
         using var generator = GlobalGenerator.Take(cancellationToken, _log);
         CheckShape(model, train, "training");
+        bool validationGiven = validation is not null;
         if (validation is null && _options.ValidationFraction > 0)
         {
             (train, validation) = train.StratifiedSplit(_options.ValidationFraction, _options.Seed);
@@ -111,7 +112,7 @@ public sealed class ClassifierTrainer
         model.to(device);
         int stepsPerEpoch = StepsPerEpoch(train.Count, options.BatchSize, HasBatchNorm(model));
         long totalSteps = (long)stepsPerEpoch * options.Epochs;
-        foreach (string idle in IdleOptions.Warnings(options, stepsPerEpoch, zeroedGammas, model.GetType().Name))
+        foreach (string idle in IdleOptions.Warnings(options, stepsPerEpoch, zeroedGammas, model.GetType().Name, validationGiven))
         {
             _log?.Invoke($"warning: {idle}");
         }

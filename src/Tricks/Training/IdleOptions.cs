@@ -10,8 +10,14 @@ internal static class IdleOptions
     /// <param name="stepsPerEpoch">Optimizer steps in one epoch.</param>
     /// <param name="zeroedGammas">Batch norms <see cref="TrainerOptions.ZeroGamma"/> set to zero (null when it is off).</param>
     /// <param name="architecture">The model's name, for the message.</param>
-    public static IEnumerable<string> Warnings(TrainerOptions options, int stepsPerEpoch, int? zeroedGammas, string architecture)
+    /// <param name="validationGiven">Whether validation data was given to <c>Fit</c> (the estimator's <c>ValidationSet</c>).</param>
+    public static IEnumerable<string> Warnings(TrainerOptions options, int stepsPerEpoch, int? zeroedGammas, string architecture, bool validationGiven = false)
     {
+        if (validationGiven && options.ValidationFraction > 0)
+        {
+            yield return FormattableString.Invariant($"ValidationFraction {options.ValidationFraction} (the estimator's ValidationSetFraction) is ignored: a validation set was given, and every epoch is evaluated on it; all the training images train.");
+        }
+
         if (options.Mixup is { } mixup && mixup.OffForLastEpochs >= options.Epochs)
         {
             yield return $"Mixup.OffForLastEpochs {mixup.OffForLastEpochs} is at least Epochs {options.Epochs}: mixup never runs.";
