@@ -122,6 +122,43 @@ public sealed class CheckpointIntegrityTests
         Assert.IsTrue(lines.Any(l => l.StartsWith("warning: the checkpoint took 4 steps in 2 epoch(s) and this run takes 1 per epoch", StringComparison.Ordinal)), string.Join('\n', lines));
     }
 
+    [TestMethod]
+    public void AVersion3CheckpointResumesAndAnUnknownVersionIsNamed()
+    {
+        // Version 4 appends early stopping's best epoch after the optimizer. A version-3 file (this run's without that
+        // section, 0 for "no best epoch") still resumes, and the run ends where the uninterrupted one does.
+        var data = Fixtures.Halves(64, seed: 8);
+        using var straight = Fixtures.TinyResNet(4);
+        new ClassifierTrainer(Options).Fit(straight, data);
+        StopAfterEpoch(2, data);
+        var bytes = File.ReadAllBytes(Current);
+        Assert.AreEqual(4, BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(20)), "written as version 4");
+        var payload = bytes[..^32];
+        Assert.AreEqual(0, BinaryPrimitives.ReadInt32LittleEndian(payload.AsSpan(payload.Length - 4)), "no best epoch without early stopping");
+        File.WriteAllBytes(Current, Rehashed(payload[..^4], version: 3));
+
+        using var resumed = Fixtures.TinyResNet(99);
+        new ClassifierTrainer(Options with { CheckpointDirectory = _directory, Resume = true }).Fit(resumed, data);
+        CollectionAssert.AreEqual(Fixtures.State(straight), Fixtures.State(resumed));
+
+        // A newer version than this build reads: named, rather than "bytes after its contents".
+        File.WriteAllBytes(Current, Rehashed(payload, version: 5));
+        File.Delete(Previous);
+        using var model = Fixtures.TinyResNet(1);
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => new ClassifierTrainer(Options with { CheckpointDirectory = _directory, Resume = true }).Fit(model, data));
+        StringAssert.Contains(e.Message, "is not an MLNetCnn checkpoint of version 3 to 4");
+    }
+
+    /// <summary>A checkpoint of <paramref name="payload"/> with its version set and its SHA-256 trailer recomputed.</summary>
+    private static byte[] Rehashed(byte[] payload, int version)
+    {
+        var bytes = new byte[payload.Length + 32];
+        payload.CopyTo(bytes, 0);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(20), version);
+        SHA256.HashData(bytes.AsSpan(0, payload.Length), bytes.AsSpan(payload.Length));
+        return bytes;
+    }
+
     private void StopAfterEpoch(int epoch, MLNetCnn.Tricks.Data.ImageDataset data)
     {
         using var model = Fixtures.TinyResNet(4);

@@ -32,7 +32,10 @@ internal static class Checkpoint
     public const string FileName = "checkpoint.bin";
     public const string PreviousFileName = "checkpoint.prev.bin";
     private const string Magic = "MLNetCnn.Checkpoint";
-    private const int Version = 3; // 3: SHA-256 trailer, tensors as checked records
+    private const int Version = 4; // 3: SHA-256 trailer, tensors as checked records; 4: the best epoch's copy after the optimizer
+
+    /// <summary>Version 3 checkpoints, written before early stopping's copy was kept, still resume (with no best epoch).</summary>
+    private const int OldestReadableVersion = 3;
     private const int DigestBytes = 32;
     private const int HistoryRecordBytes = (4 * 2) + (8 * 7);
 
@@ -223,9 +226,9 @@ internal static class Checkpoint
 
     private static CheckpointState Read(BinaryReader reader, string path, MasterWeights masters, nn.Module model, Optimization.MomentumSgd optimizer, BestEpoch? best)
     {
-        if (reader.ReadString() != Magic || reader.ReadInt32() is var version && version != Version)
+        if (reader.ReadString() != Magic || reader.ReadInt32() is var version && version is < OldestReadableVersion or > Version)
         {
-            throw new InvalidDataException($"'{path}' is not a version-{Version} MLNetCnn checkpoint.");
+            throw new InvalidDataException($"'{path}' is not an MLNetCnn checkpoint of version {OldestReadableVersion} to {Version}.");
         }
 
         int epoch = reader.ReadInt32();
@@ -271,16 +274,16 @@ internal static class Checkpoint
         }
 
         optimizer.Load(reader);
-        return new CheckpointState(epoch, step, lossScale, history, ReadBest(reader, path, epoch, Tensors(masters, model).Select(t => t.Tensor), best));
+        return new CheckpointState(epoch, step, lossScale, history, version < 4 ? 0 : ReadBest(reader, path, epoch, Tensors(masters, model).Select(t => t.Tensor), best));
     }
 
     /// <summary>
-    /// The best epoch's copy, into <paramref name="best"/> (read past when the run has no early stopping); 0 when the
-    /// checkpoint holds none. A checkpoint written before the copy was kept ends with the optimizer.
+    /// The best epoch's copy of a version-4 checkpoint, into <paramref name="best"/> (read past when the run has no early
+    /// stopping); 0 when the checkpoint holds none.
     /// </summary>
     private static int ReadBest(BinaryReader reader, string path, int epoch, IEnumerable<Tensor> tensors, BestEpoch? best)
     {
-        int bestEpoch = reader.BaseStream.Position < reader.BaseStream.Length ? reader.ReadInt32() : 0;
+        int bestEpoch = reader.ReadInt32();
         if (bestEpoch < 0 || bestEpoch > epoch)
         {
             throw new InvalidDataException($"Checkpoint '{path}' names epoch {bestEpoch} as the best of {epoch}.");
