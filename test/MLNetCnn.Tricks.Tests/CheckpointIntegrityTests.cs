@@ -116,17 +116,22 @@ public sealed class CheckpointIntegrityTests
         StringAssert.Contains(e.Message, "after epoch 2");
         StringAssert.Contains(e.Message, "Epochs 1");
 
-        // A larger batch continues, with a warning: the checkpoint's step counter is past where this run's schedule puts epoch 2.
-        var lines = new List<string>();
-        new ClassifierTrainer(Options with { BatchSize = 32, CheckpointDirectory = _directory, Resume = true }, log: lines.Add).Fit(model, data);
-        Assert.IsTrue(lines.Any(l => l.StartsWith("warning: the checkpoint took 4 steps in 2 epoch(s) and this run takes 1 per epoch", StringComparison.Ordinal)), string.Join('\n', lines));
+        // Another batch size, larger or smaller, continues with a warning: the checkpoint records its batch size.
+        foreach (int batch in new[] { 32, 8 })
+        {
+            var lines = new List<string>();
+            using var resumed = Fixtures.TinyResNet(1);
+            new ClassifierTrainer(Options with { BatchSize = batch, CheckpointDirectory = _directory, Resume = true }, log: lines.Add).Fit(resumed, data);
+            Assert.IsTrue(lines.Any(l => l.StartsWith($"warning: the checkpoint's run had BatchSize {Options.BatchSize} and this one has {batch}", StringComparison.Ordinal)), string.Join('\n', lines));
+            StopAfterEpoch(2, data);
+        }
     }
 
     [TestMethod]
     public void AVersion3CheckpointResumesAndAnUnknownVersionIsNamed()
     {
-        // Version 4 appends early stopping's best epoch after the optimizer. A version-3 file (this run's without that
-        // section, 0 for "no best epoch") still resumes, and the run ends where the uninterrupted one does.
+        // Version 4 appends early stopping's best epoch and the batch size after the optimizer. A version-3 file (this
+        // run's without them) still resumes, and the run ends where the uninterrupted one does.
         var data = Fixtures.Halves(64, seed: 8);
         using var straight = Fixtures.TinyResNet(4);
         new ClassifierTrainer(Options).Fit(straight, data);
@@ -134,8 +139,9 @@ public sealed class CheckpointIntegrityTests
         var bytes = File.ReadAllBytes(Current);
         Assert.AreEqual(4, BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(20)), "written as version 4");
         var payload = bytes[..^32];
-        Assert.AreEqual(0, BinaryPrimitives.ReadInt32LittleEndian(payload.AsSpan(payload.Length - 4)), "no best epoch without early stopping");
-        File.WriteAllBytes(Current, Rehashed(payload[..^4], version: 3));
+        Assert.AreEqual(Options.BatchSize, BinaryPrimitives.ReadInt32LittleEndian(payload.AsSpan(payload.Length - 4)), "the batch size, last");
+        Assert.AreEqual(0, BinaryPrimitives.ReadInt32LittleEndian(payload.AsSpan(payload.Length - 8)), "no best epoch without early stopping");
+        File.WriteAllBytes(Current, Rehashed(payload[..^8], version: 3));
 
         using var resumed = Fixtures.TinyResNet(99);
         new ClassifierTrainer(Options with { CheckpointDirectory = _directory, Resume = true }).Fit(resumed, data);

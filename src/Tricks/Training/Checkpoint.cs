@@ -12,7 +12,8 @@ namespace MLNetCnn.Tricks.Training;
 /// <param name="LossScale">Dynamic loss scale (float16), 1 otherwise.</param>
 /// <param name="History">Metrics of the completed epochs.</param>
 /// <param name="BestEpoch">The epoch whose weights early stopping kept (0: none, or no early stopping).</param>
-internal sealed record CheckpointState(int Epoch, long Step, double LossScale, IReadOnlyList<EpochMetrics> History, int BestEpoch = 0);
+/// <param name="BatchSize">The run's batch size (0: unknown, a version-3 checkpoint).</param>
+internal sealed record CheckpointState(int Epoch, long Step, double LossScale, IReadOnlyList<EpochMetrics> History, int BestEpoch = 0, int BatchSize = 0);
 
 /// <summary>
 /// The end-of-epoch checkpoint: float32 master weights and buffers by state_dict name, the optimizer's
@@ -32,7 +33,7 @@ internal static class Checkpoint
     public const string FileName = "checkpoint.bin";
     public const string PreviousFileName = "checkpoint.prev.bin";
     private const string Magic = "MLNetCnn.Checkpoint";
-    private const int Version = 4; // 3: SHA-256 trailer, tensors as checked records; 4: the best epoch's copy after the optimizer
+    private const int Version = 4; // 3: SHA-256 trailer, tensors as checked records; 4: the best epoch's copy and the batch size after the optimizer
 
     /// <summary>Version 3 checkpoints, written before early stopping's copy was kept, still resume (with no best epoch).</summary>
     private const int OldestReadableVersion = 3;
@@ -83,6 +84,8 @@ internal static class Checkpoint
                 {
                     TensorRecord.Write(writer, saved);
                 }
+
+                writer.Write(state.BatchSize);
             }
 
             stream.Position = 0;
@@ -164,9 +167,14 @@ internal static class Checkpoint
             log?.Invoke(FormattableString.Invariant($"the checkpoint's run had {state.History[^1].Epochs} epochs and this one has {options.Epochs}: the learning-rate schedule now spans {options.Epochs} epochs, so neither run is repeated exactly"));
         }
 
-        // Steps are not counted for a batch whose every image was unreadable, so fewer steps alone prove nothing.
-        if (state.Step > (long)state.Epoch * stepsPerEpoch || (options.Data.Strict && state.Step != (long)state.Epoch * stepsPerEpoch))
+        if (state.BatchSize > 0 && state.BatchSize != options.BatchSize)
         {
+            log?.Invoke(FormattableString.Invariant($"warning: the checkpoint's run had BatchSize {state.BatchSize} and this one has {options.BatchSize}: the learning-rate schedule and the random draws continue from step {state.Step}, so neither run is repeated"));
+        }
+        else if (state.Step > (long)state.Epoch * stepsPerEpoch || (options.Data.Strict && state.Step != (long)state.Epoch * stepsPerEpoch))
+        {
+            // Other training data (or a version-3 checkpoint, which does not record its batch size). Steps are not counted
+            // for a batch whose every image was unreadable, so fewer steps alone prove nothing.
             log?.Invoke(FormattableString.Invariant($"warning: the checkpoint took {state.Step} steps in {state.Epoch} epoch(s) and this run takes {stepsPerEpoch} per epoch (another BatchSize, or other training data): the learning-rate schedule and the random draws continue from step {state.Step}, so neither run is repeated"));
         }
     }
@@ -274,7 +282,16 @@ internal static class Checkpoint
         }
 
         optimizer.Load(reader);
-        return new CheckpointState(epoch, step, lossScale, history, version < 4 ? 0 : ReadBest(reader, path, epoch, Tensors(masters, model).Select(t => t.Tensor), best));
+        if (version < 4)
+        {
+            return new CheckpointState(epoch, step, lossScale, history);
+        }
+
+        int bestEpoch = ReadBest(reader, path, epoch, Tensors(masters, model).Select(t => t.Tensor), best);
+        int batchSize = reader.ReadInt32();
+        return batchSize > 0
+            ? new CheckpointState(epoch, step, lossScale, history, bestEpoch, batchSize)
+            : throw new InvalidDataException($"Checkpoint '{path}' gives a batch size of {batchSize}.");
     }
 
     /// <summary>

@@ -161,7 +161,7 @@ public sealed class ClassifierTrainer
                 bool stop = best is not null && best.Record(metrics) && epoch < _options.Epochs;
                 if (_options.CheckpointDirectory is { } directory)
                 {
-                    Checkpoint.Save(directory, new CheckpointState(epoch, step, stepper.Scaler?.Scale ?? 1, history), masters, model, optimizer, best);
+                    Checkpoint.Save(directory, new CheckpointState(epoch, step, stepper.Scaler?.Scale ?? 1, history, BatchSize: options.BatchSize), masters, model, optimizer, best);
                 }
 
                 _log?.Invoke(metrics.ToString());
