@@ -34,11 +34,9 @@ internal sealed record ModelInput(string Column, DataViewType Type)
     /// <summary>Whether <paramref name="model"/> scores rows holding <paramref name="column"/> alone.</summary>
     private static bool Scores(ITransformer model, DataViewSchema.Column column)
     {
-        var alone = new DataViewSchema.Builder();
-        alone.AddColumn(column.Name, column.Type, column.Annotations);
         try
         {
-            model.GetOutputSchema(alone.ToSchema());
+            model.GetOutputSchema(Alone(column.Name, column.Type, column.Annotations));
             return true;
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException)
@@ -56,28 +54,34 @@ internal sealed record ModelInput(string Column, DataViewType Type)
             return new FileScorer(Names(mlContext, engine), file => engine.Predict(new PathRow { Path = Path.GetFullPath(file) }).Score);
         }
 
-        if (Type is VectorDataViewType { ItemType: var item } && item == NumberDataViewType.Byte)
-        {
-            var engine = Engine<BytesRow>(mlContext, model);
-            return new FileScorer(Names(mlContext, engine), file => NamingTheFile(file, () => engine.Predict(new BytesRow { Bytes = ImageDecoding.ReadFile(file) }).Score));
-        }
+        // Encoded bytes go to a bytes model as they are; a pixel model gets the serving catalog's steps in front (decode,
+        // resize stretching as the trainer does for image columns, grey for one channel, extract 0..255 channels first),
+        // as the serving sample does. Either way each file's bytes are read here, so a decoding error can name the file.
+        bool bytes = Type is VectorDataViewType { ItemType: var item } && item == NumberDataViewType.Byte;
+        var (chain, column) = bytes ? (model, Column) : (PixelsFromBytes(mlContext, model), BytesColumnName);
+        var fromBytes = Engine<BytesRow>(mlContext, chain, column);
+        return new FileScorer(Names(mlContext, fromBytes), file => NamingTheFile(file, () => fromBytes.Predict(new BytesRow { Bytes = ImageDecoding.ReadFile(file) }).Score));
+    }
 
-        // A pixel vector: the serving catalog's steps decode each file's bytes, resize (stretching, as the trainer does for
-        // image columns), make grey for one channel and extract 0..255 channels first, as the serving sample does.
-        var alone = new DataViewSchema.Builder();
-        alone.AddColumn(Column, Type);
-        ITransformer fromBytes;
+    /// <summary><paramref name="model"/>, a pixel-vector model, behind the steps that make its vector from encoded bytes in <see cref="BytesColumnName"/>.</summary>
+    private ITransformer PixelsFromBytes(MLContext mlContext, ITransformer model)
+    {
         try
         {
-            fromBytes = mlContext.CnnServing().WithImageBytesInput(model, alone.ToSchema(), BytesColumnName);
+            return mlContext.CnnServing().WithImageBytesInput(model, Alone(Column, Type), BytesColumnName);
         }
         catch (ArgumentException e)
         {
             throw new InvalidDataException($"The model's input column '{Column}' is {Type}: neither image paths, encoded bytes nor a square grey or RGB pixel vector.", e);
         }
+    }
 
-        var pixels = Engine<BytesRow>(mlContext, fromBytes, BytesColumnName);
-        return new FileScorer(Names(mlContext, pixels), file => NamingTheFile(file, () => pixels.Predict(new BytesRow { Bytes = ImageDecoding.ReadFile(file) }).Score));
+    /// <summary>A schema holding one column.</summary>
+    private static DataViewSchema Alone(string name, DataViewType type, DataViewSchema.Annotations? annotations = null)
+    {
+        var builder = new DataViewSchema.Builder();
+        builder.AddColumn(name, type, annotations);
+        return builder.ToSchema();
     }
 
     /// <summary>The column of file bytes in front of a pixel model.</summary>
