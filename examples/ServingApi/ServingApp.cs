@@ -184,12 +184,8 @@ public sealed class ImageClassifierService : IDisposable
         }
 
         DataViewSchema outputSchema;
-        if (inputSchema.GetColumnOrNull(nameof(ImageBytesInput.ImageBytes)) is { Type: VectorDataViewType { ItemType: var item } } && item == NumberDataViewType.Byte)
-        {
-            var pool = mlContext.CnnServing().CreatePool<ImageBytesInput, ImagePrediction>(_model, maximumRetained: settings.MaxConcurrentPredictions);
-            (_score, outputSchema) = (image => pool.Predict(new ImageBytesInput { ImageBytes = image }), pool.OutputSchema);
-        }
-        else if (inputSchema.GetColumnOrNull(ImageFolder.ImagePathColumnName) is { Type: TextDataViewType })
+        bool bytes = inputSchema.GetColumnOrNull(nameof(ImageBytesInput.ImageBytes)) is { Type: VectorDataViewType { ItemType: var item } } && item == NumberDataViewType.Byte;
+        if (!bytes && inputSchema.GetColumnOrNull(ImageFolder.ImagePathColumnName) is { Type: TextDataViewType })
         {
             // A folder-trained model decodes files: each posted image is written to a file of its own in a private folder,
             // scored, and deleted (the decoder checks the same header and limits as for bytes).
@@ -199,19 +195,9 @@ public sealed class ImageClassifierService : IDisposable
         }
         else
         {
-            // A model trained on a pixel vector (the README's Fashion-MNIST models): each posted image is decoded, resized
-            // and made grey in front of it, as mlnetcnn predict does for files.
-            ITransformer fromBytes;
-            try
-            {
-                fromBytes = mlContext.CnnServing().WithImageBytesInput(_model, inputSchema, nameof(ImageBytesInput.ImageBytes));
-            }
-            catch (ArgumentException e)
-            {
-                (_model as IDisposable)?.Dispose();
-                throw new InvalidDataException($"Model '{Path.GetFullPath(modelPath)}': {e.Message} This service posts encoded image bytes, so it serves models trained on a byte-vector column 'ImageBytes' (examples/ServingApi.DemoModel, or ML.NET's LoadRawImageBytes), on image paths in a text column '{ImageFolder.ImagePathColumnName}' (mlnetcnn train on a folder) or on a square grey or RGB pixel vector in 0..255 (FashionMnist.Load, mlnetcnn train --data fashion-mnist).", e);
-            }
-
+            // The posted bytes go to a bytes model as they are; a model trained on a pixel vector (the README's Fashion-MNIST
+            // models) gets each posted image decoded, resized and made grey in front of it, as mlnetcnn predict does for files.
+            var fromBytes = bytes ? _model : PixelsFromBytes(mlContext, inputSchema, modelPath);
             var pool = mlContext.CnnServing().CreatePool<ImageBytesInput, ImagePrediction>(fromBytes, maximumRetained: settings.MaxConcurrentPredictions);
             (_score, outputSchema) = (image => pool.Predict(new ImageBytesInput { ImageBytes = image }), pool.OutputSchema);
         }
@@ -322,6 +308,20 @@ public sealed class ImageClassifierService : IDisposable
         finally
         {
             _slots.Release();
+        }
+    }
+
+    /// <summary>The loaded pixel-vector model behind the steps that make its vector from posted bytes; refused (and disposed) when the model takes no such vector.</summary>
+    private ITransformer PixelsFromBytes(MLContext mlContext, DataViewSchema inputSchema, string modelPath)
+    {
+        try
+        {
+            return mlContext.CnnServing().WithImageBytesInput(_model, inputSchema, nameof(ImageBytesInput.ImageBytes));
+        }
+        catch (ArgumentException e)
+        {
+            (_model as IDisposable)?.Dispose();
+            throw new InvalidDataException($"Model '{Path.GetFullPath(modelPath)}': {e.Message} This service posts encoded image bytes, so it serves models trained on a byte-vector column 'ImageBytes' (examples/ServingApi.DemoModel, or ML.NET's LoadRawImageBytes), on image paths in a text column '{ImageFolder.ImagePathColumnName}' (mlnetcnn train on a folder) or on a square grey or RGB pixel vector in 0..255 (FashionMnist.Load, mlnetcnn train --data fashion-mnist).", e);
         }
     }
 
