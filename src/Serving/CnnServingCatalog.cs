@@ -119,7 +119,7 @@ public sealed partial class CnnServingCatalog
     /// </summary>
     private static InvalidDataException? FromAnotherVersion(Exception e, string source)
     {
-        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
+        foreach (var inner in Chain(e))
         {
             string? assembly = inner switch
             {
@@ -165,6 +165,7 @@ public sealed partial class CnnServingCatalog
         return null;
     }
 
+    /// <summary><paramref name="e"/> and its inner exceptions, outermost first.</summary>
     private static IEnumerable<Exception> Chain(Exception e)
     {
         for (Exception? inner = e; inner is not null; inner = inner.InnerException)
@@ -193,12 +194,7 @@ public sealed partial class CnnServingCatalog
     private static string Cause(Exception e)
     {
         var outer = Unwrap(e);
-        var inner = outer;
-        while (inner.InnerException is { } next)
-        {
-            inner = next;
-        }
-
+        var inner = Chain(outer).Last();
         return inner == outer ? outer.Message : $"{outer.Message} {inner.Message}";
     }
 
