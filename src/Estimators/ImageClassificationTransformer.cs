@@ -163,7 +163,7 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable, 
 
         var export = new OnnxExportOptions { InputName = featureColumn, OutputName = ServingPipeline.ScoreColumnName, TestTimeFlip = testTimeFlip, Metadata = metadata };
         byte[] onnx = OnnxExporter.Export(model, export);
-        var serving = ServingPipeline.Build(mlContext, OnnxExporter.Export(model, export with { OneRow = true }), featureColumn, classNames, schemaSource.Schema.GetColumnOrNull(labelColumn), schemaSource, gpuDeviceId, fallbackToCpu, prefix: conversion);
+        var serving = ServingPipeline.Build(mlContext, OnnxExporter.Export(model, export with { OneRow = true, OutputSlotNames = classNames }), featureColumn, classNames, schemaSource.Schema.GetColumnOrNull(labelColumn), schemaSource, gpuDeviceId, fallbackToCpu, prefix: conversion);
         var weights = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu().clone().DetachFromDisposeScope(), StringComparer.Ordinal);
         var weightsMetadata = new Dictionary<string, string>(metadata)
         {
