@@ -74,6 +74,18 @@ public sealed class DocsCheckerTests
     }
 
     [TestMethod]
+    public void ABlockOfOnlyUsingLinesStatesTheNamespacesOfThePagesLaterBlocks()
+    {
+        const string later = $"{Fence}csharp\nvar mlContext = new MLContext();\nvar catalog = mlContext.Cnn();\n{Fence}\n";
+
+        var missing = DocsChecker.Check("sample.md", $"{Fence}csharp\nusing Microsoft.ML;\n{Fence}\n\n{later}");
+        StringAssert.Contains(missing.Failures.Single(), "sample.md:5: the C# block does not compile:\n    block line 2 (sample.md:7): error CS1061");
+        Assert.HasCount(0, DocsChecker.Check("sample.md", $"{Fence}csharp\nusing Microsoft.ML;\nusing MLNetCnn.Estimators;\n{Fence}\n\n{later}").Failures);
+        var unknown = DocsChecker.Check("sample.md", $"{Fence}csharp\nusing MLNetCnn.NoSuchNamespace;\n{Fence}\n");
+        StringAssert.Contains(unknown.Failures.Single(), "block line 1 (sample.md:2): error CS0234");
+    }
+
+    [TestMethod]
     public void EveryCSharpTagAndIndentedBlockIsFoundAndAStrayCommentIsReported()
     {
         var report = DocsChecker.Check("sample.md", $"""

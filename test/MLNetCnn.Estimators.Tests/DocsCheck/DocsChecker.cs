@@ -19,6 +19,7 @@ internal static class DocsChecker
         var (snippets, problems) = MarkdownSnippets.Read(file, markdown);
         var failures = new List<string>(problems);
         var compiled = new List<DocSnippet>();
+        string? pageUsings = null;
         for (int i = 0; i < snippets.Count; i++)
         {
             if (snippets[i].Directive.OptOutReason is not null)
@@ -27,10 +28,15 @@ internal static class DocsChecker
             }
 
             compiled.Add(snippets[i]);
-            var errors = SnippetCompiler.Compile(snippets[i], i > 0 ? snippets[i - 1] : null);
+            var errors = SnippetCompiler.Compile(snippets[i], i > 0 ? snippets[i - 1] : null, pageUsings);
             if (errors.Count > 0)
             {
                 failures.Add($"{file}:{snippets[i].Line}: the C# block does not compile:\n" + string.Concat(errors.Select(e => $"    {e}\n")));
+            }
+
+            if (SnippetCompiler.IsUsingsOnly(snippets[i].Code))
+            {
+                pageUsings = snippets[i].Code;
             }
         }
 

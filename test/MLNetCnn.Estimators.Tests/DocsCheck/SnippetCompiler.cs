@@ -13,9 +13,9 @@ namespace MLNetCnn.Estimators.Tests.DocsCheck;
 
 /// <summary>
 /// Compiles a doc's C# block in-process with Roslyn, as the reader's .NET 10 console (or ASP.NET Core) project would:
-/// its implicit usings, plus either the block's own <c>using</c> lines or, for a block without any, the library's
-/// public namespaces, Microsoft.ML and Microsoft.ML.Data. References: the shared frameworks and the library
-/// assemblies with everything they reference, nothing the tests use.
+/// its implicit usings, plus the block's own <c>using</c> lines; a block without any gets the page's (a block of only
+/// <c>using</c> lines above it) or else the library's public namespaces, Microsoft.ML and Microsoft.ML.Data.
+/// References: the shared frameworks and the library assemblies with everything they reference, nothing the tests use.
 /// </summary>
 internal static class SnippetCompiler
 {
@@ -32,10 +32,11 @@ internal static class SnippetCompiler
 
     /// <summary>What stops <paramref name="snippet"/> from compiling, each naming its line in the block and in the doc; empty when it compiles.</summary>
     /// <param name="above">The previous C# block of the same file, for <see cref="SnippetDirective.TypesFromBlockAbove"/>.</param>
-    public static IReadOnlyList<string> Compile(DocSnippet snippet, DocSnippet? above)
+    /// <param name="pageUsings">The <c>using</c> lines the page states for its blocks, if it does.</param>
+    public static IReadOnlyList<string> Compile(DocSnippet snippet, DocSnippet? above, string? pageUsings)
     {
         var directive = snippet.Directive;
-        var block = BlockTree(snippet.Code);
+        var block = BlockTree(snippet.Code, pageUsings);
         var trees = new List<(SyntaxTree Tree, string Label)>
         {
             (block, "block"),
@@ -62,7 +63,7 @@ internal static class SnippetCompiler
                 return ["the compile comment asks for the types of the block above, and there is no C# block above it"];
             }
 
-            var aboveRoot = BlockTree(above.Code).GetCompilationUnitRoot();
+            var aboveRoot = BlockTree(above.Code, pageUsings).GetCompilationUnitRoot();
             trees.Add((ParseTree(aboveRoot.RemoveNodes(aboveRoot.Members.OfType<GlobalStatementSyntax>(), SyntaxRemoveOptions.KeepDirectives)!.ToFullString()), $"block above (line {above.Line})"));
         }
 
@@ -76,15 +77,18 @@ internal static class SnippetCompiler
         return problems;
     }
 
-    /// <summary>The block as a file: a block without <c>using</c> lines gets the library's namespaces, before a <c>#line 1</c> that keeps its line numbers.</summary>
-    private static SyntaxTree BlockTree(string code)
+    /// <summary>Whether <paramref name="code"/> holds nothing but <c>using</c> lines: then it states the namespaces of the page's later blocks.</summary>
+    public static bool IsUsingsOnly(string code) => ParseTree(code).GetCompilationUnitRoot() is { Usings.Count: > 0, Members.Count: 0, AttributeLists.Count: 0 };
+
+    /// <summary>The block as a file: a block without <c>using</c> lines gets the page's or the library's namespaces, before a <c>#line 1</c> that keeps its line numbers.</summary>
+    private static SyntaxTree BlockTree(string code, string? pageUsings)
     {
         if (ParseTree(code).GetCompilationUnitRoot().Usings.Count > 0)
         {
             return ParseTree(code);
         }
 
-        return ParseTree(string.Concat(LibraryNamespaces.Select(n => $"using {n};\n")) + "#line 1\n" + code);
+        return ParseTree((pageUsings ?? string.Concat(LibraryNamespaces.Select(n => $"using {n};\n"))) + "\n#line 1\n" + code);
     }
 
     /// <summary>The assumed variables as static fields that every file sees through a global <c>using static</c>.</summary>
