@@ -15,7 +15,7 @@ namespace MLNetCnn.Estimators.Tests.DocsCheck;
 /// Compiles a doc's C# block in-process with Roslyn, as the reader's .NET 10 console (or ASP.NET Core) project would:
 /// its implicit usings, plus the block's own <c>using</c> lines; a block without any gets the page's (a block of only
 /// <c>using</c> lines above it) or else the library's public namespaces, Microsoft.ML and Microsoft.ML.Data.
-/// References: the shared frameworks and the library assemblies with everything they reference, nothing the tests use.
+/// References: the shared frameworks, the library's and ML.NET's assemblies and what they reference; nothing the tests use.
 /// </summary>
 internal static class SnippetCompiler
 {
@@ -113,7 +113,7 @@ internal static class SnippetCompiler
         return label == "block" ? $"block line {line} ({snippet.File}:{snippet.Line + line})" : $"{label}, line {line}";
     }
 
-    /// <summary>The shared frameworks (.NET, ASP.NET Core) and the library assemblies with their references, found in the trusted platform assemblies.</summary>
+    /// <summary>The shared frameworks (.NET, ASP.NET Core), the library and ML.NET assemblies with their references, found in the trusted platform assemblies.</summary>
     private static IReadOnlyList<MetadataReference> FindReferences()
     {
         // The host lists System.Private.CoreLib twice.
@@ -121,7 +121,8 @@ internal static class SnippetCompiler
         var sharedFrameworks = Path.GetFullPath(Path.Combine(RuntimeEnvironment.GetRuntimeDirectory(), "..", ".."));
         var byName = trusted.Distinct().ToDictionary(p => Path.GetFileNameWithoutExtension(p), StringComparer.OrdinalIgnoreCase);
         var chosen = trusted.Where(p => p.StartsWith(sharedFrameworks, StringComparison.Ordinal)).ToHashSet();
-        var names = new Queue<string>(Library.Select(a => a.GetName().Name!));
+        // The reader's project has all of ML.NET's packages that the library's bring (StandardTrainers, say), used by the library or not.
+        var names = new Queue<string>(Library.Select(a => a.GetName().Name!).Concat(byName.Keys.Where(n => n.StartsWith("Microsoft.ML", StringComparison.Ordinal))));
         while (names.TryDequeue(out var name))
         {
             if (byName.TryGetValue(name, out var path) && chosen.Add(path))
