@@ -28,6 +28,14 @@ public sealed class DocsCheckerTests
     }
 
     [TestMethod]
+    public void AWarningFailsTheBlockAsAnErrorDoes()
+    {
+        var report = DocsChecker.Check("sample.md", $"{Fence}csharp\nstring? name = null;\nConsole.WriteLine(name.Length);\n{Fence}\n");
+
+        StringAssert.Contains(report.Failures.Single(), "block line 2 (sample.md:3): warning CS8602");
+    }
+
+    [TestMethod]
     public void AnOptedOutBlockIsSkippedAndAnOptOutNeedsAReason()
     {
         var report = DocsChecker.Check("sample.md", $"""

@@ -44,7 +44,7 @@ internal static partial class MarkdownSnippets
 
                 if (pending is { } stray)
                 {
-                    problems.Add($"{file}:{stray.Line}: this compile comment is not just above a C# block");
+                    problems.Add(Stray(stray.Line));
                 }
 
                 var (directive, problem) = ParseDirective(body.Split("-->")[0].Trim());
@@ -61,7 +61,7 @@ internal static partial class MarkdownSnippets
             bool isCSharp = fence.Success && CSharpTags.Contains(fence.Groups["tag"].Value.ToLowerInvariant());
             if (pending is { } before && (!isCSharp || before.EndLine != i - 1) && lines[i].Trim().Length > 0)
             {
-                problems.Add($"{file}:{before.Line}: this compile comment is not just above a C# block");
+                problems.Add(Stray(before.Line));
                 pending = null;
             }
 
@@ -93,10 +93,12 @@ internal static partial class MarkdownSnippets
 
         if (pending is { } last)
         {
-            problems.Add($"{file}:{last.Line}: this compile comment is not just above a C# block");
+            problems.Add(Stray(last.Line));
         }
 
         return (snippets, problems);
+
+        string Stray(int line) => $"{file}:{line}: this compile comment is not just above a C# block";
     }
 
     private static (SnippetDirective Directive, string? Problem) ParseDirective(string text)

@@ -52,7 +52,7 @@ internal static class SnippetCompiler
             }
 
             trees.Add((AssumptionsTree(assumed), "compile comment"));
-            var used = block.GetRoot().DescendantTokens().Where(t => t.IsKind(SyntaxKind.IdentifierToken)).Select(t => t.ValueText).ToHashSet();
+            var used = ParseTree(snippet.Code).GetRoot().DescendantTokens().Where(t => t.IsKind(SyntaxKind.IdentifierToken)).Select(t => t.ValueText).ToHashSet();
             problems.AddRange(assumed.Parameters.Where(p => !used.Contains(p.Identifier.ValueText)).Select(p => $"the compile comment assumes '{p}', which the block never uses"));
         }
 
@@ -116,9 +116,9 @@ internal static class SnippetCompiler
     /// <summary>The shared frameworks (.NET, ASP.NET Core), the library and ML.NET assemblies with their references, found in the trusted platform assemblies.</summary>
     private static IReadOnlyList<MetadataReference> FindReferences()
     {
-        // The host lists System.Private.CoreLib twice.
         var trusted = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries);
         var sharedFrameworks = Path.GetFullPath(Path.Combine(RuntimeEnvironment.GetRuntimeDirectory(), "..", ".."));
+        // Distinct: the host lists System.Private.CoreLib twice.
         var byName = trusted.Distinct().ToDictionary(p => Path.GetFileNameWithoutExtension(p), StringComparer.OrdinalIgnoreCase);
         var chosen = trusted.Where(p => p.StartsWith(sharedFrameworks, StringComparison.Ordinal)).ToHashSet();
         // The reader's project has all of ML.NET's packages that the library's bring (StandardTrainers, say), used by the library or not.
