@@ -142,9 +142,10 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable, 
     /// <summary>
     /// Exports a trained network twice, the batch graph of <see cref="SaveOnnx(string)"/> and the one-row graph the chain serves
     /// (its <c>Score</c> a <c>Vector&lt;Single, K&gt;</c>), and builds the serving chain behind <paramref name="conversion"/> (the
-    /// image-decoding steps, when any); <paramref name="testTimeFlip"/> scores images with their mirrors.
+    /// image-decoding steps, when any); <paramref name="testTimeFlip"/> scores images with their mirrors. <paramref name="pixelRange"/>,
+    /// the least and greatest training pixel value of a pixel-vector column, goes into the graph's metadata.
     /// </summary>
-    internal static ImageClassificationTransformer Create(MLContext mlContext, NormalizedClassifier model, ArchitectureConfig config, ArchitectureOptions architecture, IReadOnlyList<string> classNames, string labelColumn, string featureColumn, ITransformer? conversion, IDataView schemaSource, IReadOnlyList<EpochMetrics> history, int? gpuDeviceId, bool fallbackToCpu, bool testTimeFlip = false)
+    internal static ImageClassificationTransformer Create(MLContext mlContext, NormalizedClassifier model, ArchitectureConfig config, ArchitectureOptions architecture, IReadOnlyList<string> classNames, string labelColumn, string featureColumn, ITransformer? conversion, IDataView schemaSource, IReadOnlyList<EpochMetrics> history, int? gpuDeviceId, bool fallbackToCpu, bool testTimeFlip = false, (float Min, float Max)? pixelRange = null)
     {
         var shape = model.InputShape;
         var metadata = new Dictionary<string, string>
@@ -155,6 +156,11 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable, 
             [WeightsMetadata.Mean] = JsonSerializer.Serialize(model.Normalization.Mean),
             [WeightsMetadata.Std] = JsonSerializer.Serialize(model.Normalization.Std),
         };
+        if (pixelRange is var (min, max))
+        {
+            metadata[WeightsMetadata.PixelRange] = JsonSerializer.Serialize(new[] { min, max });
+        }
+
         var export = new OnnxExportOptions { InputName = featureColumn, OutputName = ServingPipeline.ScoreColumnName, TestTimeFlip = testTimeFlip, Metadata = metadata };
         byte[] onnx = OnnxExporter.Export(model, export);
         var serving = ServingPipeline.Build(mlContext, OnnxExporter.Export(model, export with { OneRow = true }), featureColumn, classNames, schemaSource.Schema.GetColumnOrNull(labelColumn), schemaSource, gpuDeviceId, fallbackToCpu, prefix: conversion);

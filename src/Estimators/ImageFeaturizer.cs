@@ -155,7 +155,8 @@ public sealed class ImageFeaturizerEstimator : IEstimator<ImageFeaturizerTransfo
     private (float[] Mean, float[] Std) Statistics(IDataView input, ImageColumnPlan plan)
     {
         using var images = DataViewImageSource.Read(_mlContext, input, plan, labelColumnName: null, numClasses: 2, "featurizer", new DataOptions(), CancellationToken.None);
-        return images.ChannelStatistics();
+        var statistics = images.Statistics();
+        return (statistics.Mean, statistics.Std);
     }
 
     /// <summary>What the featurizer is built from.</summary>

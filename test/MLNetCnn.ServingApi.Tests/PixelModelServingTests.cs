@@ -22,24 +22,18 @@ public sealed class PixelModelServingTests
     [ClassCleanup]
     public static void DeleteFolder() => Directory.Delete(Root, recursive: true);
 
+    /// <summary>
+    /// The posted image reaches the model in the units it was trained on: 0..255, or 0..1 (pixels pre-scaled, as
+    /// <c>ExtractPixels(scaleImage: 1f / 255)</c> and many CSV copies of Fashion-MNIST give them). Before, a model trained
+    /// on 0..1 was given 0..255 and scored every upload wrongly without a word.
+    /// </summary>
     [TestMethod]
-    public async Task AModelTrainedOnPixelVectorsScoresThePostedImageAsItsOwnPixels()
+    [DataRow(1f, DisplayName = "trained on 0..255")]
+    [DataRow(1f / 255, DisplayName = "trained on 0..1")]
+    public async Task AModelTrainedOnPixelVectorsScoresThePostedImageAsItsOwnPixels(float units)
     {
         var ml = new MLContext(seed: 1);
-        var train = ml.Data.TakeRows(FashionMnist.Load(ml, FashionMnistSplit.Train, FashionMnistSource.Embedded), 256);
-        string zip = Path.Combine(Root, "model.zip");
-        using (var trained = ml.Cnn().ImageClassification(new ImageClassificationTrainer.Options
-        {
-            ImageShape = new ImageShape(1, 28, 28),
-            Arch = "resnet18",
-            WidthMultiplier = 0.25,
-            Epoch = 1,
-            BatchSize = 32,
-        }).Fit(train))
-        {
-            ml.Model.Save(trained, train.Schema, zip);
-        }
-
+        string zip = Train(ml, units, 0f, $"model-{units:R}.zip");
         using var service = new ImageClassifierService(zip, ServingSettings.Read(new ConfigurationBuilder().Build()));
         CollectionAssert.AreEqual(FashionMnist.ClassNames.ToList(), service.ClassNames.ToList());
         var model = ml.CnnServing().LoadModel(zip, out _);
@@ -48,12 +42,12 @@ public sealed class PixelModelServingTests
             var engine = ml.Model.CreatePredictionEngine<PixelRow, ImagePrediction>(model);
             foreach (var (png, label) in DemoModelFixture.Samples.Take(6))
             {
-                // The reference: the PNG's own grey values, 0..255, given to the model as the pixel vector it was trained on.
+                // The reference: the PNG's own grey values, in the training units, given to the model as the pixel vector it was trained on.
                 string file = Path.Combine(Root, "sample.png");
                 await File.WriteAllBytesAsync(file, png);
                 using var image = ImageDecoding.DecodeFile(file);
                 var bgra = image.Pixels.ToArray();
-                var pixels = Enumerable.Range(0, 28 * 28).Select(i => (float)bgra[(4 * i) + 2]).ToArray();
+                var pixels = Enumerable.Range(0, 28 * 28).Select(i => bgra[(4 * i) + 2] * units).ToArray();
                 var expected = engine.Predict(new PixelRow { Features = pixels });
 
                 var response = await service.PredictAsync(png, CancellationToken.None);
@@ -71,6 +65,43 @@ public sealed class PixelModelServingTests
         {
             (model as IDisposable)?.Dispose();
         }
+    }
+
+    /// <summary>Pixels in units no scale of 0..255 makes (here -1..1) cannot be built from an image: refused, naming the range.</summary>
+    [TestMethod]
+    public void AModelTrainedOnPixelsNeitherIn0To255NorIn0To1IsRefusedNamingTheRange()
+    {
+        var ml = new MLContext(seed: 1);
+        string zip = Train(ml, 1f / 127.5f, -1f, "model-signed.zip");
+        var model = ml.CnnServing().LoadModel(zip, out var schema);
+        try
+        {
+            var e = Assert.ThrowsExactly<ArgumentException>(() => ml.CnnServing().WithImageBytesInput(model, schema));
+            StringAssert.Contains(e.Message, "trained on pixel values in 'Features' from -1 to 1, neither 0..255 nor 0..1");
+        }
+        finally
+        {
+            (model as IDisposable)?.Dispose();
+        }
+    }
+
+    /// <summary>Trains a small model on 256 embedded Fashion-MNIST images, their pixels p given as p * scale + offset; returns the saved zip.</summary>
+    private static string Train(MLContext ml, float scale, float offset, string name)
+    {
+        var images = ml.Data.TakeRows(FashionMnist.Load(ml, FashionMnistSplit.Train, FashionMnistSource.Embedded), 256);
+        var train = ml.Transforms.CustomMapping<PixelRow, PixelRow>((from, to) => to.Features = from.Features.Select(p => (p * scale) + offset).ToArray(), contractName: null)
+            .Fit(images).Transform(images);
+        string zip = Path.Combine(Root, name);
+        using var trained = ml.Cnn().ImageClassification(new ImageClassificationTrainer.Options
+        {
+            ImageShape = new ImageShape(1, 28, 28),
+            Arch = "resnet18",
+            WidthMultiplier = 0.25,
+            Epoch = 1,
+            BatchSize = 32,
+        }).Fit(train);
+        ml.Model.Save(trained, train.Schema, zip);
+        return zip;
     }
 
     [TestMethod]
