@@ -1,3 +1,4 @@
+using MLNetCnn.TestSupport;
 using System.Text.RegularExpressions;
 using MLNetCnn.Estimators.Tests.DocsCheck;
 
@@ -16,7 +17,7 @@ public sealed partial class DocsCompileTests
     [TestMethod]
     public void EveryCSharpBlockOfTheReadmeAndTheDocsCompiles()
     {
-        var root = RepositoryRoot();
+        var root = RepositoryRoot.Find();
         var files = Directory.GetFiles(Path.Combine(root, "docs"), "*.md").Order().Prepend(Path.Combine(root, "README.md"))
             .Select(f => Path.GetRelativePath(root, f).Replace('\\', '/')).ToList();
 
@@ -28,19 +29,6 @@ public sealed partial class DocsCompileTests
         TestContext.WriteLine($"{report.Compiled.Count} blocks compiled, {report.Skipped.Count} opted out"
             + string.Concat(report.Skipped.Select(s => $"\n  {s.File}:{s.Line}: {s.Directive.OptOutReason}")));
         Assert.AreEqual(0, report.Failures.Count, "\n" + string.Join("\n", report.Failures));
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "MLNetCnn.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"No MLNetCnn.sln above {AppContext.BaseDirectory}.");
     }
 
     [GeneratedRegex(@"^\s*(```|~~~)\s*(csharp|cs|c#)\s*$", RegexOptions.IgnoreCase)]
