@@ -89,7 +89,8 @@ public sealed class ImageFeaturizerTransformer : ITransformer, IDisposable
 /// <summary>
 /// Builds an <see cref="ImageFeaturizerTransformer"/> from an architecture and its initial weights (a torchvision
 /// checkpoint, or weights this library saved), without training: <c>Fit</c> reads the data only for the input
-/// normalization when neither the options nor the weights file give it.
+/// normalization when neither the options nor the weights file give it, and for the units of a pixel-vector column
+/// (its least and greatest value, which <c>CnnServing().WithImageBytesInput</c> serves it in).
 /// </summary>
 /// <inheritdoc cref="ImageFeaturizerTransformer" path="/summary"/>
 public sealed class ImageFeaturizerEstimator : IEstimator<ImageFeaturizerTransformer>
