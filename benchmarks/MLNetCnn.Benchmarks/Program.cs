@@ -186,7 +186,7 @@ double TimeTrainer()
 {
     manual_seed(1);
     var dataset = new MLNetCnn.Tricks.Data.ImageDataset(pixels, labels.Select(l => (int)l).ToArray(), FashionMnist.ImageShape, 10);
-    var (mean, std) = MLNetCnn.Tricks.Data.ImageSources.ChannelStatistics(dataset);
+    var (mean, std, _, _) = MLNetCnn.Tricks.Data.ImageSources.Statistics(dataset);
     using var network = new NormalizedClassifier(
         (ModelRegistry.Get("resnet18").Config with { Width = widthMultiplier }).Create(new ArchitectureOptions { NumClasses = 10, InputChannels = 1, InputSize = 28, SmallInputStem = true }),
         new InputNormalization(mean, std));

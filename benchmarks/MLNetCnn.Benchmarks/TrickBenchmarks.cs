@@ -119,7 +119,7 @@ internal static class TrickBenchmarks
 
     private static ImageClassifier SmallResNet(ImageDataset data)
     {
-        var (mean, std) = data.ChannelStatistics();
+        var (mean, std, _, _) = data.Statistics();
         return new NormalizedClassifier(
             (ModelRegistry.Get("resnet18").Config with { Width = 0.25 }).Create(new ArchitectureOptions { NumClasses = 10, InputChannels = 1, InputSize = 28, SmallInputStem = true }),
             new InputNormalization(mean, std));

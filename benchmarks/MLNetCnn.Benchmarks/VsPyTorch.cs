@@ -114,7 +114,7 @@ internal static class VsPyTorch
     private static ImageClassifier Network(ArchitectureConfig config, ImageDataset data, ArchitectureOptions options)
     {
         manual_seed(1);
-        var (mean, std) = data.ChannelStatistics();
+        var (mean, std, _, _) = data.Statistics();
         return new NormalizedClassifier(config.Create(options), new InputNormalization(mean, std));
     }
 

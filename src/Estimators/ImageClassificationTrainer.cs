@@ -155,7 +155,10 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
 
         using var validation = o.ValidationSet is { } validationData ? ReadValidation(validationData, plan, classNames, training.Data, message => channel.Info(MessageSensitivity.None, message)) : null;
         channel.Info(MessageSensitivity.None, $"training data: {DataViewImageSource.Describe(train)}{(validation is null ? string.Empty : $"; validation data: {DataViewImageSource.Describe(validation)}")}");
-        var (initial, mean, std) = StartingPoint(o.InitialWeights, o.Mean, o.Std, shape, () => train.ChannelStatistics());
+        PixelStatistics? statistics = null;
+        PixelStatistics Statistics() => statistics ??= train.Statistics();
+        var (initial, mean, std) = StartingPoint(o.InitialWeights, o.Mean, o.Std, shape, () => (Statistics().Mean, Statistics().Std));
+        var pixelRange = PixelRange.Of(plan, Statistics);
         var config = o.ResolvedArchitecture;
         channel.Info(MessageSensitivity.None, $"{config.Name} (width {config.Width}): {train.Count} training images of {shape}, {numClasses} classes{(validation is null ? string.Empty : $", {validation.Count} validation images")}.");
 
@@ -173,7 +176,7 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
 
         var trainer = new ClassifierTrainer(training, o.MetricsCallback, message => channel.Info(MessageSensitivity.None, message), o.ProgressCallback);
         var history = trainer.Fit(model, train, validation, o.CancellationToken);
-        return ImageClassificationTransformer.Create(_mlContext, model, config, architecture, classNames, o.LabelColumnName, featureColumn, plan.Conversion, converted, history, o.GpuDeviceId ?? _mlContext.GpuDeviceId, o.FallbackToCpu ?? _mlContext.FallbackToCpu, o.TestTimeFlip);
+        return ImageClassificationTransformer.Create(_mlContext, model, config, architecture, classNames, o.LabelColumnName, featureColumn, plan.Conversion, converted, history, o.GpuDeviceId ?? _mlContext.GpuDeviceId, o.FallbackToCpu ?? _mlContext.FallbackToCpu, o.TestTimeFlip, pixelRange);
     }
 
     /// <summary>

@@ -5,6 +5,7 @@ using MLNetCnn.Architectures.Layers;
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Architectures.Onnx;
 using MLNetCnn.Architectures.Weights;
+using MLNetCnn.Estimators.Data;
 using MLNetCnn.Serving;
 using MLNetCnn.Tricks.Training;
 
@@ -142,9 +143,10 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable, 
     /// <summary>
     /// Exports a trained network twice, the batch graph of <see cref="SaveOnnx(string)"/> and the one-row graph the chain serves
     /// (its <c>Score</c> a <c>Vector&lt;Single, K&gt;</c>), and builds the serving chain behind <paramref name="conversion"/> (the
-    /// image-decoding steps, when any); <paramref name="testTimeFlip"/> scores images with their mirrors.
+    /// image-decoding steps, when any); <paramref name="testTimeFlip"/> scores images with their mirrors. <paramref name="pixelRange"/>,
+    /// the least and greatest training pixel value of a pixel-vector column, goes into the graph's metadata.
     /// </summary>
-    internal static ImageClassificationTransformer Create(MLContext mlContext, NormalizedClassifier model, ArchitectureConfig config, ArchitectureOptions architecture, IReadOnlyList<string> classNames, string labelColumn, string featureColumn, ITransformer? conversion, IDataView schemaSource, IReadOnlyList<EpochMetrics> history, int? gpuDeviceId, bool fallbackToCpu, bool testTimeFlip = false)
+    internal static ImageClassificationTransformer Create(MLContext mlContext, NormalizedClassifier model, ArchitectureConfig config, ArchitectureOptions architecture, IReadOnlyList<string> classNames, string labelColumn, string featureColumn, ITransformer? conversion, IDataView schemaSource, IReadOnlyList<EpochMetrics> history, int? gpuDeviceId, bool fallbackToCpu, bool testTimeFlip = false, (float Min, float Max)? pixelRange = null)
     {
         var shape = model.InputShape;
         var metadata = new Dictionary<string, string>
@@ -155,9 +157,10 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable, 
             [WeightsMetadata.Mean] = JsonSerializer.Serialize(model.Normalization.Mean),
             [WeightsMetadata.Std] = JsonSerializer.Serialize(model.Normalization.Std),
         };
+        PixelRange.Record(metadata, pixelRange);
         var export = new OnnxExportOptions { InputName = featureColumn, OutputName = ServingPipeline.ScoreColumnName, TestTimeFlip = testTimeFlip, Metadata = metadata };
         byte[] onnx = OnnxExporter.Export(model, export);
-        var serving = ServingPipeline.Build(mlContext, OnnxExporter.Export(model, export with { OneRow = true }), featureColumn, classNames, schemaSource.Schema.GetColumnOrNull(labelColumn), schemaSource, gpuDeviceId, fallbackToCpu, prefix: conversion);
+        var serving = ServingPipeline.Build(mlContext, OnnxExporter.Export(model, export with { OneRow = true, OutputSlotNames = classNames }), featureColumn, classNames, schemaSource.Schema.GetColumnOrNull(labelColumn), schemaSource, gpuDeviceId, fallbackToCpu, prefix: conversion);
         var weights = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu().clone().DetachFromDisposeScope(), StringComparer.Ordinal);
         var weightsMetadata = new Dictionary<string, string>(metadata)
         {

@@ -1,3 +1,5 @@
+using MLNetCnn.Serving;
+
 namespace MLNetCnn.Estimators;
 
 /// <summary>Metadata keys of the ONNX model and of saved weights files.</summary>
@@ -17,6 +19,12 @@ public static class WeightsMetadata
 
     /// <summary>Per-channel standard deviation of the input normalization (JSON array).</summary>
     public const string Std = "mlnetcnn.std";
+
+    /// <summary>
+    /// The least and greatest pixel value of the training images (JSON array of two), when they came as a pixel vector in
+    /// the user's units: what <c>CnnServing().WithImageBytesInput</c> reads to make pixels in those units (0..255 or 0..1).
+    /// </summary>
+    public const string PixelRange = PixelUnits.MetadataKey;
 
     /// <summary>Width multiplier the model was built with.</summary>
     public const string WidthMultiplier = "mlnetcnn.width_multiplier";

@@ -46,9 +46,10 @@ internal static class ImageInput
     /// <summary>
     /// Fits the conversion of <paramref name="column"/> on <paramref name="input"/>. The steps are fitted one after
     /// the other rather than as an <c>EstimatorChain</c>: the chain's schema check compares image types by reference,
-    /// which an MLImage column of unknown size (from <c>LoadImages</c>) never passes.
+    /// which an MLImage column of unknown size (from <c>LoadImages</c>) never passes. Pixels come out in 0..255 times
+    /// <paramref name="scale"/>.
     /// </summary>
-    public static ITransformer Conversion(MLContext mlContext, IDataView input, string column, ImageColumnKind kind, int channels, int height, int width)
+    public static ITransformer Conversion(MLContext mlContext, IDataView input, string column, ImageColumnKind kind, int channels, int height, int width, float scale = 1f)
     {
         if (channels is not (1 or 3))
         {
@@ -89,7 +90,7 @@ internal static class ImageInput
         }
 
         var colours = channels == 1 ? ImagePixelExtractingEstimator.ColorBits.Red : ImagePixelExtractingEstimator.ColorBits.Rgb;
-        steps.Add(mlContext.Transforms.ExtractPixels(PixelColumnName, last, colours, ImagePixelExtractingEstimator.ColorsOrder.ARGB, interleavePixelColors: false, scaleImage: 1f, offsetImage: 0f, outputAsFloatArray: true));
+        steps.Add(mlContext.Transforms.ExtractPixels(PixelColumnName, last, colours, ImagePixelExtractingEstimator.ColorsOrder.ARGB, interleavePixelColors: false, scaleImage: scale, offsetImage: 0f, outputAsFloatArray: true));
         steps.Add(mlContext.Transforms.DropColumns(dropped.ToArray()));
 
         var fitted = new List<ITransformer>();

@@ -17,7 +17,7 @@ namespace MLNetCnn.Serving;
 /// </summary>
 internal static class ModelIntegrity
 {
-    private const string OnnxEntrySuffix = "/OnnxModel"; // the binary stream ML.NET's OnnxTransformer saves: an int32 length, then the graph
+    public const string OnnxEntrySuffix = "/OnnxModel"; // the binary stream ML.NET's OnnxTransformer saves: an int32 length, then the graph
 
     /// <summary>
     /// Loads each ONNX graph of the zip in ONNX Runtime and returns what the chain needs to be checked against: the last
@@ -165,7 +165,7 @@ internal static class ModelIntegrity
     /// The graph of an <c>OnnxModel</c> entry, read once into an array of its length (ML.NET's int32 length prefix is
     /// checked on the way, not copied off afterwards).
     /// </summary>
-    private static byte[] ReadGraph(ZipArchiveEntry entry, string source)
+    public static byte[] ReadGraph(ZipArchiveEntry entry, string source)
     {
         if (entry.Length < 4 || entry.Length - 4 > Array.MaxLength)
         {

@@ -1,7 +1,7 @@
 namespace MLNetCnn.Serving;
 
 /// <summary>
-/// Reads the declared shapes of an ONNX graph's inputs and outputs from its protobuf, as ML.NET does: ModelProto.graph (7),
+/// Reads an ONNX graph's metadata and the declared shapes of its inputs and outputs from its protobuf, the shapes as ML.NET does: ModelProto.graph (7),
 /// GraphProto.input (11) and output (12), ValueInfoProto.name (1) and type (2), TypeProto.tensor_type (1),
 /// TypeProto.Tensor.shape (2), TensorShapeProto.dim (1), Dimension.dim_value (1) or dim_param (2).
 /// </summary>
@@ -32,6 +32,20 @@ internal static class OnnxShapes
                 }
             }
         }
+    }
+
+    /// <summary>The graph's metadata_props (ModelProto field 14, StringStringEntryProto key 1 and value 2), the last of a repeated key winning.</summary>
+    public static Dictionary<string, string> Metadata(byte[] model)
+    {
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var entry in Fields((ReadOnlyMemory<byte>)model, 14))
+        {
+            var value = model.AsMemory(entry.Start, entry.Length);
+            string Text(int field) => Fields(value, field).Select(f => System.Text.Encoding.UTF8.GetString(value.Span.Slice(f.Start, f.Length))).LastOrDefault() ?? string.Empty;
+            metadata[Text(1)] = Text(2);
+        }
+
+        return metadata;
     }
 
     private static long Dimension(ReadOnlyMemory<byte> dim)

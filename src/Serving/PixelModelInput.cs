@@ -13,17 +13,19 @@ public sealed partial class CnnServingCatalog
     /// C 1 or 3: what <c>FashionMnist.Load</c>, IDX files and <c>mlnetcnn train --data fashion-mnist</c> give), the steps
     /// that make that vector from an encoded image (PNG, JPEG, ...) in a byte-vector column: decoded within
     /// <see cref="ImageDecodeLimit"/>, resized to N x N (stretched, as the trainer resizes image columns), made grey when
-    /// C is 1, and extracted in 0..255. The result scores encoded images, so a service that takes uploads can serve such
-    /// a model; before, the serving sample refused the README's Fashion-MNIST models.
+    /// C is 1, and extracted in the units the model was trained on: 0..255, as the sources above give them, or 0..1. The
+    /// result scores encoded images, so a service that takes uploads can serve such a model; before, the serving sample
+    /// refused the README's Fashion-MNIST models.
     /// </summary>
     /// <remarks>
-    /// The model must have been trained on pixel values in 0..255, as the sources above give them: one trained on another
-    /// scale (0..1, say) scores these pixels wrongly, and nothing in the model says which scale it saw.
+    /// The trainer records the least and greatest training pixel value in the model, and the units are read from it:
+    /// values within 0..1 (<c>ExtractPixels(scaleImage: 1f / 255)</c>, or a CSV of pre-scaled pixels) are served as 0..1,
+    /// values within 0..255 as 0..255. A model saved by an earlier version records nothing and is given 0..255.
     /// </remarks>
     /// <param name="model">A model from <see cref="LoadModel(string, out DataViewSchema)"/> or a trained one.</param>
     /// <param name="inputSchema">The schema it was trained on (what <c>LoadModel</c> returns).</param>
     /// <param name="imageBytesColumnName">The byte-vector column of encoded images the result reads.</param>
-    /// <exception cref="ArgumentException"><paramref name="inputSchema"/> has no grey or RGB square pixel vector; the message lists its columns.</exception>
+    /// <exception cref="ArgumentException"><paramref name="inputSchema"/> has no grey or RGB square pixel vector (the message lists its columns), or the model was trained on pixel values neither in 0..255 nor in 0..1 (the message names the range).</exception>
     public ITransformer WithImageBytesInput(ITransformer model, DataViewSchema inputSchema, string imageBytesColumnName = ImageBytesColumnName)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -36,7 +38,8 @@ public sealed partial class CnnServingCatalog
         var definition = SchemaDefinition.Create(typeof(ImageBytesRow));
         definition[0].ColumnName = imageBytesColumnName;
         var empty = _mlContext.Data.LoadFromEnumerable(Array.Empty<ImageBytesRow>(), definition);
-        var conversion = ImageInput.Conversion(_mlContext, empty, imageBytesColumnName, ImageColumnKind.Bytes, channels, size, size);
+        float scale = PixelUnits.Scale(_mlContext, model, inputSchema, column);
+        var conversion = ImageInput.Conversion(_mlContext, empty, imageBytesColumnName, ImageColumnKind.Bytes, channels, size, size, scale);
         var converted = conversion.Transform(empty);
         var named = _mlContext.Transforms.CopyColumns(column, ImageInput.PixelColumnName).Fit(converted);
         var dropped = _mlContext.Transforms.DropColumns(ImageInput.PixelColumnName).Fit(named.Transform(converted));

@@ -22,17 +22,22 @@ internal static class ScoreAnnotations
     /// <summary>ML.NET's <c>AnnotationUtils.Kinds.ScoreValueKind</c>, and its value for scores.</summary>
     private static readonly (string Kind, string Value) ValueKind = ("ScoreValueKind", "Score");
 
-    /// <summary><paramref name="schema"/> with <c>Score</c>'s annotations, or itself when it has no class scores to name.</summary>
+    /// <summary>
+    /// <paramref name="schema"/> with <c>Score</c>'s annotations, or itself when it has no class scores to name or has them
+    /// all. The graphs of this version record the slot names themselves (ML.NET's <c>OnnxTransformer</c> reads them), so
+    /// only the kinds are added to theirs; those of earlier versions get both.
+    /// </summary>
     public static DataViewSchema Annotate(DataViewSchema schema)
     {
         if (schema.GetColumnOrNull(ServingPipeline.ScoreColumnName) is not { Type: VectorDataViewType { Size: > 0 } scores } score
-            || score.Annotations.Schema.GetColumnOrNull(SlotNames) is not null
+            || score.Annotations.Schema.GetColumnOrNull(ColumnKind.Kind) is not null
             || schema.GetColumnOrNull(ServingPipeline.PredictedLabelColumnName) is not { Type: KeyDataViewType } predicted
             || ClassKeyValues.AsText(predicted, scores.Size) is not { } names)
         {
             return schema;
         }
 
+        bool named = score.Annotations.Schema.GetColumnOrNull(SlotNames) is not null;
         var slotNames = names.Select(n => n.AsMemory()).ToArray();
         var builder = new DataViewSchema.Builder();
         foreach (var column in schema)
@@ -41,7 +46,12 @@ internal static class ScoreAnnotations
             annotations.Add(column.Annotations, _ => true);
             if (column.Index == score.Index)
             {
-                Add(annotations, slotNames.Length, (ref VBuffer<ReadOnlyMemory<char>> value) => value = new VBuffer<ReadOnlyMemory<char>>(slotNames.Length, slotNames.ToArray()));
+                if (!named)
+                {
+                    annotations.Add(SlotNames, new VectorDataViewType(TextDataViewType.Instance, slotNames.Length), (ref VBuffer<ReadOnlyMemory<char>> value) => value = new VBuffer<ReadOnlyMemory<char>>(slotNames.Length, slotNames.ToArray()));
+                }
+
+                AddKinds(annotations);
             }
 
             builder.AddColumn(column.Name, column.Type, annotations.ToAnnotations());
@@ -54,13 +64,13 @@ internal static class ScoreAnnotations
     public static DataViewSchema.Annotations Promised()
     {
         var annotations = new DataViewSchema.Annotations.Builder();
-        Add(annotations, 2, (ref VBuffer<ReadOnlyMemory<char>> value) => value = default);
+        annotations.Add(SlotNames, new VectorDataViewType(TextDataViewType.Instance, 2), (ref VBuffer<ReadOnlyMemory<char>> value) => value = default);
+        AddKinds(annotations);
         return annotations.ToAnnotations();
     }
 
-    private static void Add(DataViewSchema.Annotations.Builder annotations, int classes, ValueGetter<VBuffer<ReadOnlyMemory<char>>> slotNames)
+    private static void AddKinds(DataViewSchema.Annotations.Builder annotations)
     {
-        annotations.Add(SlotNames, new VectorDataViewType(TextDataViewType.Instance, classes), slotNames);
         foreach (var (kind, text) in new[] { ColumnKind, ValueKind })
         {
             annotations.Add(kind, TextDataViewType.Instance, (ref ReadOnlyMemory<char> value) => value = text.AsMemory());

@@ -79,9 +79,7 @@ public sealed class CatalogWorkoutTests
     private static void ScoreSlotsAreTheClassNames(ITransformer scorer, string name)
     {
         var classNames = _ml.CnnServing().GetClassNames(scorer, _data.Schema);
-        var pixels = SchemaDefinition.Create(typeof(PixelsOnly));
-        pixels[nameof(PixelsOnly.Features)].ColumnType = _data.Schema["Features"].Type;
-        var engine = _ml.Model.CreatePredictionEngine<PixelsOnly, ScoreOnly>(scorer, inputSchemaDefinition: pixels);
+        var engine = _ml.Model.CreatePredictionEngine<PixelsOnly, ScoreOnly>(scorer, inputSchemaDefinition: PixelsDefinition());
         var viaTransform = scorer.Transform(_data);
         foreach (var (way, schema) in new[] { ("GetOutputSchema", scorer.GetOutputSchema(_data.Schema)), ("PredictionEngine", engine.OutputSchema), ("Transform", viaTransform.Schema) })
         {
@@ -99,6 +97,36 @@ public sealed class CatalogWorkoutTests
         // The annotated view still hands out the scores, as the engine does.
         var first = viaTransform.GetColumn<float[]>("Score").First();
         CollectionAssert.AreEqual(first, engine.Predict(new PixelsOnly { Features = _data.GetColumn<float[]>("Features").First() }).Score, $"{name}: the same scores");
+    }
+
+    /// <summary>
+    /// ML.NET's plain <c>Model.Load</c>, as Model Builder's generated code loads a model and then reads <c>Score</c>'s slot
+    /// names for its labels: the names come from the graph itself (the node ML.NET's own ONNX export writes for them).
+    /// Before, only <c>CnnServing().LoadModel</c> gave them, and the generated code threw.
+    /// </summary>
+    private static void PlainLoadHasScoreSlotNames(Stream saved, IReadOnlyList<string> classNames)
+    {
+        saved.Position = 0;
+        var plain = new MLContext();
+        plain.ComponentCatalog.RegisterAssembly(typeof(CnnServingCatalog).Assembly);
+        var loaded = plain.Model.Load(saved, out _);
+        try
+        {
+            VBuffer<ReadOnlyMemory<char>> slotNames = default;
+            plain.Model.CreatePredictionEngine<PixelsOnly, ScoreOnly>(loaded, inputSchemaDefinition: PixelsDefinition()).OutputSchema["Score"].GetSlotNames(ref slotNames);
+            CollectionAssert.AreEqual(classNames.ToList(), slotNames.DenseValues().Select(n => n.ToString()).ToList(), "plain Model.Load");
+        }
+        finally
+        {
+            (loaded as IDisposable)?.Dispose();
+        }
+    }
+
+    private static SchemaDefinition PixelsDefinition()
+    {
+        var pixels = SchemaDefinition.Create(typeof(PixelsOnly));
+        pixels[nameof(PixelsOnly.Features)].ColumnType = _data.Schema["Features"].Type;
+        return pixels;
     }
 
     private sealed class PixelsOnly
@@ -147,6 +175,11 @@ public sealed class CatalogWorkoutTests
                 {
                     ScoreSlotsAreTheClassNames(scorer, name);
                 }
+            }
+
+            if (added[0] == "Score")
+            {
+                PlainLoadHasScoreSlotNames(stream, _ml.CnnServing().GetClassNames(model, _data.Schema));
             }
 
             var expected = model.Transform(_data).GetColumn<float[]>(added[0]).ToList();

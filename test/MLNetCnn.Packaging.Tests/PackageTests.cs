@@ -1,3 +1,4 @@
+using MLNetCnn.TestSupport;
 using System.IO.Compression;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -27,7 +28,7 @@ public sealed class PackageTests
     [ClassInitialize]
     public static void PackTheLibraries(TestContext context)
     {
-        _repo = FindRepositoryRoot();
+        _repo = RepositoryRoot.Find();
         _feed = Directory.CreateTempSubdirectory("mlnetcnn-feed-").FullName;
         // A version no earlier run can have left in the NuGet cache, so restore takes these packages.
         string suffix = $"pkgtest.{DateTime.UtcNow:yyyyMMddHHmmss}";
@@ -181,18 +182,5 @@ public sealed class PackageTests
         var found = Directory.GetFiles(_feed, library + ".*.nupkg").Where(f => Regex.IsMatch(Path.GetFileName(f), $@"^{Regex.Escape(library)}\.\d")).ToList();
         Assert.AreEqual(1, found.Count, $"{library} package in {_feed}: {string.Join(", ", Directory.GetFiles(_feed))}");
         return found[0];
-    }
-
-    internal static string FindRepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "MLNetCnn.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"No MLNetCnn.sln above {AppContext.BaseDirectory}");
     }
 }

@@ -1,3 +1,4 @@
+using MLNetCnn.TestSupport;
 using System.Text.RegularExpressions;
 
 namespace MLNetCnn.Packaging.Tests;
@@ -13,7 +14,7 @@ public sealed class ProjectReferenceTests
     [TestMethod]
     public void AProjectOutsideTheRepositoryReferencingEstimatorsTrainsAndScores()
     {
-        string repository = PackageTests.FindRepositoryRoot();
+        string repository = RepositoryRoot.Find();
         string estimators = Path.Combine(repository, "src", "Estimators", "MLNetCnn.Estimators.csproj");
         using var consumer = ConsumerProject.Create(repository, $"""<ProjectReference Include="{estimators}" />""");
         var run = consumer.Run(TimeSpan.FromMinutes(10));

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using MLNetCnn.Architectures.Families;
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Estimators;
 using MLNetCnn.Estimators.Data;
@@ -22,24 +23,18 @@ public sealed class PixelModelServingTests
     [ClassCleanup]
     public static void DeleteFolder() => Directory.Delete(Root, recursive: true);
 
+    /// <summary>
+    /// The posted image reaches the model in the units it was trained on: 0..255, or 0..1 (pixels pre-scaled, as
+    /// <c>ExtractPixels(scaleImage: 1f / 255)</c> and many CSV copies of Fashion-MNIST give them). Before, a model trained
+    /// on 0..1 was given 0..255 and scored every upload wrongly without a word.
+    /// </summary>
     [TestMethod]
-    public async Task AModelTrainedOnPixelVectorsScoresThePostedImageAsItsOwnPixels()
+    [DataRow(1f, DisplayName = "trained on 0..255")]
+    [DataRow(1f / 255, DisplayName = "trained on 0..1")]
+    public async Task AModelTrainedOnPixelVectorsScoresThePostedImageAsItsOwnPixels(float units)
     {
         var ml = new MLContext(seed: 1);
-        var train = ml.Data.TakeRows(FashionMnist.Load(ml, FashionMnistSplit.Train, FashionMnistSource.Embedded), 256);
-        string zip = Path.Combine(Root, "model.zip");
-        using (var trained = ml.Cnn().ImageClassification(new ImageClassificationTrainer.Options
-        {
-            ImageShape = new ImageShape(1, 28, 28),
-            Arch = "resnet18",
-            WidthMultiplier = 0.25,
-            Epoch = 1,
-            BatchSize = 32,
-        }).Fit(train))
-        {
-            ml.Model.Save(trained, train.Schema, zip);
-        }
-
+        string zip = Train(ml, units, 0f, $"model-{units:R}.zip");
         using var service = new ImageClassifierService(zip, ServingSettings.Read(new ConfigurationBuilder().Build()));
         CollectionAssert.AreEqual(FashionMnist.ClassNames.ToList(), service.ClassNames.ToList());
         var model = ml.CnnServing().LoadModel(zip, out _);
@@ -48,12 +43,12 @@ public sealed class PixelModelServingTests
             var engine = ml.Model.CreatePredictionEngine<PixelRow, ImagePrediction>(model);
             foreach (var (png, label) in DemoModelFixture.Samples.Take(6))
             {
-                // The reference: the PNG's own grey values, 0..255, given to the model as the pixel vector it was trained on.
+                // The reference: the PNG's own grey values, in the training units, given to the model as the pixel vector it was trained on.
                 string file = Path.Combine(Root, "sample.png");
                 await File.WriteAllBytesAsync(file, png);
                 using var image = ImageDecoding.DecodeFile(file);
                 var bgra = image.Pixels.ToArray();
-                var pixels = Enumerable.Range(0, 28 * 28).Select(i => (float)bgra[(4 * i) + 2]).ToArray();
+                var pixels = Enumerable.Range(0, 28 * 28).Select(i => bgra[(4 * i) + 2] * units).ToArray();
                 var expected = engine.Predict(new PixelRow { Features = pixels });
 
                 var response = await service.PredictAsync(png, CancellationToken.None);
@@ -73,6 +68,69 @@ public sealed class PixelModelServingTests
         }
     }
 
+    /// <summary>Pixels in units no scale of 0..255 makes (here -1..1) cannot be built from an image: refused, naming the range.</summary>
+    [TestMethod]
+    public void AModelTrainedOnPixelsNeitherIn0To255NorIn0To1IsRefusedNamingTheRange()
+    {
+        var ml = new MLContext(seed: 1);
+        string zip = Train(ml, 1f / 127.5f, -1f, "model-signed.zip");
+        var model = ml.CnnServing().LoadModel(zip, out var schema);
+        try
+        {
+            var e = Assert.ThrowsExactly<ArgumentException>(() => ml.CnnServing().WithImageBytesInput(model, schema));
+            StringAssert.Contains(e.Message, "trained on pixel values in 'Features' from -1 to 1, neither 0..255 nor 0..1");
+        }
+        finally
+        {
+            (model as IDisposable)?.Dispose();
+        }
+    }
+
+    /// <summary>A featurizer records its pixel units as a trained model does: one fitted on 0..1 embeds an encoded image as its pixels in 0..1.</summary>
+    [TestMethod]
+    public async Task AFeaturizerFittedOn0To1PixelsEmbedsAnEncodedImageAsItsPixelsIn0To1()
+    {
+        var ml = new MLContext(seed: 1);
+        var train = Scaled(ml, 1f / 255, 0f, rows: 64);
+        using var featurizer = ml.Cnn().ImageFeaturizer(new ImageFeaturizerEstimator.Options
+        {
+            Architecture = ResNetConfig.ResNet18 with { Width = 0.25 },
+            ImageShape = new ImageShape(1, 28, 28),
+        }).Fit(train);
+        var served = ml.CnnServing().WithImageBytesInput(featurizer, train.Schema);
+        var fromBytes = ml.Model.CreatePredictionEngine<BytesRow, EmbeddingRow>(served);
+        var fromPixels = ml.Model.CreatePredictionEngine<PixelRow, EmbeddingRow>(featurizer);
+        var (png, label) = DemoModelFixture.Samples[0];
+        string file = Path.Combine(Root, "featurizer-sample.png");
+        await File.WriteAllBytesAsync(file, png);
+        using var image = ImageDecoding.DecodeFile(file);
+        var bgra = image.Pixels.ToArray();
+        var expected = fromPixels.Predict(new PixelRow { Features = Enumerable.Range(0, 28 * 28).Select(i => bgra[(4 * i) + 2] / 255f).ToArray() }).Embedding;
+        var actual = fromBytes.Predict(new BytesRow { ImageBytes = png }).Embedding;
+        Assert.HasCount(expected.Length, actual);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            Assert.AreEqual(expected[i], actual[i], 1e-3, $"feature {i} of a {label}");
+        }
+    }
+
+    /// <summary>Trains a small model on 256 embedded Fashion-MNIST images, their pixels p given as p * scale + offset; returns the saved zip.</summary>
+    private static string Train(MLContext ml, float scale, float offset, string name)
+    {
+        var train = Scaled(ml, scale, offset, rows: 256);
+        string zip = Path.Combine(Root, name);
+        using var trained = ml.Cnn().ImageClassification(new ImageClassificationTrainer.Options
+        {
+            ImageShape = new ImageShape(1, 28, 28),
+            Arch = "resnet18",
+            WidthMultiplier = 0.25,
+            Epoch = 1,
+            BatchSize = 32,
+        }).Fit(train);
+        ml.Model.Save(trained, train.Schema, zip);
+        return zip;
+    }
+
     [TestMethod]
     public void AModelWithoutAnImageColumnItCanBuildIsRefusedNamingItsColumns()
     {
@@ -81,6 +139,24 @@ public sealed class PixelModelServingTests
         var e = Assert.ThrowsExactly<ArgumentException>(() => ml.CnnServing().WithImageBytesInput(new TransformerChain<ITransformer>(), schema));
         StringAssert.Contains(e.Message, "no square grey or RGB pixel vector (Vector<Single, C*N*N> with C 1 or 3)");
         StringAssert.Contains(e.Message, "'Features' (Vector<Single, 700>)");
+    }
+
+    /// <summary>The first <paramref name="rows"/> embedded Fashion-MNIST training images, their pixels p given as p * scale + offset.</summary>
+    private static IDataView Scaled(MLContext ml, float scale, float offset, int rows)
+    {
+        var images = ml.Data.TakeRows(FashionMnist.Load(ml, FashionMnistSplit.Train, FashionMnistSource.Embedded), rows);
+        return ml.Transforms.CustomMapping<PixelRow, PixelRow>((from, to) => to.Features = from.Features.Select(p => (p * scale) + offset).ToArray(), contractName: null)
+            .Fit(images).Transform(images);
+    }
+
+    private sealed class BytesRow
+    {
+        public byte[] ImageBytes { get; set; } = [];
+    }
+
+    private sealed class EmbeddingRow
+    {
+        public float[] Embedding { get; set; } = [];
     }
 
     private sealed class PixelRow

@@ -1,3 +1,4 @@
+using MLNetCnn.TestSupport;
 using System.Diagnostics;
 using System.Text.Json;
 
@@ -10,7 +11,7 @@ namespace MLNetCnn.ServingApi.Tests;
 [TestClass]
 public sealed class ServingWithoutLibtorchTests
 {
-    private static readonly string Repository = FindRepository();
+    private static readonly string Repository = RepositoryRoot.Find();
 
     [TestMethod]
     public void TheServiceOutputFolderHoldsNoLibtorchOrTorchSharp()
@@ -50,18 +51,5 @@ public sealed class ServingWithoutLibtorchTests
         var libraries = JsonDocument.Parse(File.ReadAllText(assets)).RootElement.GetProperty("libraries").EnumerateObject().Select(p => p.Name.ToLowerInvariant()).ToList();
         Assert.IsTrue(libraries.Count > 10, $"{assets} lists the restore graph");
         CollectionAssert.AreEqual(new List<string>(), libraries.Where(l => l.Contains("torch", StringComparison.Ordinal) || l.StartsWith("mlnetcnn.", StringComparison.Ordinal)).ToList());
-    }
-
-    private static string FindRepository()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "MLNetCnn.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"No MLNetCnn.sln above {AppContext.BaseDirectory}.");
     }
 }

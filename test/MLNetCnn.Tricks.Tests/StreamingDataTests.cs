@@ -62,8 +62,11 @@ public sealed class StreamingDataTests
         ImageDecoder decoder = (row, pixels) => pixels.Fill((byte)(row % 251));
         using var source = ImageSources.FromDecoder(shape, labels, 2, decoder, new DataOptions());
         Assert.IsInstanceOfType<StreamingImageSource>(source, "past the 2 GiB default budget the source streams");
-        var (mean, _) = source.ChannelStatistics(maxImages: 16);
-        Assert.AreEqual(Enumerable.Range(0, 16).Average(i => (i * 15_000 / 16) % 251), mean[0], 1e-3, "the sample spans the rows");
+        var statistics = source.Statistics(maxImages: 16);
+        var sampled = Enumerable.Range(0, 16).Select(i => (i * 15_000 / 16) % 251).ToArray();
+        Assert.AreEqual(sampled.Average(), statistics.Mean[0], 1e-3, "the sample spans the rows");
+        Assert.AreEqual(sampled.Min(), statistics.Min, "the least value of the sample");
+        Assert.AreEqual(sampled.Max(), statistics.Max, "the greatest value of the sample");
 
         // On disk the rows sit past byte 2^31: 64-bit offsets.
         using var onDisk = ImageDataset.Allocate(labels, shape, 2, ImagePixelType.Byte, Path.GetTempPath());

@@ -1,3 +1,4 @@
+using TorchSharp;
 using MLNetCnn.Tricks.Distillation;
 using MLNetCnn.Tricks.Losses;
 using MLNetCnn.Tricks.Precision;
@@ -75,7 +76,8 @@ public sealed class TrickMathTests
         double pt1 = e / (1 + e);
         double ls0 = 0.5 - Math.Log(Math.Exp(0.5) + 1);
         double ls1 = -Math.Log(Math.Exp(0.5) + 1);
-        double soft = -((pt0 * ls0) + (pt1 * ls1)) * 4;
+        double teacherEntropy = -((pt0 * Math.Log(pt0)) + (pt1 * Math.Log(pt1)));
+        double soft = (-((pt0 * ls0) + (pt1 * ls1)) - teacherEntropy) * 4; // T^2 KL: the cross entropy less the teacher's entropy
         double hard = -(1 - Math.Log(e + 1));
         double expected = (0.25 * hard) + (0.75 * soft);
 
@@ -85,6 +87,26 @@ public sealed class TrickMathTests
         using var targets = SoftTargets.FromLabels(tensor(new long[] { 0 }), 2);
         Assert.AreEqual(expected, options.Loss(student, teacher, targets).item<float>(), 1e-5);
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new DistillationOptions { Temperature = 0 }.Validate());
+    }
+
+    /// <summary>
+    /// The soft term reads 0 for a student that matches its teacher, as a loss does. With the paper's cross entropy it read
+    /// T^2 times the teacher's entropy: about 920 here (T = 20, 10 classes), so a run's training loss said nothing.
+    /// </summary>
+    [TestMethod]
+    public void DistillationLossIsZeroForAStudentThatMatchesItsTeacher()
+    {
+        var options = new DistillationOptions { Temperature = 20, HardLabelWeight = 0 };
+        manual_seed(1);
+        using var three = 3.0.ToScalar();
+        using var raw = randn(4, 10);
+        using var logits = raw.mul(three);
+        using var teacher = options.TeacherProbabilities(logits);
+        using var targets = SoftTargets.FromLabels(tensor(new long[] { 0, 1, 2, 3 }), 10);
+        Assert.AreEqual(0, options.Loss(logits, teacher, targets).item<float>(), 1e-3);
+
+        using var other = randn(4, 10);
+        Assert.IsTrue(options.Loss(other, teacher, targets).item<float>() > 0.01, "a student unlike its teacher has a positive loss");
     }
 
     [TestMethod]

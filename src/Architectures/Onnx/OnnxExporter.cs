@@ -32,6 +32,12 @@ public sealed record OnnxExportOptions
     /// </summary>
     public bool OneRow { get; init; }
 
+    /// <summary>
+    /// Names for the output's slots (the class names), written as ML.NET's own ONNX export writes them (<see cref="OnnxSlotNames"/>),
+    /// so that ML.NET's <c>OnnxTransformer</c> gives the output column its <c>SlotNames</c> from the graph alone. Null: none.
+    /// </summary>
+    public IReadOnlyList<string>? OutputSlotNames { get; init; }
+
     /// <summary>Metadata stored in the model (class names, normalization, ...).</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
 }
@@ -119,13 +125,23 @@ public static class OnnxExporter
             outputs.Add(new OnnxNode("Reshape", o.OutputName, new[] { batched, row }, new[] { o.OutputName }, Array.Empty<OnnxAttribute>()));
         }
 
+        var initializers = new List<OnnxTensor>(graph.Initializers);
+        var graphOutputs = new List<OnnxValueInfo> { new(o.OutputName, OnnxElementType.Float, o.OneRow ? new long?[] { result.Shape[0] } : new long?[] { null, result.Shape[0] }) };
+        if (o.OutputSlotNames is { } names)
+        {
+            var slots = OnnxSlotNames.For(o.OutputName, names);
+            initializers.Add(slots.Input);
+            outputs.Add(slots.Node);
+            graphOutputs.Add(slots.Output);
+        }
+
         return new OnnxModel
         {
             Name = model.GetName(),
             Nodes = outputs,
-            Initializers = graph.Initializers,
+            Initializers = initializers,
             Inputs = new[] { input },
-            Outputs = new[] { new OnnxValueInfo(o.OutputName, OnnxElementType.Float, o.OneRow ? new long?[] { result.Shape[0] } : new long?[] { null, result.Shape[0] }) },
+            Outputs = graphOutputs,
             Metadata = o.Metadata,
         };
     }

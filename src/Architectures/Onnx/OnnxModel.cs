@@ -15,8 +15,8 @@ public enum OnnxElementType
     String = 8,
 }
 
-/// <summary>A node attribute: an int, a float, a string or a list of ints.</summary>
-public sealed record OnnxAttribute(string Name, long? Int = null, float? Float = null, string? Text = null, IReadOnlyList<long>? Ints = null)
+/// <summary>A node attribute: an int, a float, a string, a list of ints or a list of strings.</summary>
+public sealed record OnnxAttribute(string Name, long? Int = null, float? Float = null, string? Text = null, IReadOnlyList<long>? Ints = null, IReadOnlyList<string>? Texts = null)
 {
     internal void Write(ProtoWriter w)
     {
@@ -45,6 +45,15 @@ public sealed record OnnxAttribute(string Name, long? Int = null, float? Float =
 
             w.Int64(20, 7);
         }
+        else if (Texts is { } texts)
+        {
+            foreach (string v in texts)
+            {
+                w.String(9, v);
+            }
+
+            w.Int64(20, 8);
+        }
         else
         {
             throw new InvalidOperationException($"ONNX attribute '{Name}' has no value.");
@@ -55,6 +64,9 @@ public sealed record OnnxAttribute(string Name, long? Int = null, float? Float =
 /// <summary>One operator application in the graph.</summary>
 public sealed record OnnxNode(string OpType, string Name, IReadOnlyList<string> Inputs, IReadOnlyList<string> Outputs, IReadOnlyList<OnnxAttribute> Attributes)
 {
+    /// <summary>The operator's domain: empty for the default ONNX operators, <see cref="OnnxModel.MlDomain"/> for ONNX-ML ones.</summary>
+    public string Domain { get; init; } = string.Empty;
+
     internal void Write(ProtoWriter w)
     {
         foreach (string i in Inputs)
@@ -73,14 +85,19 @@ public sealed record OnnxNode(string OpType, string Name, IReadOnlyList<string> 
         {
             w.Message(5, a.Write);
         }
+
+        if (Domain.Length > 0)
+        {
+            w.String(7, Domain);
+        }
     }
 }
 
-/// <summary>A constant tensor (weights, shapes, normalization constants).</summary>
-public sealed record OnnxTensor(string Name, IReadOnlyList<long> Dims, float[]? FloatData = null, long[]? Int64Data = null)
+/// <summary>A constant tensor (weights, shapes, normalization constants, strings).</summary>
+public sealed record OnnxTensor(string Name, IReadOnlyList<long> Dims, float[]? FloatData = null, long[]? Int64Data = null, string[]? StringData = null)
 {
     /// <summary>Element type of the tensor.</summary>
-    public OnnxElementType ElementType => FloatData is not null ? OnnxElementType.Float : OnnxElementType.Int64;
+    public OnnxElementType ElementType => FloatData is not null ? OnnxElementType.Float : StringData is not null ? OnnxElementType.String : OnnxElementType.Int64;
 
     internal void Write(ProtoWriter w)
     {
@@ -98,6 +115,13 @@ public sealed record OnnxTensor(string Name, IReadOnlyList<long> Dims, float[]? 
         else if (Int64Data is not null)
         {
             w.Bytes(9, MemoryMarshal.AsBytes(Int64Data.AsSpan()));
+        }
+        else if (StringData is not null)
+        {
+            foreach (string v in StringData)
+            {
+                w.String(6, v);
+            }
         }
     }
 }
@@ -138,6 +162,12 @@ public sealed class OnnxModel
     /// <summary>The default-domain opset the graphs are written against.</summary>
     public const long OpsetVersion = 17;
 
+    /// <summary>The ONNX-ML operator domain (LabelEncoder, ...).</summary>
+    public const string MlDomain = "ai.onnx.ml";
+
+    /// <summary>The ONNX-ML opset imported when a node is of that domain (LabelEncoder with keys_strings and values_int64s).</summary>
+    public const long MlOpsetVersion = 2;
+
     private const long IrVersion = 8;
 
     /// <summary>Graph name.</summary>
@@ -171,6 +201,14 @@ public sealed class OnnxModel
             opset.String(1, string.Empty);
             opset.Int64(2, OpsetVersion);
         });
+        if (Nodes.Any(n => n.Domain == MlDomain))
+        {
+            model.Message(8, opset =>
+            {
+                opset.String(1, MlDomain);
+                opset.Int64(2, MlOpsetVersion);
+            });
+        }
         foreach (var (key, value) in Metadata)
         {
             model.Message(14, entry =>

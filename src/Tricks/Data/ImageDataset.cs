@@ -36,7 +36,7 @@ public sealed class ImageDataset : LabeledImageSource
     public long StoredBytes => (long)Count * _store.RowBytes;
 
     /// <summary>
-    /// Largest pixel magnitude <see cref="ImageSources.ChannelStatistics"/> accepts: far above any image unit (0..255, 0..1,
+    /// Largest pixel magnitude <see cref="ImageSources.Statistics"/> accepts: far above any image unit (0..255, 0..1,
     /// 16-bit 0..65535, standardized values), far below where one pixel could swamp the statistics of all others.
     /// </summary>
     public const float MaxPixelMagnitude = 1e6f;

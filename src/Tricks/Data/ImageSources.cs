@@ -73,12 +73,12 @@ public static class ImageSources
     }
 
     /// <summary>
-    /// Per-channel mean and standard deviation of the pixel values, over every image or, past
-    /// <paramref name="maxImages"/>, over that many evenly spaced ones.
+    /// Per-channel mean and standard deviation of the pixel values, and the least and greatest value, over every image
+    /// or, past <paramref name="maxImages"/>, over that many evenly spaced ones.
     /// </summary>
     /// <exception cref="InvalidDataException">An image cannot be read (the source's exception, naming it).</exception>
     /// <exception cref="InvalidDataException">A pixel's magnitude exceeds <see cref="ImageDataset.MaxPixelMagnitude"/>; the message names the row, channel and value.</exception>
-    public static (float[] Mean, float[] Std) ChannelStatistics(this IImageSource source, int maxImages = StatisticsSampleSize)
+    public static PixelStatistics Statistics(this IImageSource source, int maxImages = StatisticsSampleSize)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxImages, 1);
         var shape = source.Shape;
@@ -89,6 +89,7 @@ public static class ImageSources
             : Enumerable.Range(0, maxImages).Select(i => (int)((long)i * source.Count / maxImages)).ToArray();
         var sum = new double[c];
         var sumSq = new double[c];
+        double min = double.PositiveInfinity, max = double.NegativeInfinity;
         long images = 0;
         using (var reader = new BatchPrefetcher(source, rows, batchSize: 64, capacity: 2, skippable: null))
         {
@@ -102,13 +103,13 @@ public static class ImageSources
                         long start = (((long)i * c) + ch) * plane;
                         if (batch.Pixels is byte[] bytes)
                         {
-                            Accumulate(bytes.AsSpan((int)start, plane), ref sum[ch], ref sumSq[ch]);
+                            Accumulate(bytes.AsSpan((int)start, plane), ref sum[ch], ref sumSq[ch], ref min, ref max);
                         }
                         else
                         {
                             var values = ((float[])batch.Pixels).AsSpan((int)start, plane);
                             CheckMagnitude(values, batch.Rows[i], ch);
-                            Accumulate(values, ref sum[ch], ref sumSq[ch]);
+                            Accumulate(values, ref sum[ch], ref sumSq[ch], ref min, ref max);
                         }
                     }
                 }
@@ -120,7 +121,7 @@ public static class ImageSources
         double n = (double)images * plane;
         var mean = sum.Select(s => (float)(s / n)).ToArray();
         var std = sumSq.Select((s, ch) => (float)Math.Sqrt(Math.Max(1e-12, (s / n) - ((sum[ch] / n) * (sum[ch] / n))))).ToArray();
-        return (mean, std);
+        return new PixelStatistics(mean, std, (float)min, (float)max);
     }
 
     /// <summary>Bytes of one stored image.</summary>
@@ -160,7 +161,7 @@ public static class ImageSources
         }
     }
 
-    private static void Accumulate<T>(ReadOnlySpan<T> values, ref double sum, ref double sumSq)
+    private static void Accumulate<T>(ReadOnlySpan<T> values, ref double sum, ref double sumSq, ref double min, ref double max)
         where T : unmanaged, INumberBase<T>
     {
         foreach (T value in values)
@@ -168,6 +169,8 @@ public static class ImageSources
             double v = double.CreateTruncating(value);
             sum += v;
             sumSq += v * v;
+            min = Math.Min(min, v);
+            max = Math.Max(max, v);
         }
     }
 
