@@ -189,7 +189,7 @@ public sealed class ImageClassifierService : IDisposable
         {
             // A folder-trained model decodes files: each posted image is written to a file of its own in a private folder,
             // scored, and deleted (the decoder checks the same header and limits as for bytes).
-            var pool = mlContext.CnnServing().CreatePool<ImagePathInput, ImagePrediction>(_model, maximumRetained: settings.MaxConcurrentPredictions);
+            var pool = mlContext.CnnServing().CreatePool<ImagePathInput, ImagePrediction>(Scoring(() => mlContext.CnnServing().WithDefaultInputs(_model, inputSchema, ImageFolder.ImagePathColumnName), modelPath), maximumRetained: settings.MaxConcurrentPredictions);
             var postedFiles = _postedFiles = Directory.CreateTempSubdirectory("mlnetcnn-posted-images-");
             (_score, outputSchema) = (image => ScoreFromFile(pool, postedFiles, image), pool.OutputSchema);
         }
@@ -197,7 +197,10 @@ public sealed class ImageClassifierService : IDisposable
         {
             // The posted bytes go to a bytes model as they are; a model trained on a pixel vector (the README's Fashion-MNIST
             // models) gets each posted image decoded, resized and made grey in front of it, as mlnetcnn predict does for files.
-            var fromBytes = bytes ? _model : PixelsFromBytes(mlContext, inputSchema, modelPath);
+            // A model whose chain also reads its Label (a pipeline that starts with MapValueToKey) gets a default one.
+            var fromBytes = Scoring(() => bytes
+                ? mlContext.CnnServing().WithDefaultInputs(_model, inputSchema, nameof(ImageBytesInput.ImageBytes))
+                : mlContext.CnnServing().WithImageBytesInput(_model, inputSchema, nameof(ImageBytesInput.ImageBytes)), modelPath);
             var pool = mlContext.CnnServing().CreatePool<ImageBytesInput, ImagePrediction>(fromBytes, maximumRetained: settings.MaxConcurrentPredictions);
             (_score, outputSchema) = (image => pool.Predict(new ImageBytesInput { ImageBytes = image }), pool.OutputSchema);
         }
@@ -311,17 +314,17 @@ public sealed class ImageClassifierService : IDisposable
         }
     }
 
-    /// <summary>The loaded pixel-vector model behind the steps that make its vector from posted bytes; refused (and disposed) when the model takes no such vector.</summary>
-    private ITransformer PixelsFromBytes(MLContext mlContext, DataViewSchema inputSchema, string modelPath)
+    /// <summary>The loaded model made to score what this service posts; a model it cannot serve is disposed and named.</summary>
+    private ITransformer Scoring(Func<ITransformer> build, string modelPath)
     {
         try
         {
-            return mlContext.CnnServing().WithImageBytesInput(_model, inputSchema, nameof(ImageBytesInput.ImageBytes));
+            return build();
         }
         catch (ArgumentException e)
         {
             (_model as IDisposable)?.Dispose();
-            throw new InvalidDataException($"Model '{Path.GetFullPath(modelPath)}': {e.Message} This service posts encoded image bytes, so it serves models trained on a byte-vector column 'ImageBytes' (examples/ServingApi.DemoModel, or ML.NET's LoadRawImageBytes), on image paths in a text column '{ImageFolder.ImagePathColumnName}' (mlnetcnn train on a folder) or on a square grey or RGB pixel vector in 0..255 (FashionMnist.Load, mlnetcnn train --data fashion-mnist).", e);
+            throw new InvalidDataException($"Model '{Path.GetFullPath(modelPath)}': {e.Message} This service posts encoded image bytes, so it serves models trained on a byte-vector column 'ImageBytes' (examples/ServingApi.DemoModel, or ML.NET's LoadRawImageBytes), on image paths in a text column '{ImageFolder.ImagePathColumnName}' (mlnetcnn train on a folder) or on a square grey or RGB pixel vector in 0..255 or 0..1 (FashionMnist.Load, mlnetcnn train --data fashion-mnist).", e);
         }
     }
 

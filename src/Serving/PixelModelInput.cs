@@ -20,7 +20,8 @@ public sealed partial class CnnServingCatalog
     /// <remarks>
     /// The trainer records the least and greatest training pixel value in the model, and the units are read from it:
     /// values within 0..1 (<c>ExtractPixels(scaleImage: 1f / 255)</c>, or a CSV of pre-scaled pixels) are served as 0..1,
-    /// values within 0..255 as 0..255. A model saved by an earlier version records nothing and is given 0..255.
+    /// values within 0..255 as 0..255. A model saved by an earlier version records nothing and is given 0..255. Other
+    /// columns the model's chain reads (a <c>Label</c> for its <c>MapValueToKey</c>) get default values (<see cref="WithDefaultInputs"/>).
     /// </remarks>
     /// <param name="model">A model from <see cref="LoadModel(string, out DataViewSchema)"/> or a trained one.</param>
     /// <param name="inputSchema">The schema it was trained on (what <c>LoadModel</c> returns).</param>
@@ -39,11 +40,12 @@ public sealed partial class CnnServingCatalog
         definition[0].ColumnName = imageBytesColumnName;
         var empty = _mlContext.Data.LoadFromEnumerable(Array.Empty<ImageBytesRow>(), definition);
         float scale = PixelUnits.Scale(_mlContext, model, inputSchema, column);
+        var scoring = WithDefaultInputs(model, inputSchema, column);
         var conversion = ImageInput.Conversion(_mlContext, empty, imageBytesColumnName, ImageColumnKind.Bytes, channels, size, size, scale);
         var converted = conversion.Transform(empty);
         var named = _mlContext.Transforms.CopyColumns(column, ImageInput.PixelColumnName).Fit(converted);
         var dropped = _mlContext.Transforms.DropColumns(ImageInput.PixelColumnName).Fit(named.Transform(converted));
-        return new TransformerChain<ITransformer>(conversion, named, dropped, model);
+        return new TransformerChain<ITransformer>(conversion, named, dropped, scoring);
     }
 
     /// <summary>The first visible column that holds a square grey or RGB image as C x N x N Singles.</summary>
