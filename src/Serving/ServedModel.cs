@@ -41,5 +41,5 @@ internal sealed class ServedModel(ITransformer chain, DataViewSchema trainedOn, 
         return Open();
     }
 
-    private ITransformer Open() => Gate.IsClosed ? throw new ObjectDisposedException(nameof(ServedModel), "The model was disposed; load it again to score.") : chain;
+    private ITransformer Open() => Gate.IsClosed ? throw ScoringGate.Disposed(nameof(ServedModel), "Load it again to score.") : chain;
 }
