@@ -93,7 +93,7 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable, 
     }
 
     /// <inheritdoc/>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => ServedScoring.OutputSchema(Open(inputSchema)._serving.Chain, inputSchema);
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => ServedScoring.OutputSchema(Open(inputSchema)._serving.Chain, _backbone.SchemaSource.Schema, inputSchema);
 
     /// <inheritdoc/>
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => ServedScoring.Mapper(Open(inputSchema)._serving.Chain, _backbone.SchemaSource.Schema, inputSchema);

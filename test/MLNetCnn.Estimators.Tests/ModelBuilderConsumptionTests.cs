@@ -106,6 +106,31 @@ public sealed class ModelBuilderConsumptionTests
         StringAssert.Contains(e.Message, "OwnsTransformer = false");
     }
 
+    /// <summary>Before: ML.NET's "Could not find input column 'ImageSource'", naming neither the type it needs nor what the input has.</summary>
+    [TestMethod]
+    public void AnInputWithoutTheImageColumnIsToldWhatTheModelTakes()
+    {
+        var ml = new MLContext();
+        var loaded = ml.CnnServing().LoadModel(ModelPath, out _);
+        try
+        {
+            foreach (var model in new[] { _trained, loaded })
+            {
+                var data = ml.Data.LoadFromEnumerable([new PathInput { Label = "cat", ImagePath = "cat.png" }]);
+                foreach (var use in new Action[] { () => model.Transform(data), () => ml.Model.CreatePredictionEngine<PathInput, ModelOutput>(model) })
+                {
+                    var e = Assert.ThrowsExactly<ArgumentException>(use);
+                    StringAssert.Contains(e.Message, "The input has no column 'ImageSource', which the model was trained on as Vector<Byte>");
+                    StringAssert.Contains(e.Message, "ImagePath (String). Name the input class's property 'ImageSource'");
+                }
+            }
+        }
+        finally
+        {
+            ((IDisposable)loaded).Dispose();
+        }
+    }
+
     /// <summary>An 8 x 8 grey PNG of the class's grey level.</summary>
     private static ModelInput Input(string label)
     {
@@ -139,5 +164,12 @@ public sealed class ModelBuilderConsumptionTests
 
         [ColumnName("Score")]
         public float[] Score { get; set; } = [];
+    }
+
+    public sealed class PathInput
+    {
+        public string Label { get; set; } = string.Empty;
+
+        public string ImagePath { get; set; } = string.Empty;
     }
 }
