@@ -114,7 +114,7 @@ public static class CliApp
     {
         UsageException usage => (2, usage.Message),
         InputTooSmallException tooSmall => (2, tooSmall.Message),
-        OperationCanceledException when cancellation.IsCancellationRequested => (Cancelled, $"cancelled. {e.Message} Nothing was written."),
+        OperationCanceledException when cancellation.IsCancellationRequested => (Cancelled, $"cancelled. {e.Message}{(name == TrainCommand.Spec.Name ? " Nothing was written." : string.Empty)}"),
         _ when UserError(e) is { } cause => (1, $"error: {cause.Message}"),
         _ => (1, $"failed: {e.GetType().Name}: {e.Message}"),
     };

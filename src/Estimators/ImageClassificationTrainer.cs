@@ -158,10 +158,7 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         PixelStatistics? statistics = null;
         PixelStatistics Statistics() => statistics ??= train.Statistics();
         var (initial, mean, std) = StartingPoint(o.InitialWeights, o.Mean, o.Std, shape, () => (Statistics().Mean, Statistics().Std));
-
-        // A pixel vector comes in the user's units; the model records them, so that serving it behind an image decoder
-        // (CnnServing().WithImageBytesInput) makes pixels in the same units. Image columns are converted to 0..255 here.
-        var pixelRange = plan.Kind == ImageColumnKind.Pixels ? (Statistics().Min, Statistics().Max) : ((float Min, float Max)?)null;
+        var pixelRange = PixelRange.Of(plan, Statistics);
         var config = o.ResolvedArchitecture;
         channel.Info(MessageSensitivity.None, $"{config.Name} (width {config.Width}): {train.Count} training images of {shape}, {numClasses} classes{(validation is null ? string.Empty : $", {validation.Count} validation images")}.");
 

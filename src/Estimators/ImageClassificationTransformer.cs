@@ -5,6 +5,7 @@ using MLNetCnn.Architectures.Layers;
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Architectures.Onnx;
 using MLNetCnn.Architectures.Weights;
+using MLNetCnn.Estimators.Data;
 using MLNetCnn.Serving;
 using MLNetCnn.Tricks.Training;
 
@@ -156,11 +157,7 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable, 
             [WeightsMetadata.Mean] = JsonSerializer.Serialize(model.Normalization.Mean),
             [WeightsMetadata.Std] = JsonSerializer.Serialize(model.Normalization.Std),
         };
-        if (pixelRange is var (min, max))
-        {
-            metadata[WeightsMetadata.PixelRange] = JsonSerializer.Serialize(new[] { min, max });
-        }
-
+        PixelRange.Record(metadata, pixelRange);
         var export = new OnnxExportOptions { InputName = featureColumn, OutputName = ServingPipeline.ScoreColumnName, TestTimeFlip = testTimeFlip, Metadata = metadata };
         byte[] onnx = OnnxExporter.Export(model, export);
         var serving = ServingPipeline.Build(mlContext, OnnxExporter.Export(model, export with { OneRow = true, OutputSlotNames = classNames }), featureColumn, classNames, schemaSource.Schema.GetColumnOrNull(labelColumn), schemaSource, gpuDeviceId, fallbackToCpu, prefix: conversion);

@@ -70,7 +70,7 @@ public sealed class ImageFeaturizerTransformer : ITransformer, IDisposable
     }
 
     /// <summary>Exports the embedding of <paramref name="model"/> and builds its chain behind <paramref name="conversion"/>.</summary>
-    internal static ImageFeaturizerTransformer Create(MLContext mlContext, NormalizedClassifier model, string architecture, string pixelColumn, string outputColumnName, ITransformer? conversion, IDataView schemaSource, int? gpuDeviceId, bool fallbackToCpu)
+    internal static ImageFeaturizerTransformer Create(MLContext mlContext, NormalizedClassifier model, string architecture, string pixelColumn, string outputColumnName, ITransformer? conversion, IDataView schemaSource, int? gpuDeviceId, bool fallbackToCpu, (float Min, float Max)? pixelRange = null)
     {
         var metadata = new Dictionary<string, string>
         {
@@ -78,6 +78,7 @@ public sealed class ImageFeaturizerTransformer : ITransformer, IDisposable
             [WeightsMetadata.Mean] = JsonSerializer.Serialize(model.Normalization.Mean),
             [WeightsMetadata.Std] = JsonSerializer.Serialize(model.Normalization.Std),
         };
+        PixelRange.Record(metadata, pixelRange);
         var export = new OnnxExportOptions { InputName = pixelColumn, OutputName = outputColumnName, Output = OnnxOutput.Embedding, Metadata = metadata };
         byte[] onnx = OnnxExporter.Export(model, export);
         var serving = ServingPipeline.BuildFeaturizer(mlContext, OnnxExporter.Export(model, export with { OneRow = true }), pixelColumn, outputColumnName, schemaSource, gpuDeviceId, fallbackToCpu, conversion);
@@ -88,7 +89,8 @@ public sealed class ImageFeaturizerTransformer : ITransformer, IDisposable
 /// <summary>
 /// Builds an <see cref="ImageFeaturizerTransformer"/> from an architecture and its initial weights (a torchvision
 /// checkpoint, or weights this library saved), without training: <c>Fit</c> reads the data only for the input
-/// normalization when neither the options nor the weights file give it.
+/// normalization when neither the options nor the weights file give it, and for the units of a pixel-vector column
+/// (its least and greatest value, which <c>CnnServing().WithImageBytesInput</c> serves it in).
 /// </summary>
 /// <inheritdoc cref="ImageFeaturizerTransformer" path="/summary"/>
 public sealed class ImageFeaturizerEstimator : IEstimator<ImageFeaturizerTransformer>
@@ -138,7 +140,10 @@ public sealed class ImageFeaturizerEstimator : IEstimator<ImageFeaturizerTransfo
         var config = o.WidthMultiplier is { } w ? o.Architecture with { Width = w } : o.Architecture;
         var architecture = new ArchitectureOptions { NumClasses = 2, InputChannels = shape.Channels, InputSize = shape.Height, SmallInputStem = o.SmallInputStem ?? shape.Height < 64 };
         ModelMemory.Check(config, architecture);
-        var (initial, mean, std) = ImageClassificationTrainer.StartingPoint(o.InitialWeights, o.Mean, o.Std, shape, () => Statistics(input, plan));
+        PixelStatistics? statistics = null;
+        PixelStatistics Statistics() => statistics ??= ReadStatistics(input, plan);
+        var (initial, mean, std) = ImageClassificationTrainer.StartingPoint(o.InitialWeights, o.Mean, o.Std, shape, () => (Statistics().Mean, Statistics().Std));
+        var pixelRange = PixelRange.Of(plan, Statistics);
         using var generator = GlobalGenerator.Take(log: message => channel.Info(MessageSensitivity.None, message));
         TorchSharp.torch.random.manual_seed(o.Seed);
         using var model = new NormalizedClassifier(config.Create(architecture), new InputNormalization(mean, std));
@@ -148,15 +153,17 @@ public sealed class ImageFeaturizerEstimator : IEstimator<ImageFeaturizerTransfo
         }
 
         model.eval();
-        return ImageFeaturizerTransformer.Create(_mlContext, model, config.Name, plan.PixelColumn, o.OutputColumnName, plan.Conversion, converted, o.GpuDeviceId ?? _mlContext.GpuDeviceId, o.FallbackToCpu ?? _mlContext.FallbackToCpu);
+        return ImageFeaturizerTransformer.Create(_mlContext, model, config.Name, plan.PixelColumn, o.OutputColumnName, plan.Conversion, converted, o.GpuDeviceId ?? _mlContext.GpuDeviceId, o.FallbackToCpu ?? _mlContext.FallbackToCpu, pixelRange);
     }
 
-    /// <summary>The input normalization from the images themselves (no labels: every image counts as class 0 of 2).</summary>
-    private (float[] Mean, float[] Std) Statistics(IDataView input, ImageColumnPlan plan)
+    /// <summary>
+    /// The images' statistics (no labels: every image counts as class 0 of 2): the input normalization when neither the
+    /// options nor the weights give it, and the units of a pixel-vector column.
+    /// </summary>
+    private PixelStatistics ReadStatistics(IDataView input, ImageColumnPlan plan)
     {
         using var images = DataViewImageSource.Read(_mlContext, input, plan, labelColumnName: null, numClasses: 2, "featurizer", new DataOptions(), CancellationToken.None);
-        var statistics = images.Statistics();
-        return (statistics.Mean, statistics.Std);
+        return images.Statistics();
     }
 
     /// <summary>What the featurizer is built from.</summary>

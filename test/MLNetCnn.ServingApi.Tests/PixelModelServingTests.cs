@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using MLNetCnn.Architectures.Families;
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Estimators;
 using MLNetCnn.Estimators.Data;
@@ -85,12 +86,38 @@ public sealed class PixelModelServingTests
         }
     }
 
+    /// <summary>A featurizer records its pixel units as a trained model does: one fitted on 0..1 embeds an encoded image as its pixels in 0..1.</summary>
+    [TestMethod]
+    public async Task AFeaturizerFittedOn0To1PixelsEmbedsAnEncodedImageAsItsPixelsIn0To1()
+    {
+        var ml = new MLContext(seed: 1);
+        var train = Scaled(ml, 1f / 255, 0f, rows: 64);
+        using var featurizer = ml.Cnn().ImageFeaturizer(new ImageFeaturizerEstimator.Options
+        {
+            Architecture = ResNetConfig.ResNet18 with { Width = 0.25 },
+            ImageShape = new ImageShape(1, 28, 28),
+        }).Fit(train);
+        var served = ml.CnnServing().WithImageBytesInput(featurizer, train.Schema);
+        var fromBytes = ml.Model.CreatePredictionEngine<BytesRow, EmbeddingRow>(served);
+        var fromPixels = ml.Model.CreatePredictionEngine<PixelRow, EmbeddingRow>(featurizer);
+        var (png, label) = DemoModelFixture.Samples[0];
+        string file = Path.Combine(Root, "featurizer-sample.png");
+        await File.WriteAllBytesAsync(file, png);
+        using var image = ImageDecoding.DecodeFile(file);
+        var bgra = image.Pixels.ToArray();
+        var expected = fromPixels.Predict(new PixelRow { Features = Enumerable.Range(0, 28 * 28).Select(i => bgra[(4 * i) + 2] / 255f).ToArray() }).Embedding;
+        var actual = fromBytes.Predict(new BytesRow { ImageBytes = png }).Embedding;
+        Assert.HasCount(expected.Length, actual);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            Assert.AreEqual(expected[i], actual[i], 1e-3, $"feature {i} of a {label}");
+        }
+    }
+
     /// <summary>Trains a small model on 256 embedded Fashion-MNIST images, their pixels p given as p * scale + offset; returns the saved zip.</summary>
     private static string Train(MLContext ml, float scale, float offset, string name)
     {
-        var images = ml.Data.TakeRows(FashionMnist.Load(ml, FashionMnistSplit.Train, FashionMnistSource.Embedded), 256);
-        var train = ml.Transforms.CustomMapping<PixelRow, PixelRow>((from, to) => to.Features = from.Features.Select(p => (p * scale) + offset).ToArray(), contractName: null)
-            .Fit(images).Transform(images);
+        var train = Scaled(ml, scale, offset, rows: 256);
         string zip = Path.Combine(Root, name);
         using var trained = ml.Cnn().ImageClassification(new ImageClassificationTrainer.Options
         {
@@ -112,6 +139,24 @@ public sealed class PixelModelServingTests
         var e = Assert.ThrowsExactly<ArgumentException>(() => ml.CnnServing().WithImageBytesInput(new TransformerChain<ITransformer>(), schema));
         StringAssert.Contains(e.Message, "no square grey or RGB pixel vector (Vector<Single, C*N*N> with C 1 or 3)");
         StringAssert.Contains(e.Message, "'Features' (Vector<Single, 700>)");
+    }
+
+    /// <summary>The first <paramref name="rows"/> embedded Fashion-MNIST training images, their pixels p given as p * scale + offset.</summary>
+    private static IDataView Scaled(MLContext ml, float scale, float offset, int rows)
+    {
+        var images = ml.Data.TakeRows(FashionMnist.Load(ml, FashionMnistSplit.Train, FashionMnistSource.Embedded), rows);
+        return ml.Transforms.CustomMapping<PixelRow, PixelRow>((from, to) => to.Features = from.Features.Select(p => (p * scale) + offset).ToArray(), contractName: null)
+            .Fit(images).Transform(images);
+    }
+
+    private sealed class BytesRow
+    {
+        public byte[] ImageBytes { get; set; } = [];
+    }
+
+    private sealed class EmbeddingRow
+    {
+        public float[] Embedding { get; set; } = [];
     }
 
     private sealed class PixelRow

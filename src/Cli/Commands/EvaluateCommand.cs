@@ -49,9 +49,9 @@ internal static class EvaluateCommand
 
         // Progress goes to stderr, so stdout holds the figures alone (150,000 images took 114 s in silence before).
         var progress = ProgressDisplay.For(context.Error);
-        var images = Evaluation.LabelledFolder(mlContext, folder, classNames, progress, context.Error, Spec.Name);
+        var images = Evaluation.LabelledFolder(mlContext, folder, classNames, progress, context.Error, Spec.Name, context.Cancellation);
         var scorer = ModelInput.Find(model, inputSchema, modelPath).Scorer(mlContext, model);
-        var final = Evaluation.Run(mlContext, scorer, images, progress, context.Error, Spec.Name, $"test folder {Path.GetFullPath(folder)}");
+        var final = Evaluation.Run(mlContext, scorer, images, progress, context.Error, Spec.Name, $"test folder {Path.GetFullPath(folder)}", context.Cancellation);
         Evaluation.Print(final, context.Output);
 
         // As predict: the figures are printed, but a run that left images out exits with 1, so a script notices.

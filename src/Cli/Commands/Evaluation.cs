@@ -13,11 +13,11 @@ internal static class Evaluation
     /// The labelled images of a test folder (<see cref="ImageFolder.LoadLabelled"/>: sub-folders name classes of the model;
     /// an unknown one is an error naming it and the model's classes): their paths and class names. Files that do not
     /// decode and files ignored by extension are reported on <paramref name="error"/> and returned with them; the check of
-    /// every file shows on <paramref name="progress"/>.
+    /// every file shows on <paramref name="progress"/>, and <paramref name="cancellation"/> (Ctrl+C) stops it between files.
     /// </summary>
-    public static LabelledImages LabelledFolder(MLContext mlContext, string folder, IReadOnlyList<string> classNames, ProgressDisplay progress, TextWriter error, string command)
+    public static LabelledImages LabelledFolder(MLContext mlContext, string folder, IReadOnlyList<string> classNames, ProgressDisplay progress, TextWriter error, string command, CancellationToken cancellation)
     {
-        var data = ImageFolder.LoadLabelled(mlContext, folder, classNames, skipUnreadable: true, progress: progress.Decoding);
+        var data = ImageFolder.LoadLabelled(mlContext, folder, classNames, skipUnreadable: true, progress: progress.Decoding, cancellationToken: cancellation);
         progress.Clear();
         foreach (string reason in data.Skipped)
         {
@@ -48,9 +48,10 @@ internal static class Evaluation
     /// ML.NET's multiclass metrics of <paramref name="scorer"/>'s model on labelled files, in the model's class order.
     /// The files are scored one at a time (memory stays that of one decoded image), shown on <paramref name="progress"/>;
     /// one that does not decode is reported on <paramref name="error"/> and left out. The metrics record what was left out:
-    /// the folder's files skipped or ignored when it was read, and those that failed here.
+    /// the folder's files skipped or ignored when it was read, and those that failed here. <paramref name="cancellation"/>
+    /// (Ctrl+C) stops it between files; before, evaluate said it was stopping and scored every remaining file.
     /// </summary>
-    public static FinalMetrics Run(MLContext mlContext, FileScorer scorer, LabelledImages images, ProgressDisplay progress, TextWriter error, string command, string evaluatedOn)
+    public static FinalMetrics Run(MLContext mlContext, FileScorer scorer, LabelledImages images, ProgressDisplay progress, TextWriter error, string command, string evaluatedOn, CancellationToken cancellation = default)
     {
         var (paths, labels) = (images.Paths, images.Labels);
         int skippedBefore = scorer.Skipped.Count;
@@ -62,6 +63,7 @@ internal static class Evaluation
         using var skippedLine = new StringWriter(CultureInfo.InvariantCulture);
         for (int i = 0; i < paths.Count; i++)
         {
+            ScoringCancelled.ThrowIf(cancellation, i, paths.Count, progress);
             if (scorer.TryScore(paths[i], skippedLine, command) is { } score)
             {
                 int best = Array.IndexOf(score, score.Max());

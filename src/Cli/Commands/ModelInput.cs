@@ -1,11 +1,15 @@
+using System.Reflection;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetCnn.Serving;
 
 namespace MLNetCnn.Cli.Commands;
 
-/// <summary>The column a saved model scores: image paths (text), encoded bytes, or a pixel vector of C x N x N.</summary>
-internal sealed record ModelInput(string Column, DataViewType Type)
+/// <summary>
+/// The column a saved model scores: image paths (text), encoded bytes, or a pixel vector of C x N x N; and the type of its
+/// <c>Label</c> column when the model's chain reads one (a pipeline that starts with <c>MapValueToKey("Label")</c>).
+/// </summary>
+internal sealed record ModelInput(string Column, DataViewType Type, DataViewType? Label = null)
 {
     /// <summary>The label column of labelled data, which is never the image column.</summary>
     public const string LabelColumnName = "Label";
@@ -28,15 +32,37 @@ internal sealed record ModelInput(string Column, DataViewType Type)
             throw new InvalidDataException($"Model '{modelPath}' takes no image column this command can build (image paths, encoded bytes or a pixel vector); its input columns: {string.Join(", ", schema.Select(c => $"{c.Name} ({c.Type})"))}.");
         }
 
-        return new ModelInput(found.Name, found.Type);
+        return new ModelInput(found.Name, found.Type, LabelTheChainReads(model, schema, found));
+    }
+
+    /// <summary>
+    /// The type of <paramref name="schema"/>'s <c>Label</c> when <paramref name="model"/> scores <paramref name="image"/> only
+    /// with it beside: ML.NET's usual pipeline, <c>MapValueToKey("Label").Append(trainer)</c> on a CSV of pixels (Kaggle's
+    /// Fashion-MNIST), saves a chain whose first step reads the label, so predict and evaluate failed on such a model with
+    /// "Could not find input column 'Label'" (an outside sweep). The label's value does not change the scores.
+    /// </summary>
+    private static DataViewType? LabelTheChainReads(ITransformer model, DataViewSchema schema, DataViewSchema.Column image)
+    {
+        if (schema.GetColumnOrNull(LabelColumnName) is not { IsHidden: false } label || label.Type is VectorDataViewType || Scores(model, image))
+        {
+            return null;
+        }
+
+        var builder = new DataViewSchema.Builder();
+        builder.AddColumn(image.Name, image.Type, image.Annotations);
+        builder.AddColumn(label.Name, label.Type, label.Annotations);
+        return Scores(model, builder.ToSchema()) ? label.Type : null;
     }
 
     /// <summary>Whether <paramref name="model"/> scores rows holding <paramref name="column"/> alone.</summary>
-    private static bool Scores(ITransformer model, DataViewSchema.Column column)
+    private static bool Scores(ITransformer model, DataViewSchema.Column column) => Scores(model, Alone(column.Name, column.Type, column.Annotations));
+
+    /// <summary>Whether <paramref name="model"/> scores rows of <paramref name="schema"/>.</summary>
+    private static bool Scores(ITransformer model, DataViewSchema schema)
     {
         try
         {
-            model.GetOutputSchema(Alone(column.Name, column.Type, column.Annotations));
+            model.GetOutputSchema(schema);
             return true;
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException)
@@ -50,8 +76,8 @@ internal sealed record ModelInput(string Column, DataViewType Type)
     {
         if (Type is TextDataViewType)
         {
-            var engine = Engine<PathRow>(mlContext, model);
-            return new FileScorer(Names(mlContext, engine), file => engine.Predict(new PathRow { Path = Path.GetFullPath(file) }).Score);
+            var (names, score) = Engine<string>(mlContext, model, Column);
+            return new FileScorer(names, file => score(Path.GetFullPath(file)));
         }
 
         // Encoded bytes go to a bytes model as they are; a pixel model gets the serving catalog's steps in front (decode,
@@ -59,8 +85,8 @@ internal sealed record ModelInput(string Column, DataViewType Type)
         // as the serving sample does. Either way each file's bytes are read here, so a decoding error can name the file.
         bool bytes = Type is VectorDataViewType { ItemType: var item } && item == NumberDataViewType.Byte;
         var (chain, column) = bytes ? (model, Column) : (PixelsFromBytes(mlContext, model), BytesColumnName);
-        var fromBytes = Engine<BytesRow>(mlContext, chain, column);
-        return new FileScorer(Names(mlContext, fromBytes), file => NamingTheFile(file, () => fromBytes.Predict(new BytesRow { Bytes = ImageDecoding.ReadFile(file) }).Score));
+        var (classNames, fromBytes) = Engine<byte[]>(mlContext, chain, column);
+        return new FileScorer(classNames, file => NamingTheFile(file, () => fromBytes(ImageDecoding.ReadFile(file))));
     }
 
     /// <summary><paramref name="model"/>, a pixel-vector model, behind the steps that make its vector from encoded bytes in <see cref="BytesColumnName"/>.</summary>
@@ -104,32 +130,53 @@ internal sealed record ModelInput(string Column, DataViewType Type)
         }
     }
 
-    /// <summary>An engine whose input class's one member is bound to the model's column (engines are never disposed: see the known issues in docs/platform.md).</summary>
-    private PredictionEngine<TRow, ScoreRow> Engine<TRow>(MLContext mlContext, ITransformer model, string? column = null)
-        where TRow : class
+    /// <summary>
+    /// The class names and the scoring of one image on an engine whose input is <paramref name="column"/>, and the
+    /// <see cref="Label"/> column when the chain reads one (its default value). Engines are never disposed: see the known
+    /// issues in docs/platform.md.
+    /// </summary>
+    private (IReadOnlyList<string> ClassNames, Func<TImage, float[]> Score) Engine<TImage>(MLContext mlContext, ITransformer model, string column)
     {
-        var definition = SchemaDefinition.Create(typeof(TRow));
-        definition[0].ColumnName = column ?? Column;
-        return mlContext.Model.CreatePredictionEngine<TRow, ScoreRow>(model, inputSchemaDefinition: definition);
+        // The label's CLR type is known only from the saved schema (Single from a CSV, text, a key...), so the row type is made here.
+        var engine = typeof(ModelInput).GetMethod(nameof(LabelledEngine), BindingFlags.NonPublic | BindingFlags.Static)!.MakeGenericMethod(typeof(TImage), Label?.RawType ?? typeof(bool));
+        return ((IReadOnlyList<string>, Func<TImage, float[]>))engine.Invoke(null, BindingFlags.DoNotWrapExceptions, null, [mlContext, model, column, Label], null)!;
     }
 
-    private static IReadOnlyList<string> Names<TRow>(MLContext mlContext, PredictionEngine<TRow, ScoreRow> engine)
-        where TRow : class => mlContext.CnnServing().GetClassNames(engine.OutputSchema);
+    private static (IReadOnlyList<string> ClassNames, Func<TImage, float[]> Score) LabelledEngine<TImage, TLabel>(MLContext mlContext, ITransformer model, string column, DataViewType? label)
+    {
+        var definition = SchemaDefinition.Create(typeof(InputRow<TImage, TLabel>));
+        var image = definition[nameof(InputRow<TImage, TLabel>.Image)];
+        image.ColumnName = column;
+        if (typeof(TImage) == typeof(byte[]))
+        {
+            image.ColumnType = new VectorDataViewType(NumberDataViewType.Byte);
+        }
+
+        var labelColumn = definition[nameof(InputRow<TImage, TLabel>.Label)];
+        if (label is null)
+        {
+            definition.Remove(labelColumn);
+        }
+        else
+        {
+            labelColumn.ColumnName = LabelColumnName;
+            labelColumn.ColumnType = label;
+        }
+
+        var engine = mlContext.Model.CreatePredictionEngine<InputRow<TImage, TLabel>, ScoreRow>(model, inputSchemaDefinition: definition);
+        return (mlContext.CnnServing().GetClassNames(engine.OutputSchema), value => engine.Predict(new InputRow<TImage, TLabel> { Image = value }).Score);
+    }
 
     private sealed class ScoreRow
     {
         public float[] Score { get; set; } = [];
     }
 
-    private sealed class PathRow
+    private sealed class InputRow<TImage, TLabel>
     {
-        public string Path { get; set; } = string.Empty;
-    }
+        public TImage Image { get; set; } = default!;
 
-    private sealed class BytesRow
-    {
-        [VectorType]
-        public byte[] Bytes { get; set; } = [];
+        public TLabel Label { get; set; } = default!;
     }
 }
 

@@ -62,13 +62,13 @@ internal static class TrainCommand
         }
 
         var mlContext = new MLContext(seed: settings.Seed);
-        var data = TrainingData.Load(mlContext, settings, progress);
+        var data = TrainingData.Load(mlContext, settings, progress, context.Cancellation);
         double loadSeconds = total.Elapsed.TotalSeconds;
         progress.Line(string.Create(CultureInfo.InvariantCulture, $"{data.Summary.Description}: {data.Summary.TrainImages:N0} training and {data.Summary.HeldOutImages:N0} held-out images ({data.Summary.HeldOut}), {data.ClassNames.Count} classes, input {data.Shape}."));
 
         // The test folder is read (its sub-folders matched to the classes, every file checked) before training, so a
         // folder that names no class of the model fails in seconds rather than after the whole run.
-        var testSet = settings.TestData is { } testFolder ? Evaluation.LabelledFolder(mlContext, testFolder, data.ClassNames, progress, context.Error, Spec.Name) : null;
+        var testSet = settings.TestData is { } testFolder ? Evaluation.LabelledFolder(mlContext, testFolder, data.ClassNames, progress, context.Error, Spec.Name, context.Cancellation) : null;
         if (testSet is { Paths.Count: 0 })
         {
             throw new InvalidDataException($"--test-data '{settings.TestData}': no image in it could be read.");
@@ -170,7 +170,7 @@ internal static class TrainCommand
     private static FinalMetrics EvaluateTestFolder(MLContext mlContext, ITransformer model, TrainingData data, LabelledImages test, string folder, ProgressDisplay progress, CommandContext context)
     {
         var scorer = ModelInput.Find(model, data.Train.Schema, "the trained model").Scorer(mlContext, model);
-        return Evaluation.Run(mlContext, scorer, test, progress, context.Error, Spec.Name, $"test folder {Path.GetFullPath(folder)}");
+        return Evaluation.Run(mlContext, scorer, test, progress, context.Error, Spec.Name, $"test folder {Path.GetFullPath(folder)}", context.Cancellation);
     }
 
     /// <summary>

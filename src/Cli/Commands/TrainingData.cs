@@ -13,8 +13,8 @@ namespace MLNetCnn.Cli.Commands;
 /// <summary>Training and held-out data as the trainer reads them.</summary>
 internal sealed record TrainingData(IDataView Train, IDataView HeldOut, string FeatureColumn, ImageShape Shape, IReadOnlyList<string> ClassNames, DataSummary Summary)
 {
-    public static TrainingData Load(MLContext mlContext, TrainSettings settings, ProgressDisplay progress) =>
-        settings.FashionMnist is { } source ? LoadFashionMnist(mlContext, settings, source) : LoadFolder(mlContext, settings, progress);
+    public static TrainingData Load(MLContext mlContext, TrainSettings settings, ProgressDisplay progress, CancellationToken cancellation) =>
+        settings.FashionMnist is { } source ? LoadFashionMnist(mlContext, settings, source) : LoadFolder(mlContext, settings, progress, cancellation);
 
     private static TrainingData LoadFashionMnist(MLContext mlContext, TrainSettings settings, FashionMnistSource source)
     {
@@ -37,9 +37,9 @@ internal sealed record TrainingData(IDataView Train, IDataView HeldOut, string F
         }
     }
 
-    private static TrainingData LoadFolder(MLContext mlContext, TrainSettings settings, ProgressDisplay progress)
+    private static TrainingData LoadFolder(MLContext mlContext, TrainSettings settings, ProgressDisplay progress, CancellationToken cancellation)
     {
-        var folder = ImageFolder.Load(mlContext, settings.Data, skipUnreadable: true, progress: progress.Decoding);
+        var folder = ImageFolder.Load(mlContext, settings.Data, skipUnreadable: true, progress: progress.Decoding, cancellationToken: cancellation);
         foreach (string skipped in folder.Skipped.Take(10))
         {
             progress.Line("skipped: " + ClassFolderNames.Visible(skipped));
