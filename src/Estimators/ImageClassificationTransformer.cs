@@ -94,7 +94,7 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable, 
     }
 
     /// <inheritdoc/>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => ServedScoring.OutputSchema(Open(inputSchema)._serving.Chain, inputSchema);
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => ServedScoring.OutputSchema(Open(inputSchema)._serving.Chain, _backbone.SchemaSource.Schema, inputSchema);
 
     /// <inheritdoc/>
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => ServedScoring.Mapper(Open(inputSchema)._serving.Chain, _backbone.SchemaSource.Schema, inputSchema);
@@ -116,7 +116,7 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable, 
     }
 
     private ImageClassificationTransformer Open() =>
-        _gate.IsClosed ? throw new ObjectDisposedException(nameof(ImageClassificationTransformer), "The model was disposed; train or load it again to use it.") : this;
+        _gate.IsClosed ? throw ScoringGate.Disposed(nameof(ImageClassificationTransformer), "Train or load it again to use it.") : this;
 
     /// <summary>
     /// Releases the ONNX Runtime session, deletes the model's temporary ONNX file and frees the kept weights. Predictions of

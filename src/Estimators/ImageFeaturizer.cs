@@ -48,7 +48,7 @@ public sealed class ImageFeaturizerTransformer : ITransformer, IDisposable
     public void SaveOnnx(string path) => File.WriteAllBytes(path, _onnx);
 
     /// <inheritdoc/>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => ServedScoring.OutputSchema(Checked(inputSchema), inputSchema);
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => ServedScoring.OutputSchema(Checked(inputSchema), _trainedOn, inputSchema);
 
     /// <inheritdoc/>
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => ServedScoring.Mapper(Checked(inputSchema), _trainedOn, inputSchema);

@@ -7,7 +7,8 @@ namespace MLNetCnn.Serving;
 /// Compares the vector columns a model was trained on with those it is asked to score, before ONNX Runtime sees them:
 /// a <c>float[] Features</c> property without <c>[VectorType(784)]</c> (a variable-size vector) or a vector of another
 /// length failed deep inside ML.NET's ONNX transformer with "Index was out of range" or "Length of memory (256) must
-/// match product of dimensions (64)", naming neither the column nor the sizes.
+/// match product of dimensions (64)", naming neither the column nor the sizes. A column the model needs and the input
+/// lacks is named with the type it was trained on and the columns found (<see cref="Bind"/>).
 /// </summary>
 internal static class InputSchemaCheck
 {
@@ -36,6 +37,43 @@ internal static class InputSchemaCheck
                 : string.Empty;
             throw new ArgumentException($"Column '{expected.Name}' is {column.Type}; the model was trained on {expected.Type}{(want.Size > 0 ? $" ({want.Size} values a row)" : string.Empty)}.{hint}", nameof(given));
         }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="bind"/> (a chain's <c>Transform</c>, output schema or row mapper for <paramref name="given"/>),
+    /// naming a missing column fully. Found by an outside sweep: Model Builder's input class (<c>byte[] ImageSource</c>)
+    /// given to a model of image paths failed with ML.NET's "Could not find input column 'ImagePath'", which says neither
+    /// what the column must hold nor what the input has instead.
+    /// </summary>
+    public static T Bind<T>(DataViewSchema trainedOn, DataViewSchema given, Func<T> bind)
+    {
+        try
+        {
+            return bind();
+        }
+        catch (ArgumentOutOfRangeException e) when (MissingColumn(trainedOn, given, e) is { } missing)
+        {
+            throw missing;
+        }
+    }
+
+    /// <summary>The column ML.NET reports missing, when it is one the model was trained on and <paramref name="given"/> lacks.</summary>
+    private static ArgumentException? MissingColumn(DataViewSchema trainedOn, DataViewSchema given, ArgumentOutOfRangeException e)
+    {
+        foreach (var column in trainedOn.Where(c => !c.IsHidden && given.GetColumnOrNull(c.Name) is null))
+        {
+            if (e.Message.Contains($"'{column.Name}'", StringComparison.Ordinal))
+            {
+                string found = string.Join(", ", given.Where(c => !c.IsHidden).Select(c => $"{c.Name} ({c.Type})"));
+                return new ArgumentException(
+                    $"The input has no column '{column.Name}', which the model was trained on as {column.Type}; its columns are: {(found.Length > 0 ? found : "none")}. " +
+                    $"Name the input class's property '{column.Name}' or give it [ColumnName(\"{column.Name}\")].",
+                    nameof(given),
+                    e);
+            }
+        }
+
+        return null;
     }
 
     /// <summary>

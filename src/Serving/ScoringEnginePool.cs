@@ -10,10 +10,9 @@ namespace MLNetCnn.Serving;
 /// <see cref="Predict"/> from any thread.
 /// </summary>
 /// <remarks>
-/// Engines are never disposed: with Microsoft.ML 5.0.1 on ONNX Runtime 1.31, disposing an engine over
-/// an <c>ApplyOnnxModel</c> transformer breaks later scoring in the process (docs/serving.md, known issues). At
-/// most <see cref="MaximumRetained"/> idle engines are kept; extra ones made under a burst are
-/// dropped to the garbage collector when returned.
+/// The engines do not own the model (<c>PredictionEngineOptions.OwnsTransformer</c> false; ML.NET's default is true,
+/// and disposing such an engine disposes its model), so disposing one, as the pool does with the extra engines made
+/// under a burst beyond <see cref="MaximumRetained"/>, leaves the model and the other engines scoring.
 /// </remarks>
 /// <typeparam name="TData">Input row class (its properties name the model's input columns).</typeparam>
 /// <typeparam name="TPrediction">Output row class.</typeparam>
@@ -92,7 +91,7 @@ public sealed class ScoringEnginePool<TData, TPrediction>
         _ => null,
     };
 
-    /// <summary>Takes an idle engine (or builds one); give it back with <see cref="ReturnPredictionEngine"/>.</summary>
+    /// <summary>Takes an idle engine (or builds one, not owning the model); give it back with <see cref="ReturnPredictionEngine"/>.</summary>
     public PredictionEngine<TData, TPrediction> GetPredictionEngine()
     {
         if (_idle.TryTake(out var engine))
@@ -101,10 +100,10 @@ public sealed class ScoringEnginePool<TData, TPrediction>
             return engine;
         }
 
-        return _mlContext.Model.CreatePredictionEngine<TData, TPrediction>(Model);
+        return _mlContext.Model.CreatePredictionEngine<TData, TPrediction>(Model, new PredictionEngineOptions { OwnsTransformer = false });
     }
 
-    /// <summary>Returns an engine taken with <see cref="GetPredictionEngine"/>; beyond <see cref="MaximumRetained"/> idle engines it is dropped.</summary>
+    /// <summary>Returns an engine taken with <see cref="GetPredictionEngine"/>; beyond <see cref="MaximumRetained"/> idle engines it is disposed (the model is not).</summary>
     public void ReturnPredictionEngine(PredictionEngine<TData, TPrediction> engine)
     {
         ArgumentNullException.ThrowIfNull(engine);
@@ -115,6 +114,7 @@ public sealed class ScoringEnginePool<TData, TPrediction>
         else
         {
             Interlocked.Decrement(ref _idleCount);
+            engine.Dispose();
         }
     }
 }

@@ -51,6 +51,20 @@ internal sealed class ScoringGate
         }
     }
 
+    /// <summary>
+    /// The error for a use of a disposed model. Found by an outside sweep: ML.NET's <c>PredictionEngine</c> owns the model it
+    /// was created over (<c>PredictionEngineOptions.OwnsTransformer</c> is true by default), so <c>using var engine =
+    /// mlContext.Model.CreatePredictionEngine(model)</c>, as many samples write it, disposes the model with the engine, and
+    /// the next use said only "The model was disposed" to code that never called its <c>Dispose</c>.
+    /// </summary>
+    /// <param name="objectName">The disposed object's type name.</param>
+    /// <param name="remedy">How to get a model again ("load it again to score.").</param>
+    public static ObjectDisposedException Disposed(string objectName, string remedy) => new(
+        objectName,
+        "The model was disposed: by its Dispose, or by disposing a PredictionEngine created over it (ML.NET's engines dispose " +
+        "their model with them unless created with new PredictionEngineOptions { OwnsTransformer = false }; the engines of " +
+        "mlContext.CnnServing().CreatePool do not). " + remedy);
+
     /// <summary>Refuses new predictions and waits for those in flight to finish.</summary>
     public void Close()
     {

@@ -17,7 +17,7 @@ internal sealed class ServedModel(ITransformer chain, DataViewSchema trainedOn, 
 
     public bool IsRowToRowMapper => chain.IsRowToRowMapper;
 
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => ServedScoring.OutputSchema(Open(inputSchema), inputSchema);
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => ServedScoring.OutputSchema(Open(inputSchema), trainedOn, inputSchema);
 
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => ServedScoring.Mapper(Open(inputSchema), trainedOn, inputSchema);
 
@@ -41,5 +41,5 @@ internal sealed class ServedModel(ITransformer chain, DataViewSchema trainedOn, 
         return Open();
     }
 
-    private ITransformer Open() => Gate.IsClosed ? throw new ObjectDisposedException(nameof(ServedModel), "The model was disposed; load it again to score.") : chain;
+    private ITransformer Open() => Gate.IsClosed ? throw ScoringGate.Disposed(nameof(ServedModel), "Load it again to score.") : chain;
 }

@@ -12,20 +12,20 @@ namespace MLNetCnn.Serving;
 internal static class ServedScoring
 {
     /// <summary>The chain's output schema for <paramref name="inputSchema"/>, <c>Score</c>'s slots named.</summary>
-    public static DataViewSchema OutputSchema(ITransformer chain, DataViewSchema inputSchema) =>
-        ScoreAnnotations.Annotate(chain.GetOutputSchema(inputSchema));
+    public static DataViewSchema OutputSchema(ITransformer chain, DataViewSchema trainedOn, DataViewSchema inputSchema) =>
+        ScoreAnnotations.Annotate(InputSchemaCheck.Bind(trainedOn, inputSchema, () => chain.GetOutputSchema(inputSchema)));
 
     /// <summary>The chain's <c>Transform</c> of <paramref name="input"/>, checked against <paramref name="trainedOn"/>.</summary>
     public static IDataView Transform(ITransformer chain, DataViewSchema trainedOn, IDataView input)
     {
         var checkedInput = VectorLengthCheck.For(trainedOn, input.Schema) is { } check ? check.Wrap(input) : input;
-        return ScoreAnnotations.Annotate(ScoringErrors.NameTheInput(chain.Transform(checkedInput)));
+        return ScoreAnnotations.Annotate(ScoringErrors.NameTheInput(InputSchemaCheck.Bind(trainedOn, input.Schema, () => chain.Transform(checkedInput))));
     }
 
     /// <summary>The chain's row mapper for <paramref name="inputSchema"/> (what a PredictionEngine scores through).</summary>
     public static IRowToRowMapper Mapper(ITransformer chain, DataViewSchema trainedOn, DataViewSchema inputSchema)
     {
-        var mapper = chain.GetRowToRowMapper(inputSchema);
+        var mapper = InputSchemaCheck.Bind(trainedOn, inputSchema, () => chain.GetRowToRowMapper(inputSchema));
         return new ServedMapper(mapper, VectorLengthCheck.For(trainedOn, inputSchema), ScoreAnnotations.Annotate(mapper.OutputSchema));
     }
 
