@@ -114,7 +114,7 @@ internal sealed record ModelInput(string Column, DataViewType Type, DataViewSche
         }
     }
 
-    /// <summary>An engine whose input class's one member is bound to the model's column (engines are never disposed: see the known issues in docs/platform.md).</summary>
+    /// <summary>An engine whose input class's one member is bound to the model's column (kept for the life of the command: an engine owns its model, and disposing it would dispose the model; docs/serving.md).</summary>
     private PredictionEngine<TRow, ScoreRow> Engine<TRow>(MLContext mlContext, ITransformer model, string? column = null)
         where TRow : class
     {
