@@ -324,7 +324,8 @@ public sealed class ImageClassifierService : IDisposable
         catch (ArgumentException e)
         {
             (_model as IDisposable)?.Dispose();
-            throw new InvalidDataException($"Model '{Path.GetFullPath(modelPath)}': {e.Message} This service posts encoded image bytes, so it serves models trained on a byte-vector column 'ImageBytes' (examples/ServingApi.DemoModel, or ML.NET's LoadRawImageBytes), on image paths in a text column '{ImageFolder.ImagePathColumnName}' (mlnetcnn train on a folder) or on a square grey or RGB pixel vector in 0..255 or 0..1 (FashionMnist.Load, mlnetcnn train --data fashion-mnist).", e);
+            string why = e.ParamName is { } name ? e.Message.Replace($" (Parameter '{name}')", string.Empty, StringComparison.Ordinal) : e.Message;
+            throw new InvalidDataException($"Model '{Path.GetFullPath(modelPath)}': {why} This service posts encoded image bytes, so it serves models trained on a byte-vector column 'ImageBytes' (examples/ServingApi.DemoModel, or ML.NET's LoadRawImageBytes), on image paths in a text column '{ImageFolder.ImagePathColumnName}' (mlnetcnn train on a folder) or on a square grey or RGB pixel vector in 0..255 or 0..1 (FashionMnist.Load, mlnetcnn train --data fashion-mnist).", e);
         }
     }
 

@@ -18,7 +18,7 @@ namespace MLNetCnn.Estimators;
 /// <c>mlContext.Model.Load</c> returns an <see cref="ITransformer"/> that scores identically without
 /// this library's training code (register this assembly first: see <see cref="CnnCatalog.LoadModel(string, out DataViewSchema)"/>).
 /// </summary>
-public sealed class ImageClassificationTransformer : ITransformer, IDisposable, IGatedModel
+public sealed class ImageClassificationTransformer : ITransformer, IDisposable, IGatedModel, IRecordsPixelRange
 {
     private readonly ScoringGate _gate = new();
 
@@ -42,6 +42,10 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable, 
 
     /// <summary>Class names in score order (the training label's key values).</summary>
     public IReadOnlyList<string> ClassNames { get; }
+
+    string IRecordsPixelRange.PixelColumn => _backbone.PixelColumn;
+
+    (float Min, float Max)? IRecordsPixelRange.PixelRange => _backbone.PixelRange;
 
     /// <summary>The architecture the model was built from (its <see cref="ArchitectureConfig.Name"/> is the registered name).</summary>
     public ArchitectureConfig Architecture { get; }
@@ -90,7 +94,7 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable, 
         }
 
         model.eval();
-        return ImageFeaturizerTransformer.Create(b.MLContext, model, Architecture.Name, b.PixelColumn, outputColumnName, b.Conversion, b.SchemaSource, b.GpuDeviceId, b.FallbackToCpu);
+        return ImageFeaturizerTransformer.Create(b.MLContext, model, Architecture.Name, b.PixelColumn, outputColumnName, b.Conversion, b.SchemaSource, b.GpuDeviceId, b.FallbackToCpu, b.PixelRange);
     }
 
     /// <inheritdoc/>
@@ -167,10 +171,10 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable, 
             [WeightsMetadata.WidthMultiplier] = config.Width.ToString(System.Globalization.CultureInfo.InvariantCulture),
             [WeightsMetadata.SmallInputStem] = architecture.SmallInputStem ? "true" : "false",
         };
-        var backbone = new Backbone(mlContext, architecture, model.Normalization.Mean.ToArray(), model.Normalization.Std.ToArray(), featureColumn, conversion, schemaSource, gpuDeviceId, fallbackToCpu);
+        var backbone = new Backbone(mlContext, architecture, model.Normalization.Mean.ToArray(), model.Normalization.Std.ToArray(), featureColumn, conversion, schemaSource, gpuDeviceId, fallbackToCpu, pixelRange);
         return new ImageClassificationTransformer(serving, onnx, classNames, config, history, weights, weightsMetadata, backbone);
     }
 
     /// <summary>What rebuilding the trained network for a featurizer takes besides the config and weights.</summary>
-    private sealed record Backbone(MLContext MLContext, ArchitectureOptions Options, float[] Mean, float[] Std, string PixelColumn, ITransformer? Conversion, IDataView SchemaSource, int? GpuDeviceId, bool FallbackToCpu);
+    private sealed record Backbone(MLContext MLContext, ArchitectureOptions Options, float[] Mean, float[] Std, string PixelColumn, ITransformer? Conversion, IDataView SchemaSource, int? GpuDeviceId, bool FallbackToCpu, (float Min, float Max)? PixelRange);
 }

@@ -20,20 +20,28 @@ namespace MLNetCnn.Estimators;
 /// search. It runs as an ONNX graph exported from the same block definitions as the classifier, so the saved chain is
 /// ML.NET's own transformers and loads with MLNetCnn.Serving alone.
 /// </summary>
-public sealed class ImageFeaturizerTransformer : ITransformer, IDisposable
+public sealed class ImageFeaturizerTransformer : ITransformer, IDisposable, IRecordsPixelRange
 {
     private readonly ServingModel _serving;
     private readonly byte[] _onnx;
     private readonly DataViewSchema _trainedOn;
+    private readonly string _pixelColumn;
+    private readonly (float Min, float Max)? _pixelRange;
 
-    private ImageFeaturizerTransformer(ServingModel serving, byte[] onnx, DataViewSchema trainedOn, string outputColumnName, int embeddingSize)
+    private ImageFeaturizerTransformer(ServingModel serving, byte[] onnx, DataViewSchema trainedOn, string outputColumnName, int embeddingSize, string pixelColumn, (float Min, float Max)? pixelRange)
     {
         _serving = serving;
         _onnx = onnx;
         _trainedOn = trainedOn;
         OutputColumnName = outputColumnName;
         EmbeddingSize = embeddingSize;
+        _pixelColumn = pixelColumn;
+        _pixelRange = pixelRange;
     }
+
+    string IRecordsPixelRange.PixelColumn => _pixelColumn;
+
+    (float Min, float Max)? IRecordsPixelRange.PixelRange => _pixelRange;
 
     /// <summary>The column the embedding goes to.</summary>
     public string OutputColumnName { get; }
@@ -82,7 +90,7 @@ public sealed class ImageFeaturizerTransformer : ITransformer, IDisposable
         var export = new OnnxExportOptions { InputName = pixelColumn, OutputName = outputColumnName, Output = OnnxOutput.Embedding, Metadata = metadata };
         byte[] onnx = OnnxExporter.Export(model, export);
         var serving = ServingPipeline.BuildFeaturizer(mlContext, OnnxExporter.Export(model, export with { OneRow = true }), pixelColumn, outputColumnName, schemaSource, gpuDeviceId, fallbackToCpu, conversion);
-        return new ImageFeaturizerTransformer(serving, onnx, schemaSource.Schema, outputColumnName, model.NumFeatures);
+        return new ImageFeaturizerTransformer(serving, onnx, schemaSource.Schema, outputColumnName, model.NumFeatures, pixelColumn, pixelRange);
     }
 }
 
@@ -141,9 +149,15 @@ public sealed class ImageFeaturizerEstimator : IEstimator<ImageFeaturizerTransfo
         var architecture = new ArchitectureOptions { NumClasses = 2, InputChannels = shape.Channels, InputSize = shape.Height, SmallInputStem = o.SmallInputStem ?? shape.Height < 64 };
         ModelMemory.Check(config, architecture);
         PixelStatistics? statistics = null;
-        PixelStatistics Statistics() => statistics ??= ReadStatistics(input, plan);
-        var (initial, mean, std) = ImageClassificationTrainer.StartingPoint(o.InitialWeights, o.Mean, o.Std, shape, () => (Statistics().Mean, Statistics().Std));
-        var pixelRange = PixelRange.Of(plan, Statistics);
+        var (initial, mean, std) = ImageClassificationTrainer.StartingPoint(o.InitialWeights, o.Mean, o.Std, shape, () =>
+        {
+            statistics = ReadStatistics(input, plan);
+            return (statistics.Mean, statistics.Std);
+        });
+
+        // The units alone need no pass over all the data (the normalization given): its first rows tell them. Fitting on no
+        // rows, as a pretrained featurizer may be, records none.
+        var pixelRange = HasRows(input) ? PixelRange.Of(plan, () => statistics ?? ReadStatistics(_mlContext.Data.TakeRows(input, ImageSources.StatisticsSampleSize), plan)) : null;
         using var generator = GlobalGenerator.Take(log: message => channel.Info(MessageSensitivity.None, message));
         TorchSharp.torch.random.manual_seed(o.Seed);
         using var model = new NormalizedClassifier(config.Create(architecture), new InputNormalization(mean, std));
@@ -160,6 +174,12 @@ public sealed class ImageFeaturizerEstimator : IEstimator<ImageFeaturizerTransfo
     /// The images' statistics (no labels: every image counts as class 0 of 2): the input normalization when neither the
     /// options nor the weights give it, and the units of a pixel-vector column.
     /// </summary>
+    private static bool HasRows(IDataView input)
+    {
+        using var cursor = input.GetRowCursor([]);
+        return cursor.MoveNext();
+    }
+
     private PixelStatistics ReadStatistics(IDataView input, ImageColumnPlan plan)
     {
         using var images = DataViewImageSource.Read(_mlContext, input, plan, labelColumnName: null, numClasses: 2, "featurizer", new DataOptions(), CancellationToken.None);

@@ -17,6 +17,11 @@ public sealed partial class CnnServingCatalog
     /// <param name="model">A model from <see cref="LoadModel(string, out DataViewSchema)"/> or a trained one.</param>
     /// <param name="inputSchema">The schema it was trained on (what <c>LoadModel</c> returns).</param>
     /// <param name="imageColumnName">The column the caller gives it: image paths, encoded bytes or pixels.</param>
+    /// <remarks>
+    /// For rows that lack those columns, as a service's or a command's do: data that has them (a real label, to evaluate)
+    /// goes to <paramref name="model"/> itself, since the step replaces them. The steps are not saved with the model
+    /// (<c>Model.Save</c> refuses the chain): wrap the loaded model again after loading.
+    /// </remarks>
     /// <returns><paramref name="model"/> itself when it scores the image column alone.</returns>
     /// <exception cref="ArgumentException">The model does not score <paramref name="imageColumnName"/> even with every other scalar column of <paramref name="inputSchema"/> beside it; the message names the columns.</exception>
     public ITransformer WithDefaultInputs(ITransformer model, DataViewSchema inputSchema, string imageColumnName)
@@ -33,8 +38,7 @@ public sealed partial class CnnServingCatalog
             return model;
         }
 
-        // Scalar columns only: a vector beside the image is data (a second image, features), which no default stands for.
-        var others = inputSchema.Where(c => !c.IsHidden && c.Index != image.Index && c.Type is not VectorDataViewType and not ImageDataViewType).ToList();
+        var others = DefaultInputs.Others(inputSchema, image);
         if (others.Count == 0 || !DefaultInputs.Scores(model, [image, .. others]))
         {
             throw new ArgumentException($"The model does not score '{imageColumnName}' ({image.Type}) with {(others.Count == 0 ? "no other column" : $"default values for {string.Join(", ", others.Select(c => $"'{c.Name}'"))}")} beside it; its input columns: {DefaultInputs.Describe(inputSchema)}.", nameof(model));
@@ -42,14 +46,27 @@ public sealed partial class CnnServingCatalog
 
         var needed = others.Where(c => !DefaultInputs.Scores(model, [image, .. others.Where(o => o.Index != c.Index)])).ToList();
         var steps = (needed.Count > 0 ? needed : others).Select(c => DefaultInputs.Step(_mlContext, c)).Append(model);
-        return new TransformerChain<ITransformer>(steps.ToArray());
+        var chain = new TransformerChain<ITransformer>(steps.ToArray());
+        if (!DefaultInputs.Scores(chain, [image]))
+        {
+            throw new ArgumentException($"The model does not score '{imageColumnName}' ({image.Type}) even with default values for {string.Join(", ", others.Select(c => $"'{c.Name}'"))} beside it (a step of its chain reads more of them than their types: a key column's values, say); its input columns: {DefaultInputs.Describe(inputSchema)}.", nameof(model));
+        }
+
+        return chain;
     }
 }
 
 /// <summary>The steps <see cref="CnnServingCatalog.WithDefaultInputs"/> builds: one column of its type's default value each.</summary>
 internal static class DefaultInputs
 {
-    /// <summary>Whether <paramref name="model"/> scores rows holding <paramref name="columns"/> alone.</summary>
+    /// <summary>
+    /// The visible columns of <paramref name="schema"/> beside <paramref name="image"/> that a default value can stand for:
+    /// scalars only, since a vector beside the image is data (a second image, features).
+    /// </summary>
+    public static List<DataViewSchema.Column> Others(DataViewSchema schema, DataViewSchema.Column image) =>
+        schema.Where(c => !c.IsHidden && c.Index != image.Index && c.Type is not VectorDataViewType and not ImageDataViewType).ToList();
+
+    /// <summary>Whether <paramref name="model"/> scores rows holding <paramref name="columns"/> alone (a disposed model throws).</summary>
     public static bool Scores(ITransformer model, IEnumerable<DataViewSchema.Column> columns)
     {
         var builder = new DataViewSchema.Builder();
@@ -63,7 +80,7 @@ internal static class DefaultInputs
             model.GetOutputSchema(builder.ToSchema());
             return true;
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException and not ObjectDisposedException)
         {
             return false;
         }

@@ -220,6 +220,6 @@ internal static class ModelIntegrity
         return null;
     }
 
-    private static IEnumerable<ITransformer> Flatten(ITransformer transformer) =>
+    public static IEnumerable<ITransformer> Flatten(ITransformer transformer) =>
         transformer is IEnumerable<ITransformer> chain ? chain.SelectMany(Flatten) : [transformer];
 }

@@ -26,7 +26,7 @@ public sealed partial class CnnServingCatalog
     /// <param name="model">A model from <see cref="LoadModel(string, out DataViewSchema)"/> or a trained one.</param>
     /// <param name="inputSchema">The schema it was trained on (what <c>LoadModel</c> returns).</param>
     /// <param name="imageBytesColumnName">The byte-vector column of encoded images the result reads.</param>
-    /// <exception cref="ArgumentException"><paramref name="inputSchema"/> has no grey or RGB square pixel vector (the message lists its columns), or the model was trained on pixel values neither in 0..255 nor in 0..1 (the message names the range).</exception>
+    /// <exception cref="ArgumentException"><paramref name="inputSchema"/> has no grey or RGB square pixel vector (the message lists its columns), the model was trained on pixel values neither in 0..255 nor in 0..1 (the message names the range), or its chain reads another column no default value stands for (<see cref="WithDefaultInputs"/>).</exception>
     public ITransformer WithImageBytesInput(ITransformer model, DataViewSchema inputSchema, string imageBytesColumnName = ImageBytesColumnName)
     {
         ArgumentNullException.ThrowIfNull(model);

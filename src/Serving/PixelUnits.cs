@@ -14,6 +14,9 @@ namespace MLNetCnn.Serving;
 /// </summary>
 internal static class PixelUnits
 {
+    /// <summary>The least and greatest value above which pixels are not 0..1, and 0..255: a rescale's rounding may pass 1 or 255 by a hair.</summary>
+    private const float Tolerance = 1e-3f;
+
     /// <summary>The ONNX metadata key: a JSON array of the least and greatest training pixel value.</summary>
     public const string MetadataKey = "mlnetcnn.pixel_range";
 
@@ -30,12 +33,12 @@ internal static class PixelUnits
             return 1f;
         }
 
-        if (min >= 0 && max <= 1)
+        if (min >= -Tolerance && max <= 1 + Tolerance)
         {
             return 1f / 255;
         }
 
-        if (min >= 0 && max <= 255)
+        if (min >= -Tolerance && max <= 255 + Tolerance)
         {
             return 1f;
         }
@@ -43,17 +46,28 @@ internal static class PixelUnits
         throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"The model was trained on pixel values in '{column}' from {min:G6} to {max:G6}, neither 0..255 nor 0..1, so the values it expects cannot be made from an image by scaling alone. Put the steps that made them in front of the model yourself (LoadImages or LoadRawImageBytes, ResizeImages, ExtractPixels with the offsetImage and scaleImage your training data used)."), nameof(model));
     }
 
-    /// <summary>The range recorded in the graph that takes <paramref name="column"/>, read from the model as saved.</summary>
+    /// <summary>
+    /// The range recorded for <paramref name="column"/>: a model trained or built in this process says it
+    /// (<see cref="IRecordsPixelRange"/>), and a loaded one has it in the graph that takes the column, read from the model
+    /// as saved.
+    /// </summary>
     private static (float Min, float Max)? Recorded(MLContext mlContext, ITransformer model, DataViewSchema inputSchema, string column)
     {
+        if (ModelIntegrity.Flatten(model).OfType<IRecordsPixelRange>().FirstOrDefault(m => m.PixelColumn == column) is { } trained)
+        {
+            return trained.PixelRange;
+        }
+
         using var saved = new MemoryStream();
         try
         {
             mlContext.Model.Save(model, inputSchema, saved);
         }
-        catch (InvalidOperationException)
+        catch (InvalidOperationException e) when (e is not ObjectDisposedException)
         {
-            return null; // a step that cannot be saved (a CustomMapping without a contract): no model file can record a range either
+            // A step that cannot be saved (an application's CustomMapping without a contract) in a chain of no model of this
+            // library: nothing records the units, as for a graph from elsewhere.
+            return null;
         }
 
         saved.Position = 0;
@@ -83,4 +97,14 @@ internal static class PixelUnits
 
         return null;
     }
+}
+
+/// <summary>A model of this library, trained or built in this process, that knows the units of its pixel-vector input without being saved.</summary>
+internal interface IRecordsPixelRange
+{
+    /// <summary>The column of pixels the model's graph takes.</summary>
+    string PixelColumn { get; }
+
+    /// <summary>The least and greatest training value of that column when it was a pixel vector; null for an image column (converted to 0..255).</summary>
+    (float Min, float Max)? PixelRange { get; }
 }

@@ -50,4 +50,36 @@ public sealed class BytesModelTests
         StringAssert.Contains(evaluated.Output, "on 18 images", evaluated.ToString());
         StringAssert.Contains(evaluated.Error, $"'{bad}'", evaluated.ToString());
     }
+
+    /// <summary>
+    /// ML.NET's tutorial layout: the bytes read outside the model (<c>LoadRawImageBytes</c> over <c>ImagePath</c>), the
+    /// text label keyed inside it. No column scores alone, so the command took <c>ImagePath</c> and failed; the bytes column
+    /// scores with a default label beside it.
+    /// </summary>
+    [TestMethod]
+    public void ABytesModelThatReadsItsLabelScoresEachFile()
+    {
+        string data = Cli.TempFolder("bytes-label-data");
+        GeneratedImages.Write(data, perClass: 6, seed: 7);
+        var ml = new MLContext(seed: 1);
+        var folder = ImageFolder.Load(ml, data);
+        var texts = ml.Transforms.Conversion.MapKeyToValue("Label").Fit(folder.Data).Transform(folder.Data);
+        var bytes = ml.Transforms.LoadRawImageBytes("ImageBytes", null, ImageFolder.ImagePathColumnName).Fit(texts).Transform(texts);
+        string zip = Path.Combine(Cli.TempFolder("bytes-label-model"), "model.zip");
+        var model = ml.Transforms.Conversion.MapValueToKey("Label").Append(ml.Cnn().ImageClassification(new ImageClassificationTrainer.Options
+        {
+            FeatureColumnName = "ImageBytes",
+            ImageShape = new ImageShape(3, 16, 16),
+            Arch = "resnet18",
+            WidthMultiplier = 0.25,
+            Epoch = 1,
+            BatchSize = 8,
+        })).Fit(bytes);
+        ml.Model.Save(model, bytes.Schema, zip);
+        (model.LastTransformer as IDisposable)?.Dispose();
+
+        var predicted = Cli.Run("predict", "--model", zip, Path.Combine(data, "discs"));
+        Assert.AreEqual(0, predicted.ExitCode, predicted.ToString());
+        Assert.HasCount(6, Cli.Predictions(predicted), predicted.ToString());
+    }
 }

@@ -80,14 +80,7 @@ public sealed class PixelModelServingTests
         var keyed = ml.Data.TakeRows(FashionMnist.Load(ml, FashionMnistSplit.Train, FashionMnistSource.Embedded), 128);
         var csv = ml.Transforms.Conversion.MapKeyToValue("Label").Fit(keyed).Transform(keyed); // text labels, as a CSV has them
         string zip = Path.Combine(Root, "model-label-step.zip");
-        var pipeline = ml.Transforms.Conversion.MapValueToKey("Label").Append(ml.Cnn().ImageClassification(new ImageClassificationTrainer.Options
-        {
-            ImageShape = new ImageShape(1, 28, 28),
-            Arch = "resnet18",
-            WidthMultiplier = 0.25,
-            Epoch = 1,
-            BatchSize = 32,
-        }));
+        var pipeline = ml.Transforms.Conversion.MapValueToKey("Label").Append(ml.Cnn().ImageClassification(SmallModel));
         var model = pipeline.Fit(csv);
         try
         {
@@ -144,20 +137,62 @@ public sealed class PixelModelServingTests
             Architecture = ResNetConfig.ResNet18 with { Width = 0.25 },
             ImageShape = new ImageShape(1, 28, 28),
         }).Fit(train);
-        var served = ml.CnnServing().WithImageBytesInput(featurizer, train.Schema);
-        var fromBytes = ml.Model.CreatePredictionEngine<BytesRow, EmbeddingRow>(served);
-        var fromPixels = ml.Model.CreatePredictionEngine<PixelRow, EmbeddingRow>(featurizer);
+        await AssertScoresAnImageAsItsPixelsIn0To1<EmbeddingRow>(ml, featurizer, train.Schema, r => r.Embedding);
+    }
+
+    /// <summary>A featurizer made from a classifier trained on 0..1 keeps its units (before, CreateFeaturizer dropped them).</summary>
+    [TestMethod]
+    public async Task AFeaturizerMadeFromAClassifierTrainedOn0To1EmbedsAnEncodedImageIn0To1()
+    {
+        var ml = new MLContext(seed: 1);
+        var train = Scaled(ml, 1f / 255, 0f, rows: 64);
+        using var classifier = ml.Cnn().ImageClassification(SmallModel).Fit(train);
+        using var featurizer = classifier.CreateFeaturizer();
+        await AssertScoresAnImageAsItsPixelsIn0To1<EmbeddingRow>(ml, featurizer, train.Schema, r => r.Embedding);
+    }
+
+    /// <summary>
+    /// A trained model in a chain that cannot be saved (an application's CustomMapping without a contract) still gives its
+    /// units: before, they were read from the chain as saved, the save failed, and the model was served 0..255.
+    /// </summary>
+    [TestMethod]
+    public async Task AModelInAChainThatCannotBeSavedIsServedInItsUnits()
+    {
+        var ml = new MLContext(seed: 1);
+        var train = Scaled(ml, 1f / 255, 0f, rows: 64);
+        using var classifier = ml.Cnn().ImageClassification(SmallModel).Fit(train);
+        var unsaveable = ml.Transforms.CustomMapping<PixelRow, PixelRow>((from, to) => to.Features = from.Features, contractName: null).Fit(train);
+        var chain = new TransformerChain<ITransformer>(unsaveable, classifier);
+        await AssertScoresAnImageAsItsPixelsIn0To1<ScoreRow>(ml, chain, train.Schema, r => r.Score);
+    }
+
+    private static ImageClassificationTrainer.Options SmallModel => new()
+    {
+        ImageShape = new ImageShape(1, 28, 28),
+        Arch = "resnet18",
+        WidthMultiplier = 0.25,
+        Epoch = 1,
+        BatchSize = 32,
+    };
+
+    /// <summary>A PNG through <c>WithImageBytesInput</c> gives what <paramref name="model"/> gives its grey values / 255.</summary>
+    private static async Task AssertScoresAnImageAsItsPixelsIn0To1<TOutput>(MLContext ml, ITransformer model, DataViewSchema schema, Func<TOutput, float[]> values)
+        where TOutput : class, new()
+    {
+        var served = ml.CnnServing().WithImageBytesInput(model, schema);
+        var fromBytes = ml.Model.CreatePredictionEngine<BytesRow, TOutput>(served);
+        var fromPixels = ml.Model.CreatePredictionEngine<PixelRow, TOutput>(model);
         var (png, label) = DemoModelFixture.Samples[0];
-        string file = Path.Combine(Root, "featurizer-sample.png");
+        string file = Path.Combine(Root, $"sample-{Guid.NewGuid():N}.png");
         await File.WriteAllBytesAsync(file, png);
         using var image = ImageDecoding.DecodeFile(file);
         var bgra = image.Pixels.ToArray();
-        var expected = fromPixels.Predict(new PixelRow { Features = Enumerable.Range(0, 28 * 28).Select(i => bgra[(4 * i) + 2] / 255f).ToArray() }).Embedding;
-        var actual = fromBytes.Predict(new BytesRow { ImageBytes = png }).Embedding;
+        var expected = values(fromPixels.Predict(new PixelRow { Features = Enumerable.Range(0, 28 * 28).Select(i => bgra[(4 * i) + 2] / 255f).ToArray() }));
+        var actual = values(fromBytes.Predict(new BytesRow { ImageBytes = png }));
         Assert.HasCount(expected.Length, actual);
         for (int i = 0; i < expected.Length; i++)
         {
-            Assert.AreEqual(expected[i], actual[i], 1e-3, $"feature {i} of a {label}");
+            Assert.AreEqual(expected[i], actual[i], 1e-3, $"value {i} of a {label}");
         }
     }
 
@@ -166,14 +201,7 @@ public sealed class PixelModelServingTests
     {
         var train = Scaled(ml, scale, offset, rows: 256);
         string zip = Path.Combine(Root, name);
-        using var trained = ml.Cnn().ImageClassification(new ImageClassificationTrainer.Options
-        {
-            ImageShape = new ImageShape(1, 28, 28),
-            Arch = "resnet18",
-            WidthMultiplier = 0.25,
-            Epoch = 1,
-            BatchSize = 32,
-        }).Fit(train);
+        using var trained = ml.Cnn().ImageClassification(SmallModel).Fit(train);
         ml.Model.Save(trained, train.Schema, zip);
         return zip;
     }
@@ -207,6 +235,11 @@ public sealed class PixelModelServingTests
     private sealed class BytesRow
     {
         public byte[] ImageBytes { get; set; } = [];
+    }
+
+    private sealed class ScoreRow
+    {
+        public float[] Score { get; set; } = [];
     }
 
     private sealed class EmbeddingRow

@@ -26,14 +26,16 @@ internal sealed record ModelInput(string Column, DataViewType Type, DataViewSche
         var columns = schema.Where(c => !c.IsHidden && c.Name != LabelColumnName && c.Type is TextDataViewType or VectorDataViewType { ItemType: NumberDataViewType })
             .OrderBy(c => c.Name == ImageFolder.ImagePathColumnName && c.Type is TextDataViewType ? 0 : 1)
             .Cast<DataViewSchema.Column?>().ToList();
-        var column = columns.FirstOrDefault(c => Scores(model, c!.Value)) ?? columns.FirstOrDefault();
+        // A column scores alone, or with default values beside it for the scalar columns a chain reads (its Label).
+        bool Scores(DataViewSchema.Column c) => DefaultInputs.Scores(model, [c]) || DefaultInputs.Scores(model, [c, .. DefaultInputs.Others(schema, c)]);
+        var column = columns.FirstOrDefault(c => Scores(c!.Value)) ?? columns.FirstOrDefault();
         if (column is not { } found)
         {
             throw new InvalidDataException($"Model '{modelPath}' takes no image column this command can build (image paths, encoded bytes or a pixel vector); its input columns: {string.Join(", ", schema.Select(c => $"{c.Name} ({c.Type})"))}.");
         }
 
         var given = new DataViewSchema.Builder();
-        foreach (var c in schema.Where(c => !c.IsHidden && (c.Index == found.Index || c.Type is not VectorDataViewType)))
+        foreach (var c in DefaultInputs.Others(schema, found).Prepend(found))
         {
             given.AddColumn(c.Name, c.Type, c.Annotations);
         }
@@ -41,26 +43,12 @@ internal sealed record ModelInput(string Column, DataViewType Type, DataViewSche
         return new ModelInput(found.Name, found.Type, given.ToSchema());
     }
 
-    /// <summary>Whether <paramref name="model"/> scores rows holding <paramref name="column"/> alone.</summary>
-    private static bool Scores(ITransformer model, DataViewSchema.Column column)
-    {
-        try
-        {
-            model.GetOutputSchema(Alone(column.Name, column.Type, column.Annotations));
-            return true;
-        }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
-        {
-            return false;
-        }
-    }
-
-    /// <summary>Scores one file at a time on one engine: paths and bytes go to the model as they are; for a pixel model the file is decoded, resized (stretching, as the trainer does for image columns), made grey when it has one channel, and extracted 0..255 channels first.</summary>
+    /// <summary>Scores one file at a time on one engine: paths and bytes go to the model as they are; for a pixel model the file is decoded, resized (stretching, as the trainer does for image columns), made grey when it has one channel, and extracted channels first in the units the model was trained on.</summary>
     public FileScorer Scorer(MLContext mlContext, ITransformer model)
     {
         if (Type is TextDataViewType)
         {
-            var engine = Engine<PathRow>(mlContext, mlContext.CnnServing().WithDefaultInputs(model, Schema, Column));
+            var engine = Engine<PathRow>(mlContext, Scoring(() => mlContext.CnnServing().WithDefaultInputs(model, Schema, Column)));
             return new FileScorer(Names(mlContext, engine), file => engine.Predict(new PathRow { Path = Path.GetFullPath(file) }).Score);
         }
 
@@ -68,31 +56,31 @@ internal sealed record ModelInput(string Column, DataViewType Type, DataViewSche
         // resize stretching as the trainer does for image columns, grey for one channel, extract in the model's units),
         // as the serving sample does. Either way each file's bytes are read here, so a decoding error can name the file.
         bool bytes = Type is VectorDataViewType { ItemType: var item } && item == NumberDataViewType.Byte;
-        var (chain, column) = bytes ? (mlContext.CnnServing().WithDefaultInputs(model, Schema, Column), Column) : (PixelsFromBytes(mlContext, model), BytesColumnName);
+        var (chain, column) = bytes
+            ? (Scoring(() => mlContext.CnnServing().WithDefaultInputs(model, Schema, Column)), Column)
+            : (Scoring(() => mlContext.CnnServing().WithImageBytesInput(model, Schema, BytesColumnName)), BytesColumnName);
         var fromBytes = Engine<BytesRow>(mlContext, chain, column);
         return new FileScorer(Names(mlContext, fromBytes), file => NamingTheFile(file, () => fromBytes.Predict(new BytesRow { Bytes = ImageDecoding.ReadFile(file) }).Score));
     }
 
-    /// <summary><paramref name="model"/>, a pixel-vector model, behind the steps that make its vector from encoded bytes in <see cref="BytesColumnName"/>.</summary>
-    private ITransformer PixelsFromBytes(MLContext mlContext, ITransformer model)
+    /// <summary>
+    /// The model made to score what this command reads (<paramref name="build"/>: the serving catalog's steps); a model it
+    /// cannot serve is a user error naming why.
+    /// </summary>
+    private ITransformer Scoring(Func<ITransformer> build)
     {
         try
         {
-            return mlContext.CnnServing().WithImageBytesInput(model, Schema, BytesColumnName);
+            return build();
         }
         catch (ArgumentException e)
         {
-            throw new InvalidDataException($"The model's input column '{Column}' is {Type}: neither image paths, encoded bytes nor a square grey or RGB pixel vector.", e);
+            throw new InvalidDataException(e.ParamName == "inputSchema" ? $"The model's input column '{Column}' is {Type}: neither image paths, encoded bytes nor a square grey or RGB pixel vector." : WithoutParameter(e), e);
         }
     }
 
-    /// <summary>A schema holding one column.</summary>
-    private static DataViewSchema Alone(string name, DataViewType type, DataViewSchema.Annotations? annotations = null)
-    {
-        var builder = new DataViewSchema.Builder();
-        builder.AddColumn(name, type, annotations);
-        return builder.ToSchema();
-    }
+    /// <summary>The exception's message without the " (Parameter 'model')" .NET appends, which means nothing to a command's user.</summary>
+    private static string WithoutParameter(ArgumentException e) => e.ParamName is { } name ? e.Message.Replace($" (Parameter '{name}')", string.Empty, StringComparison.Ordinal) : e.Message;
 
     /// <summary>The column of file bytes in front of a pixel model.</summary>
     private const string BytesColumnName = "mlnetcnn_cli_bytes";

@@ -124,6 +124,14 @@ public static class ImageSources
         return new PixelStatistics(mean, std, (float)min, (float)max);
     }
 
+    /// <summary>Per-channel mean and standard deviation: the first two of <see cref="Statistics"/>.</summary>
+    [Obsolete("Use Statistics, which also gives the least and greatest pixel value.")]
+    public static (float[] Mean, float[] Std) ChannelStatistics(this IImageSource source, int maxImages = StatisticsSampleSize)
+    {
+        var statistics = source.Statistics(maxImages);
+        return (statistics.Mean, statistics.Std);
+    }
+
     /// <summary>Bytes of one stored image.</summary>
     internal static int RowBytes(ImageShape shape, ImagePixelType type) =>
         checked(shape.Size * (type == ImagePixelType.Byte ? 1 : sizeof(float)));
