@@ -43,9 +43,11 @@ public sealed class ImageClassificationTransformer : ITransformer, IDisposable, 
     /// <summary>Class names in score order (the training label's key values).</summary>
     public IReadOnlyList<string> ClassNames { get; }
 
-    string IRecordsPixelRange.PixelColumn => _backbone.PixelColumn;
-
-    (float Min, float Max)? IRecordsPixelRange.PixelRange => _backbone.PixelRange;
+    bool IRecordsPixelRange.Records(string column, out string? recorded)
+    {
+        recorded = _weightsMetadata.GetValueOrDefault(WeightsMetadata.PixelRange);
+        return column == _backbone.PixelColumn;
+    }
 
     /// <summary>The architecture the model was built from (its <see cref="ArchitectureConfig.Name"/> is the registered name).</summary>
     public ArchitectureConfig Architecture { get; }

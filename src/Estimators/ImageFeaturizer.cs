@@ -26,9 +26,9 @@ public sealed class ImageFeaturizerTransformer : ITransformer, IDisposable, IRec
     private readonly byte[] _onnx;
     private readonly DataViewSchema _trainedOn;
     private readonly string _pixelColumn;
-    private readonly (float Min, float Max)? _pixelRange;
+    private readonly string? _pixelRange;
 
-    private ImageFeaturizerTransformer(ServingModel serving, byte[] onnx, DataViewSchema trainedOn, string outputColumnName, int embeddingSize, string pixelColumn, (float Min, float Max)? pixelRange)
+    private ImageFeaturizerTransformer(ServingModel serving, byte[] onnx, DataViewSchema trainedOn, string outputColumnName, int embeddingSize, string pixelColumn, string? pixelRange)
     {
         _serving = serving;
         _onnx = onnx;
@@ -39,9 +39,11 @@ public sealed class ImageFeaturizerTransformer : ITransformer, IDisposable, IRec
         _pixelRange = pixelRange;
     }
 
-    string IRecordsPixelRange.PixelColumn => _pixelColumn;
-
-    (float Min, float Max)? IRecordsPixelRange.PixelRange => _pixelRange;
+    bool IRecordsPixelRange.Records(string column, out string? recorded)
+    {
+        recorded = _pixelRange;
+        return column == _pixelColumn;
+    }
 
     /// <summary>The column the embedding goes to.</summary>
     public string OutputColumnName { get; }
@@ -90,7 +92,7 @@ public sealed class ImageFeaturizerTransformer : ITransformer, IDisposable, IRec
         var export = new OnnxExportOptions { InputName = pixelColumn, OutputName = outputColumnName, Output = OnnxOutput.Embedding, Metadata = metadata };
         byte[] onnx = OnnxExporter.Export(model, export);
         var serving = ServingPipeline.BuildFeaturizer(mlContext, OnnxExporter.Export(model, export with { OneRow = true }), pixelColumn, outputColumnName, schemaSource, gpuDeviceId, fallbackToCpu, conversion);
-        return new ImageFeaturizerTransformer(serving, onnx, schemaSource.Schema, outputColumnName, model.NumFeatures, pixelColumn, pixelRange);
+        return new ImageFeaturizerTransformer(serving, onnx, schemaSource.Schema, outputColumnName, model.NumFeatures, pixelColumn, metadata.GetValueOrDefault(WeightsMetadata.PixelRange));
     }
 }
 

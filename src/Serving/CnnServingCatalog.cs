@@ -95,7 +95,7 @@ public sealed partial class CnnServingCatalog
         var trainedOn = inputSchema ?? ModelIntegrity.GraphInputSchema(model, shapes);
         ModelIntegrity.CheckFits(model, trainedOn, shapes, source);
         ModelIntegrity.CheckClassCount(model, shapes.ScoreWidth, source);
-        return new ServedModel(model, trainedOn, ClassNamesOrNull(model, trainedOn));
+        return new ServedModel(model, trainedOn, ClassNamesOrNull(model, trainedOn), shapes.PixelRanges);
     }
 
     /// <summary>The class names the chain scores for its saved schema; null where that schema does not bind it (an MLImage column is not saved).</summary>

@@ -14,12 +14,16 @@ namespace MLNetCnn.Serving;
 internal sealed class GraphShapes
 {
     private readonly Dictionary<string, long[]> _inputs = [];
+    private readonly Dictionary<string, string?> _pixelRanges = [];
 
     /// <summary>The last dimension of the <c>Score</c> output, if a graph has one.</summary>
     public int? ScoreWidth { get; private set; }
 
     /// <summary>The declared shape of each graph input, by name (ML.NET feeds an input from the column of that name); -1 where the first dimension varies.</summary>
     public IReadOnlyDictionary<string, long[]> Inputs => _inputs;
+
+    /// <summary>For each graph input, the training pixel range its graph records (<see cref="PixelUnits.MetadataKey"/>, JSON), null where none is.</summary>
+    public IReadOnlyDictionary<string, string?> PixelRanges => _pixelRanges;
 
     /// <summary>Loads <paramref name="graph"/> in ONNX Runtime, checks its declared shapes, and records its inputs and <c>Score</c> width.</summary>
     /// <exception cref="InvalidDataException">The graph does not load, or an input or output declares a shape ML.NET cannot serve.</exception>
@@ -34,12 +38,14 @@ internal sealed class GraphShapes
             throw new InvalidDataException($"Model '{source}': its ONNX graph ('{entry}') does not load in ONNX Runtime, so the zip is damaged: {e.Message}", e);
         }
 
+        string? pixelRange = OnnxShapes.Metadata(graph).GetValueOrDefault(PixelUnits.MetadataKey);
         foreach (var (kind, name, shape) in OnnxShapes.Read(graph))
         {
             Check(shape, kind, name, entry, source);
             if (kind == OnnxShapes.Input)
             {
                 _inputs[name] = shape;
+                _pixelRanges[name] = pixelRange;
             }
             else if (name == ServingPipeline.ScoreColumnName && shape is [.., > 0 and var last])
             {

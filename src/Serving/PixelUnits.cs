@@ -47,15 +47,18 @@ internal static class PixelUnits
     }
 
     /// <summary>
-    /// The range recorded for <paramref name="column"/>: a model trained or built in this process says it
-    /// (<see cref="IRecordsPixelRange"/>), and a loaded one has it in the graph that takes the column, read from the model
-    /// as saved.
+    /// The range recorded for <paramref name="column"/>: a model of this library says what its graph records
+    /// (<see cref="IRecordsPixelRange"/>: one trained or built in this process, or one from <c>LoadModel</c>, which read its
+    /// graphs at load); any other chain is saved to memory and the graph that takes the column read.
     /// </summary>
     private static (float Min, float Max)? Recorded(MLContext mlContext, ITransformer model, DataViewSchema inputSchema, string column)
     {
-        if (ModelIntegrity.Flatten(model).OfType<IRecordsPixelRange>().FirstOrDefault(m => m.PixelColumn == column) is { } trained)
+        foreach (var known in ModelIntegrity.Flatten(model).OfType<IRecordsPixelRange>())
         {
-            return trained.PixelRange;
+            if (known.Records(column, out string? recorded))
+            {
+                return Parse(recorded, column);
+            }
         }
 
         using var saved = new MemoryStream();
@@ -75,36 +78,45 @@ internal static class PixelUnits
         foreach (var entry in archive.Entries.Where(e => e.FullName.EndsWith(ModelIntegrity.OnnxEntrySuffix, StringComparison.Ordinal)))
         {
             var graph = ModelIntegrity.ReadGraph(entry, "the model");
-            if (!OnnxShapes.Read(graph).Any(s => s.Kind == OnnxShapes.Input && s.Name == column)
-                || !OnnxShapes.Metadata(graph).TryGetValue(MetadataKey, out var text))
+            if (OnnxShapes.Read(graph).Any(s => s.Kind == OnnxShapes.Input && s.Name == column))
             {
-                continue;
+                return Parse(OnnxShapes.Metadata(graph).GetValueOrDefault(MetadataKey), column);
             }
-
-            float[]? range = null;
-            try
-            {
-                range = JsonSerializer.Deserialize<float[]>(text);
-            }
-            catch (JsonException)
-            {
-            }
-
-            return range is [var min, var max] && float.IsFinite(min) && float.IsFinite(max) && min <= max
-                ? (min, max)
-                : throw new ArgumentException($"The model's ONNX metadata '{MetadataKey}' for '{column}' is '{text}', not the least and greatest training pixel value as two numbers.", nameof(model));
         }
 
         return null;
     }
+
+    /// <summary>The range in <paramref name="recorded"/> (the metadata's JSON), or null where nothing is recorded.</summary>
+    /// <exception cref="ArgumentException">The text is not two finite numbers, the least first.</exception>
+    private static (float Min, float Max)? Parse(string? recorded, string column)
+    {
+        if (recorded is null)
+        {
+            return null;
+        }
+
+        float[]? range = null;
+        try
+        {
+            range = JsonSerializer.Deserialize<float[]>(recorded);
+        }
+        catch (JsonException)
+        {
+        }
+
+        return range is [var min, var max] && float.IsFinite(min) && float.IsFinite(max) && min <= max
+            ? (min, max)
+            : throw new ArgumentException($"The model's ONNX metadata '{MetadataKey}' for '{column}' is '{recorded}', not the least and greatest training pixel value as two numbers.", "model");
+    }
 }
 
-/// <summary>A model of this library, trained or built in this process, that knows the units of its pixel-vector input without being saved.</summary>
+/// <summary>A model of this library that knows what its graph records of the units of its pixel input without being saved.</summary>
 internal interface IRecordsPixelRange
 {
-    /// <summary>The column of pixels the model's graph takes.</summary>
-    string PixelColumn { get; }
-
-    /// <summary>The least and greatest training value of that column when it was a pixel vector; null for an image column (converted to 0..255).</summary>
-    (float Min, float Max)? PixelRange { get; }
+    /// <summary>
+    /// Whether the model's graph takes <paramref name="column"/>; then <paramref name="recorded"/> is its
+    /// <see cref="PixelUnits.MetadataKey"/> metadata (JSON), null where none is recorded (an image column, an earlier version).
+    /// </summary>
+    bool Records(string column, out string? recorded);
 }

@@ -11,9 +11,12 @@ namespace MLNetCnn.Serving;
 /// <param name="chain">The loaded chain.</param>
 /// <param name="trainedOn">The input schema saved with it (or the graph's inputs).</param>
 /// <param name="classNames">The model's class names, when the saved schema names them: a label keyed otherwise is refused.</param>
-internal sealed class ServedModel(ITransformer chain, DataViewSchema trainedOn, IReadOnlyList<string>? classNames) : ITransformer, IDisposable, IGatedModel
+/// <param name="pixelRanges">What its graphs record of their pixel inputs' units, read at load (<see cref="GraphShapes.PixelRanges"/>).</param>
+internal sealed class ServedModel(ITransformer chain, DataViewSchema trainedOn, IReadOnlyList<string>? classNames, IReadOnlyDictionary<string, string?> pixelRanges) : ITransformer, IDisposable, IGatedModel, IRecordsPixelRange
 {
     public ScoringGate Gate { get; } = new();
+
+    public bool Records(string column, out string? recorded) => pixelRanges.TryGetValue(column, out recorded);
 
     public bool IsRowToRowMapper => chain.IsRowToRowMapper;
 

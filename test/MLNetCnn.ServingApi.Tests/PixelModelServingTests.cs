@@ -166,6 +166,27 @@ public sealed class PixelModelServingTests
         await AssertScoresAnImageAsItsPixelsIn0To1<ScoreRow>(ml, chain, train.Schema, r => r.Score);
     }
 
+    /// <summary>
+    /// A model from <c>LoadModel</c> gives the units its graph records without being saved again: inside a chain that
+    /// cannot be saved it was served 0..255 before, and a large model was copied to memory once more to read them.
+    /// </summary>
+    [TestMethod]
+    public async Task ALoadedModelInAChainThatCannotBeSavedIsServedInItsUnits()
+    {
+        var ml = new MLContext(seed: 1);
+        string zip = Train(ml, 1f / 255, 0f, "model-loaded-unsaveable.zip");
+        var loaded = ml.CnnServing().LoadModel(zip, out var schema);
+        try
+        {
+            var unsaveable = ml.Transforms.CustomMapping<PixelRow, PixelRow>((from, to) => to.Features = from.Features, contractName: null).Fit(Scaled(ml, 1f / 255, 0f, rows: 8));
+            await AssertScoresAnImageAsItsPixelsIn0To1<ScoreRow>(ml, new TransformerChain<ITransformer>(unsaveable, loaded), schema!, r => r.Score);
+        }
+        finally
+        {
+            (loaded as IDisposable)?.Dispose();
+        }
+    }
+
     private static ImageClassificationTrainer.Options SmallModel => new()
     {
         ImageShape = new ImageShape(1, 28, 28),
