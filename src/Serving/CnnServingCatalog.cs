@@ -77,7 +77,7 @@ public sealed partial class CnnServingCatalog
         ITransformer model;
         try
         {
-            model = _mlContext.Model.Load(zip, out inputSchema);
+            model = LoadRetryingAMisreadGraphCopy(zip, start, out inputSchema);
         }
         catch (Exception e) when ((FromUnwritableTempFolder(e, source) ?? FromAnotherVersion(e, source) ?? FromTrimmedProcess(e, source)) is { } explained)
         {
@@ -204,6 +204,33 @@ public sealed partial class CnnServingCatalog
     /// nothing disposes the stream, and the copy goes only when the stream is finalized: never, in a command that
     /// exits first. A failed load is rare and already slow, so it collects the abandoned stream now.
     /// </summary>
+    /// <summary>
+    /// ML.NET's <c>Model.Load</c>, once more (up to three tries) when ONNX Runtime took ML.NET's copy of a graph for a graph
+    /// in its own ORT format. ML.NET writes that copy to <c>Path.GetRandomFileName()</c>, an 8.3 name whose random
+    /// three-letter extension is "ort" about once in 32,768 loads, and ONNX Runtime reads a file so named as ORT format and
+    /// fails with "ORT model verification failed": a sound model failed to load at random (once in a CI run of the test
+    /// suite). The next try gets another name.
+    /// </summary>
+    private ITransformer LoadRetryingAMisreadGraphCopy(Stream zip, long start, out DataViewSchema? inputSchema)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return _mlContext.Model.Load(zip, out inputSchema);
+            }
+            catch (Exception e) when (attempt < 3 && IsGraphCopyReadAsOrtFormat(e))
+            {
+                ReleaseAbandonedGraphCopies();
+                zip.Position = start;
+            }
+        }
+    }
+
+    /// <summary>Whether ONNX Runtime failed <paramref name="e"/> reading a graph as ORT format (a file named *.ort).</summary>
+    internal static bool IsGraphCopyReadAsOrtFormat(Exception e) =>
+        Chain(e).Any(x => x.Message.Contains("ORT model verification failed", StringComparison.Ordinal));
+
     private static void ReleaseAbandonedGraphCopies()
     {
         GC.Collect();
