@@ -199,12 +199,6 @@ public sealed partial class CnnServingCatalog
     }
 
     /// <summary>
-    /// ML.NET's <c>OnnxModel</c> copies the graph to a file in <c>MLContext.TempFilePath</c> and opens it with
-    /// <c>DeleteOnClose</c> before it reads the graph's types; when that constructor or the transformer's then fails,
-    /// nothing disposes the stream, and the copy goes only when the stream is finalized: never, in a command that
-    /// exits first. A failed load is rare and already slow, so it collects the abandoned stream now.
-    /// </summary>
-    /// <summary>
     /// ML.NET's <c>Model.Load</c>, once more (up to three tries) when ONNX Runtime took ML.NET's copy of a graph for a graph
     /// in its own ORT format. ML.NET writes that copy to <c>Path.GetRandomFileName()</c>, an 8.3 name whose random
     /// three-letter extension is "ort" about once in 32,768 loads, and ONNX Runtime reads a file so named as ORT format and
@@ -231,6 +225,12 @@ public sealed partial class CnnServingCatalog
     internal static bool IsGraphCopyReadAsOrtFormat(Exception e) =>
         Chain(e).Any(x => x.Message.Contains("ORT model verification failed", StringComparison.Ordinal));
 
+    /// <summary>
+    /// ML.NET's <c>OnnxModel</c> copies the graph to a file in <c>MLContext.TempFilePath</c> and opens it with
+    /// <c>DeleteOnClose</c> before it reads the graph's types; when that constructor or the transformer's then fails,
+    /// nothing disposes the stream, and the copy goes only when the stream is finalized: never, in a command that
+    /// exits first. A failed load is rare and already slow, so it collects the abandoned stream now.
+    /// </summary>
     private static void ReleaseAbandonedGraphCopies()
     {
         GC.Collect();

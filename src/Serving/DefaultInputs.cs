@@ -86,6 +86,7 @@ internal static class DefaultInputs
         }
     }
 
+    /// <summary>The visible columns of <paramref name="schema"/> as the errors list them: <c>'Name' (Type)</c>.</summary>
     public static string Describe(DataViewSchema schema) => string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => $"'{c.Name}' ({c.Type})"));
 
     /// <summary>A step that adds <paramref name="column"/> (its name and type) holding the type's default value in every row.</summary>

@@ -33,7 +33,7 @@ public sealed partial class CnnServingCatalog
         ArgumentNullException.ThrowIfNull(inputSchema);
         ArgumentException.ThrowIfNullOrEmpty(imageBytesColumnName);
         var (column, channels, size) = PixelColumn(inputSchema) ?? throw new ArgumentException(
-            $"The model takes no square grey or RGB pixel vector (Vector<Single, C*N*N> with C 1 or 3) to build from encoded images; its input columns: {string.Join(", ", inputSchema.Where(c => !c.IsHidden).Select(c => $"'{c.Name}' ({c.Type})"))}.",
+            $"The model takes no square grey or RGB pixel vector (Vector<Single, C*N*N> with C 1 or 3) to build from encoded images; its input columns: {DefaultInputs.Describe(inputSchema)}.",
             nameof(inputSchema));
 
         var definition = SchemaDefinition.Create(typeof(ImageBytesRow));

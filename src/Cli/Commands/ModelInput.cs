@@ -26,9 +26,9 @@ internal sealed record ModelInput(string Column, DataViewType Type, DataViewSche
         var columns = schema.Where(c => !c.IsHidden && c.Name != LabelColumnName && c.Type is TextDataViewType or VectorDataViewType { ItemType: NumberDataViewType })
             .OrderBy(c => c.Name == ImageFolder.ImagePathColumnName && c.Type is TextDataViewType ? 0 : 1)
             .Cast<DataViewSchema.Column?>().ToList();
-        // A column scores alone, or with default values beside it for the scalar columns a chain reads (its Label).
-        bool Scores(DataViewSchema.Column c) => DefaultInputs.Scores(model, [c]) || DefaultInputs.Scores(model, [c, .. DefaultInputs.Others(schema, c)]);
-        var column = columns.FirstOrDefault(c => Scores(c!.Value)) ?? columns.FirstOrDefault();
+        // A column that scores alone scores with the other scalar columns beside it too (default values stand for those a
+        // chain reads: its Label), so one probe with them covers both.
+        var column = columns.FirstOrDefault(c => DefaultInputs.Scores(model, [c!.Value, .. DefaultInputs.Others(schema, c.Value)])) ?? columns.FirstOrDefault();
         if (column is not { } found)
         {
             throw new InvalidDataException($"Model '{modelPath}' takes no image column this command can build (image paths, encoded bytes or a pixel vector); its input columns: {string.Join(", ", schema.Select(c => $"{c.Name} ({c.Type})"))}.");
