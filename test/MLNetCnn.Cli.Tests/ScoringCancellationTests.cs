@@ -91,6 +91,30 @@ public sealed class ScoringCancellationTests
     }
 
     [TestMethod]
+    public void TheCancelMessageDoesNotCountSkippedFilesAsScored()
+    {
+        using var cancellation = new CancellationTokenSource();
+        var scorer = new FileScorer(["a", "b"], file => file switch
+        {
+            "2" => throw new InvalidDataException("The image '2' is not a decodable image."),
+            "3" => Cancelling(cancellation),
+            _ => [0.9f, 0.1f],
+        });
+        using var error = new StringWriter();
+        var images = new LabelledImages(["1", "2", "3", "4", "5"], ["a", "a", "b", "b", "b"], [], []);
+
+        // Before: "after 3 of 5 images", counting the skipped file '2' as scored.
+        var e = Assert.ThrowsExactly<OperationCanceledException>(() => Evaluation.Run(new MLContext(seed: 1), scorer, images, ProgressDisplay.For(error), error, "evaluate", "test", cancellation.Token));
+        Assert.AreEqual("Scoring was cancelled after 2 of 5 images were scored and 1 skipped.", e.Message);
+    }
+
+    private static float[] Cancelling(CancellationTokenSource cancellation)
+    {
+        cancellation.Cancel(); // Ctrl+C while this file scores
+        return [0.2f, 0.8f];
+    }
+
+    [TestMethod]
     public void TrainStopsWhileCheckingTheFolder()
     {
         using var cancellation = new CancellationTokenSource();

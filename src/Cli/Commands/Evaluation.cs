@@ -63,7 +63,7 @@ internal static class Evaluation
         using var skippedLine = new StringWriter(CultureInfo.InvariantCulture);
         for (int i = 0; i < paths.Count; i++)
         {
-            ScoringCancelled.ThrowIf(cancellation, i, paths.Count, progress);
+            ScoringCancelled.ThrowIf(cancellation, rows.Count, i - rows.Count, paths.Count, progress);
             if (scorer.TryScore(paths[i], skippedLine, command) is { } score)
             {
                 int best = Array.IndexOf(score, score.Max());

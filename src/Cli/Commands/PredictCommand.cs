@@ -68,7 +68,7 @@ internal static class PredictCommand
         var scored = new List<(string? Given, string Own, string Predicted)>();
         foreach (var (file, given, own) in files)
         {
-            ScoringCancelled.ThrowIf(context.Cancellation, scored.Count + unreadable, files.Count);
+            ScoringCancelled.ThrowIf(context.Cancellation, scored.Count, unreadable, files.Count);
             if (scorer.TryScore(file, context.Error, Spec.Name) is not { } score)
             {
                 unreadable++;

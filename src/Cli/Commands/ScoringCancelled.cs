@@ -10,8 +10,12 @@ namespace MLNetCnn.Cli.Commands;
 /// </summary>
 internal static class ScoringCancelled
 {
-    /// <summary>Throws an <see cref="OperationCanceledException"/> saying how many of the files were scored once <paramref name="cancellation"/> is cancelled, after erasing <paramref name="progress"/>'s bar.</summary>
-    public static void ThrowIf(CancellationToken cancellation, int scored, int total, ProgressDisplay? progress = null)
+    /// <summary>
+    /// Throws an <see cref="OperationCanceledException"/> saying how many of the <paramref name="total"/> files were scored
+    /// and how many were skipped as unreadable once <paramref name="cancellation"/> is cancelled, after erasing
+    /// <paramref name="progress"/>'s bar.
+    /// </summary>
+    public static void ThrowIf(CancellationToken cancellation, int scored, int skipped, int total, ProgressDisplay? progress = null)
     {
         if (!cancellation.IsCancellationRequested)
         {
@@ -19,6 +23,10 @@ internal static class ScoringCancelled
         }
 
         progress?.Clear();
-        throw new OperationCanceledException(string.Create(CultureInfo.InvariantCulture, $"Scoring was cancelled after {scored:N0} of {total:N0} images."), cancellation);
+        // Skipped files are not counted as scored: the count once said "after 5 of 12 images" when 4 of the 5 had been skipped.
+        string done = skipped == 0
+            ? string.Create(CultureInfo.InvariantCulture, $"{scored:N0} of {total:N0} images")
+            : string.Create(CultureInfo.InvariantCulture, $"{scored:N0} of {total:N0} images were scored and {skipped:N0} skipped");
+        throw new OperationCanceledException($"Scoring was cancelled after {done}.", cancellation);
     }
 }
