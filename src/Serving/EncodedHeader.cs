@@ -36,11 +36,12 @@ internal static class EncodedHeader
     /// <summary>
     /// <paramref name="file"/> without its ancillary PNG chunks larger than <see cref="MaxAncillaryChunkBytes"/>; null when
     /// it is no PNG or has none. A chunk whose length runs past the end of the file counts as the length it declares (the
-    /// decoder would hold the rest of the file as that chunk): a large ancillary one is dropped with the rest, and the
-    /// decoder finds the file cut short.
+    /// decoder would hold the rest of the file as that chunk): one over its bound, ancillary or critical, is dropped with
+    /// the rest, and the decoder finds the file ending there (cut short, or complete when the rows came before it, as a
+    /// file with junk after its image data decoded before).
     /// </summary>
     /// <exception cref="InvalidDataException">
-    /// A critical chunk other than IDAT declares more than <see cref="MaxCriticalChunkBytes"/>; <paramref name="what"/>
+    /// A complete critical chunk other than IDAT declares more than <see cref="MaxCriticalChunkBytes"/>; <paramref name="what"/>
     /// names the file in the message.
     /// </exception>
     public static byte[]? WithoutLargePngChunks(ReadOnlySpan<byte> file, string what)
@@ -58,11 +59,12 @@ internal static class EncodedHeader
             var type = file.Slice(at + 4, 4);
             int end = length > file.Length - at - 12L ? file.Length : at + 12 + (int)length;
             bool ancillary = (type[0] & 0x20) != 0; // a lower-case first letter (PNG specification, 5.4)
-            if (ancillary && length > MaxAncillaryChunkBytes)
+            long largest = type.SequenceEqual("IDAT"u8) ? uint.MaxValue : ancillary ? MaxAncillaryChunkBytes : MaxCriticalChunkBytes;
+            if (length > largest && (ancillary || end == file.Length))
             {
                 (dropped ??= []).Add(at..end);
             }
-            else if (!ancillary && length > MaxCriticalChunkBytes && !type.SequenceEqual("IDAT"u8))
+            else if (length > largest)
             {
                 throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"The {what} is not a decodable image: its PNG chunk '{ChunkName(type)}' at byte {at:N0} declares {length:N0} bytes, more than any critical chunk but IDAT holds ({MaxCriticalChunkBytes} bytes, a palette of 256 colours); it was not decoded."));
             }

@@ -92,6 +92,14 @@ public sealed class CostlyImageTests
         clock.Stop();
         StringAssert.Contains(e.Message, "its header is cut short or invalid");
         Assert.IsLessThan(TimeSpan.FromSeconds(2), clock.Elapsed);
+
+        // Junk after the image data that reads as a critical chunk running past the end decoded before (after holding
+        // it); it still does, without holding it.
+        var image = Encoded(SKEncodedImageFormat.Png);
+        int iend = image.Length - 12;
+        byte[] junk = [.. image[..iend], 0x7F, 0xFF, 0xFF, 0xF0, .. "ABCD"u8, .. new byte[held]];
+        CollectionAssert.AreEqual(image[..iend], EncodedHeader.WithoutLargePngChunks(junk, "image"));
+        CollectionAssert.AreEqual(Pixels(image), Pixels(junk));
     }
 
     [TestMethod]
