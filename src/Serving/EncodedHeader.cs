@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Globalization;
+using System.Text;
 
 namespace MLNetCnn.Serving;
 
@@ -10,13 +12,22 @@ internal static class EncodedHeader
 {
     /// <summary>
     /// The largest ancillary PNG chunk (text, colour profile, EXIF, an unknown chunk) kept for the decoder. SkiaSharp's
-    /// PNG decoder spends time on the square of such a chunk's size: 0.27 s for 1 MB, 8.9 s for 8 MB and 152 s for
-    /// 32 MB, so one small file could hold a service for hours. Real ones are a few kilobytes (an ICC profile, EXIF
-    /// within 64 KB, XMP text), and none changes the pixels this library decodes (no colour-space conversion, no
-    /// EXIF orientation), so a larger one is dropped before decoding. The transparency chunk tRNS, which does change
-    /// them, holds at most 256 entries.
+    /// PNG decoder holds every chunk but IDAT whole before reading it, copying what it has again as each block of the file
+    /// arrives, so it spends time on the square of a chunk's size: 0.27 s for 1 MB, 8.9 s for 8 MB and 152 s for 32 MB,
+    /// and one small file could hold a service for hours. Real ones are a few kilobytes (an ICC profile, EXIF within
+    /// 64 KB, XMP text), and none changes the pixels this library decodes (no colour-space conversion, no EXIF
+    /// orientation), so a larger one is dropped before decoding. The transparency chunk tRNS, which does change them,
+    /// holds at most 256 entries.
     /// </summary>
     public const int MaxAncillaryChunkBytes = 64 * 1024;
+
+    /// <summary>
+    /// The largest critical PNG chunk other than IDAT (whose data the decoder reads as it comes): IHDR holds 13 bytes,
+    /// PLTE at most 768 (256 colours), IEND none, and the decoder refuses any other critical chunk, after holding it as
+    /// it holds a large ancillary one (8 to 10 s for 4 MB, found by an outside sweep). A file with a larger one is
+    /// refused unread.
+    /// </summary>
+    public const int MaxCriticalChunkBytes = 768;
 
     private static ReadOnlySpan<byte> PngSignature => [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];
 
@@ -24,9 +35,16 @@ internal static class EncodedHeader
 
     /// <summary>
     /// <paramref name="file"/> without its ancillary PNG chunks larger than <see cref="MaxAncillaryChunkBytes"/>; null when
-    /// it is no PNG or has none (a chunk whose length runs past the end stops the walk: the decoder judges the rest).
+    /// it is no PNG or has none. A chunk whose length runs past the end of the file counts as the length it declares (the
+    /// decoder would hold the rest of the file as that chunk): one over its bound, ancillary or critical, is dropped with
+    /// the rest, and the decoder finds the file ending there (cut short, or complete when the rows came before it, as a
+    /// file with junk after its image data decoded before).
     /// </summary>
-    public static byte[]? WithoutLargePngChunks(ReadOnlySpan<byte> file)
+    /// <exception cref="InvalidDataException">
+    /// A complete critical chunk other than IDAT declares more than <see cref="MaxCriticalChunkBytes"/>; <paramref name="what"/>
+    /// names the file in the message.
+    /// </exception>
+    public static byte[]? WithoutLargePngChunks(ReadOnlySpan<byte> file, string what)
     {
         if (!file.StartsWith(PngSignature))
         {
@@ -35,22 +53,23 @@ internal static class EncodedHeader
 
         List<Range>? dropped = null;
         int at = PngSignature.Length;
-        while (at + 12 <= file.Length)
+        while (at + 8 <= file.Length)
         {
             uint length = BinaryPrimitives.ReadUInt32BigEndian(file[at..]);
-            if (length > file.Length - at - 12)
-            {
-                break;
-            }
-
-            int end = at + 12 + (int)length;
-            bool ancillary = (file[at + 4] & 0x20) != 0; // a lower-case first letter (PNG specification, 5.4)
-            if (ancillary && length > MaxAncillaryChunkBytes)
+            var type = file.Slice(at + 4, 4);
+            int end = length > file.Length - at - 12L ? file.Length : at + 12 + (int)length;
+            bool ancillary = (type[0] & 0x20) != 0; // a lower-case first letter (PNG specification, 5.4)
+            long largest = type.SequenceEqual("IDAT"u8) ? uint.MaxValue : ancillary ? MaxAncillaryChunkBytes : MaxCriticalChunkBytes;
+            if (length > largest && (ancillary || end == file.Length))
             {
                 (dropped ??= []).Add(at..end);
             }
+            else if (length > largest)
+            {
+                throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"The {what} is not a decodable image: its PNG chunk '{ChunkName(type)}' at byte {at:N0} declares {length:N0} bytes, more than any critical chunk but IDAT holds ({MaxCriticalChunkBytes} bytes, a palette of 256 colours); it was not decoded."));
+            }
 
-            if (file.Slice(at + 4, 4).SequenceEqual("IEND"u8))
+            if (end == file.Length || type.SequenceEqual("IEND"u8))
             {
                 break;
             }
@@ -73,6 +92,20 @@ internal static class EncodedHeader
         }
 
         return kept;
+    }
+
+    /// <summary>A chunk's type as the PNG specification writes it (four letters), or in hexadecimal when it is not letters.</summary>
+    private static string ChunkName(ReadOnlySpan<byte> type)
+    {
+        foreach (byte b in type)
+        {
+            if (!char.IsAsciiLetter((char)b))
+            {
+                return "0x" + Convert.ToHexString(type);
+            }
+        }
+
+        return Encoding.ASCII.GetString(type);
     }
 
     /// <summary>

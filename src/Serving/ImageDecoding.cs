@@ -303,7 +303,7 @@ public static class ImageDecoding
             throw new InvalidDataException($"The {what} is not a decodable image: it does not begin as a {ReadFormats} file does (its first bytes: {Convert.ToHexString(bytes.AsSpan(0, Math.Min(8, bytes.Length)))}).");
         }
 
-        var file = EncodedHeader.WithoutLargePngChunks(bytes) ?? bytes;
+        var file = EncodedHeader.WithoutLargePngChunks(bytes, what) ?? bytes;
         using var data = SKData.CreateCopy(file);
         using var native = new SKMemoryStream(data);
         using var codec = SKCodec.Create(native, out var opened);

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Diagnostics;
 using MLNetCnn.Serving;
 using MLNetCnn.TestSupport;
@@ -52,17 +53,66 @@ public sealed class CostlyImageTests
         CollectionAssert.AreEqual(Pixels(png), pixels, "the chunk never changed the pixels");
     }
 
+    /// <summary>
+    /// Found by a second outside sweep: the decoder holds every chunk but IDAT whole before reading it, copying what it
+    /// has again as each block of the file arrives, so a large critical chunk cost what a large ancillary one did: 8 to
+    /// 10 s of CPU for 4 MB (a 100 x 80 PNG with a 4 MB PLTE then decoded; the others were refused only after it).
+    /// No critical chunk but IDAT holds more than 768 bytes (a PLTE of 256 colours), so such a file is refused unread.
+    /// </summary>
+    [TestMethod]
+    [DataRow("PLTE")]
+    [DataRow("IEND")]
+    [DataRow("ZZZZ")]
+    public void ALargeCriticalPngChunkIsRefusedNotHeldForSeconds(string type)
+    {
+        var padded = CraftedImages.WithChunk(Encoded(SKEncodedImageFormat.Png), type, 4 << 20);
+        var clock = Stopwatch.StartNew();
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => ImageDecoding.DecodeBytes(padded, "posted image"));
+        clock.Stop();
+
+        StringAssert.Contains(e.Message, $"The posted image ({padded.Length} bytes) is not a decodable image: its PNG chunk '{type}' at byte 33 declares 4,194,304 bytes");
+        Assert.IsLessThan(TimeSpan.FromSeconds(2), clock.Elapsed, $"{type}: {clock.Elapsed}");
+    }
+
+    /// <summary>
+    /// Found by the same sweep: an ancillary chunk whose declared length runs past the end of the file was left for the
+    /// decoder, which held the rest of the file as that chunk (10 s for 4 MB) before calling the header cut short.
+    /// </summary>
+    [TestMethod]
+    public void AnAncillaryPngChunkRunningPastTheEndIsDroppedNotHeld()
+    {
+        const int afterHeader = 33, held = 4 << 20;
+        var png = CraftedImages.WithChunk(Encoded(SKEncodedImageFormat.Png), "tEXt", held);
+        var cut = png[..(afterHeader + 8 + held)];
+        BinaryPrimitives.WriteUInt32BigEndian(cut.AsSpan(afterHeader), 0x7FFFFFF0); // declares 2 GB, of which the file holds 4 MB
+
+        CollectionAssert.AreEqual(cut[..afterHeader], EncodedHeader.WithoutLargePngChunks(cut, "image"), "the file up to that chunk");
+        var clock = Stopwatch.StartNew();
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => ImageDecoding.DecodeBytes(cut, "posted image"));
+        clock.Stop();
+        StringAssert.Contains(e.Message, "its header is cut short or invalid");
+        Assert.IsLessThan(TimeSpan.FromSeconds(2), clock.Elapsed);
+
+        // Junk after the image data that reads as a critical chunk running past the end decoded before (after holding
+        // it); it still does, without holding it.
+        var image = Encoded(SKEncodedImageFormat.Png);
+        int iend = image.Length - 12;
+        byte[] junk = [.. image[..iend], 0x7F, 0xFF, 0xFF, 0xF0, .. "ABCD"u8, .. new byte[held]];
+        CollectionAssert.AreEqual(image[..iend], EncodedHeader.WithoutLargePngChunks(junk, "image"));
+        CollectionAssert.AreEqual(Pixels(image), Pixels(junk));
+    }
+
     [TestMethod]
     public void SmallAncillaryChunksAndPixelDataAreKeptAsTheyAre()
     {
         var png = Encoded(SKEncodedImageFormat.Png);
-        Assert.IsNull(EncodedHeader.WithoutLargePngChunks(CraftedImages.WithChunk(png, "tEXt", EncodedHeader.MaxAncillaryChunkBytes)));
-        Assert.IsNull(EncodedHeader.WithoutLargePngChunks(Encoded(SKEncodedImageFormat.Jpeg)), "not a PNG");
+        Assert.IsNull(EncodedHeader.WithoutLargePngChunks(CraftedImages.WithChunk(png, "tEXt", EncodedHeader.MaxAncillaryChunkBytes), "image"));
+        Assert.IsNull(EncodedHeader.WithoutLargePngChunks(Encoded(SKEncodedImageFormat.Jpeg), "image"), "not a PNG");
 
-        // A critical chunk of any size is the decoder's to judge, and the rest of the file is copied as it was.
+        // A critical chunk within 768 bytes is the decoder's to judge, and the rest of the file is copied as it was.
         var withLarge = CraftedImages.WithChunk(png, "zzZz", EncodedHeader.MaxAncillaryChunkBytes + 1);
-        CollectionAssert.AreEqual(png, EncodedHeader.WithoutLargePngChunks(withLarge));
-        Assert.IsNull(EncodedHeader.WithoutLargePngChunks(CraftedImages.WithChunk(png, "ZZZZ", 1 << 20)));
+        CollectionAssert.AreEqual(png, EncodedHeader.WithoutLargePngChunks(withLarge, "image"));
+        Assert.IsNull(EncodedHeader.WithoutLargePngChunks(CraftedImages.WithChunk(png, "ZZZZ", EncodedHeader.MaxCriticalChunkBytes), "image"));
     }
 
     [TestMethod]
