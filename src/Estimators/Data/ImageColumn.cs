@@ -26,7 +26,8 @@ internal static class ImageColumn
     /// </summary>
     public static ImageColumnPlan Prepare(MLContext mlContext, IDataView input, string requested, ImageShape? declared, ArchitectureConfig architecture, Action<string>? log)
     {
-        string column = FeatureColumns.Resolve(requested, input.Schema.Select(c => (c.Name, c.Type is VectorDataViewType v ? v.ItemType : c.Type, c.Type is not VectorDataViewType)));
+        // Hidden columns (what an in-place MapValueToKey keeps behind its key) cannot be selected by name: not candidates, not listed.
+        string column = FeatureColumns.Resolve(requested, input.Schema.Where(c => !c.IsHidden).Select(c => (c.Name, c.Type is VectorDataViewType v ? v.ItemType : c.Type, c.Type is not VectorDataViewType)));
         if (column != requested)
         {
             log?.Invoke($"no '{requested}' column: reading the image paths in '{column}'");
