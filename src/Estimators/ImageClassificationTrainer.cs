@@ -86,7 +86,12 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         var features = inputSchema.First(c => c.Name == featureColumn);
         bool pixels = features.Kind == SchemaShape.Column.VectorKind.Vector && features.ItemType == NumberDataViewType.Single;
         bool image = features.Kind == SchemaShape.Column.VectorKind.Scalar && ImageInput.Classify(features.ItemType) is ImageColumnKind.Image or ImageColumnKind.Path;
-        bool bytes = features.Kind != SchemaShape.Column.VectorKind.Scalar && features.ItemType == NumberDataViewType.Byte;
+        if (features.Kind == SchemaShape.Column.VectorKind.Vector && features.ItemType == NumberDataViewType.Byte)
+        {
+            throw ImageColumn.PixelBytes(featureColumn, "Vector of Byte");
+        }
+
+        bool bytes = features.Kind == SchemaShape.Column.VectorKind.VariableVector && features.ItemType == NumberDataViewType.Byte;
         if (!pixels && !image && !bytes)
         {
             throw new ArgumentException($"Feature column '{featureColumn}' must be a known-size vector of Single (pixels), an image (LoadImages), a vector of Byte (LoadRawImageBytes) or text (image paths); found {features.Kind} of {features.ItemType}.");

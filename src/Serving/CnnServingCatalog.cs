@@ -259,7 +259,8 @@ public sealed partial class CnnServingCatalog
 
     /// <summary>
     /// The class names in score order, read from the key values of the <c>PredictedLabel</c> column of a scored
-    /// schema (a transformed <see cref="IDataView"/>'s, or a <c>PredictionEngine</c>'s <c>OutputSchema</c>).
+    /// schema (a transformed <see cref="IDataView"/>'s, or a <c>PredictionEngine</c>'s <c>OutputSchema</c>), or from
+    /// <c>Score</c>'s slot names where a pipeline's last <c>MapKeyToValue("PredictedLabel")</c> made the key its text.
     /// </summary>
     /// <exception cref="InvalidDataException">The <c>Score</c> column has another width than there are names.</exception>
     public IReadOnlyList<string> GetClassNames(DataViewSchema outputSchema)
@@ -271,13 +272,31 @@ public sealed partial class CnnServingCatalog
             throw new ArgumentException($"The schema has no '{column}' column (columns: {string.Join(", ", outputSchema.Where(c => !c.IsHidden).Select(c => c.Name))}); pass the output schema of an MLNetCnn image classifier.", nameof(outputSchema));
         }
 
-        if (predicted.Type is not KeyDataViewType key || ClassKeyValues.AsText(predicted, (int)key.Count) is not { } list)
+        var list = predicted.Type is KeyDataViewType key ? ClassKeyValues.AsText(predicted, (int)key.Count) : ScoreSlotNames(outputSchema);
+        if (list is null)
         {
-            throw new ArgumentException($"Column '{column}' ({predicted.Type}) has no key values to name the classes; expected the key column of an MLNetCnn image classifier.", nameof(outputSchema));
+            throw new ArgumentException($"Column '{column}' ({predicted.Type}) has no key values to name the classes, and no '{ServingPipeline.ScoreColumnName}' column with slot names; expected the output of an MLNetCnn image classifier.", nameof(outputSchema));
         }
 
         ModelIntegrity.CheckClassCount(outputSchema, list.Count);
         return list;
+    }
+
+    /// <summary>
+    /// <c>Score</c>'s slot names: the class names in score order, as trained and loaded models carry them. Found by an
+    /// outside sweep: ML.NET's usual last step, <c>MapKeyToValue("PredictedLabel")</c>, leaves no key values to read.
+    /// </summary>
+    private static IReadOnlyList<string>? ScoreSlotNames(DataViewSchema outputSchema)
+    {
+        if (outputSchema.GetColumnOrNull(ServingPipeline.ScoreColumnName) is not { Type: VectorDataViewType { Size: > 0 } vector } score
+            || score.Annotations.Schema.GetColumnOrNull(ScoreAnnotations.SlotNames) is null)
+        {
+            return null;
+        }
+
+        VBuffer<ReadOnlyMemory<char>> names = default;
+        score.GetSlotNames(ref names);
+        return names.Length == vector.Size ? names.DenseValues().Select(n => n.ToString()).ToList() : null;
     }
 
     /// <summary>A thread-safe pool of prediction engines over <paramref name="model"/> (register it as a singleton in a web app).</summary>

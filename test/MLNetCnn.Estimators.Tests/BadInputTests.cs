@@ -57,6 +57,20 @@ public sealed class BadInputTests
         throw new AssertFailedException($"no InvalidDataException in {e}");
     }
 
+    /// <summary>
+    /// Found by an outside sweep: the list named the label twice ("Columns: Label, Label."), the column
+    /// <c>MapValueToKey</c> hides behind its key as well as the key, which nobody can select by that name.
+    /// </summary>
+    [TestMethod]
+    public void AMissingFeatureColumnListsTheVisibleColumnsOnce()
+    {
+        var keyed = TestData.Build(_ml, Rows(4, 64), 64, TwoClasses);
+        var data = _ml.Transforms.DropColumns("Features").Fit(keyed).Transform(keyed);
+        var e = Fit(data);
+        Assert.IsInstanceOfType<ArgumentOutOfRangeException>(e);
+        StringAssert.Contains(e.Message, "Feature column 'Features' not found. Columns: Label. ");
+    }
+
     [TestMethod]
     public void FeatureColumnOfTheWrongType()
     {

@@ -79,6 +79,29 @@ internal static class DataViewImageReader
         {
             throw new ArgumentException($"Feature column '{featureColumnName}' has {(vector.Size == 0 ? "variable-size vectors" : $"{vector.Size} values")} but the image shape {shape} needs {shape.Size}.");
         }
+
+        CheckPixelOrder(featureColumnName, vector, shape);
+    }
+
+    /// <summary>
+    /// Refuses a pixel vector whose dimensions (<c>ExtractPixels</c> records them) are not <paramref name="shape"/>'s
+    /// channels, height and width. Found by an outside sweep: <c>ExtractPixels(interleavePixelColors: true)</c> gives
+    /// H x W x C, which trained as C x H x W without a word. A one-channel H x W x 1 holds the same values in the same
+    /// order, so it passes.
+    /// </summary>
+    private static void CheckPixelOrder(string featureColumnName, VectorDataViewType vector, ImageShape shape)
+    {
+        var d = vector.Dimensions;
+        if (d.Length != 3 || (d[0] == shape.Channels && d[1] == shape.Height && d[2] == shape.Width)
+            || (shape.Channels == 1 && d[0] == shape.Height && d[1] == shape.Width && d[2] == 1))
+        {
+            return;
+        }
+
+        string hint = d[0] == shape.Height && d[1] == shape.Width && d[2] == shape.Channels
+            ? " They are height x width x channels, as ExtractPixels gives them with interleavePixelColors: true; extract with interleavePixelColors: false (ML.NET's default), which gives channels first."
+            : " Resize the images to the image shape's height and width before ExtractPixels, or set Options.ImageShape to the column's dimensions.";
+        throw new ArgumentException($"Feature column '{featureColumnName}' is {vector}, but the model reads its values as the image shape {shape} (channels x height x width).{hint}");
     }
 
     private static IReadOnlyList<string> ClassNames(DataViewSchema.Column label, int count) =>

@@ -26,13 +26,20 @@ internal static class ImageColumn
     /// </summary>
     public static ImageColumnPlan Prepare(MLContext mlContext, IDataView input, string requested, ImageShape? declared, ArchitectureConfig architecture, Action<string>? log)
     {
-        string column = FeatureColumns.Resolve(requested, input.Schema.Select(c => (c.Name, c.Type is VectorDataViewType v ? v.ItemType : c.Type, c.Type is not VectorDataViewType)));
+        // Hidden columns (what an in-place MapValueToKey keeps behind its key) cannot be selected by name: not candidates, not listed.
+        string column = FeatureColumns.Resolve(requested, input.Schema.Where(c => !c.IsHidden).Select(c => (c.Name, c.Type is VectorDataViewType v ? v.ItemType : c.Type, c.Type is not VectorDataViewType)));
         if (column != requested)
         {
             log?.Invoke($"no '{requested}' column: reading the image paths in '{column}'");
         }
 
-        var kind = ImageInput.Classify(input.Schema[column].Type);
+        var type = input.Schema[column].Type;
+        if (type is VectorDataViewType { IsKnownSize: true, ItemType: var item } && item == NumberDataViewType.Byte)
+        {
+            throw PixelBytes(column, $"{type}");
+        }
+
+        var kind = ImageInput.Classify(type);
         if (kind == ImageColumnKind.Pixels)
         {
             return new ImageColumnPlan(kind, column, column, Conversion: null, Square(declared?.Validate("ImageShape") ?? InferShape(input.Schema, column)));
@@ -60,6 +67,18 @@ internal static class ImageColumn
             throw new ArgumentException($"The data has a column named '{ImageInput.PixelColumnName}', the name of the pixel column the model makes from image column '{imageColumn}'; rename or drop it (mlContext.Transforms.DropColumns) before training.");
         }
     }
+
+    /// <summary>
+    /// The error for a known-size vector of Byte as the image column. Encoded image files (<c>LoadRawImageBytes</c>) come
+    /// as a variable-size vector; a known-size one holds pixels (<c>ExtractPixels(outputAsFloatArray: false)</c>), which
+    /// an outside sweep saw taken for a file and refused in the first read as "not a decodable image".
+    /// </summary>
+    /// <param name="column">The image column's name.</param>
+    /// <param name="found">Its type, as far as the caller knows it.</param>
+    public static ArgumentException PixelBytes(string column, string found) => new(
+        $"Feature column '{column}' is a known-size vector of Byte ({found}): pixels, as ExtractPixels gives them with outputAsFloatArray: false. "
+        + "The trainer reads pixels as a known-size vector of Single (ExtractPixels with outputAsFloatArray: true, ML.NET's default, or "
+        + "mlContext.Transforms.Conversion.ConvertType to Single) and a vector of Byte as an encoded image file, which LoadRawImageBytes gives as a variable-size vector.");
 
     private static ImageShape Square(ImageShape shape) => shape.Height == shape.Width
         ? shape
