@@ -50,6 +50,11 @@ public sealed class KernelSelectionTests
         }
 
         StringAssert.Contains(choice.ToString(), choice.Reason);
+        if (choice.CacheSizes is not null)
+        {
+            StringAssert.StartsWith(OneDnnCacheSizes.Outcome, "set", "the cache sizes the verdict needs were given to oneDNN in this process");
+        }
+
         Assert.IsNotNull(choice.BFloat16Slowdown, "the probe times bfloat16 against float32");
         if (!HostCpu.Current.HasNativeBFloat16)
         {
@@ -66,29 +71,89 @@ public sealed class KernelSelectionTests
             Assert.Inconclusive($"this CPU offers only {string.Join(", ", candidates)}");
         }
 
+        // What this host chooses with nothing injected: on a CPU whose own faults reject the third candidate too (the Zen 5
+        // VM that hides its caches rejects everything above AVX2), the choice with faults injected is that one.
+        var clean = KernelSelection.Current;
+        bool cleanIsLower = candidates.IndexOf(clean.Isa) >= 2 && clean.Source is KernelChoiceSource.Probe or KernelChoiceSource.Cache;
+        string expected = cleanIsLower ? clean.Isa : candidates[2];
         string cache = Directory.CreateTempSubdirectory("mlnetcnn-kernels-").FullName;
         try
         {
             var faults = new Dictionary<string, string> { [candidates[0]] = "float32", [candidates[1]] = "crash" };
             var choice = KernelSelection.Select(new ProbeSettings(cache, faults, ProbeTimeout));
-            Assert.AreEqual(candidates[2], choice.Isa, choice.ToString());
+            Assert.AreEqual(expected, choice.Isa, choice.ToString());
             Assert.AreEqual(KernelChoiceSource.Probe, choice.Source);
-            Assert.HasCount(2, choice.Rejected);
-            StringAssert.Contains(choice.Rejected[0], "injected");
+            Assert.HasCount(cleanIsLower ? clean.Rejected.Count : 2, choice.Rejected);
             StringAssert.StartsWith(choice.Rejected[0], candidates[0]);
-            StringAssert.Contains(choice.Rejected[1], "SIGFPE");
             StringAssert.StartsWith(choice.Rejected[1], candidates[1]);
-            StringAssert.Contains(choice.ToString(), $"oneDNN limited to {candidates[2]}");
+            if (!cleanIsLower)
+            {
+                // Where the host's own faults come first (a crash before the checks), the injected ones are not reached.
+                StringAssert.Contains(choice.Rejected[0], "injected");
+                StringAssert.Contains(choice.Rejected[1], "SIGFPE");
+            }
+
+            StringAssert.Contains(choice.ToString(), $"oneDNN limited to {expected}");
 
             // The verdict is kept per host: the next process reads it without probing (no fault is injected now).
             var clock = Stopwatch.StartNew();
             var cached = KernelSelection.Select(new ProbeSettings(cache, new Dictionary<string, string>(), ProbeTimeout));
             Assert.IsLessThan(1.0, clock.Elapsed.TotalSeconds, "a cached verdict starts no probe process");
             Assert.AreEqual(KernelChoiceSource.Cache, cached.Source);
-            Assert.AreEqual(candidates[2], cached.Isa);
+            Assert.AreEqual(expected, cached.Isa);
             CollectionAssert.AreEqual(choice.Rejected.ToList(), cached.Rejected.ToList());
             Assert.IsNotNull(cached.CachePath);
             StringAssert.Contains(cached.ToString(), cached.CachePath);
+        }
+        finally
+        {
+            Directory.Delete(cache, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void OneDnnIsGivenCacheSizesWhereTheCpuHidesThem()
+    {
+        if (!HostCpu.Current.SupportedIsas.Contains("AVX2"))
+        {
+            Assert.Inconclusive("this CPU has no AVX2, the level the cache sizes are tried at");
+        }
+
+        // Every host: the child finds oneDNN's CPU description in libtorch 2.10 and reads its caches. On a CPU that reports
+        // none (the AMD EPYC Zen 5 VM: 1-byte levels) it writes oneDNN's fallback sizes, and the checks that crashed there
+        // with SIGFPE at AVX2 then agree with float64; elsewhere nothing is written.
+        var run = KernelProbe.Run("AVX2", bfloat16: false, failOn: null, ProbeTimeout, cacheFix: true);
+        Assert.IsTrue(run.Passed, run.Why);
+        Assert.IsNotNull(run.CacheSizes, run.Why);
+        StringAssert.StartsWith(run.CacheSizes, HostCpu.Current.Caches == "none" ? "set: the CPU reports caches of L1 1 B" : "not needed", run.CacheSizes);
+    }
+
+    [TestMethod]
+    public void OnACpuThatHidesItsCachesAFailingLevelIsTriedAgainWithCacheSizes()
+    {
+        var candidates = HostCpu.Current.SupportedIsas.Prepend(KernelChoice.DefaultIsa).ToList();
+        int avx2 = candidates.IndexOf("AVX2");
+        if (avx2 < 0)
+        {
+            Assert.Inconclusive("this CPU has no AVX2, the level the cache sizes are tried at");
+        }
+
+        string cache = Directory.CreateTempSubdirectory("mlnetcnn-kernels-").FullName;
+        try
+        {
+            // Every level down to AVX2 fails as it is (injected), as they did on the Zen 5 VM; AVX2 with cache sizes passes.
+            var faults = candidates.Take(avx2 + 1).ToDictionary(isa => isa, _ => "crash");
+            var choice = KernelSelection.Select(new ProbeSettings(cache, faults, ProbeTimeout, CachesHidden: true));
+            Assert.AreEqual("AVX2", choice.Isa, choice.ToString());
+            Assert.IsNotNull(choice.CacheSizes, choice.ToString());
+            Assert.HasCount(avx2 + 1, choice.Rejected);
+            StringAssert.StartsWith(choice.Rejected[^1], "AVX2: ");
+            Assert.IsFalse(choice.Rejected.Any(r => r.Contains(KernelSelection.CacheFixSuffix, StringComparison.Ordinal)), "the AVX-512 levels are not tried with cache sizes");
+            StringAssert.Contains(choice.ToString(), "oneDNN limited to AVX2, with oneDNN's fallback cache sizes");
+
+            var cached = KernelSelection.Select(new ProbeSettings(cache, new Dictionary<string, string>(), ProbeTimeout, CachesHidden: true));
+            Assert.AreEqual(KernelChoiceSource.Cache, cached.Source);
+            Assert.AreEqual(choice.CacheSizes, cached.CacheSizes, "the verdict keeps what was done about the caches, for the next process to apply");
         }
         finally
         {

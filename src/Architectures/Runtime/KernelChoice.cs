@@ -58,6 +58,13 @@ public sealed record KernelChoice(string Isa, KernelChoiceSource Source, string 
     /// <summary>Time of a bfloat16 convolution step over a float32 one, as the probe measured it at <see cref="Isa"/> (null when not measured).</summary>
     public double? BFloat16Slowdown { get; init; }
 
+    /// <summary>
+    /// Where the CPU hides its cache sizes and oneDNN would plan for 1-byte caches: what was done about it (oneDNN's own
+    /// fallback sizes given to it, see docs/kernels.md), or null where nothing was needed. Applied in every process
+    /// that uses this choice, before oneDNN's first convolution.
+    /// </summary>
+    public string? CacheSizes { get; init; }
+
     /// <summary>The cache file of the verdict, when there is one.</summary>
     [JsonIgnore]
     public string? CachePath { get; init; }
@@ -74,6 +81,7 @@ public sealed record KernelChoice(string Isa, KernelChoiceSource Source, string 
             _ => "not probed",
         };
         string rejected = Rejected.Count == 0 ? string.Empty : $"; rejected: {string.Join("; ", Rejected)}";
-        return $"{isa} ({source}: {Reason}{rejected})";
+        string caches = CacheSizes is null ? string.Empty : $", with oneDNN's fallback cache sizes ({CacheSizes})";
+        return $"{isa}{caches} ({source}: {Reason}{rejected})";
     }
 }

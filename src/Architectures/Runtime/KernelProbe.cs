@@ -12,7 +12,8 @@ namespace MLNetCnn.Architectures.Runtime;
 /// <param name="Why">What went wrong (failed checks, a crash, a time-out), or what passed.</param>
 /// <param name="OneDnnIsa">The instruction set oneDNN reported using (its verbose "isa:" line), when seen.</param>
 /// <param name="Outcome">The checks' results, when the process got that far.</param>
-internal sealed record ProbeRun(string Isa, bool Passed, string Why, string? OneDnnIsa, ProbeOutcome? Outcome);
+/// <param name="CacheSizes">What the child did about oneDNN's cache sizes when asked to give it its fallback sizes (<see cref="OneDnnCacheSizes.Outcome"/>).</param>
+internal sealed record ProbeRun(string Isa, bool Passed, string Why, string? OneDnnIsa, ProbeOutcome? Outcome, string? CacheSizes = null);
 
 /// <summary>
 /// Runs <see cref="KernelChecks"/> in a child process per instruction set (oneDNN reads
@@ -30,6 +31,7 @@ internal static class KernelProbe
 
     private const string PathsVariable = "MLNETCNN_KERNEL_PROBE_PATHS";
     private const string ResultPrefix = "MLNETCNN_KERNEL_PROBE ";
+    private const string CacheSizesPrefix = "MLNETCNN_KERNEL_PROBE_CACHE_SIZES ";
 
     /// <summary>True inside a probe child.</summary>
     public static bool IsChild => Environment.GetEnvironmentVariable(ChildVariable) == "1";
@@ -69,6 +71,18 @@ internal static class KernelProbe
             _ = raise(SigFpe);
         }
 
+        if (Environment.GetEnvironmentVariable(OneDnnCacheSizes.ChildVariable) == "1")
+        {
+            if (!OneDnnCacheSizes.Apply())
+            {
+                // Asked to run with oneDNN's fallback cache sizes and unable to give them: this candidate cannot pass.
+                Console.WriteLine(ResultPrefix + JsonSerializer.Serialize(new ProbeOutcome(0, [$"oneDNN's cache sizes could not be set: {OneDnnCacheSizes.Outcome}"], false, [], 0)));
+                return 1;
+            }
+
+            Console.WriteLine(CacheSizesPrefix + OneDnnCacheSizes.Outcome);
+        }
+
         var outcome = KernelChecks.Run(bfloat16, failOn);
         Console.Out.Flush();
         Console.WriteLine(ResultPrefix + JsonSerializer.Serialize(outcome));
@@ -81,9 +95,15 @@ internal static class KernelProbe
     /// <param name="bfloat16">Check bfloat16 convolutions too.</param>
     /// <param name="failOn">An injected fault (tests): "float32" fails a check, "crash" ends the child with SIGFPE; null for none.</param>
     /// <param name="timeout">How long the child may take.</param>
-    public static ProbeRun Run(string isa, bool bfloat16, string? failOn, TimeSpan timeout)
+    /// <param name="cacheFix">Give oneDNN its fallback cache sizes in the child first (<see cref="OneDnnCacheSizes"/>).</param>
+    public static ProbeRun Run(string isa, bool bfloat16, string? failOn, TimeSpan timeout, bool cacheFix = false)
     {
         var start = ChildStart(isa, bfloat16, failOn);
+        if (start is not null && cacheFix)
+        {
+            start.Environment[OneDnnCacheSizes.ChildVariable] = "1";
+        }
+
         if (start is null)
         {
             return new ProbeRun(isa, false, "the probe cannot start a child process here (no dotnet host found, or a single-file app)", null, null);
@@ -118,15 +138,23 @@ internal static class KernelProbe
         var outcome = result is null ? null : JsonSerializer.Deserialize<ProbeOutcome>(result[ResultPrefix.Length..]);
         if (outcome is null)
         {
-            string tail = string.Join(" | ", errors.Where(e => e.Trim().Length > 0).TakeLast(3));
+            string tail = string.Join(" | ", Meaningful(errors).TakeLast(3));
             return new ProbeRun(isa, false, $"the probe process ended with {DescribeExit(process.ExitCode)} before reporting{(tail.Length > 0 ? $" ({tail})" : string.Empty)}", oneDnnIsa, null);
+        }
+
+        string? cacheSizes = output.LastOrDefault(l => l.StartsWith(CacheSizesPrefix, StringComparison.Ordinal))?[CacheSizesPrefix.Length..];
+        if (outcome.Failures.Count == 0 && process.ExitCode != 0)
+        {
+            // Every check agreed, then the process crashed (on exit, as oneDNN freed its kernels): memory was corrupted on the way.
+            string tail = string.Join(" | ", Meaningful(errors).TakeLast(2));
+            return new ProbeRun(isa, false, $"the checks agreed with float64, but the probe process then ended with {DescribeExit(process.ExitCode)}{(tail.Length > 0 ? $" ({tail})" : string.Empty)}", oneDnnIsa, outcome, cacheSizes);
         }
 
         bool passed = outcome.Failures.Count == 0;
         string why = passed
             ? FormattableString.Invariant($"{outcome.Checks} convolutions (forward, input and weight gradients) agreed with float64")
             : $"{outcome.Failures.Count} or more wrong convolutions, e.g. {string.Join("; ", outcome.Failures)}";
-        return new ProbeRun(isa, passed, why, oneDnnIsa, outcome);
+        return new ProbeRun(isa, passed, why, oneDnnIsa, outcome, cacheSizes);
     }
 
     private static ProcessStartInfo? ChildStart(string isa, bool bfloat16, string? failOn)
@@ -213,6 +241,13 @@ internal static class KernelProbe
 
         return path;
     }
+
+    /// <summary>
+    /// The child's error lines worth quoting in a verdict: not blank, and not libtorch's "Could not initialize NNPACK!"
+    /// warning, which it prints on every CPU NNPACK does not know and which filled each rejection with 400 repeated bytes.
+    /// </summary>
+    private static IEnumerable<string> Meaningful(IEnumerable<string> errors) =>
+        errors.Where(e => e.Trim().Length > 0 && !e.Contains("NNPACK.cpp", StringComparison.Ordinal));
 
     private const int SigFpe = 8;
 

@@ -8,7 +8,8 @@ namespace MLNetCnn.Architectures.Runtime;
 /// <param name="CacheDirectory">Folder of the verdict cache, or null for none.</param>
 /// <param name="Faults">Faults injected into the probe of an instruction set (tests): "float32" fails a check, "crash" kills the probe process with SIGFPE.</param>
 /// <param name="Timeout">How long one probe process may take.</param>
-internal sealed record ProbeSettings(string? CacheDirectory, IReadOnlyDictionary<string, string> Faults, TimeSpan Timeout)
+/// <param name="CachesHidden">Whether to probe as on a CPU that reports no caches (tests); null: as this CPU does.</param>
+internal sealed record ProbeSettings(string? CacheDirectory, IReadOnlyDictionary<string, string> Faults, TimeSpan Timeout, bool? CachesHidden = null)
 {
     /// <summary>The process's settings: the user's cache folder, nothing injected, two minutes per probe.</summary>
     public static ProbeSettings Default => new(KernelSelection.DefaultCacheDirectory(), new Dictionary<string, string>(), TimeSpan.FromMinutes(2));
@@ -43,7 +44,19 @@ internal sealed record ProbeSettings(string? CacheDirectory, IReadOnlyDictionary
 public static class KernelSelection
 {
     /// <summary>Bumped whenever the checks change, so older verdicts are probed again.</summary>
-    private const int ProbeVersion = 2;
+    private const int ProbeVersion = 3;
+
+    /// <summary>
+    /// The instruction sets tried again with oneDNN's fallback cache sizes (<see cref="OneDnnCacheSizes"/>) on a CPU that
+    /// reports no caches. Not the AVX-512 levels: with the sizes given, their checks agreed with float64, but the
+    /// process then crashed at random (3 of 4 runs with two threads, in the teardown of the AVX-512 strided 1x1
+    /// backward-weights kernel, after heap corruption) on the AMD EPYC Zen 5 VM where this was found, a fault one probe
+    /// run can miss.
+    /// </summary>
+    /// <summary>The level to fall back to where a verdict's cache sizes cannot be applied: it passed every probe, with or without caches.</summary>
+    private const string SafeIsa = "SSE41";
+
+    private static readonly IReadOnlySet<string> CacheFixIsas = new HashSet<string>(StringComparer.Ordinal) { "AVX2", "AVX" };
 
     private static readonly object Gate = new();
     private static KernelChoice? _current;
@@ -100,7 +113,14 @@ public static class KernelSelection
 
                 if (_current.Isa != KernelChoice.DefaultIsa)
                 {
-                    _ = setenv("ONEDNN_MAX_CPU_ISA", _current.Isa, 0);
+                    SetIsa(_current.Isa);
+                }
+
+                if (_current.CacheSizes is not null && !OneDnnCacheSizes.Apply())
+                {
+                    // The probe's child could give oneDNN its cache sizes and this process cannot: the chosen set is not safe here.
+                    _current = _current with { Isa = SafeIsa, Reason = $"{_current.Reason}; but oneDNN's cache sizes could not be set in this process ({OneDnnCacheSizes.Outcome}), so {SafeIsa}, right on every host probed so far, was taken", CacheSizes = null };
+                    SetIsa(SafeIsa);
                 }
             }
         }
@@ -136,14 +156,15 @@ public static class KernelSelection
 
         var rejected = new List<string>();
         bool anyReport = false;
-        foreach (string isa in cpu.SupportedIsas.Prepend(KernelChoice.DefaultIsa))
+        foreach (var (isa, cacheFix) in Candidates(cpu, settings.CachesHidden ?? cpu.Caches == "none"))
         {
             bool bfloat16 = cpu.IsaRunsBFloat16(isa);
-            var run = KernelProbe.Run(isa, bfloat16, settings.Faults.GetValueOrDefault(isa), settings.Timeout);
+            string name = cacheFix ? isa + CacheFixSuffix : isa;
+            var run = KernelProbe.Run(isa, bfloat16, settings.Faults.GetValueOrDefault(name), settings.Timeout, cacheFix);
             anyReport |= run.Outcome is not null;
             if (!run.Passed)
             {
-                rejected.Add($"{isa}: {run.Why}");
+                rejected.Add($"{name}: {run.Why}");
                 continue;
             }
 
@@ -158,6 +179,7 @@ public static class KernelSelection
                     : native == BFloat16Kernels.Native ? "native bfloat16 convolutions passed the probe"
                     : $"bfloat16 convolutions were wrong: {string.Join("; ", outcome.BFloat16Failures)}",
                 BFloat16Slowdown = outcome.BFloat16Slowdown,
+                CacheSizes = cacheFix ? run.CacheSizes : null,
                 CachePath = cachePath,
             };
             WriteCache(cachePath, choice);
@@ -168,6 +190,26 @@ public static class KernelSelection
         return anyReport
             ? new KernelChoice(cpu.SupportedIsas.LastOrDefault() ?? KernelChoice.DefaultIsa, KernelChoiceSource.Probe, "no instruction set passed the probe; the lowest was kept", cpu.ToString()) { Rejected = rejected }
             : new KernelChoice(KernelChoice.DefaultIsa, KernelChoiceSource.Unverified, $"the probe could not run: {rejected.FirstOrDefault()}", cpu.ToString());
+    }
+
+    /// <summary>How a candidate run with oneDNN's fallback cache sizes is named in <see cref="KernelChoice.Rejected"/> and in injected faults.</summary>
+    internal const string CacheFixSuffix = "+cache-sizes";
+
+    /// <summary>
+    /// The probe's candidates, best first: oneDNN's default, then each level the CPU supports; on a CPU that reports no
+    /// caches, each of <see cref="CacheFixIsas"/> is tried again with oneDNN's fallback cache sizes right after it fails
+    /// as it is (a host that reports its caches never needs them).
+    /// </summary>
+    private static IEnumerable<(string Isa, bool CacheFix)> Candidates(HostCpu cpu, bool cachesHidden)
+    {
+        foreach (string isa in cpu.SupportedIsas.Prepend(KernelChoice.DefaultIsa))
+        {
+            yield return (isa, false);
+            if (cachesHidden && CacheFixIsas.Contains(isa))
+            {
+                yield return (isa, true);
+            }
+        }
     }
 
     /// <summary><c>$MLNETCNN_CACHE_DIR</c>, else <c>$XDG_CACHE_HOME/mlnetcnn</c>, else <c>~/.cache/mlnetcnn</c>; null without a home.</summary>
@@ -267,6 +309,16 @@ public static class KernelSelection
                 return null;
             }
         }
+    }
+
+    /// <summary>
+    /// Sets <c>ONEDNN_MAX_CPU_ISA</c> where oneDNN reads it (the C environment) and where .NET code reads it: once anything
+    /// has set a variable through .NET (TorchSharp's loader does), .NET reads its own copy, which <c>setenv</c> does not reach.
+    /// </summary>
+    private static void SetIsa(string isa)
+    {
+        _ = setenv("ONEDNN_MAX_CPU_ISA", isa, 1);
+        Environment.SetEnvironmentVariable("ONEDNN_MAX_CPU_ISA", isa);
     }
 
     [DllImport("libc", EntryPoint = "setenv")]
