@@ -25,10 +25,30 @@ internal sealed class GraphShapes
     /// <summary>For each graph input, the training pixel range its graph records (<see cref="PixelUnits.MetadataKey"/>, JSON), null where none is.</summary>
     public IReadOnlyDictionary<string, string?> PixelRanges => _pixelRanges;
 
-    /// <summary>Loads <paramref name="graph"/> in ONNX Runtime, checks its declared shapes, and records its inputs and <c>Score</c> width.</summary>
-    /// <exception cref="InvalidDataException">The graph does not load, or an input or output declares a shape ML.NET cannot serve.</exception>
+    /// <summary>Checks <paramref name="graph"/>'s declared shapes, loads it in ONNX Runtime, and records its inputs and <c>Score</c> width.</summary>
+    /// <exception cref="InvalidDataException">An input or output declares a shape ML.NET cannot serve, or the graph does not load.</exception>
+    /// <remarks>
+    /// The declared shapes are checked before ONNX Runtime loads the graph, so the error names the shape wherever ONNX
+    /// Runtime would also refuse it: a graph whose input declares a dimension of 0 loaded in ONNX Runtime on the Zen 3
+    /// build hosts and was refused on an AVX-512 Zen 5 host (a Reshape's shape inference), whose error named no shape.
+    /// </remarks>
     public void Read(byte[] graph, string entry, string source)
     {
+        List<(string Kind, string Name, long[] Shape)>? declared = null;
+        try
+        {
+            declared = OnnxShapes.Read(graph).ToList();
+        }
+        catch (Exception e) when (e is InvalidDataException or ArgumentException or IndexOutOfRangeException or OverflowException)
+        {
+            // A protobuf this reader cannot walk: ONNX Runtime's load below says what is wrong with it.
+        }
+
+        foreach (var (kind, name, shape) in declared ?? [])
+        {
+            Check(shape, kind, name, entry, source);
+        }
+
         try
         {
             using var session = new InferenceSession(graph);
@@ -39,9 +59,8 @@ internal sealed class GraphShapes
         }
 
         string? pixelRange = OnnxShapes.Metadata(graph).GetValueOrDefault(PixelUnits.MetadataKey);
-        foreach (var (kind, name, shape) in OnnxShapes.Read(graph))
+        foreach (var (kind, name, shape) in declared ?? OnnxShapes.Read(graph))
         {
-            Check(shape, kind, name, entry, source);
             if (kind == OnnxShapes.Input)
             {
                 _inputs[name] = shape;
