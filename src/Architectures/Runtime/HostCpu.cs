@@ -29,6 +29,9 @@ internal sealed record HostCpu(string Model, IReadOnlySet<string> Flags, string 
     /// <summary>Runs bfloat16 arithmetic natively (AVX512_BF16 or AMX), where oneDNN has fast bfloat16 convolutions.</summary>
     public bool HasNativeBFloat16 => Flags.Contains("avx512_bf16") || Flags.Contains("amx_bf16");
 
+    /// <summary>Whether the (virtual) CPU reports no cache information (<see cref="Caches"/> "none"), where oneDNN may plan for 1-byte caches (<see cref="OneDnnCacheSizes"/>).</summary>
+    public bool HidesCaches => Caches == NoCaches;
+
     /// <summary>The oneDNN instruction sets this CPU supports, newest first (the candidates of the probe, after DEFAULT).</summary>
     public IReadOnlyList<string> SupportedIsas => Ladder.Where(l => l.Flags.All(Flags.Contains)).Select(l => l.Isa).ToList();
 
@@ -86,6 +89,8 @@ internal sealed record HostCpu(string Model, IReadOnlySet<string> Flags, string 
         return new HostCpu(model, flags, ReadCaches(), Environment.ProcessorCount);
     }
 
+    private const string NoCaches = "none";
+
     /// <summary>"L1d 32K, L1i 32K, L2 512K, L3 32768K", or "none" where the (virtual) CPU reports no cache information.</summary>
     private static string ReadCaches()
     {
@@ -99,11 +104,11 @@ internal sealed record HostCpu(string Model, IReadOnlySet<string> Flags, string 
                 string size = File.ReadAllText(Path.Combine(d, "size")).Trim();
                 return $"L{level}{(type == "Data" ? "d" : type == "Instruction" ? "i" : string.Empty)} {size}";
             }).ToList();
-            return parts.Count == 0 ? "none" : string.Join(", ", parts);
+            return parts.Count == 0 ? NoCaches : string.Join(", ", parts);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return "none";
+            return NoCaches;
         }
     }
 }

@@ -98,11 +98,7 @@ internal static class KernelProbe
     /// <param name="cacheFix">Give oneDNN its fallback cache sizes in the child first (<see cref="OneDnnCacheSizes"/>).</param>
     public static ProbeRun Run(string isa, bool bfloat16, string? failOn, TimeSpan timeout, bool cacheFix = false)
     {
-        var start = ChildStart(isa, bfloat16, failOn);
-        if (start is not null && cacheFix)
-        {
-            start.Environment[OneDnnCacheSizes.ChildVariable] = "1";
-        }
+        var start = ChildStart(isa, bfloat16, failOn, cacheFix);
 
         if (start is null)
         {
@@ -157,7 +153,7 @@ internal static class KernelProbe
         return new ProbeRun(isa, passed, why, oneDnnIsa, outcome, cacheSizes);
     }
 
-    private static ProcessStartInfo? ChildStart(string isa, bool bfloat16, string? failOn)
+    private static ProcessStartInfo? ChildStart(string isa, bool bfloat16, string? failOn, bool cacheFix)
     {
         string assembly = typeof(KernelProbe).Assembly.Location;
         string? dotnet = DotnetHost();
@@ -198,6 +194,11 @@ internal static class KernelProbe
         }
 
         start.Environment["ONEDNN_VERBOSE"] = "1"; // its "isa:" line says what oneDNN really ran
+        if (cacheFix)
+        {
+            start.Environment[OneDnnCacheSizes.ChildVariable] = "1";
+        }
+
         var folders = new[] { Path.GetDirectoryName(assembly), Path.GetDirectoryName(typeof(TorchSharp.torch).Assembly.Location) }
             .Where(f => !string.IsNullOrEmpty(f)).Distinct(StringComparer.Ordinal);
         start.Environment[PathsVariable] = string.Join(Path.PathSeparator, folders);

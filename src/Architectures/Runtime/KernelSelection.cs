@@ -46,6 +46,9 @@ public static class KernelSelection
     /// <summary>Bumped whenever the checks change, so older verdicts are probed again.</summary>
     private const int ProbeVersion = 3;
 
+    /// <summary>The level to fall back to where a verdict's cache sizes cannot be applied: it passed every probe, with or without caches.</summary>
+    private const string SafeIsa = "SSE41";
+
     /// <summary>
     /// The instruction sets tried again with oneDNN's fallback cache sizes (<see cref="OneDnnCacheSizes"/>) on a CPU that
     /// reports no caches. Not the AVX-512 levels: with the sizes given, their checks agreed with float64, but the
@@ -53,9 +56,6 @@ public static class KernelSelection
     /// backward-weights kernel, after heap corruption) on the AMD EPYC Zen 5 VM where this was found, a fault one probe
     /// run can miss.
     /// </summary>
-    /// <summary>The level to fall back to where a verdict's cache sizes cannot be applied: it passed every probe, with or without caches.</summary>
-    private const string SafeIsa = "SSE41";
-
     private static readonly IReadOnlySet<string> CacheFixIsas = new HashSet<string>(StringComparer.Ordinal) { "AVX2", "AVX" };
 
     private static readonly object Gate = new();
@@ -156,7 +156,7 @@ public static class KernelSelection
 
         var rejected = new List<string>();
         bool anyReport = false;
-        foreach (var (isa, cacheFix) in Candidates(cpu, settings.CachesHidden ?? cpu.Caches == "none"))
+        foreach (var (isa, cacheFix) in Candidates(cpu, settings.CachesHidden ?? cpu.HidesCaches))
         {
             bool bfloat16 = cpu.IsaRunsBFloat16(isa);
             string name = cacheFix ? isa + CacheFixSuffix : isa;
@@ -312,8 +312,9 @@ public static class KernelSelection
     }
 
     /// <summary>
-    /// Sets <c>ONEDNN_MAX_CPU_ISA</c> where oneDNN reads it (the C environment) and where .NET code reads it: once anything
-    /// has set a variable through .NET (TorchSharp's loader does), .NET reads its own copy, which <c>setenv</c> does not reach.
+    /// Sets <c>ONEDNN_MAX_CPU_ISA</c> where oneDNN reads it (the C environment) and where .NET code reads it: once .NET has
+    /// taken its own copy of the environment (which setting any variable through .NET does), <c>setenv</c> does not reach
+    /// it; after loading libtorch for the cache sizes this process's .NET view no longer showed the value <c>setenv</c> set.
     /// </summary>
     private static void SetIsa(string isa)
     {
