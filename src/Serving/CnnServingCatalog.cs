@@ -272,7 +272,7 @@ public sealed partial class CnnServingCatalog
             throw new ArgumentException($"The schema has no '{column}' column (columns: {string.Join(", ", outputSchema.Where(c => !c.IsHidden).Select(c => c.Name))}); pass the output schema of an MLNetCnn image classifier.", nameof(outputSchema));
         }
 
-        var list = predicted.Type is KeyDataViewType key ? ClassKeyValues.AsText(predicted, (int)key.Count) : ScoreSlotNames(outputSchema);
+        var list = predicted.Type is KeyDataViewType key ? ClassKeyValues.AsText(predicted, (int)key.Count) : ScoreAnnotations.Names(outputSchema);
         if (list is null)
         {
             throw new ArgumentException($"Column '{column}' ({predicted.Type}) has no key values to name the classes, and no '{ServingPipeline.ScoreColumnName}' column with slot names; expected the output of an MLNetCnn image classifier.", nameof(outputSchema));
@@ -280,23 +280,6 @@ public sealed partial class CnnServingCatalog
 
         ModelIntegrity.CheckClassCount(outputSchema, list.Count);
         return list;
-    }
-
-    /// <summary>
-    /// <c>Score</c>'s slot names: the class names in score order, as trained and loaded models carry them. Found by an
-    /// outside sweep: ML.NET's usual last step, <c>MapKeyToValue("PredictedLabel")</c>, leaves no key values to read.
-    /// </summary>
-    private static IReadOnlyList<string>? ScoreSlotNames(DataViewSchema outputSchema)
-    {
-        if (outputSchema.GetColumnOrNull(ServingPipeline.ScoreColumnName) is not { Type: VectorDataViewType { Size: > 0 } vector } score
-            || score.Annotations.Schema.GetColumnOrNull(ScoreAnnotations.SlotNames) is null)
-        {
-            return null;
-        }
-
-        VBuffer<ReadOnlyMemory<char>> names = default;
-        score.GetSlotNames(ref names);
-        return names.Length == vector.Size ? names.DenseValues().Select(n => n.ToString()).ToList() : null;
     }
 
     /// <summary>A thread-safe pool of prediction engines over <paramref name="model"/> (register it as a singleton in a web app).</summary>

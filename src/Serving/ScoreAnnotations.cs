@@ -60,6 +60,24 @@ internal static class ScoreAnnotations
         return builder.ToSchema();
     }
 
+    /// <summary>
+    /// <c>Score</c>'s slot names, null where it has none: the class names in score order, as trained and loaded models
+    /// carry them (for <c>GetClassNames</c> where ML.NET's usual last step, <c>MapKeyToValue("PredictedLabel")</c>, leaves
+    /// no key values to read; found by an outside sweep).
+    /// </summary>
+    public static IReadOnlyList<string>? Names(DataViewSchema outputSchema)
+    {
+        if (outputSchema.GetColumnOrNull(ServingPipeline.ScoreColumnName) is not { Type: VectorDataViewType { Size: > 0 } vector } score
+            || score.Annotations.Schema.GetColumnOrNull(SlotNames) is null)
+        {
+            return null;
+        }
+
+        VBuffer<ReadOnlyMemory<char>> names = default;
+        score.GetSlotNames(ref names);
+        return names.Length == vector.Size ? names.DenseValues().Select(n => n.ToString()).ToList() : null;
+    }
+
     /// <summary>The annotations an estimator's output schema promises for <c>Score</c> (their types only: a <c>SchemaShape</c> carries no values).</summary>
     public static DataViewSchema.Annotations Promised()
     {
