@@ -13,12 +13,27 @@ namespace MLNetCnn.Architectures.Runtime;
 /// <param name="BFloat16Slowdown">Time of a bfloat16 convolution step over a float32 one (above 1: slower).</param>
 internal sealed record ProbeOutcome(int Checks, IReadOnlyList<string> Failures, bool BFloat16Checked, IReadOnlyList<string> BFloat16Failures, double BFloat16Slowdown);
 
+/// <summary>Which of the probe's checks a probe process runs.</summary>
+internal enum KernelCheckSet
+{
+    /// <summary>The convolutions the library's models run: these decide whether an instruction set is kept.</summary>
+    Models,
+
+    /// <summary>
+    /// Strided 1x1 convolutions, which the library's models never hand to oneDNN (<see cref="Layers.StridedPointwise"/>
+    /// runs them as stride-1 convolutions on the subsampled input): checked in a process of their own, because their
+    /// kernels crash on some hosts, and recorded, but they reject no instruction set.
+    /// </summary>
+    StridedPointwise,
+}
+
 /// <summary>
 /// The checks of the kernel probe, run inside a probe process at one <c>ONEDNN_MAX_CPU_ISA</c>: convolution
 /// forward, input gradient and weight gradient at the channel counts where oneDNN's vectorized kernels were
-/// seen to go wrong (1 to 6, 8, 12, 20, 24, 28, 36, 40), strided 1x1, depthwise and grouped convolutions,
-/// in the contiguous (NCHW) and channels-last layouts, each against the same convolution in float64 (which
-/// libtorch runs in its own reference code, not in oneDNN). bfloat16 is checked the same way where asked.
+/// seen to go wrong (1 to 6, 8, 12, 20, 24, 28, 36, 40), 1x1 (as <see cref="Layers.StridedPointwise"/> runs a strided
+/// one), depthwise and grouped convolutions, in the contiguous (NCHW) and channels-last layouts, each against the
+/// same convolution in float64 (which libtorch runs in its own reference code, not in oneDNN); strided 1x1
+/// convolutions as a set of their own (<see cref="KernelCheckSet"/>). bfloat16 is checked the same way where asked.
 /// </summary>
 internal static class KernelChecks
 {
@@ -31,10 +46,10 @@ internal static class KernelChecks
     private static readonly int[] AwkwardChannels = [1, 2, 3, 4, 5, 6, 8, 12, 20, 24, 28, 36, 40];
 
     /// <summary>
-    /// Runs every check (bfloat16 too when <paramref name="bfloat16"/>) and times bfloat16 against float32;
-    /// <paramref name="failOn"/> "float32" adds a failure (tests drive the fallback with it).
+    /// Runs the checks of <paramref name="set"/> (bfloat16 too when <paramref name="bfloat16"/>) and, for the models' set,
+    /// times bfloat16 against float32; <paramref name="failOn"/> "float32" adds a failure (tests drive the fallback with it).
     /// </summary>
-    public static ProbeOutcome Run(bool bfloat16, string? failOn)
+    public static ProbeOutcome Run(bool bfloat16, string? failOn, KernelCheckSet set = KernelCheckSet.Models)
     {
         var failures = new List<(double Error, string What)>();
         if (failOn == "float32")
@@ -43,7 +58,7 @@ internal static class KernelChecks
         }
 
         int checks = 0;
-        foreach (var (what, error) in Convolutions(ScalarType.Float32))
+        foreach (var (what, error) in Convolutions(ScalarType.Float32, set))
         {
             checks++;
             if (!(error <= Float32Tolerance))
@@ -55,7 +70,7 @@ internal static class KernelChecks
         var bf16Failures = new List<(double Error, string What)>();
         if (bfloat16)
         {
-            foreach (var (what, error) in Convolutions(ScalarType.BFloat16))
+            foreach (var (what, error) in Convolutions(ScalarType.BFloat16, set))
             {
                 checks++;
                 if (!(error <= BFloat16Tolerance))
@@ -65,7 +80,7 @@ internal static class KernelChecks
             }
         }
 
-        return new ProbeOutcome(checks, Worst(failures), bfloat16, Worst(bf16Failures), BFloat16Slowdown());
+        return new ProbeOutcome(checks, Worst(failures), bfloat16, Worst(bf16Failures), set == KernelCheckSet.Models ? BFloat16Slowdown() : 0);
     }
 
     /// <summary>Seconds of a bfloat16 3x3 convolution step (forward and both gradients) over a float32 one, best of three each.</summary>
@@ -92,43 +107,61 @@ internal static class KernelChecks
         return Time(ScalarType.BFloat16) / Time(ScalarType.Float32);
     }
 
-    /// <summary>Every checked convolution with its largest relative error over forward, input gradient and weight gradient.</summary>
-    private static IEnumerable<(string What, double Error)> Convolutions(ScalarType type)
+    /// <summary>Every checked convolution of <paramref name="set"/> with its largest relative error over forward, input gradient and weight gradient.</summary>
+    private static IEnumerable<(string What, double Error)> Convolutions(ScalarType type, KernelCheckSet set)
     {
         foreach (bool channelsLast in new[] { false, true })
         {
             string layout = channelsLast ? "channels-last" : "NCHW";
-            foreach (int c in AwkwardChannels)
+            var checks = set == KernelCheckSet.Models ? ModelConvolutions(type, channelsLast, layout) : StridedPointwiseConvolutions(type, channelsLast, layout);
+            foreach (var check in checks)
             {
-                int output = c < 8 ? 12 : c;
-                yield return ($"3x3 conv {c}->{output} channels, {layout}", Check(type, channelsLast, batch: 3, c, output, size: 10, kernel: 3, stride: 1, groups: 1));
-            }
-
-            foreach (int c in new[] { 8, 24, 40, 64 })
-            {
-                yield return ($"strided 1x1 conv {c}->{2 * c} channels, {layout}", Check(type, channelsLast, batch: 3, c, 2 * c, size: 12, kernel: 1, stride: 2, groups: 1));
-            }
-
-            // ResNet-50's last shortcut: one of the shapes whose backward-data set-up divides by zero (SIGFPE)
-            // where oneDNN sees no cache sizes (docs/kernels.md).
-            yield return ($"strided 1x1 conv 1024->2048 channels, {layout}", Check(type, channelsLast, batch: 1, 1024, 2048, size: 8, kernel: 1, stride: 2, groups: 1));
-
-            foreach (int c in new[] { 8, 24, 40, 96 })
-            {
-                foreach (int stride in new[] { 1, 2 })
-                {
-                    yield return ($"depthwise 3x3 conv, {c} channels, stride {stride}, {layout}", Check(type, channelsLast, batch: 3, c, c, size: 12, kernel: 3, stride, groups: c));
-                }
-            }
-
-            foreach (var (c, groups) in new[] { (12, 3), (24, 2), (24, 4), (40, 4) })
-            {
-                foreach (int kernel in new[] { 1, 3 })
-                {
-                    yield return ($"grouped {kernel}x{kernel} conv, {c} channels in {groups} groups, {layout}", Check(type, channelsLast, batch: 3, c, c, size: 10, kernel, stride: 1, groups));
-                }
+                yield return check;
             }
         }
+    }
+
+    private static IEnumerable<(string What, double Error)> ModelConvolutions(ScalarType type, bool channelsLast, string layout)
+    {
+        foreach (int c in AwkwardChannels)
+        {
+            int output = c < 8 ? 12 : c;
+            yield return ($"3x3 conv {c}->{output} channels, {layout}", Check(type, channelsLast, batch: 3, c, output, size: 10, kernel: 3, stride: 1, groups: 1));
+        }
+
+        // 1x1 convolutions as the models run them, a strided shortcut's included (StridedPointwise: stride 1 on the subsampled input).
+        foreach (int c in new[] { 8, 24, 40, 64 })
+        {
+            yield return ($"1x1 conv {c}->{2 * c} channels, {layout}", Check(type, channelsLast, batch: 3, c, 2 * c, size: 6, kernel: 1, stride: 1, groups: 1));
+        }
+
+        foreach (int c in new[] { 8, 24, 40, 96 })
+        {
+            foreach (int stride in new[] { 1, 2 })
+            {
+                yield return ($"depthwise 3x3 conv, {c} channels, stride {stride}, {layout}", Check(type, channelsLast, batch: 3, c, c, size: 12, kernel: 3, stride, groups: c));
+            }
+        }
+
+        foreach (var (c, groups) in new[] { (12, 3), (24, 2), (24, 4), (40, 4) })
+        {
+            foreach (int kernel in new[] { 1, 3 })
+            {
+                yield return ($"grouped {kernel}x{kernel} conv, {c} channels in {groups} groups, {layout}", Check(type, channelsLast, batch: 3, c, c, size: 10, kernel, stride: 1, groups));
+            }
+        }
+    }
+
+    private static IEnumerable<(string What, double Error)> StridedPointwiseConvolutions(ScalarType type, bool channelsLast, string layout)
+    {
+        foreach (int c in new[] { 8, 24, 40, 64 })
+        {
+            yield return ($"strided 1x1 conv {c}->{2 * c} channels, {layout}", Check(type, channelsLast, batch: 3, c, 2 * c, size: 12, kernel: 1, stride: 2, groups: 1));
+        }
+
+        // ResNet-50's last shortcut: one of the shapes whose backward-data set-up divides by zero (SIGFPE)
+        // where oneDNN sees no cache sizes (docs/kernels.md).
+        yield return ($"strided 1x1 conv 1024->2048 channels, {layout}", Check(type, channelsLast, batch: 1, 1024, 2048, size: 8, kernel: 1, stride: 2, groups: 1));
     }
 
     private static double Check(ScalarType type, bool channelsLast, int batch, int inputs, int outputs, int size, int kernel, int stride, int groups)

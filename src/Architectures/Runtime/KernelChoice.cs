@@ -65,6 +65,14 @@ public sealed record KernelChoice(string Isa, KernelChoiceSource Source, string 
     /// </summary>
     public string? CacheSizes { get; init; }
 
+    /// <summary>
+    /// Where oneDNN's strided 1x1 convolution kernels failed the probe at <see cref="Isa"/> (wrong, or the process crashed):
+    /// what was found, in words; null where they were right or not probed. The library's models never run those kernels (a
+    /// strided 1x1 convolution runs as a stride-1 one on the subsampled input, <c>Layers.StridedPointwise</c>), so this
+    /// rejects no instruction set; it says what a model written by hand would meet here.
+    /// </summary>
+    public string? StridedPointwiseFault { get; init; }
+
     /// <summary>The cache file of the verdict, when there is one.</summary>
     [JsonIgnore]
     public string? CachePath { get; init; }
@@ -82,6 +90,7 @@ public sealed record KernelChoice(string Isa, KernelChoiceSource Source, string 
         };
         string rejected = Rejected.Count == 0 ? string.Empty : $"; rejected: {string.Join("; ", Rejected)}";
         string caches = CacheSizes is null ? string.Empty : $", with oneDNN's fallback cache sizes ({CacheSizes})";
-        return $"{isa}{caches} ({source}: {Reason}{rejected})";
+        string strided = StridedPointwiseFault is null ? string.Empty : $"; oneDNN's strided 1x1 kernels, which the library's models do not run, failed here: {StridedPointwiseFault}";
+        return $"{isa}{caches} ({source}: {Reason}{rejected}{strided})";
     }
 }

@@ -29,6 +29,9 @@ internal static class KernelProbe
     /// <summary>Set in a probe child's environment (it must not probe again).</summary>
     public const string ChildVariable = "MLNETCNN_KERNEL_PROBE_CHILD";
 
+    /// <summary>The child's fourth argument for <see cref="KernelCheckSet.StridedPointwise"/>.</summary>
+    private const string StridedArgument = "strided";
+
     private const string PathsVariable = "MLNETCNN_KERNEL_PROBE_PATHS";
     private const string ResultPrefix = "MLNETCNN_KERNEL_PROBE ";
     private const string CacheSizesPrefix = "MLNETCNN_KERNEL_PROBE_CACHE_SIZES ";
@@ -63,6 +66,7 @@ internal static class KernelProbe
     {
         bool bfloat16 = args.Length > 1 && args[1] == "bf16";
         string? failOn = args.Length > 2 && args[2] != "-" ? args[2] : null;
+        var set = args.Length > 3 && args[3] == StridedArgument ? KernelCheckSet.StridedPointwise : KernelCheckSet.Models;
         if (failOn == "crash")
         {
             // What a kernel's integer division by zero does, injected by a test: SIGFPE with its default action
@@ -83,7 +87,7 @@ internal static class KernelProbe
             Console.WriteLine(CacheSizesPrefix + OneDnnCacheSizes.Outcome);
         }
 
-        var outcome = KernelChecks.Run(bfloat16, failOn);
+        var outcome = KernelChecks.Run(bfloat16, failOn, set);
         Console.Out.Flush();
         Console.WriteLine(ResultPrefix + JsonSerializer.Serialize(outcome));
         Console.Out.Flush();
@@ -96,9 +100,10 @@ internal static class KernelProbe
     /// <param name="failOn">An injected fault (tests): "float32" fails a check, "crash" ends the child with SIGFPE; null for none.</param>
     /// <param name="timeout">How long the child may take.</param>
     /// <param name="cacheFix">Give oneDNN its fallback cache sizes in the child first (<see cref="OneDnnCacheSizes"/>).</param>
-    public static ProbeRun Run(string isa, bool bfloat16, string? failOn, TimeSpan timeout, bool cacheFix = false)
+    /// <param name="set">Which checks the child runs.</param>
+    public static ProbeRun Run(string isa, bool bfloat16, string? failOn, TimeSpan timeout, bool cacheFix = false, KernelCheckSet set = KernelCheckSet.Models)
     {
-        var start = ChildStart(isa, bfloat16, failOn, cacheFix);
+        var start = ChildStart(isa, bfloat16, failOn, cacheFix, set);
 
         if (start is null)
         {
@@ -153,7 +158,7 @@ internal static class KernelProbe
         return new ProbeRun(isa, passed, why, oneDnnIsa, outcome, cacheSizes);
     }
 
-    private static ProcessStartInfo? ChildStart(string isa, bool bfloat16, string? failOn, bool cacheFix)
+    private static ProcessStartInfo? ChildStart(string isa, bool bfloat16, string? failOn, bool cacheFix, KernelCheckSet set)
     {
         string assembly = typeof(KernelProbe).Assembly.Location;
         string? dotnet = DotnetHost();
@@ -180,6 +185,7 @@ internal static class KernelProbe
         start.ArgumentList.Add(ChildArgument);
         start.ArgumentList.Add(bfloat16 ? "bf16" : "fp32");
         start.ArgumentList.Add(failOn ?? "-");
+        start.ArgumentList.Add(set == KernelCheckSet.StridedPointwise ? StridedArgument : "models");
 
         start.Environment[ChildVariable] = "1";
         start.Environment.Remove("DNNL_MAX_CPU_ISA");

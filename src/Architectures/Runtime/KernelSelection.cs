@@ -26,10 +26,12 @@ internal sealed record ProbeSettings(string? CacheDirectory, IReadOnlyDictionary
 /// instruction sets are right on other hosts; SSE4.1 costs half the training speed. So the answer is a
 /// property of the host, measured rather than assumed: the kernel probe runs <see cref="KernelChecks"/>
 /// (convolution forward and both gradients in float32, and bfloat16 where the CPU has it natively, at
-/// awkward channel counts, strided 1x1, depthwise and grouped, NCHW and channels-last, against float64) in
+/// awkward channel counts, 1x1, depthwise and grouped, NCHW and channels-last, against float64) in
 /// a child process per candidate, best first (oneDNN's default, then each <c>ONEDNN_MAX_CPU_ISA</c> level the
 /// CPU supports), and keeps the first that passes. A child that crashes (SIGFPE in a kernel's set-up was
-/// seen) or times out fails its level.
+/// seen) or times out fails its level. Strided 1x1 convolutions, which the models never hand to oneDNN
+/// (<c>Layers.StridedPointwise</c>), are checked afterwards in a child of their own at the chosen level and
+/// recorded (<see cref="KernelChoice.StridedPointwiseFault"/>), not held against it.
 /// </para>
 /// <para>
 /// The verdict is cached per (CPU model, flags, cache sizes, cores, TorchSharp and libtorch version) in
@@ -44,19 +46,13 @@ internal sealed record ProbeSettings(string? CacheDirectory, IReadOnlyDictionary
 public static class KernelSelection
 {
     /// <summary>Bumped whenever the checks change, so older verdicts are probed again.</summary>
-    private const int ProbeVersion = 3;
+    private const int ProbeVersion = 4;
 
     /// <summary>The level to fall back to where a verdict's cache sizes cannot be applied: it passed every probe, with or without caches.</summary>
     private const string SafeIsa = "SSE41";
 
-    /// <summary>
-    /// The instruction sets tried again with oneDNN's fallback cache sizes (<see cref="OneDnnCacheSizes"/>) on a CPU that
-    /// reports no caches. Not the AVX-512 levels: with the sizes given, their checks agreed with float64, but the
-    /// process then crashed at random (3 of 4 runs with two threads, in the teardown of the AVX-512 strided 1x1
-    /// backward-weights kernel, after heap corruption) on the AMD EPYC Zen 5 VM where this was found, a fault one probe
-    /// run can miss.
-    /// </summary>
-    private static readonly IReadOnlySet<string> CacheFixIsas = new HashSet<string>(StringComparer.Ordinal) { "AVX2", "AVX" };
+    /// <summary>An injected fault (tests) with this prefix goes to the strided 1x1 child instead: "strided-crash", "strided-float32".</summary>
+    internal const string StridedFaultPrefix = "strided-";
 
     private static readonly object Gate = new();
     private static KernelChoice? _current;
@@ -159,8 +155,10 @@ public static class KernelSelection
         foreach (var (isa, cacheFix) in Candidates(cpu, settings.CachesHidden ?? cpu.HidesCaches))
         {
             bool bfloat16 = cpu.IsaRunsBFloat16(isa);
-            string name = cacheFix ? isa + CacheFixSuffix : isa;
-            var run = KernelProbe.Run(isa, bfloat16, settings.Faults.GetValueOrDefault(name), settings.Timeout, cacheFix);
+            string name = CandidateName(isa, cacheFix);
+            string? fault = settings.Faults.GetValueOrDefault(name);
+            bool stridedFault = fault?.StartsWith(StridedFaultPrefix, StringComparison.Ordinal) == true;
+            var run = KernelProbe.Run(isa, bfloat16, stridedFault ? null : fault, settings.Timeout, cacheFix);
             anyReport |= run.Outcome is not null;
             if (!run.Passed)
             {
@@ -169,6 +167,7 @@ public static class KernelSelection
             }
 
             var outcome = run.Outcome!;
+            var strided = KernelProbe.Run(isa, bfloat16: false, stridedFault ? fault![StridedFaultPrefix.Length..] : null, settings.Timeout, cacheFix, KernelCheckSet.StridedPointwise);
             var native = !bfloat16 ? BFloat16Kernels.NotNative : outcome.BFloat16Failures.Count == 0 ? BFloat16Kernels.Native : BFloat16Kernels.Faulty;
             var choice = new KernelChoice(isa, KernelChoiceSource.Probe, $"{run.Why}{(run.OneDnnIsa is null ? string.Empty : $"; oneDNN ran {run.OneDnnIsa}")}", cpu.ToString())
             {
@@ -180,6 +179,7 @@ public static class KernelSelection
                     : $"bfloat16 convolutions were wrong: {string.Join("; ", outcome.BFloat16Failures)}",
                 BFloat16Slowdown = outcome.BFloat16Slowdown,
                 CacheSizes = cacheFix ? run.CacheSizes : null,
+                StridedPointwiseFault = strided.Passed ? null : strided.Why,
                 CachePath = cachePath,
             };
             WriteCache(cachePath, choice);
@@ -196,21 +196,26 @@ public static class KernelSelection
     internal const string CacheFixSuffix = "+cache-sizes";
 
     /// <summary>
-    /// The probe's candidates, best first: oneDNN's default, then each level the CPU supports; on a CPU that reports no
-    /// caches, each of <see cref="CacheFixIsas"/> is tried again with oneDNN's fallback cache sizes right after it fails
-    /// as it is (a host that reports its caches never needs them).
+    /// The probe's candidates, best first: oneDNN's default, then each level the CPU supports. On a CPU that reports no
+    /// caches each level is tried first with oneDNN's fallback cache sizes (<see cref="OneDnnCacheSizes"/>: what oneDNN
+    /// plans with on a CPU that reports no cache levels at all, instead of 1-byte ones), then as it is, for a libtorch
+    /// build whose CPU description this library does not know. A host that reports its caches never needs them.
     /// </summary>
-    private static IEnumerable<(string Isa, bool CacheFix)> Candidates(HostCpu cpu, bool cachesHidden)
+    internal static IEnumerable<(string Isa, bool CacheFix)> Candidates(HostCpu cpu, bool cachesHidden)
     {
         foreach (string isa in cpu.SupportedIsas.Prepend(KernelChoice.DefaultIsa))
         {
-            yield return (isa, false);
-            if (cachesHidden && CacheFixIsas.Contains(isa))
+            if (cachesHidden)
             {
                 yield return (isa, true);
             }
+
+            yield return (isa, false);
         }
     }
+
+    /// <summary>A candidate's name in <see cref="KernelChoice.Rejected"/> and in injected faults: the level, with <see cref="CacheFixSuffix"/> when the cache sizes are given.</summary>
+    internal static string CandidateName(string isa, bool cacheFix) => cacheFix ? isa + CacheFixSuffix : isa;
 
     /// <summary><c>$MLNETCNN_CACHE_DIR</c>, else <c>$XDG_CACHE_HOME/mlnetcnn</c>, else <c>~/.cache/mlnetcnn</c>; null without a home.</summary>
     internal static string? DefaultCacheDirectory()
