@@ -37,8 +37,21 @@ public sealed class LocalResponseNorm : nn.Module<Tensor, Tensor>, IGraphEmitter
     /// <summary>Additive constant.</summary>
     public double K { get; }
 
-    /// <inheritdoc/>
-    public override Tensor forward(Tensor input) => lrn.forward(input);
+    /// <summary>
+    /// Normalizes <paramref name="input"/>. A 16-bit input (bfloat16 or float16 training) is normalized in float32 and
+    /// given back in its own type: libtorch computes the layer with a 3-D average pool, which has no bfloat16 kernel
+    /// on the CPU ("avg_pool3d_out_frame not implemented for 'BFloat16'" stopped vgg11_lrn's bfloat16 training).
+    /// </summary>
+    public override Tensor forward(Tensor input)
+    {
+        if (input.dtype is not (ScalarType.BFloat16 or ScalarType.Float16))
+        {
+            return lrn.forward(input);
+        }
+
+        using var scope = NewDisposeScope();
+        return lrn.forward(input.to(ScalarType.Float32)).to(input.dtype).MoveToOuterDisposeScope();
+    }
 
     /// <inheritdoc/>
     public GraphValue Emit(GraphBuilder graph, GraphValue input) =>
