@@ -50,7 +50,13 @@ public sealed class HostileModelZipTests
         var ml = new MLContext();
         var probe = TestData.Build(ml, [new TestData.FloatRow { Label = "a", Features = Enumerable.Range(0, 64).Select(j => (float)(j * 5 % 255)).ToArray() }], 64, ["a", "b", "c"]);
         float[] expected = Score(ml, _model, probe);
-        CollectionAssert.AreEqual(expected, Score(ml, Craft("batch-axis.zip", OnnxGraphEdit.Input, -1, 64), probe));
+        float[] actual = Score(ml, Craft("batch-axis.zip", OnnxGraphEdit.Input, -1, 64), probe);
+        Assert.HasCount(expected.Length, actual);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            // ONNX Runtime may take another kernel for a varying batch axis than for a batch of 1: a few units in the last place.
+            Assert.AreEqual(expected[i], actual[i], 1e-6f, $"score {i}");
+        }
     }
 
     [TestMethod]
