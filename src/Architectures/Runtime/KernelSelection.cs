@@ -86,7 +86,7 @@ public static class KernelSelection
             }
             else if (user is not null)
             {
-                _current = Unprobed(user, KernelChoiceSource.User, "ONEDNN_MAX_CPU_ISA was set before the process started");
+                _current = WithCacheSizesWhereHidden(Unprobed(user, KernelChoiceSource.User, "ONEDNN_MAX_CPU_ISA was set before the process started"));
             }
             else if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64)
             {
@@ -94,7 +94,7 @@ public static class KernelSelection
             }
             else if (switchedOff is "off" or "0" or "false")
             {
-                _current = Unprobed(KernelChoice.DefaultIsa, KernelChoiceSource.Unverified, $"switched off by MLNETCNN_KERNEL_PROBE={switchedOff}");
+                _current = WithCacheSizesWhereHidden(Unprobed(KernelChoice.DefaultIsa, KernelChoiceSource.Unverified, $"switched off by MLNETCNN_KERNEL_PROBE={switchedOff}"));
             }
             else
             {
@@ -121,6 +121,17 @@ public static class KernelSelection
             }
         }
     }
+
+    /// <summary>
+    /// An unprobed choice (the user's instruction set, or the probe switched off) on a CPU that hides its caches: oneDNN is
+    /// given its fallback cache sizes all the same, since with the 1-byte caches it reads there every level above SSE4.1
+    /// computed wrong 3x3 convolutions on the Zen 5 VM (AVX2 errors 0.46 to 0.55, AVX and AVX-512 infinity), and a user's
+    /// <c>ONEDNN_MAX_CPU_ISA=AVX2</c> trained on them without a word.
+    /// </summary>
+    private static KernelChoice WithCacheSizesWhereHidden(KernelChoice choice) =>
+        HostCpu.Current.HidesCaches && OneDnnCacheSizes.Apply() && OneDnnCacheSizes.Outcome!.StartsWith("set", StringComparison.Ordinal)
+            ? choice with { CacheSizes = OneDnnCacheSizes.Outcome }
+            : choice;
 
     /// <summary>A choice made without the probe; native bfloat16 is taken from the CPU's flags, unverified.</summary>
     private static KernelChoice Unprobed(string isa, KernelChoiceSource source, string reason)
