@@ -26,9 +26,7 @@ public sealed class UserInstructionSetTests
         string images = Cli.TempFolder("user-isa-images");
         string output = Cli.TempFolder("user-isa-run");
         GeneratedImages.Write(images, perClass: 8, seed: 5);
-        // The dotnet host of the runtime this test runs on (the test process itself is an apphost, not dotnet).
-        string dotnet = Path.GetFullPath(Path.Combine(System.Runtime.InteropServices.RuntimeEnvironment.GetRuntimeDirectory(), "..", "..", "..", "dotnet"));
-        var start = new ProcessStartInfo(File.Exists(dotnet) ? dotnet : "dotnet")
+        var start = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
