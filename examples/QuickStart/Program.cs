@@ -7,6 +7,7 @@
 // Options: --data embedded|full|auto|<folder with the IDX files>  --epochs N  --arch NAME  --width W
 //          --batch N  --lr X  --seed N  --out DIR  --augment none|LIST (flip,crop,shift,erase, each =value optional)  --label-smoothing E
 //          --test-time-flip on|off (score each image with its mirror: the saved model does too; the epoch table does not)
+//          --time-limit T (29m, 1h30m: --epochs becomes the most, the learning-rate schedule spans the epochs that fit)
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
@@ -81,12 +82,13 @@ static int Run(QuickStartOptions options)
             Seed = options.Seed,
             Augmentation = options.Augmentation,   // --augment, read by AugmentationList
             LabelSmoothing = options.LabelSmoothing,
+            TimeLimit = options.TimeLimit,        // --time-limit: Epochs becomes the most
         },
         ValidationSet = test,
         TestTimeFlip = options.TestTimeFlip,
     });
 
-    Console.WriteLine($"Training for {epochs} epochs...");
+    Console.WriteLine(options.TimeLimit is { } limit ? $"Training for at most {limit.TotalMinutes:0.#} minutes and {epochs} epochs..." : $"Training for {epochs} epochs...");
     var clock = Stopwatch.StartNew();
     using var model = pipeline.Fit(train);
     Console.WriteLine($"Training took {clock.Elapsed.TotalSeconds:F1} s.");

@@ -1,6 +1,7 @@
 using System.Globalization;
 using MLNetCnn.Architectures.Models;
 using MLNetCnn.Tricks.Augmentation;
+using MLNetCnn.Tricks.Training;
 
 /// <summary>QuickStart's command line, read and checked in full before anything is loaded.</summary>
 internal sealed record QuickStartOptions
@@ -12,9 +13,10 @@ internal sealed record QuickStartOptions
           --arch NAME (default resnet18)   --width W (default 0.25)   --out DIR (default quickstart-output)
           --augment none|LIST (flip[=p], crop[=min area], shift[=pixels], erase[=p], comma-separated; default none)
           --label-smoothing E (default 0)   --test-time-flip on|off (default off)
+          --time-limit T (90s, 29m, 1h30m: train about that long, --epochs at most; default none)
         """;
 
-    private static readonly string[] Names = ["data", "epochs", "batch", "lr", "seed", "arch", "width", "out", "augment", "label-smoothing", "test-time-flip"];
+    private static readonly string[] Names = ["data", "epochs", "batch", "lr", "seed", "arch", "width", "out", "augment", "label-smoothing", "test-time-flip", "time-limit"];
 
     public string Data { get; private init; } = "embedded";
 
@@ -37,6 +39,8 @@ internal sealed record QuickStartOptions
     public double LabelSmoothing { get; private init; }
 
     public bool TestTimeFlip { get; private init; }
+
+    public TimeSpan? TimeLimit { get; private init; }
 
     /// <summary>Reads <c>--name value</c> pairs; <see cref="ArgumentException"/> names the option and what it expects.</summary>
     public static QuickStartOptions Parse(IReadOnlyList<string> args)
@@ -80,6 +84,7 @@ internal sealed record QuickStartOptions
                 "off" => false,
                 var other => throw new ArgumentException($"--test-time-flip takes on or off; found '{other}'."),
             },
+            TimeLimit = values.TryGetValue("time-limit", out string? limit) ? ParseTimeLimit(limit) : null,
         };
     }
 
@@ -92,6 +97,18 @@ internal sealed record QuickStartOptions
         catch (FormatException e)
         {
             throw new ArgumentException($"--augment: {e.Message}", e);
+        }
+    }
+
+    private static TimeSpan ParseTimeLimit(string text)
+    {
+        try
+        {
+            return DurationText.Parse(text);
+        }
+        catch (FormatException e)
+        {
+            throw new ArgumentException($"--time-limit: {e.Message}", e);
         }
     }
 

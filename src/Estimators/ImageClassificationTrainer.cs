@@ -132,6 +132,7 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
     public ImageClassificationTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
+        var fitClock = System.Diagnostics.Stopwatch.StartNew(); // Training.TimeLimit counts the data reading too
         var o = _options;
         ServingPipeline.CheckScoringDevice(o.GpuDeviceId ?? _mlContext.GpuDeviceId, o.FallbackToCpu ?? _mlContext.FallbackToCpu);
         TempGraphFiles.CheckWritable(_mlContext.TempFilePath);
@@ -177,6 +178,14 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         else if (training.FreezeEpochs > 0 && training.FrozenParameters is null)
         {
             channel.Info(MessageSensitivity.None, $"warning: FreezeEpochs {training.FreezeEpochs} without InitialWeights holds a randomly initialized backbone fixed, its batch norms on their initial statistics; only the head learns. Freezing is for a backbone loaded from a weights file.");
+        }
+
+        if (training.TimeLimit is { } limit)
+        {
+            // The trainer's clock starts now: what reading the data took comes off its share (at least one epoch runs).
+            var left = limit - fitClock.Elapsed;
+            training = training with { TimeLimit = left > TimeSpan.Zero ? left : TimeSpan.FromTicks(1) };
+            channel.Info(MessageSensitivity.None, FormattableString.Invariant($"time limit {limit.TotalSeconds:F0} s: reading the data took {fitClock.Elapsed.TotalSeconds:F1} s of it, {Math.Max(0, left.TotalSeconds):F0} s are left for training"));
         }
 
         var trainer = new ClassifierTrainer(training, o.MetricsCallback, message => channel.Info(MessageSensitivity.None, message), o.ProgressCallback);

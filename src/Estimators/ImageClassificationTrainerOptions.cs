@@ -104,6 +104,17 @@ public sealed partial class ImageClassificationTrainer
             set => Training = Training with { Epochs = value };
         }
 
+        /// <summary>
+        /// Train for about this long, the data reading included (<see cref="TrainerOptions.TimeLimit"/> of
+        /// <see cref="Training"/>): <see cref="Epoch"/> becomes the most epochs, and the learning-rate schedule spans
+        /// the epochs that fit; null (the default) trains every epoch.
+        /// </summary>
+        public TimeSpan? TimeLimit
+        {
+            get => Training.TimeLimit;
+            set => Training = Training with { TimeLimit = value };
+        }
+
         /// <summary>Images per step (<see cref="TrainerOptions.BatchSize"/> of <see cref="Training"/>).</summary>
         public int BatchSize
         {

@@ -37,6 +37,8 @@ public sealed class BadArgumentTests
     [DataRow(1, "--model: '.' is a folder; give the model.zip in it", "predict", "--model", ".", "a.png")]
     [DataRow(1, "--data: 'MLNetCnn.Cli.Tests.dll' is a file, not a folder", "train", "--data", "MLNetCnn.Cli.Tests.dll", "--output", "x")]
     [DataRow(2, "--test-time-flip is a switch (true or false); got 'yes'", "train", "--data", "d", "--output", "x", "--test-time-flip=yes")]
+    [DataRow(2, "--time-limit: '10' is not a duration: write a number with a unit", "train", "--data", "d", "--output", "x", "--time-limit", "10")]
+    [DataRow(2, "--time-limit: '0m' is not a duration above zero", "train", "--data", "d", "--output", "x", "--time-limit", "0m")]
     [DataRow(2, "give one or more image files", "predict", "--model", "model.zip")]
     [DataRow(2, "--top expects a whole number >= 1", "predict", "--model", "model.zip", "--top", "0", "a.png")]
     [DataRow(2, "expected one architecture name", "summary")]

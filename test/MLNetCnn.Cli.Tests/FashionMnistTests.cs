@@ -81,6 +81,20 @@ public sealed class FashionMnistTests
         }
     }
 
+    [TestMethod]
+    public void ATimeLimitEndsTrainingAndTheReportSaysSo()
+    {
+        string output = Cli.TempFolder("fashion-time-limit");
+        var train = Cli.Run("train", "--data", "fashion-mnist-embedded", "--output", output, "--epochs", "1000", "--width", "0.25", "--batch", "32", "--limit", "100", "--time-limit", "6s");
+        Assert.AreEqual(0, train.ExitCode, train.ToString());
+        StringAssert.Contains(train.Output, "for about 0:06 (at most 1000 epochs)", train.ToString());
+        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "metrics.json")));
+        Assert.AreEqual(6, json.RootElement.GetProperty("settings").GetProperty("timeLimitSeconds").GetDouble());
+        var epochs = json.RootElement.GetProperty("epochs").EnumerateArray().ToList();
+        Assert.IsTrue(epochs.Count is >= 1 and < 1000, train.ToString());
+        StringAssert.Contains(File.ReadAllText(Path.Combine(output, "report.html")), $"{epochs.Count} epochs (time limit 6 s, at most 1000)");
+    }
+
     private sealed class Pixels
     {
         [VectorType(784)]

@@ -99,7 +99,7 @@ internal static class TrainCommand
             progress.Line(fewSteps);
         }
 
-        progress.Line(string.Create(CultureInfo.InvariantCulture, $"Training {settings.Architecture.Name} (width x{settings.EffectiveWidth}) for {settings.Epochs} epochs, batch {options.BatchSize}, learning rate {options.LearningRate:G4} ({settings.Recipe} recipe), augmentation {AugmentationText(options)}{(options.TestTimeFlip ? ", test-time flip" : "")}."));
+        progress.Line(string.Create(CultureInfo.InvariantCulture, $"Training {settings.Architecture.Name} (width x{settings.EffectiveWidth}) for {(settings.TimeLimit is { } limit ? $"about {ProgressDisplay.Duration(limit)} (at most {settings.Epochs} epochs)" : $"{settings.Epochs} epochs")}, batch {options.BatchSize}, learning rate {options.LearningRate:G4} ({settings.Recipe} recipe), augmentation {AugmentationText(options)}{(options.TestTimeFlip ? ", test-time flip" : "")}."));
         var clock = Stopwatch.StartNew();
         using var model = trainer.Fit(data.Train);
         double trainSeconds = clock.Elapsed.TotalSeconds;
@@ -120,7 +120,7 @@ internal static class TrainCommand
         var report = new TrainingReport(
             context.CommandLine,
             started,
-            new RunSettings(settings.Architecture.Name, settings.EffectiveWidth, data.Shape.ToString(), settings.Recipe, options.Epoch, options.BatchSize, options.LearningRate, options.Training.LabelSmoothing, options.Training.Mixup?.Alpha, AugmentationText(options), options.TestTimeFlip, precision.ToString(), options.Training.Seed, KernelSelection.Current.ToString()),
+            new RunSettings(settings.Architecture.Name, settings.EffectiveWidth, data.Shape.ToString(), settings.Recipe, options.Epoch, options.BatchSize, options.LearningRate, options.Training.LabelSmoothing, options.Training.Mixup?.Alpha, AugmentationText(options), options.TestTimeFlip, precision.ToString(), options.Training.Seed, KernelSelection.Current.ToString(), options.Training.TimeLimit?.TotalSeconds),
             data.Summary,
             model.TrainingHistory.Select(EpochRecord.From).ToList(),
             final,
@@ -155,6 +155,7 @@ internal static class TrainCommand
                 LabelSmoothing = settings.LabelSmoothing ?? recipe.LabelSmoothing,
                 Mixup = settings.Mixup > 0 ? new MixupOptions { Alpha = settings.Mixup } : recipe.Mixup,
                 Augmentation = settings.Augmentation ?? recipe.Augmentation,
+                TimeLimit = settings.TimeLimit,
             },
             TestTimeFlip = settings.TestTimeFlip,
             MetricsCallback = m => progress.Line(m.ToString()),

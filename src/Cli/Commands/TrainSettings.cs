@@ -5,6 +5,7 @@ using MLNetCnn.Estimators.Data;
 using MLNetCnn.Serving;
 using MLNetCnn.Tricks.Augmentation;
 using MLNetCnn.Tricks.Precision;
+using MLNetCnn.Tricks.Training;
 
 namespace MLNetCnn.Cli.Commands;
 
@@ -29,7 +30,8 @@ internal sealed record TrainSettings(
     int Seed,
     string? TestData,
     AugmentationOptions? Augmentation,
-    bool TestTimeFlip)
+    bool TestTimeFlip,
+    TimeSpan? TimeLimit)
 {
     /// <summary>The smallest image side <c>train</c> and <c>summary</c> take: below it most networks pool their maps away.</summary>
     public const int MinImageSize = 8;
@@ -64,7 +66,8 @@ internal sealed record TrainSettings(
         new("width", "<W>", "Channel width multiplier; it replaces the architecture's own width (MobileNet's alpha included) (default: the architecture's, 1.0 for most; 0.25 is a small, fast network)."),
         new("image-size", "<N>", "Images are resized to N x N pixels (default 28; Fashion-MNIST is 28)."),
         new("channels", "<1|3>", "1 (grey) or 3 (RGB) (default 3 for a folder; Fashion-MNIST is 1)."),
-        new("epochs", "<N>", $"Passes over the training data (default {ImageClassificationTrainer.Defaults.Epoch})."),
+        new("epochs", "<N>", $"Passes over the training data (default {ImageClassificationTrainer.Defaults.Epoch}; with --time-limit, the most)."),
+        new("time-limit", "<T>", $"Train for about this long ({DurationText.Syntax}), reading the data included: after each epoch the run plans the epochs that fit, at most --epochs, and the learning-rate schedule spans them (default: no limit)."),
         new("batch", "<N>", $"Images per step (default {ImageClassificationTrainer.Defaults.BatchSize})."),
         new("lr", "<X>", $"Peak learning rate (default {ImageClassificationTrainer.Defaults.LearningRate}, or the recipe's 0.1 x batch / 256)."),
         new("recipe", "<name>", $"{BaselineRecipe} (Bag of Tricks baseline: step decay, wd 1e-4) or {BagOfTricksRecipe} (Nesterov, warmup + cosine, no bias decay, zero gamma, label smoothing 0.1); default: the library's (cosine decay, wd 5e-4)."),
@@ -128,7 +131,20 @@ internal sealed record TrainSettings(
             arguments.Int("seed", 1, min: 0),
             arguments.Text("test-data") is { } test && !Directory.Exists(test) ? throw new DirectoryNotFoundException($"--test-data: folder '{test}' does not exist.") : arguments.Text("test-data"),
             ParseAugmentation(arguments.Text("augment")),
-            arguments.Flag("test-time-flip"));
+            arguments.Flag("test-time-flip"),
+            ParseTimeLimit(arguments.Text("time-limit")));
+    }
+
+    private static TimeSpan? ParseTimeLimit(string? text)
+    {
+        try
+        {
+            return text is null ? null : DurationText.Parse(text);
+        }
+        catch (FormatException e)
+        {
+            throw new UsageException($"--time-limit: {e.Message}");
+        }
     }
 
     /// <summary>

@@ -45,7 +45,7 @@ internal static class HtmlReport
             ["images", string.Create(c, $"{d.TrainImages:N0} training, {d.HeldOutImages:N0} held out ({d.HeldOut})")],
             ["left out", LeftOutText([(d.IgnoredFiles, IgnoredText), (d.SkippedImages, SkippedText), (d.EmptyClassFolders, "class folder(s) without images")])],
             ["recipe", $"{s.Recipe}: {TrainSettings.RecipeDescriptions[s.Recipe]}"],
-            ["training", string.Create(c, $"{s.Epochs} epochs, batch {s.BatchSize}, learning rate {s.LearningRate:G4}, label smoothing {s.LabelSmoothing:G3}, mixup {(s.MixupAlpha is { } a ? a.ToString("G3", c) : "off")}, {s.Precision}, seed {s.Seed}")],
+            ["training", string.Create(c, $"{(s.TimeLimitSeconds is { } limit ? $"{report.Epochs.Count} epochs (time limit {limit:F0} s, at most {s.Epochs})" : $"{s.Epochs} epochs")}, batch {s.BatchSize}, learning rate {s.LearningRate:G4}, label smoothing {s.LabelSmoothing:G3}, mixup {(s.MixupAlpha is { } a ? a.ToString("G3", c) : "off")}, {s.Precision}, seed {s.Seed}")],
             ["augmentation", $"{s.Augmentation}{(s.TestTimeFlip ? "; scored with a test-time flip (the mean of each image and its mirror)" : "")}"],
             ["kernels", s.Kernels],
             ["time", string.Create(c, $"{t.TotalSeconds:F1} s in all: loading {t.LoadSeconds:F1} s, training {t.TrainSeconds:F1} s, evaluation {t.EvaluateSeconds:F1} s, saving {t.SaveSeconds:F1} s")],

@@ -27,7 +27,7 @@ internal sealed record TrainingReport(
 }
 
 /// <summary>How the model was trained.</summary>
-internal sealed record RunSettings(string Architecture, double WidthMultiplier, string ImageShape, string Recipe, int Epochs, int BatchSize, double LearningRate, double LabelSmoothing, double? MixupAlpha, string Augmentation, bool TestTimeFlip, string Precision, int Seed, string Kernels);
+internal sealed record RunSettings(string Architecture, double WidthMultiplier, string ImageShape, string Recipe, int Epochs, int BatchSize, double LearningRate, double LabelSmoothing, double? MixupAlpha, string Augmentation, bool TestTimeFlip, string Precision, int Seed, string Kernels, double? TimeLimitSeconds = null);
 
 /// <summary>What it was trained and evaluated on.</summary>
 /// <param name="Source">The <c>--data</c> argument.</param>

@@ -162,7 +162,7 @@ internal static class Checkpoint
             throw new ArgumentException(FormattableString.Invariant($"The checkpoint in '{options.CheckpointDirectory}' is after epoch {state.Epoch}, past this run's Epochs {options.Epochs}: set Epochs to at least {state.Epoch} to continue it, or train without Resume (or delete the folder) to start over."), nameof(TrainerOptions.Epochs));
         }
 
-        if (state.History.Count > 0 && state.History[^1].Epochs != options.Epochs)
+        if (state.History.Count > 0 && state.History[^1].Epochs != options.Epochs && options.TimeLimit is null)
         {
             log?.Invoke(FormattableString.Invariant($"the checkpoint's run had {state.History[^1].Epochs} epochs and this one has {options.Epochs}: the learning-rate schedule now spans {options.Epochs} epochs, so neither run is repeated exactly"));
         }

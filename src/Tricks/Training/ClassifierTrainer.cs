@@ -44,6 +44,7 @@ public sealed class ClassifierTrainer
     public IReadOnlyList<EpochMetrics> Fit(ImageClassifier model, IImageSource train, IImageSource? validation = null, CancellationToken cancellationToken = default)
     {
         using var generator = GlobalGenerator.Take(cancellationToken, _log);
+        var clock = Stopwatch.StartNew(); // TimeLimit counts from here (after the wait for another run's turn)
         CheckShape(model, train, "training");
         bool validationGiven = validation is not null;
         if (validation is null && _options.ValidationFraction > 0)
@@ -111,7 +112,6 @@ public sealed class ClassifierTrainer
 
         model.to(device);
         int stepsPerEpoch = StepsPerEpoch(train.Count, options.BatchSize, HasBatchNorm(model));
-        long totalSteps = (long)stepsPerEpoch * options.Epochs;
         foreach (string idle in IdleOptions.Warnings(options, stepsPerEpoch, zeroedGammas, model.GetType().Name, validationGiven))
         {
             _log?.Invoke($"warning: {idle}");
@@ -126,11 +126,23 @@ public sealed class ClassifierTrainer
             using var best = _options.EarlyStoppingCriteria is { } stopping ? new BestEpoch(stopping, masters, model) : null;
             long step = 0;
             int firstEpoch = 1;
+            int initialPlan = _options.Epochs;
             if (_options.Resume && Checkpoint.Resume(_options.CheckpointDirectory!, masters, model, optimizer, best, _log) is { } state)
             {
                 Checkpoint.CheckResumable(state, _options, stepsPerEpoch, _log);
                 (firstEpoch, step) = (state.Epoch + 1, state.Step);
                 history.AddRange(state.History);
+                if (_options.TimeLimit is not null && state.History.Count > 0)
+                {
+                    // The schedule continues along the checkpoint's last plan until this run has timed an epoch of its own.
+                    initialPlan = Math.Min(_options.Epochs, Math.Max(state.Epoch, state.History[^1].Epochs));
+                    if (initialPlan == state.Epoch && state.Epoch < _options.Epochs)
+                    {
+                        _log?.Invoke(FormattableString.Invariant($"the checkpoint's time-limited run had ended its plan of {state.Epoch} epoch(s): nothing left to train (its learning-rate schedule reached its end)"));
+                        firstEpoch = _options.Epochs + 1;
+                    }
+                }
+
                 if (best is not null && best.Resume(state.History, state.BestEpoch, _log) && state.Epoch < _options.Epochs)
                 {
                     _log?.Invoke(FormattableString.Invariant($"early stopping had stopped the run after epoch {state.Epoch}: nothing left to train"));
@@ -138,13 +150,20 @@ public sealed class ClassifierTrainer
                 }
             }
 
+            var plan = new EpochPlan(_options.TimeLimit, () => clock.Elapsed, _options.Epochs, initialPlan);
+            if (plan.Limited && firstEpoch <= _options.Epochs)
+            {
+                _log?.Invoke(FormattableString.Invariant($"time limit {_options.TimeLimit!.Value.TotalSeconds:F0} s: at most {_options.Epochs} epoch(s); the plan is made after the first epoch is timed and the learning-rate schedule spans the planned epochs"));
+            }
+
             // An image that stops decoding after it was read in this run is skipped (unless Strict); one that never read is an error.
             var read = _options.Data.Strict ? default : (Train: new RowsRead(train.Count), Validation: validation is null ? null : new RowsRead(validation.Count));
-            for (int epoch = firstEpoch; epoch <= _options.Epochs; epoch++)
+            for (int epoch = firstEpoch; epoch <= plan.Epochs; epoch++)
             {
                 bool frozen = epoch <= _options.FreezeEpochs;
                 Freeze(model, masters, optimizer, frozenNames, frozen);
-                var metrics = RunEpoch(model, train, validation, read, stepper, device, epoch, stepsPerEpoch, totalSteps, ref step, cancellationToken, frozenNames, frozen);
+                plan.EpochStarting();
+                var metrics = RunEpoch(model, train, validation, read, stepper, device, epoch, stepsPerEpoch, plan.Epochs, ref step, cancellationToken, frozenNames, frozen);
                 // The loss of every step was finite, but the last update (or a batch-norm statistic) may not be: a model
                 // that scores NaN for every input must not come back as a trained one.
                 if (FirstNonFinite(model) is { } broken)
@@ -157,11 +176,18 @@ public sealed class ClassifierTrainer
                     throw new TrainingDivergedException(epoch, step, $"the validation loss is {validationLoss}");
                 }
 
+                string? planned = plan.EpochEnded(epoch, out bool more);
+                metrics = metrics with { Epochs = plan.Epochs };
                 history.Add(metrics);
-                bool stop = best is not null && best.Record(metrics) && epoch < _options.Epochs;
+                bool stop = best is not null && best.Record(metrics) && more;
                 if (_options.CheckpointDirectory is { } directory)
                 {
                     Checkpoint.Save(directory, new CheckpointState(epoch, step, stepper.Scaler?.Scale ?? 1, history, BatchSize: options.BatchSize), masters, model, optimizer, best);
+                }
+
+                if (planned is not null)
+                {
+                    _log?.Invoke(planned); // before the epoch's line, whose "n/N" already shows the new plan
                 }
 
                 _log?.Invoke(metrics.ToString());
@@ -169,7 +195,7 @@ public sealed class ClassifierTrainer
                 if (stop)
                 {
                     var criteria = _options.EarlyStoppingCriteria!;
-                    _log?.Invoke(FormattableString.Invariant($"early stopping after epoch {epoch} of {_options.Epochs}: {criteria.Describe(best!.Best!)} at epoch {best.Best!.Epoch} was not bettered by {criteria.MinDelta} for {criteria.Patience} epoch(s)"));
+                    _log?.Invoke(FormattableString.Invariant($"early stopping after epoch {epoch} of {plan.Epochs}: {criteria.Describe(best!.Best!)} at epoch {best.Best!.Epoch} was not bettered by {criteria.MinDelta} for {criteria.Patience} epoch(s)"));
                     break;
                 }
             }
@@ -294,8 +320,9 @@ public sealed class ClassifierTrainer
         }
     }
 
-    private EpochMetrics RunEpoch(ImageClassifier model, IImageSource train, IImageSource? validation, (RowsRead? Train, RowsRead? Validation) read, TrainingStep stepper, Device device, int epoch, int stepsPerEpoch, long totalSteps, ref long step, CancellationToken cancellationToken, IReadOnlySet<string>? frozenNames, bool frozen)
+    private EpochMetrics RunEpoch(ImageClassifier model, IImageSource train, IImageSource? validation, (RowsRead? Train, RowsRead? Validation) read, TrainingStep stepper, Device device, int epoch, int stepsPerEpoch, int epochs, ref long step, CancellationToken cancellationToken, IReadOnlySet<string>? frozenNames, bool frozen)
     {
+        long totalSteps = (long)stepsPerEpoch * epochs;
         model.train();
         if (frozen && frozenNames is { } names)
         {
@@ -353,11 +380,11 @@ public sealed class ClassifierTrainer
                 if (_onProgress is not null || logLine)
                 {
                     double perSecond = seen / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
-                    var progress = new TrainingProgress(epoch, _options.Epochs, seen + skipped.Count, train.Count, lossSum / Math.Max(1, counted), perSecond, TimeSpan.FromSeconds((train.Count - seen - skipped.Count) / perSecond));
+                    var progress = new TrainingProgress(epoch, epochs, seen + skipped.Count, train.Count, lossSum / Math.Max(1, counted), perSecond, TimeSpan.FromSeconds((train.Count - seen - skipped.Count) / perSecond));
                     _onProgress?.Invoke(progress);
                     if (logLine)
                     {
-                        _log!(FormattableString.Invariant($"epoch {epoch}/{_options.Epochs}: {seen}/{train.Count} images, loss {progress.TrainLoss:F4}, {perSecond:F0} img/s, epoch ETA {progress.EpochRemaining.TotalSeconds:F0}s"));
+                        _log!(FormattableString.Invariant($"epoch {epoch}/{epochs}: {seen}/{train.Count} images, loss {progress.TrainLoss:F4}, {perSecond:F0} img/s, epoch ETA {progress.EpochRemaining.TotalSeconds:F0}s"));
                     }
                 }
             }
@@ -373,12 +400,12 @@ public sealed class ClassifierTrainer
             throw new InvalidDataException($"Epoch {epoch}: none of the {train.Count} training images could be read; the first: {skipped.FirstOrDefault().Reason}");
         }
 
-        LogSkipped(skipped, $"epoch {epoch}/{_options.Epochs}");
+        LogSkipped(skipped, $"epoch {epoch}/{epochs}");
         var validationClock = Stopwatch.StartNew();
         (double Loss, double Accuracy)? val;
         try
         {
-            val = validation is null ? null : Evaluate(model, validation, device, 256, _options.Data.PrefetchBatches, read.Validation, message => LogSkipped(message, $"epoch {epoch}/{_options.Epochs} validation"), cancellationToken);
+            val = validation is null ? null : Evaluate(model, validation, device, 256, _options.Data.PrefetchBatches, read.Validation, message => LogSkipped(message, $"epoch {epoch}/{epochs} validation"), cancellationToken);
         }
         catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested)
         {
@@ -386,7 +413,7 @@ public sealed class ClassifierTrainer
             throw new OperationCanceledException(FormattableString.Invariant($"Training was cancelled in epoch {epoch} during validation, after {step} completed step(s)."), e, cancellationToken);
         }
 
-        return new EpochMetrics(epoch, _options.Epochs, lossSum / Math.Max(1, counted), (double)correct.item<long>() / Math.Max(1, seen), val?.Loss, val?.Accuracy, rate, clock.Elapsed, seen / clock.Elapsed.TotalSeconds)
+        return new EpochMetrics(epoch, epochs, lossSum / Math.Max(1, counted), (double)correct.item<long>() / Math.Max(1, seen), val?.Loss, val?.Accuracy, rate, clock.Elapsed, seen / clock.Elapsed.TotalSeconds)
         {
             SkippedImages = skipped.Count,
             ValidationElapsed = validation is null ? null : validationClock.Elapsed,

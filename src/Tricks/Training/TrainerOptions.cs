@@ -30,8 +30,20 @@ public enum ComputeDevice
 /// </summary>
 public sealed record TrainerOptions
 {
-    /// <summary>Passes over the training data.</summary>
+    /// <summary>Passes over the training data (under <see cref="TimeLimit"/>, the most the run may make).</summary>
     public int Epochs { get; init; } = 10;
+
+    /// <summary>
+    /// Train for about this long, counted from the start of <c>Fit</c>; null (the default) trains <see cref="Epochs"/>
+    /// epochs. The first epoch is timed, then after every epoch the trainer plans the epochs that fit the time left (at
+    /// the slower of the mean epoch so far, validation and checkpoints included, and the slowest one), never more than
+    /// <see cref="Epochs"/>, and the learning-rate <see cref="Schedule"/> spans the planned epochs, so a cosine decay
+    /// ends at its final rate when the time is up rather than being cut off. The log says the plan whenever it changes,
+    /// and <see cref="EpochMetrics.Epochs"/> records it. A soft limit: at least one epoch always runs, and an epoch
+    /// slower than every one before it can end the run past the limit by the difference. With <see cref="Resume"/>, the
+    /// limit counts this process's time, and the schedule continues the checkpoint's plan until an epoch is timed.
+    /// </summary>
+    public TimeSpan? TimeLimit { get; init; }
 
     /// <summary>Images per optimizer step.</summary>
     public int BatchSize { get; init; } = 64;
@@ -134,6 +146,11 @@ public sealed record TrainerOptions
             throw new ArgumentOutOfRangeException(nameof(Epochs), Epochs, "Epochs must be at least 1.");
         }
 
+        if (TimeLimit is { } limit && limit <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(TimeLimit), limit, "TimeLimit must be positive (or null to train every epoch of Epochs).");
+        }
+
         if (BatchSize < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "Batch size must be at least 1.");
@@ -191,7 +208,7 @@ public sealed record TrainerOptions
 
 /// <summary>What one epoch did.</summary>
 /// <param name="Epoch">1-based epoch number.</param>
-/// <param name="Epochs">Total epochs of the run.</param>
+/// <param name="Epochs">Epochs of the run: <see cref="TrainerOptions.Epochs"/>, or under <see cref="TrainerOptions.TimeLimit"/> the plan made when this epoch ended.</param>
 /// <param name="TrainLoss">Mean training loss over the epoch's batches (with every active trick's terms).</param>
 /// <param name="TrainAccuracy">Fraction of training images classified correctly during the epoch.</param>
 /// <param name="ValidationLoss">
@@ -264,7 +281,7 @@ public sealed class TrainingDivergedException : Exception
 
 /// <summary>Where training stands after one optimizer step.</summary>
 /// <param name="Epoch">Current epoch (1-based).</param>
-/// <param name="Epochs">Epochs in the run.</param>
+/// <param name="Epochs">Epochs in the run (under a time limit, the current plan).</param>
 /// <param name="ImagesSeen">Images processed so far in this epoch.</param>
 /// <param name="ImagesInEpoch">Images in one epoch.</param>
 /// <param name="TrainLoss">Mean loss over this epoch's steps so far.</param>
