@@ -1,4 +1,5 @@
 using MLNetCnn.Cli.Output;
+using MLNetCnn.Tricks.Training;
 
 namespace MLNetCnn.Cli.Tests;
 
@@ -26,5 +27,23 @@ public sealed class ProgressDisplayTests
                 "scoring images: 200/10,000, 100 img/s, ETA 1:38",
             },
             lines);
+    }
+
+    [TestMethod]
+    public void UnderATimeLimitTheRunsTimeLeftIsAtMostTheLimitsTimeLeft()
+    {
+        // Before the first epoch is timed the plan is --epochs, here 1000: the run's estimate alone said 166 hours.
+        using var output = new StringWriter();
+        var display = new ProgressDisplay(output, interactive: false, TimeSpan.Zero);
+        var progress = new TrainingProgress(1, 1000, 6_000, 60_000, 0.5, 100, TimeSpan.FromSeconds(540));
+        display.Training(progress, validationFollows: false);
+        display.Training(progress with { TimeLimitRemaining = TimeSpan.FromMinutes(20) }, validationFollows: false);
+        display.Training(progress with { TimeLimitRemaining = TimeSpan.FromMinutes(2) }, validationFollows: false);
+        var lines = output.ToString().Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries);
+
+        Assert.AreEqual(3, lines.Length, output.ToString());
+        StringAssert.EndsWith(lines[0], "ETA 9:00 (run ~166:39:00)");
+        StringAssert.EndsWith(lines[1], "ETA 9:00 (run ~20:00)");
+        StringAssert.EndsWith(lines[2], "ETA 9:00 (run ~9:00)", "at least one epoch runs, whatever the limit says");
     }
 }

@@ -67,6 +67,11 @@ internal sealed class ProgressDisplay
     {
         var c = CultureInfo.InvariantCulture;
         TimeSpan run = p.EpochRemaining + TimeSpan.FromSeconds((p.Epochs - p.Epoch) * p.ImagesInEpoch / Math.Max(1e-9, p.ImagesPerSecond));
+        if (p.TimeLimitRemaining is { } left && left < run)
+        {
+            run = left > p.EpochRemaining ? left : p.EpochRemaining; // --time-limit: the run ends about then (the plan is made after the first epoch)
+        }
+
         string eta = p.Epoch < p.Epochs ? $"ETA {Duration(p.EpochRemaining)} (run ~{Duration(run)})" : $"ETA {Duration(p.EpochRemaining)}";
         bool epochDone = p.ImagesSeen >= p.ImagesInEpoch;
         string status = string.Create(c, $"{p.ImagesSeen:N0}/{p.ImagesInEpoch:N0} images, loss {p.TrainLoss:F4}, {p.ImagesPerSecond:F0} img/s") + (epochDone && validationFollows ? "; validating..." : ", " + eta);

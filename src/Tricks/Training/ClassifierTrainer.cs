@@ -163,7 +163,7 @@ public sealed class ClassifierTrainer
                 bool frozen = epoch <= _options.FreezeEpochs;
                 Freeze(model, masters, optimizer, frozenNames, frozen);
                 plan.EpochStarting();
-                var metrics = RunEpoch(model, train, validation, read, stepper, device, epoch, stepsPerEpoch, plan.Epochs, ref step, cancellationToken, frozenNames, frozen);
+                var metrics = RunEpoch(model, train, validation, read, stepper, device, epoch, stepsPerEpoch, plan, ref step, cancellationToken, frozenNames, frozen);
                 // The loss of every step was finite, but the last update (or a batch-norm statistic) may not be: a model
                 // that scores NaN for every input must not come back as a trained one.
                 if (FirstNonFinite(model) is { } broken)
@@ -320,8 +320,9 @@ public sealed class ClassifierTrainer
         }
     }
 
-    private EpochMetrics RunEpoch(ImageClassifier model, IImageSource train, IImageSource? validation, (RowsRead? Train, RowsRead? Validation) read, TrainingStep stepper, Device device, int epoch, int stepsPerEpoch, int epochs, ref long step, CancellationToken cancellationToken, IReadOnlySet<string>? frozenNames, bool frozen)
+    private EpochMetrics RunEpoch(ImageClassifier model, IImageSource train, IImageSource? validation, (RowsRead? Train, RowsRead? Validation) read, TrainingStep stepper, Device device, int epoch, int stepsPerEpoch, EpochPlan plan, ref long step, CancellationToken cancellationToken, IReadOnlySet<string>? frozenNames, bool frozen)
     {
+        int epochs = plan.Epochs;
         long totalSteps = (long)stepsPerEpoch * epochs;
         model.train();
         if (frozen && frozenNames is { } names)
@@ -380,7 +381,10 @@ public sealed class ClassifierTrainer
                 if (_onProgress is not null || logLine)
                 {
                     double perSecond = seen / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
-                    var progress = new TrainingProgress(epoch, epochs, seen + skipped.Count, train.Count, lossSum / Math.Max(1, counted), perSecond, TimeSpan.FromSeconds((train.Count - seen - skipped.Count) / perSecond));
+                    var progress = new TrainingProgress(epoch, epochs, seen + skipped.Count, train.Count, lossSum / Math.Max(1, counted), perSecond, TimeSpan.FromSeconds((train.Count - seen - skipped.Count) / perSecond))
+                    {
+                        TimeLimitRemaining = plan.Remaining,
+                    };
                     _onProgress?.Invoke(progress);
                     if (logLine)
                     {

@@ -35,6 +35,9 @@ internal sealed class EpochPlan
     /// <summary>Whether a time limit decides the plan.</summary>
     public bool Limited => _limit is not null;
 
+    /// <summary>Time left before the limit (negative once past it), or null without one.</summary>
+    public TimeSpan? Remaining => _limit - _clock();
+
     /// <summary>Marks the start of an epoch (its training, validation and checkpoint are timed together).</summary>
     public void EpochStarting()
     {

@@ -287,4 +287,12 @@ public sealed class TrainingDivergedException : Exception
 /// <param name="TrainLoss">Mean loss over this epoch's steps so far.</param>
 /// <param name="ImagesPerSecond">Throughput so far in this epoch.</param>
 /// <param name="EpochRemaining">Estimated time to the end of this epoch.</param>
-public sealed record TrainingProgress(int Epoch, int Epochs, long ImagesSeen, int ImagesInEpoch, double TrainLoss, double ImagesPerSecond, TimeSpan EpochRemaining);
+public sealed record TrainingProgress(int Epoch, int Epochs, long ImagesSeen, int ImagesInEpoch, double TrainLoss, double ImagesPerSecond, TimeSpan EpochRemaining)
+{
+    /// <summary>
+    /// Time left before <see cref="TrainerOptions.TimeLimit"/>, when one is set (the run ends about then, or earlier);
+    /// null without a limit. Before the first epoch is timed, <see cref="Epochs"/> is the maximum, so a run time
+    /// estimated from it alone can be far too long.
+    /// </summary>
+    public TimeSpan? TimeLimitRemaining { get; init; }
+}
