@@ -14,8 +14,9 @@ public static partial class DurationText
     public static TimeSpan Parse(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        var match = Pattern().Match(text.Trim());
-        if (!match.Success || text.Trim().Length == 0)
+        string trimmed = text.Trim();
+        var match = Pattern().Match(trimmed);
+        if (!match.Success || trimmed.Length == 0)
         {
             throw new FormatException($"'{text}' is not a duration: write {Syntax}.");
         }

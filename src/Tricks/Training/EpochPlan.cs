@@ -38,7 +38,10 @@ internal sealed class EpochPlan
     /// <summary>Time left before the limit (negative once past it), or null without one.</summary>
     public TimeSpan? Remaining => _limit - _clock();
 
-    /// <summary>Marks the start of an epoch (its training, validation and checkpoint are timed together).</summary>
+    /// <summary>
+    /// Marks the start of an epoch. An epoch's own time runs from here to <see cref="EpochEnded"/> (training and
+    /// validation); the checkpoint written after that counts in the mean, which runs from the first epoch's start.
+    /// </summary>
     public void EpochStarting()
     {
         _lastEpochStart = _clock();
